@@ -1,0 +1,89 @@
+//! `retort import`.
+
+use std::fmt::Write as _;
+
+use anyhow::Context;
+
+use super::ImportArgs;
+use super::progress::ImportBar;
+use crate::ingest::scores::check_verifier_name;
+use crate::ops::import::{FileReport, ImportOptions, import};
+use crate::store::Store;
+
+pub async fn run(store: &Store, args: ImportArgs) -> anyhow::Result<()> {
+    check_verifier_name(&args.score_name).map_err(|e| anyhow::anyhow!("--score-name: {e}"))?;
+    for f in &args.files {
+        if !f.is_file() {
+            anyhow::bail!("{}: no such file", f.display());
+        }
+    }
+    let opts = ImportOptions {
+        format: args.format,
+        teacher: args.teacher,
+        kind: args.kind,
+        source: args.source,
+        score_name: args.score_name,
+        tokenizer: args.tokenizer,
+        skip_bad: args.skip_bad,
+        max_record_bytes: args.max_record_mb.saturating_mul(1 << 20),
+        defer_index: false,
+    };
+    let bar = ImportBar::new();
+    let started = std::time::Instant::now();
+    let result = import(store, &args.files, &opts, &|p| bar.update(p)).await;
+    bar.finish();
+    let reports = result?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports).context("writing the report")?);
+    } else {
+        print!("{}", summary(&reports, started.elapsed()));
+    }
+    Ok(())
+}
+
+/// The human summary printed after an import.
+#[must_use]
+pub fn summary(reports: &[FileReport], elapsed: std::time::Duration) -> String {
+    let mut out = String::new();
+    let (mut prompts, mut samples, mut existing, mut scores, mut skipped) = (0, 0, 0, 0, 0);
+    for r in reports {
+        let _ = write!(out, "{}  [{}]  {} records", r.path.display(), r.format, r.records);
+        if r.already_imported {
+            let _ = writeln!(out, ": imported before, nothing to add");
+            continue;
+        }
+        let _ = write!(out, ": +{} prompts, +{} samples", r.prompts_added, r.samples_added);
+        if r.samples_existing > 0 {
+            let _ = write!(out, " ({} already in the store)", r.samples_existing);
+        }
+        if r.scores_added > 0 {
+            let _ = write!(out, ", +{} scores", r.scores_added);
+        }
+        if r.failed_requests > 0 {
+            let _ = write!(out, ", {} failed requests left out", r.failed_requests);
+        }
+        out.push('\n');
+        if r.skipped > 0 {
+            let _ = writeln!(out, "  skipped {} bad record{}:", r.skipped, if r.skipped == 1 { "" } else { "s" });
+            for b in &r.bad {
+                let _ = writeln!(out, "    {b}");
+            }
+            if r.skipped > r.bad.len() as u64 {
+                let _ = writeln!(out, "    ... and {} more", r.skipped - r.bad.len() as u64);
+            }
+        }
+        prompts += r.prompts_added;
+        samples += r.samples_added;
+        existing += r.samples_existing;
+        scores += r.scores_added;
+        skipped += r.skipped;
+    }
+    let _ = writeln!(
+        out,
+        "Imported {samples} samples and {prompts} new prompts, {scores} scores in {:.1}s{}{}.",
+        elapsed.as_secs_f64(),
+        if existing > 0 { format!("; {existing} samples were already in the store") } else { String::new() },
+        if skipped > 0 { format!("; {skipped} bad records skipped") } else { String::new() },
+    );
+    out
+}

@@ -1,0 +1,136 @@
+//! The command line: arguments (clap) and one handler per command.
+
+mod bench;
+mod import;
+mod progress;
+mod stats;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::domain::Kind;
+use crate::ingest::Format;
+use crate::store::{self, Store};
+
+/// retort — a terminal workbench for knowledge-distillation data.
+///
+/// One SQLite file holds teacher trajectories (prompts, reasoning, answers, log-probs) and verifier
+/// scores. Import what your teacher produced, see what you have, curate it, export an SFT set.
+#[derive(Debug, Parser)]
+#[command(name = "retort", version, about, long_about, after_help = EXAMPLES)]
+pub struct Cli {
+    /// The store file (created when missing).
+    #[arg(long, global = true, env = "RETORT_DB", default_value = store::DEFAULT_DB, value_name = "PATH")]
+    pub db: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  retort                                   open the store (imports the demo set when it is empty)
+  retort import gens.jsonl --teacher r1    import a teacher's generations
+  retort import batch_in.jsonl batch_out.jsonl   an OpenAI Batch API job, matched by custom_id
+  retort stats                             what the store holds
+  retort stats --json | jq .verifiers      the same, for programs";
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import teacher data: JSONL or JSON files in any supported format, detected per file.
+    #[command(long_about = IMPORT_HELP)]
+    Import(ImportArgs),
+    /// Report what the store holds: counts, pass rates, token lengths.
+    Stats {
+        /// Print one JSON object instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure retort's speed on generated data.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+const IMPORT_HELP: &str = "\
+Import teacher data. Each file's format is detected from its first record (or forced with --format):
+
+  messages            {\"messages\": [{\"role\", \"content\"}...]}  OpenAI / TRL chat; the last assistant turn is the sample
+  prompt-completion   {\"prompt\": ..., \"completion\": ...}  strings or message lists
+  sharegpt            {\"conversations\": [{\"from\", \"value\"}...]}  with function_call/observation turns (LLaMA-Factory)
+  alpaca              {\"instruction\", \"input\", \"output\"}
+  r1                  {\"problem\", \"generations\": [...], \"correctness_math_verify\": [...], \"answer\"}  (OpenR1-Math), or one
+                      \"response\" with <think> inline, or \"reasoning_content\"/\"reasoning\" beside \"answer\"
+  skythought          {\"question\", \"code\": [...], \"gt\", \"pred\", \"score\"}  Sky-T1 / Qwen2.5-Math evaluation outputs
+  problems            {\"question\" | \"problem\", \"answer\"}  prompt sets with reference answers (GSM8K, MATH)
+  exchange            {\"request\": {chat request}, \"response\": {chat.completion}}  logged API calls, with log-probs
+  openai-batch-input  Batch API input lines: become prompts
+  openai-batch        Batch API output lines, matched to the input file of the same command by custom_id
+  scores              {\"sample_id\" | \"sample_hash\", \"verifier\", \"score\", \"pass\"}  verdicts for samples in the store
+
+Reasoning is split from the answer at <think>...</think> (also when the opening tag is missing), at
+Sky-T1's <|begin_of_thought|> markers, or taken from reasoning_content / reasoning fields. Verdicts in
+the rows become scores of the verifier named by --score-name. The same prompt text is one prompt,
+whatever file or teacher it came from. Importing the same data twice adds nothing.
+
+A bad record (broken JSON, invalid UTF-8, missing field, wrong type) stops the import before anything
+is written, with file:line:column; --skip-bad imports the rest and reports what it left out.";
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// Files to import (.jsonl, or .json holding an array or one object).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Force the format instead of detecting it.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<Format>,
+    /// The teacher model's name (default: the `model` field of the data, else the file name).
+    #[arg(long, value_name = "NAME")]
+    pub teacher: Option<String>,
+    /// The prompts' kind (default: reasoning when a row has a reference answer or reasoning, else general).
+    #[arg(long, value_name = "KIND")]
+    pub kind: Option<Kind>,
+    /// Where the data came from (default: the `source` field of the data, else the file name).
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
+    /// The verifier name for verdicts stored in the rows (`score.imported` in rules).
+    #[arg(long, default_value = "imported", value_name = "NAME")]
+    pub score_name: String,
+    /// Count tokens exactly with this tokenizer.json (default: an estimate, see the README).
+    #[arg(long, value_name = "FILE")]
+    pub tokenizer: Option<PathBuf>,
+    /// Import the good records and report the bad ones, instead of stopping.
+    #[arg(long)]
+    pub skip_bad: bool,
+    /// Refuse records larger than this many MiB.
+    #[arg(long, default_value_t = 64, value_name = "MIB")]
+    pub max_record_mb: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the command line; returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Some(Command::Import(args)) => {
+            let store = Store::open(&cli.db).await?;
+            import::run(&store, args).await
+        }
+        Some(Command::Stats { json }) => {
+            let store = Store::open(&cli.db).await?;
+            stats::run(&store, json).await
+        }
+        Some(Command::Bench(cmd)) => bench::run(cmd).await,
+        None => {
+            let store = Store::open(&cli.db).await?;
+            if store.is_empty().await? {
+                eprintln!("The store {} is empty: importing the demo set first.", cli.db.display());
+                crate::demo::import_demo(&store).await?;
+            }
+            stats::run(&store, false).await?;
+            println!("\n(The review TUI arrives with a later release; `retort --help` lists the commands.)");
+            Ok(())
+        }
+    }
+}

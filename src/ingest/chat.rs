@@ -1,0 +1,504 @@
+//! Chat-shaped formats: OpenAI/TRL messages, prompt/completion, ShareGPT, Alpaca, logged API
+//! exchanges and the OpenAI Batch API.
+
+use serde_json::{Map, Value};
+
+use super::json::{content_text, describe, opt_str, req_str, rest};
+use super::{BatchRequest, LogprobsDraft, ParseContext, Parsed, PromptDraft, Record, SampleDraft, Turn};
+use crate::domain::LabelType;
+
+/// A conversation split at its last assistant turn.
+struct Conversation {
+    system: Option<String>,
+    turns: Vec<Turn>,
+    answer: Option<SampleDraft>,
+}
+
+/// Splits OpenAI-shaped messages: system turns apart, the last assistant turn as the sample.
+fn split_messages(messages: &Value, path: &str) -> Result<Conversation, String> {
+    let Value::Array(list) = messages else {
+        return Err(format!("`{path}` must be an array of messages, found {}", describe(messages)));
+    };
+    let mut system = Vec::new();
+    let mut turns = Vec::new();
+    for (i, m) in list.iter().enumerate() {
+        let Value::Object(m) = m else {
+            return Err(format!("`{path}[{i}]` must be an object with `role` and `content`, found {}", describe(m)));
+        };
+        let role = req_str(m, "role").map_err(|e| format!("`{path}[{i}]`: {e}"))?;
+        let content = content_text(m.get("content"), &format!("{path}[{i}].content"))?;
+        match role {
+            "system" | "developer" => system.push(content),
+            "user" | "assistant" | "tool" | "function" => {
+                let mut turn = Turn { role: role.into(), content, tool_calls: m.get("tool_calls").filter(|v| !v.is_null()).cloned() };
+                if role == "function" {
+                    turn.role = "tool".into();
+                }
+                // Keep reasoning fields of a final assistant turn for the sample.
+                if role == "assistant" && i == list.len() - 1 {
+                    let reasoning = reasoning_field(m)?;
+                    let mut sample = SampleDraft { tool_calls: turn.tool_calls.clone(), ..SampleDraft::default() };
+                    sample.set_trace(&turn.content, reasoning);
+                    return Ok(Conversation { system: join_system(system), turns, answer: Some(sample) });
+                }
+                turns.push(turn);
+            }
+            other => return Err(format!("`{path}[{i}].role` is {other:?}; expected system, user, assistant or tool")),
+        }
+    }
+    Ok(Conversation { system: join_system(system), turns, answer: None })
+}
+
+fn join_system(parts: Vec<String>) -> Option<String> {
+    let parts: Vec<String> = parts.into_iter().filter(|p| !p.is_empty()).collect();
+    (!parts.is_empty()).then(|| parts.join("\n\n"))
+}
+
+/// `reasoning_content` (DeepSeek, vLLM ≤ 0.10) or `reasoning` (vLLM ≥ 0.11).
+fn reasoning_field(m: &Map<String, Value>) -> Result<Option<&str>, String> {
+    match opt_str(m, "reasoning_content")? {
+        Some(r) => Ok(Some(r)),
+        None => opt_str(m, "reasoning"),
+    }
+}
+
+fn require_user_turn(turns: &[Turn], what: &str) -> Result<(), String> {
+    if turns.iter().any(|t| t.role == "user") {
+        Ok(())
+    } else {
+        Err(format!("{what} has no user turn before the answer: there is no prompt"))
+    }
+}
+
+fn record(prompt: PromptDraft, samples: Vec<SampleDraft>) -> Record {
+    Record { prompt, samples, custom_id: None }
+}
+
+/// `{"messages": [...], "tools"?: ...}`: OpenAI chat fine-tuning, TRL conversational.
+pub fn parse_messages(obj: &Map<String, Value>) -> Result<Record, String> {
+    let messages = obj.get("messages").ok_or("missing field `messages`")?;
+    let conv = split_messages(messages, "messages")?;
+    require_user_turn(&conv.turns, "`messages`")?;
+    let prompt = PromptDraft {
+        turns: conv.turns,
+        tools: obj.get("tools").filter(|v| !v.is_null()).cloned(),
+        metadata: rest(obj, &["messages", "tools", "model"]),
+        ..PromptDraft::default()
+    };
+    let samples = conv
+        .answer
+        .map(|mut s| {
+            s.system = conv.system;
+            s.teacher = opt_str(obj, "model").ok().flatten().map(str::to_owned);
+            s
+        })
+        .into_iter()
+        .collect();
+    Ok(record(prompt, samples))
+}
+
+/// `{"prompt": str | messages, "completion": str | messages}`.
+pub fn parse_prompt_completion(obj: &Map<String, Value>) -> Result<Record, String> {
+    let (system, turns) = match obj.get("prompt") {
+        Some(Value::String(p)) => (None, vec![Turn::user(p.clone())]),
+        Some(v @ Value::Array(_)) => {
+            let conv = split_messages(v, "prompt")?;
+            let mut turns = conv.turns;
+            if let Some(a) = conv.answer {
+                // A prompt list ending in an assistant turn: that turn is context, not the sample.
+                turns.push(Turn { role: "assistant".into(), content: a.answer, tool_calls: a.tool_calls });
+            }
+            (conv.system, turns)
+        }
+        Some(other) => return Err(format!("field `prompt` must be a string or a list of messages, found {}", describe(other))),
+        None => return Err("missing field `prompt`".into()),
+    };
+    require_user_turn(&turns, "`prompt`")?;
+    let mut sample = match obj.get("completion") {
+        Some(Value::String(c)) => SampleDraft::from_trace(c),
+        Some(v @ Value::Array(_)) => split_messages(v, "completion")?
+            .answer
+            .ok_or("`completion` has no assistant message")?,
+        Some(other) => return Err(format!("field `completion` must be a string or a list of messages, found {}", describe(other))),
+        None => return Err("missing field `completion`".into()),
+    };
+    sample.system = system;
+    sample.teacher = opt_str(obj, "model")?.map(str::to_owned);
+    let prompt = PromptDraft { turns, metadata: rest(obj, &["prompt", "completion", "model"]), ..PromptDraft::default() };
+    Ok(record(prompt, vec![sample]))
+}
+
+/// ShareGPT `{"conversations": [{"from", "value"}...], "system"?, "tools"?}` as LLaMA-Factory
+/// reads it, with `function_call` and `observation` turns.
+pub fn parse_sharegpt(obj: &Map<String, Value>) -> Result<Record, String> {
+    let Some(Value::Array(list)) = obj.get("conversations") else {
+        return Err("field `conversations` must be an array of turns".into());
+    };
+    let mut messages = Vec::with_capacity(list.len() + 1);
+    if let Some(system) = opt_str(obj, "system")? {
+        messages.push(serde_json::json!({"role": "system", "content": system}));
+    }
+    for (i, turn) in list.iter().enumerate() {
+        let Value::Object(t) = turn else {
+            return Err(format!("`conversations[{i}]` must be an object, found {}", describe(turn)));
+        };
+        let (from, value) = match (opt_str(t, "from")?, opt_str(t, "role")?) {
+            (Some(from), _) => (from, content_text(t.get("value"), &format!("conversations[{i}].value"))?),
+            (None, Some(role)) => (role, content_text(t.get("content"), &format!("conversations[{i}].content"))?),
+            (None, None) => return Err(format!("`conversations[{i}]` has neither `from` nor `role`")),
+        };
+        let message = match from {
+            "human" | "user" => serde_json::json!({"role": "user", "content": value}),
+            "gpt" | "assistant" | "model" | "chatgpt" | "bing" | "bard" => serde_json::json!({"role": "assistant", "content": value}),
+            "system" => serde_json::json!({"role": "system", "content": value}),
+            "observation" | "tool" | "function" => serde_json::json!({"role": "tool", "content": value}),
+            "function_call" => serde_json::json!({"role": "assistant", "content": "", "tool_calls": [tool_call(&value, i)?]}),
+            other => return Err(format!("`conversations[{i}].from` is {other:?}; expected human, gpt, system, function_call or observation")),
+        };
+        messages.push(message);
+    }
+    let conv = split_messages(&Value::Array(messages), "conversations")?;
+    require_user_turn(&conv.turns, "`conversations`")?;
+    let tools = match obj.get("tools") {
+        // LLaMA-Factory keeps tool definitions as a JSON string.
+        Some(Value::String(s)) if !s.trim().is_empty() => {
+            Some(serde_json::from_str(s).map_err(|e| format!("field `tools` is not valid JSON: {e}"))?)
+        }
+        Some(v @ (Value::Array(_) | Value::Object(_))) => Some(v.clone()),
+        _ => None,
+    };
+    let prompt =
+        PromptDraft { turns: conv.turns, tools, metadata: rest(obj, &["conversations", "system", "tools"]), ..PromptDraft::default() };
+    let samples = conv
+        .answer
+        .map(|mut s| {
+            s.system = conv.system;
+            s
+        })
+        .into_iter()
+        .collect();
+    Ok(record(prompt, samples))
+}
+
+/// A ShareGPT `function_call` value (`{"name", "arguments"}` as JSON text) as an OpenAI tool call.
+fn tool_call(value: &str, i: usize) -> Result<Value, String> {
+    let call: Value =
+        serde_json::from_str(value).map_err(|e| format!("`conversations[{i}].value` (a function_call) is not valid JSON: {e}"))?;
+    let name = call.get("name").and_then(Value::as_str).ok_or(format!("`conversations[{i}].value` has no function `name`"))?;
+    let arguments = match call.get("arguments") {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+        None => "{}".into(),
+    };
+    Ok(serde_json::json!({"type": "function", "function": {"name": name, "arguments": arguments}}))
+}
+
+/// Alpaca `{"instruction", "input", "output", "system"?, "history"?}`.
+pub fn parse_alpaca(obj: &Map<String, Value>) -> Result<Record, String> {
+    let instruction = req_str(obj, "instruction")?;
+    let input = opt_str(obj, "input")?.unwrap_or_default();
+    let output = req_str(obj, "output")?;
+    let mut turns = Vec::new();
+    if let Some(history) = obj.get("history").filter(|v| !v.is_null()) {
+        let Value::Array(pairs) = history else {
+            return Err(format!("field `history` must be an array of [question, answer] pairs, found {}", describe(history)));
+        };
+        for (i, pair) in pairs.iter().enumerate() {
+            match pair.as_array().map(Vec::as_slice) {
+                Some([Value::String(q), Value::String(a)]) => {
+                    turns.push(Turn::user(q.clone()));
+                    turns.push(Turn { role: "assistant".into(), content: a.clone(), tool_calls: None });
+                }
+                _ => return Err(format!("`history[{i}]` must be a [question, answer] pair of strings")),
+            }
+        }
+    }
+    // LLaMA-Factory joins instruction and input with a newline.
+    let text = if input.is_empty() { instruction.to_owned() } else { format!("{instruction}\n{input}") };
+    turns.push(Turn::user(text));
+    let mut sample = SampleDraft::from_trace(output);
+    sample.system = opt_str(obj, "system")?.filter(|s| !s.is_empty()).map(str::to_owned);
+    let prompt =
+        PromptDraft { turns, metadata: rest(obj, &["instruction", "input", "output", "system", "history"]), ..PromptDraft::default() };
+    Ok(record(prompt, vec![sample]))
+}
+
+/// What a chat request tells about its samples.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RequestContext {
+    pub system: Option<String>,
+    pub model: Option<String>,
+    pub params: Option<Value>,
+    pub temperature: Option<f64>,
+    pub top_logprobs: Option<usize>,
+}
+
+const PARAM_KEYS: &[&str] = &[
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "n",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "repetition_penalty",
+    "logprobs",
+    "top_logprobs",
+    "stop",
+];
+
+/// Reads a chat completion request body: its prompt and the parameters its samples were made with.
+fn parse_request(body: &Map<String, Value>, path: &str) -> Result<(PromptDraft, RequestContext), String> {
+    let messages = body.get("messages").ok_or(format!("`{path}` has no `messages`"))?;
+    let conv = split_messages(messages, &format!("{path}.messages"))?;
+    let mut turns = conv.turns;
+    if let Some(a) = conv.answer {
+        turns.push(Turn { role: "assistant".into(), content: a.answer, tool_calls: a.tool_calls });
+    }
+    require_user_turn(&turns, &format!("`{path}.messages`"))?;
+    let params: Map<String, Value> =
+        PARAM_KEYS.iter().filter_map(|k| body.get(*k).filter(|v| !v.is_null()).map(|v| ((*k).to_owned(), v.clone()))).collect();
+    let context = RequestContext {
+        system: conv.system,
+        model: opt_str(body, "model")?.map(str::to_owned),
+        temperature: body.get("temperature").and_then(Value::as_f64),
+        top_logprobs: body.get("top_logprobs").and_then(Value::as_u64).map(|k| k as usize),
+        params: (!params.is_empty()).then_some(Value::Object(params)),
+    };
+    let prompt = PromptDraft { turns, tools: body.get("tools").filter(|v| !v.is_null()).cloned(), ..PromptDraft::default() };
+    Ok((prompt, context))
+}
+
+/// Reads the samples (one per choice) of a `chat.completion` response body.
+fn parse_completion(body: &Map<String, Value>, ctx: &RequestContext, path: &str) -> Result<Vec<SampleDraft>, String> {
+    let Some(Value::Array(choices)) = body.get("choices") else {
+        return Err(format!("`{path}` has no `choices` array"));
+    };
+    let model = opt_str(body, "model")?.map(str::to_owned).or_else(|| ctx.model.clone());
+    let mut samples = Vec::with_capacity(choices.len());
+    for (i, choice) in choices.iter().enumerate() {
+        let here = format!("{path}.choices[{i}]");
+        let Value::Object(choice) = choice else {
+            return Err(format!("`{here}` must be an object, found {}", describe(choice)));
+        };
+        let Some(Value::Object(message)) = choice.get("message") else {
+            return Err(format!("`{here}` has no `message` object"));
+        };
+        let content = content_text(message.get("content"), &format!("{here}.message.content"))?;
+        let mut sample = SampleDraft {
+            teacher: model.clone(),
+            system: ctx.system.clone(),
+            tool_calls: message.get("tool_calls").filter(|v| v.as_array().is_some_and(|a| !a.is_empty())).cloned(),
+            finish_reason: opt_str(choice, "finish_reason")?.map(str::to_owned),
+            params: ctx.params.clone(),
+            ..SampleDraft::default()
+        };
+        sample.set_trace(&content, reasoning_field(message)?);
+        if let Some(lp) = choice.get("logprobs").filter(|v| !v.is_null()) {
+            sample.logprobs = parse_logprobs(lp, ctx, &format!("{here}.logprobs"))?;
+            if sample.logprobs.is_some() {
+                sample.label = Some(LabelType::Soft);
+            }
+        }
+        samples.push(sample);
+    }
+    Ok(samples)
+}
+
+/// Token log-probs in the chat shape (`{"content": [{token, logprob, bytes, top_logprobs}]}`), or
+/// the legacy completions shape (`{tokens, token_logprobs, top_logprobs: [{token: logprob}]}`)
+/// converted to it.
+fn parse_logprobs(lp: &Value, ctx: &RequestContext, path: &str) -> Result<Option<LogprobsDraft>, String> {
+    let Value::Object(obj) = lp else {
+        return Err(format!("`{path}` must be an object, found {}", describe(lp)));
+    };
+    let content = if let Some(content) = obj.get("content").filter(|v| !v.is_null()) {
+        let Value::Array(positions) = content else {
+            return Err(format!("`{path}.content` must be an array, found {}", describe(content)));
+        };
+        for (i, p) in positions.iter().enumerate() {
+            if p.get("token").and_then(Value::as_str).is_none() || p.get("logprob").and_then(Value::as_f64).is_none() {
+                return Err(format!("`{path}.content[{i}]` needs a string `token` and a number `logprob`"));
+            }
+        }
+        content.clone()
+    } else if let Some(Value::Array(tokens)) = obj.get("tokens") {
+        let logprobs = obj.get("token_logprobs").and_then(Value::as_array).ok_or(format!("`{path}` has `tokens` but no `token_logprobs`"))?;
+        let tops = obj.get("top_logprobs").and_then(Value::as_array);
+        let converted: Vec<Value> = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let top: Vec<Value> = tops
+                    .and_then(|t| t.get(i))
+                    .and_then(Value::as_object)
+                    .map(|m| m.iter().map(|(tok, lp)| serde_json::json!({"token": tok, "logprob": lp})).collect())
+                    .unwrap_or_default();
+                serde_json::json!({"token": t, "logprob": logprobs.get(i).cloned().unwrap_or(Value::Null), "top_logprobs": top})
+            })
+            .collect();
+        Value::Array(converted)
+    } else {
+        return Ok(None);
+    };
+    let positions = content.as_array().map_or(0, Vec::len);
+    if positions == 0 {
+        return Ok(None);
+    }
+    let widest = content
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.get("top_logprobs").and_then(Value::as_array).map(Vec::len))
+        .max()
+        .unwrap_or(0);
+    Ok(Some(LogprobsDraft { k: ctx.top_logprobs.unwrap_or(widest).max(widest), temperature: ctx.temperature, positions, content }))
+}
+
+/// `{"request": {chat request}, "response": {chat.completion}}`: logged API calls.
+pub fn parse_exchange(obj: &Map<String, Value>) -> Result<Record, String> {
+    let Some(Value::Object(request)) = obj.get("request") else {
+        return Err("field `request` must be the chat completion request object".into());
+    };
+    let Some(Value::Object(response)) = obj.get("response") else {
+        return Err("field `response` must be the chat.completion response object".into());
+    };
+    let (mut prompt, ctx) = parse_request(request, "request")?;
+    prompt.metadata = rest(obj, &["request", "response"]);
+    let samples = parse_completion(response, &ctx, "response")?;
+    Ok(record(prompt, samples))
+}
+
+/// A Batch API input line: a prompt waiting for (or matched with) its output line.
+pub fn parse_batch_input(obj: &Map<String, Value>) -> Result<(Record, BatchRequest), String> {
+    let custom_id = req_str(obj, "custom_id")?;
+    let Some(Value::Object(body)) = obj.get("body") else {
+        return Err("field `body` must be the request object".into());
+    };
+    let (mut prompt, context) = parse_request(body, "body")?;
+    let mut meta = Map::new();
+    meta.insert("custom_id".into(), Value::String(custom_id.to_owned()));
+    prompt.metadata = Some(meta);
+    let request = BatchRequest { prompt: prompt.clone(), context };
+    Ok((Record { prompt, samples: Vec::new(), custom_id: Some(custom_id.to_owned()) }, request))
+}
+
+/// A Batch API output line, matched to its request by `custom_id`.
+pub fn parse_batch_output(obj: &Map<String, Value>, ctx: &ParseContext) -> Result<Parsed, String> {
+    let custom_id = req_str(obj, "custom_id")?;
+    if let Some(error) = obj.get("error").filter(|v| !v.is_null()) {
+        return Ok(Parsed::FailedRequest(format!("request {custom_id:?} failed: {error}")));
+    }
+    let Some(Value::Object(response)) = obj.get("response") else {
+        return Err("field `response` must be an object".into());
+    };
+    let status = response.get("status_code").and_then(Value::as_u64).unwrap_or(200);
+    if status != 200 {
+        return Ok(Parsed::FailedRequest(format!("request {custom_id:?} failed with HTTP {status}")));
+    }
+    let Some(Value::Object(body)) = response.get("body") else {
+        return Err("`response.body` must be the chat.completion object".into());
+    };
+    let request = ctx.batch_requests.get(custom_id).ok_or_else(|| {
+        format!(
+            "custom_id {custom_id:?} has no request: import the Batch API input file (the .jsonl that was \
+             uploaded) in the same command, before this output file"
+        )
+    })?;
+    let samples = parse_completion(body, &request.context, "response.body")?;
+    let mut prompt = request.prompt.clone();
+    prompt.metadata.get_or_insert_with(Map::new).insert("custom_id".into(), Value::String(custom_id.to_owned()));
+    Ok(Parsed::Row(record(prompt, samples)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn messages_last_assistant_is_the_sample() {
+        let r = parse_messages(&obj(json!({"messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "2+2?"},
+            {"role": "assistant", "content": "<think>add</think>4", "reasoning_content": null}
+        ]})))
+        .unwrap();
+        assert_eq!(r.prompt.turns, vec![Turn::user("2+2?")]);
+        assert_eq!(r.samples.len(), 1);
+        assert_eq!(r.samples[0].system.as_deref(), Some("Be brief."));
+        assert_eq!(r.samples[0].reasoning.as_deref(), Some("add"));
+        assert_eq!(r.samples[0].answer, "4");
+    }
+
+    #[test]
+    fn messages_without_assistant_is_a_prompt() {
+        let r = parse_messages(&obj(json!({"messages": [{"role": "user", "content": "hi"}]}))).unwrap();
+        assert!(r.samples.is_empty());
+        let err = parse_messages(&obj(json!({"messages": [{"role": "assistant", "content": "hi"}]}))).unwrap_err();
+        assert!(err.contains("no user turn"), "{err}");
+        let err = parse_messages(&obj(json!({"messages": [{"role": "user", "content": 5}]}))).unwrap_err();
+        assert!(err.contains("messages[0].content"), "{err}");
+    }
+
+    #[test]
+    fn sharegpt_tool_calls() {
+        let r = parse_sharegpt(&obj(json!({
+            "conversations": [
+                {"from": "human", "value": "weather?"},
+                {"from": "function_call", "value": "{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}"},
+                {"from": "observation", "value": "{\"temp\": 20}"},
+                {"from": "gpt", "value": "It is 20 degrees."}
+            ],
+            "tools": "[{\"name\": \"get_weather\"}]"
+        })))
+        .unwrap();
+        assert_eq!(r.prompt.turns.len(), 3);
+        assert_eq!(r.prompt.turns[1].tool_calls.as_ref().unwrap()[0]["function"]["arguments"], "{\"city\":\"Paris\"}");
+        assert_eq!(r.prompt.turns[2].role, "tool");
+        assert_eq!(r.prompt.tools, Some(json!([{"name": "get_weather"}])));
+        assert_eq!(r.samples[0].answer, "It is 20 degrees.");
+    }
+
+    #[test]
+    fn alpaca_joins_instruction_and_input() {
+        let r = parse_alpaca(&obj(json!({"instruction": "Translate", "input": "bonjour", "output": "hello"}))).unwrap();
+        assert_eq!(r.prompt.text(), "Translate\nbonjour");
+        assert_eq!(r.samples[0].answer, "hello");
+        let err = parse_alpaca(&obj(json!({"instruction": "x", "output": 3}))).unwrap_err();
+        assert!(err.contains("`output` must be a string"), "{err}");
+    }
+
+    #[test]
+    fn exchange_keeps_logprobs_and_params() {
+        let r = parse_exchange(&obj(json!({
+            "request": {"model": "m", "messages": [{"role": "user", "content": "Hello!"}], "logprobs": true, "top_logprobs": 2, "temperature": 0.7},
+            "response": {"object": "chat.completion", "model": "gpt-x", "choices": [{"index": 0, "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "Hi"},
+                "logprobs": {"content": [{"token": "Hi", "logprob": -0.1, "top_logprobs": [{"token": "Hi", "logprob": -0.1}, {"token": "Hey", "logprob": -2.0}]}]}}]}
+        })))
+        .unwrap();
+        let s = &r.samples[0];
+        assert_eq!(s.teacher.as_deref(), Some("gpt-x"));
+        assert_eq!(s.label, Some(LabelType::Soft));
+        let lp = s.logprobs.as_ref().unwrap();
+        assert_eq!((lp.k, lp.positions, lp.temperature), (2, 1, Some(0.7)));
+        assert_eq!(s.params.as_ref().unwrap()["temperature"], 0.7);
+    }
+
+    #[test]
+    fn batch_output_needs_its_request() {
+        let line = obj(json!({"custom_id": "request-2", "response": {"status_code": 200, "body": {"model": "m", "choices": []}}, "error": null}));
+        let err = parse_batch_output(&line, &ParseContext::default()).unwrap_err();
+        assert!(err.contains("request-2") && err.contains("input file"), "{err}");
+        let failed = obj(json!({"custom_id": "r", "response": {"status_code": 500, "body": {}}, "error": null}));
+        assert!(matches!(parse_batch_output(&failed, &ParseContext::default()).unwrap(), Parsed::FailedRequest(_)));
+    }
+}

@@ -1,0 +1,80 @@
+//! Reading fields out of a JSON record with errors that name the field and what was wrong.
+
+use serde_json::{Map, Value};
+
+/// What a JSON value is, in the words an error message uses.
+#[must_use]
+pub fn describe(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The record as an object, or an error saying what it was instead.
+pub fn as_object(v: Value) -> Result<Map<String, Value>, String> {
+    match v {
+        Value::Object(map) => Ok(map),
+        other => Err(format!("expected a JSON object, found {}", describe(&other))),
+    }
+}
+
+/// The first of `keys` present and not null, with its key.
+#[must_use]
+pub fn first_present<'a>(obj: &'a Map<String, Value>, keys: &[&'static str]) -> Option<(&'static str, &'a Value)> {
+    keys.iter().find_map(|k| obj.get(*k).filter(|v| !v.is_null()).map(|v| (*k, v)))
+}
+
+/// A string field; `Ok(None)` when absent or null, an error when of another type.
+pub fn opt_str<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, String> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(format!("field `{key}` must be a string, found {}", describe(other))),
+    }
+}
+
+/// A required string field.
+pub fn req_str<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<&'a str, String> {
+    opt_str(obj, key)?.ok_or_else(|| format!("missing field `{key}`"))
+}
+
+/// Text content of a chat message: a string, or an array of parts whose `text` parts are joined
+/// (the OpenAI multi-part shape); null is empty.
+pub fn content_text(v: Option<&Value>, path: &str) -> Result<String, String> {
+    match v {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Array(parts)) => {
+            let mut text = String::new();
+            for (i, part) in parts.iter().enumerate() {
+                match part {
+                    Value::String(s) => text.push_str(s),
+                    Value::Object(p) => {
+                        if let Some(Value::String(s)) = p.get("text") {
+                            text.push_str(s);
+                        }
+                    }
+                    other => return Err(format!("`{path}[{i}]` must be a string or an object, found {}", describe(other))),
+                }
+            }
+            Ok(text)
+        }
+        Some(other) => Err(format!("`{path}` must be a string or an array of parts, found {}", describe(other))),
+    }
+}
+
+/// The object's fields other than `skip`, or `None` when nothing is left.
+#[must_use]
+pub fn rest(obj: &Map<String, Value>, skip: &[&str]) -> Option<Map<String, Value>> {
+    let rest: Map<String, Value> = obj
+        .iter()
+        .filter(|(k, v)| !skip.contains(&k.as_str()) && !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (!rest.is_empty()).then_some(rest)
+}

@@ -1,0 +1,414 @@
+//! Splitting an input file into records, in constant memory.
+//!
+//! JSONL is read a line at a time; a JSON file holding an array is read an element at a time by a
+//! small scanner that tracks strings and nesting (so a 900 MB array never sits in memory); any
+//! other JSON file is read as a sequence of top-level values (one pretty-printed object, or
+//! several). Every record carries the line it starts on, and no record may be larger than the
+//! limit: a longer one is skipped over without being held, and reported.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::path::Path;
+
+/// One record's raw bytes and where it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRecord {
+    /// 0-based position of the record in the file.
+    pub index: u64,
+    /// 1-based line the record starts on.
+    pub line: u64,
+    /// 1-based column (in bytes) the record starts at.
+    pub column: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// Why a record could not be read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The record is larger than the limit; it was skipped, and reading goes on after it.
+    TooLarge { index: u64, line: u64, size: u64, limit: u64 },
+    /// The file's structure is broken (e.g. an array never closed); reading cannot go on.
+    Malformed { line: u64, message: String },
+    Io(io::Error),
+}
+
+/// How a file is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One JSON value per line.
+    Lines,
+    /// One JSON array whose elements are the records.
+    Array,
+    /// One or more top-level JSON values, each a record (e.g. one pretty-printed object).
+    Values,
+}
+
+/// Decides the layout from the extension and the first non-blank byte.
+pub fn sniff_layout(path: &Path) -> io::Result<Layout> {
+    let mut reader = BufReader::new(File::open(path)?);
+    let mut first = None;
+    'outer: loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        for (i, &b) in buf.iter().enumerate() {
+            if !b.is_ascii_whitespace() && !is_bom_byte(b) {
+                first = Some(b);
+                break 'outer;
+            }
+            let _ = i;
+        }
+        let n = buf.len();
+        reader.consume(n);
+    }
+    let json_ext = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    Ok(match first {
+        Some(b'[') => Layout::Array,
+        Some(b'{') if json_ext => Layout::Values,
+        _ => Layout::Lines,
+    })
+}
+
+fn is_bom_byte(b: u8) -> bool {
+    matches!(b, 0xEF | 0xBB | 0xBF)
+}
+
+/// Iterates over the records of a file.
+pub struct RecordReader<R> {
+    input: R,
+    layout: Layout,
+    limit: u64,
+    line: u64,
+    column: u64,
+    index: u64,
+    /// Array layout: whether the opening `[` was seen, and whether the closing `]` was.
+    array_open: bool,
+    array_done: bool,
+    bytes_read: u64,
+}
+
+impl RecordReader<BufReader<File>> {
+    pub fn open(path: &Path, layout: Layout, limit: u64) -> io::Result<Self> {
+        Ok(Self::new(BufReader::with_capacity(1 << 20, File::open(path)?), layout, limit))
+    }
+}
+
+impl<R: BufRead> RecordReader<R> {
+    pub fn new(input: R, layout: Layout, limit: u64) -> Self {
+        Self { input, layout, limit, line: 1, column: 1, index: 0, array_open: false, array_done: false, bytes_read: 0 }
+    }
+
+    /// The input, positioned after the last record read.
+    pub fn into_inner(self) -> R {
+        self.input
+    }
+
+    /// Bytes consumed so far (for progress).
+    #[must_use]
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    fn next_line(&mut self) -> Option<Result<RawRecord, ReadError>> {
+        loop {
+            let start_line = self.line;
+            let mut buf = Vec::new();
+            let mut size = 0u64;
+            let mut saw_any = false;
+            loop {
+                let chunk = match self.input.fill_buf() {
+                    Ok(c) => c,
+                    Err(e) => return Some(Err(ReadError::Io(e))),
+                };
+                if chunk.is_empty() {
+                    break;
+                }
+                saw_any = true;
+                let (take, ended) = match memchr_newline(chunk) {
+                    Some(i) => (i + 1, true),
+                    None => (chunk.len(), false),
+                };
+                let body = if ended { &chunk[..take - 1] } else { &chunk[..take] };
+                size += body.len() as u64;
+                if size <= self.limit {
+                    buf.extend_from_slice(body);
+                }
+                self.input.consume(take);
+                self.bytes_read += take as u64;
+                if ended {
+                    break;
+                }
+            }
+            if !saw_any {
+                return None;
+            }
+            self.line += 1;
+            if size > self.limit {
+                let index = self.index;
+                self.index += 1;
+                return Some(Err(ReadError::TooLarge { index, line: start_line, size, limit: self.limit }));
+            }
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
+            }
+            if start_line == 1 && buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
+                buf.drain(..3);
+            }
+            if buf.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let index = self.index;
+            self.index += 1;
+            return Some(Ok(RawRecord { index, line: start_line, column: 1, bytes: buf }));
+        }
+    }
+
+    /// Reads one byte, tracking line and column.
+    fn byte(&mut self) -> Result<Option<u8>, io::Error> {
+        let chunk = self.input.fill_buf()?;
+        let Some(&b) = chunk.first() else { return Ok(None) };
+        self.input.consume(1);
+        self.bytes_read += 1;
+        if b == b'\n' {
+            self.line += 1;
+            self.column = 1;
+        } else {
+            self.column += 1;
+        }
+        Ok(Some(b))
+    }
+
+    /// Skips whitespace (and a byte-order mark) and returns the next byte without consuming it.
+    fn peek_significant(&mut self) -> Result<Option<u8>, io::Error> {
+        loop {
+            let chunk = self.input.fill_buf()?;
+            let Some(&b) = chunk.first() else { return Ok(None) };
+            if b.is_ascii_whitespace() || (self.bytes_read < 3 && is_bom_byte(b)) {
+                self.byte()?;
+            } else {
+                return Ok(Some(b));
+            }
+        }
+    }
+
+    /// Scans one JSON value from the current position, returning its bytes (or its size when
+    /// over the limit). Stops after the value; for scalars, before the delimiter.
+    fn scan_value(&mut self) -> Result<(Vec<u8>, u64), ReadError> {
+        let mut buf = Vec::new();
+        let mut size = 0u64;
+        let mut depth = 0u32;
+        let mut in_string = false;
+        let mut escaped = false;
+        let start_line = self.line;
+        let first = self.peek_significant().map_err(ReadError::Io)?;
+        let scalar = !matches!(first, Some(b'{' | b'[' | b'"'));
+        loop {
+            if scalar {
+                let next = self.input.fill_buf().map_err(ReadError::Io)?.first().copied();
+                match next {
+                    None => break,
+                    Some(b) if b.is_ascii_whitespace() || matches!(b, b',' | b']' | b'}') => break,
+                    Some(_) => {}
+                }
+            }
+            let Some(b) = self.byte().map_err(ReadError::Io)? else {
+                if depth > 0 || in_string {
+                    return Err(ReadError::Malformed {
+                        line: start_line,
+                        message: format!("the JSON value starting at line {start_line} is never closed (the file ends inside it)"),
+                    });
+                }
+                break;
+            };
+            size += 1;
+            if size <= self.limit {
+                buf.push(b);
+            }
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_string = false;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_string = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok((buf, size))
+    }
+
+    fn next_value(&mut self) -> Option<Result<RawRecord, ReadError>> {
+        if self.layout == Layout::Array {
+            if self.array_done {
+                return match self.peek_significant() {
+                    Ok(None) => None,
+                    Ok(Some(b)) => {
+                        self.array_done = false;
+                        self.layout = Layout::Values;
+                        Some(Err(ReadError::Malformed {
+                            line: self.line,
+                            message: format!("unexpected {:?} after the closing `]` of the array", char::from(b)),
+                        }))
+                    }
+                    Err(e) => Some(Err(ReadError::Io(e))),
+                };
+            }
+            if !self.array_open {
+                match self.peek_significant() {
+                    Ok(Some(b'[')) => {
+                        if let Err(e) = self.byte() {
+                            return Some(Err(ReadError::Io(e)));
+                        }
+                        self.array_open = true;
+                    }
+                    Ok(_) => return Some(Err(ReadError::Malformed { line: self.line, message: "expected a JSON array".into() })),
+                    Err(e) => return Some(Err(ReadError::Io(e))),
+                }
+            }
+            // Between elements: skip a comma; a `]` closes the array.
+            loop {
+                match self.peek_significant() {
+                    Ok(Some(b',')) => {
+                        if let Err(e) = self.byte() {
+                            return Some(Err(ReadError::Io(e)));
+                        }
+                    }
+                    Ok(Some(b']')) => {
+                        if let Err(e) = self.byte() {
+                            return Some(Err(ReadError::Io(e)));
+                        }
+                        self.array_done = true;
+                        return self.next_value();
+                    }
+                    Ok(Some(_)) => break,
+                    Ok(None) => {
+                        self.array_done = true;
+                        return Some(Err(ReadError::Malformed {
+                            line: self.line,
+                            message: "the JSON array is never closed (the file ends before its `]`)".into(),
+                        }));
+                    }
+                    Err(e) => return Some(Err(ReadError::Io(e))),
+                }
+            }
+        } else {
+            match self.peek_significant() {
+                Ok(None) => return None,
+                Ok(Some(_)) => {}
+                Err(e) => return Some(Err(ReadError::Io(e))),
+            }
+        }
+        let (line, column) = (self.line, self.column);
+        let index = self.index;
+        self.index += 1;
+        match self.scan_value() {
+            Ok((_, size)) if size > self.limit => Some(Err(ReadError::TooLarge { index, line, size, limit: self.limit })),
+            Ok((bytes, _)) => Some(Ok(RawRecord { index, line, column, bytes })),
+            Err(e) => {
+                // Nothing sensible can follow a value that never closes.
+                self.layout = Layout::Values;
+                self.array_done = false;
+                if let Err(e) = self.input.read_to_end(&mut Vec::new()) {
+                    return Some(Err(ReadError::Io(e)));
+                }
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for RecordReader<R> {
+    type Item = Result<RawRecord, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.layout {
+            Layout::Lines => self.next_line(),
+            Layout::Array | Layout::Values => self.next_value(),
+        }
+    }
+}
+
+fn memchr_newline(buf: &[u8]) -> Option<usize> {
+    buf.iter().position(|&b| b == b'\n')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(input: &str, layout: Layout, limit: u64) -> Vec<Result<(u64, u64, String), String>> {
+        RecordReader::new(input.as_bytes(), layout, limit)
+            .map(|r| match r {
+                Ok(r) => Ok((r.line, r.column, String::from_utf8(r.bytes).unwrap())),
+                Err(ReadError::TooLarge { line, size, .. }) => Err(format!("too large at {line}: {size}")),
+                Err(ReadError::Malformed { line, message }) => Err(format!("malformed at {line}: {message}")),
+                Err(ReadError::Io(e)) => Err(e.to_string()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lines_skip_blanks_and_keep_line_numbers() {
+        let got = records("{\"a\":1}\n\n  \r\n{\"b\":2}\r\n{\"c\":3}", Layout::Lines, 100);
+        assert_eq!(
+            got,
+            vec![Ok((1, 1, "{\"a\":1}".into())), Ok((4, 1, "{\"b\":2}".into())), Ok((5, 1, "{\"c\":3}".into()))]
+        );
+    }
+
+    #[test]
+    fn long_line_is_refused_and_reading_goes_on() {
+        let long = format!("{{\"a\":\"{}\"}}", "x".repeat(50));
+        let got = records(&format!("{long}\n{{\"b\":2}}\n"), Layout::Lines, 20);
+        assert_eq!(got, vec![Err("too large at 1: 58".into()), Ok((2, 1, "{\"b\":2}".into()))]);
+    }
+
+    #[test]
+    fn array_elements_with_tricky_strings() {
+        let input = "[\n  {\"a\": \"]}, [\\\"\"},\n  {\"b\": [1, {\"c\": 2}]}\n, 7 ]\n";
+        let got = records(input, Layout::Array, 100);
+        assert_eq!(
+            got,
+            vec![
+                Ok((2, 3, "{\"a\": \"]}, [\\\"\"}".into())),
+                Ok((3, 3, "{\"b\": [1, {\"c\": 2}]}".into())),
+                Ok((4, 3, "7".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn array_never_closed_is_malformed() {
+        let got = records("[{\"a\": 1}, {\"b\": 2", Layout::Array, 100);
+        assert_eq!(got.len(), 2);
+        assert!(got[1].as_ref().unwrap_err().contains("never closed"), "{got:?}");
+    }
+
+    #[test]
+    fn pretty_printed_object_is_one_value() {
+        let got = records("{\n  \"id\": 1,\n  \"x\": {\"y\": \"}\"}\n}\n", Layout::Values, 100);
+        assert_eq!(got, vec![Ok((1, 1, "{\n  \"id\": 1,\n  \"x\": {\"y\": \"}\"}\n}".into()))]);
+    }
+
+    #[test]
+    fn oversized_array_element_is_refused() {
+        let got = records(&format!("[{{\"a\":\"{}\"}}, {{}}]", "x".repeat(40)), Layout::Array, 10);
+        assert_eq!(got, vec![Err("too large at 1: 48".into()), Ok((1, 53, "{}".into()))]);
+    }
+}

@@ -1,0 +1,11 @@
+//! retort: a terminal workbench for knowledge-distillation data.
+//!
+//! The library behind the `retort` binary: the store, the importers and the operations, so that
+//! tests and benchmarks run the same code as the binary.
+
+pub mod domain;
+pub mod ingest;
+pub mod ops;
+pub mod store;
+pub mod cli;
+pub mod demo;

@@ -1,0 +1,189 @@
+//! `retort bench import`: retort's import against a plain prepared-statement insert loop.
+//!
+//! Both read the same generated JSONL (R1-sized rows: prompt ~0.5 KB, reasoning 2–8 KB, answer
+//! ~0.2 KB, 4 samples per prompt) into the same schema. The baseline is the SQLite limit DESIGN.md
+//! measures: rusqlite, one prepared statement per row, one transaction, no checks.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+
+use crate::ops::import::{ImportOptions, import};
+use crate::store::Store;
+
+#[derive(Debug, clap::Args)]
+pub struct ImportBenchArgs {
+    /// Rows (samples) to generate.
+    #[arg(long, default_value_t = 100_000)]
+    pub rows: u64,
+    /// Samples per prompt.
+    #[arg(long, default_value_t = 4)]
+    pub per_prompt: u64,
+    /// Where to put the generated file and stores (default: a temporary directory, removed after).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+const WORDS: &[&str] = &[
+    "the", "so", "we", "need", "to", "find", "value", "of", "x", "let", "me", "check", "again", "wait", "equation", "gives", "then",
+    "square", "root", "sum", "is", "and", "but", "because", "therefore", "if", "2", "3", "17", "+", "=", "\\frac{1}{2}", "number",
+    "triangle", "angle", "area", "prime", "factor", "hmm", "right", "that", "means", "compute", "first", "second", "case", "term",
+];
+
+/// A small deterministic generator (no dependency needed for benchmark text).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+
+    fn text(&mut self, bytes: usize) -> String {
+        let mut s = String::with_capacity(bytes + 16);
+        while s.len() < bytes {
+            s.push_str(WORDS[(self.next() % WORDS.len() as u64) as usize]);
+            s.push(if self.next() % 13 == 0 { '\n' } else { ' ' });
+        }
+        s
+    }
+}
+
+/// Writes `rows` R1-sized rows in the `messages` format with `<think>` inline.
+fn generate(path: &Path, rows: u64, per_prompt: u64) -> anyhow::Result<u64> {
+    let mut out = BufWriter::new(File::create(path)?);
+    let mut rng = Lcg(42);
+    let mut prompt = String::new();
+    for i in 0..rows {
+        if i % per_prompt.max(1) == 0 {
+            prompt = format!("Problem {i}: {}", rng.text(500));
+        }
+        let reasoning_len = 2_000 + (rng.next() % 6_000) as usize;
+        let reasoning = rng.text(reasoning_len);
+        let answer = rng.text(200);
+        let row = serde_json::json!({
+            "messages": [
+                {"role": "user", "content": prompt},
+                {"role": "assistant", "content": format!("<think>\n{reasoning}\n</think>\n\n{answer}")}
+            ],
+            "model": "bench-teacher"
+        });
+        serde_json::to_writer(&mut out, &row)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(std::fs::metadata(path)?.len())
+}
+
+/// Peak resident memory of this process so far, in MiB (Linux).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Resets the peak-memory mark, so each phase is measured alone (Linux ≥ 4.0).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The baseline: parse each line and insert it with prepared statements, one transaction.
+fn plain_insert_loop(db: &Path, jsonl: &Path) -> anyhow::Result<u64> {
+    let mut conn = rusqlite::Connection::open(db)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    let tx = conn.transaction()?;
+    tx.execute("INSERT INTO teachers (name) VALUES ('bench-teacher')", [])?;
+    tx.execute("INSERT INTO sources (name) VALUES ('bench')", [])?;
+    let mut rows = 0u64;
+    {
+        let mut insert_prompt = tx.prepare(
+            "INSERT INTO prompts (hash, kind, source_id, has_reference, created_at) VALUES (?1, 'reasoning', 1, 0, 0) \
+             ON CONFLICT (hash) DO NOTHING",
+        )?;
+        let mut prompt_id = tx.prepare("SELECT id FROM prompts WHERE hash = ?1")?;
+        let mut insert_prompt_text = tx.prepare("INSERT INTO prompt_texts (prompt_id, text) VALUES (?1, ?2)")?;
+        let mut insert_sample = tx.prepare(
+            "INSERT INTO samples (prompt_id, teacher_id, source_id, origin, content_hash, label, tokens, reasoning_tokens, \
+             answer_tokens, created_at) VALUES (?1, 1, 1, ?2, ?3, 'pseudo', ?4, ?5, ?6, 0)",
+        )?;
+        let mut insert_text = tx.prepare("INSERT INTO sample_texts (sample_id, reasoning, answer) VALUES (?1, ?2, ?3)")?;
+        for (i, line) in BufReader::new(File::open(jsonl)?).lines().enumerate() {
+            let line = line?;
+            let v: serde_json::Value = serde_json::from_str(&line)?;
+            let prompt = v["messages"][0]["content"].as_str().unwrap_or_default();
+            let content = v["messages"][1]["content"].as_str().unwrap_or_default();
+            let (reasoning, answer) = content.split_once("</think>").unwrap_or(("", content));
+            let hash: [u8; 32] = Sha256::digest(prompt.as_bytes()).into();
+            if insert_prompt.execute(rusqlite::params![hash.as_slice()])? == 1 {
+                insert_prompt_text.execute(rusqlite::params![tx.last_insert_rowid(), prompt])?;
+            }
+            let pid: i64 = prompt_id.query_row(rusqlite::params![hash.as_slice()], |r| r.get(0))?;
+            let origin: [u8; 32] = Sha256::digest([line.as_bytes(), &(i as u64).to_le_bytes()].concat()).into();
+            let content_hash: [u8; 32] = Sha256::digest(content.as_bytes()).into();
+            let (rt, at) = (reasoning.len() as i64 / 4, answer.len() as i64 / 4);
+            insert_sample.execute(rusqlite::params![pid, &origin[..16], content_hash.as_slice(), rt + at, rt, at])?;
+            insert_text.execute(rusqlite::params![tx.last_insert_rowid(), reasoning, answer])?;
+            rows += 1;
+        }
+    }
+    tx.commit()?;
+    Ok(rows)
+}
+
+pub async fn import_bench(args: &ImportBenchArgs) -> anyhow::Result<()> {
+    let temp = args.dir.is_none();
+    let dir = args.dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("retort-bench-{}", std::process::id())));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let jsonl = dir.join("bench.jsonl");
+    let started = Instant::now();
+    let bytes = generate(&jsonl, args.rows, args.per_prompt)?;
+    let mb = bytes as f64 / 1e6;
+    println!("generated {} rows, {mb:.0} MB in {:.1}s ({})", args.rows, started.elapsed().as_secs_f64(), jsonl.display());
+
+    // retort's import (its full-text indexing is timed apart: it runs after the rows are in).
+    let retort_db = dir.join("retort.db");
+    let baseline_db = dir.join("baseline.db");
+    for db in [&retort_db, &baseline_db] {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+    }
+    let store = Store::open(&retort_db).await?;
+    reset_peak_rss();
+    let opts = ImportOptions { defer_index: true, ..ImportOptions::default() };
+    let t = Instant::now();
+    let reports = import(&store, std::slice::from_ref(&jsonl), &opts, &|_| {}).await?;
+    let retort_s = t.elapsed().as_secs_f64();
+    let retort_rss = peak_rss_mib();
+    let samples: u64 = reports.iter().map(|r| r.samples_added).sum();
+    let t = Instant::now();
+    crate::store::fts::catch_up(store.pool(), |_| {}).await?;
+    let fts_s = t.elapsed().as_secs_f64();
+    store.close().await;
+
+    // The baseline, into the same schema.
+    Store::open(&baseline_db).await?.close().await;
+    reset_peak_rss();
+    let t = Instant::now();
+    let baseline_rows = tokio::task::block_in_place(|| plain_insert_loop(&baseline_db, &jsonl))?;
+    let baseline_s = t.elapsed().as_secs_f64();
+    let baseline_rss = peak_rss_mib();
+
+    let rate = |rows: u64, s: f64| rows as f64 / s;
+    println!("\n{:<34} {:>10} {:>10} {:>9} {:>12}", "", "rows/s", "MB/s", "seconds", "peak RSS");
+    let rss = |r: Option<f64>| r.map_or_else(|| "-".into(), |m| format!("{m:.0} MiB"));
+    println!("{:<34} {:>10.0} {:>10.1} {:>9.2} {:>12}", "retort import", rate(samples, retort_s), mb / retort_s, retort_s, rss(retort_rss));
+    println!("{:<34} {:>10.0} {:>10.1} {:>9.2} {:>12}", "plain prepared-statement loop", rate(baseline_rows, baseline_s), mb / baseline_s, baseline_s, rss(baseline_rss));
+    println!("\nratio (retort / plain loop): {:.2}x", rate(samples, retort_s) / rate(baseline_rows, baseline_s));
+    println!("full-text index after the import: {fts_s:.2}s ({:.0} samples/s)", rate(samples, fts_s));
+    if temp {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}

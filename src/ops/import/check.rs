@@ -1,0 +1,234 @@
+//! Pass 1 of an import: read and parse every record without writing, so that a bad record stops
+//! the import before anything is written.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::{BAD_SHOWN, ImportError, ImportOptions, Progress};
+use crate::ingest::reader::{Layout, RawRecord, ReadError, RecordReader, sniff_layout};
+use crate::ingest::{self, BatchRequest, Format, ParseContext, Parsed, chat};
+
+/// A record that could not be imported, and where it is.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct BadRecord {
+    pub path: PathBuf,
+    pub line: u64,
+    pub column: Option<u64>,
+    pub reason: String,
+}
+
+impl std::fmt::Display for BadRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.column {
+            Some(c) => write!(f, "{}:{}:{}: {}", self.path.display(), self.line, c, self.reason),
+            None => write!(f, "{}:{}: {}", self.path.display(), self.line, self.reason),
+        }
+    }
+}
+
+/// The message of an import stopped by bad records.
+pub fn render_bad(bad: &[BadRecord], count: u64) -> String {
+    let mut out = format!(
+        "{count} bad record{} in the input; nothing was imported and the store is unchanged.\n",
+        if count == 1 { "" } else { "s" }
+    );
+    for b in bad {
+        out.push_str(&format!("  {b}\n"));
+    }
+    if count > bad.len() as u64 {
+        out.push_str(&format!("  ... and {} more\n", count - bad.len() as u64));
+    }
+    out.push_str("Fix these records, or import the others with --skip-bad.");
+    out
+}
+
+/// What pass 1 learnt about a file.
+#[derive(Debug, Clone)]
+pub struct FileCheck {
+    pub path: PathBuf,
+    pub layout: Layout,
+    pub format: Format,
+    pub sha256: String,
+    pub records: u64,
+    pub bad: Vec<BadRecord>,
+    pub bad_count: u64,
+}
+
+/// Why one record could not be decoded, located in the file.
+#[derive(Debug)]
+pub struct DecodeError {
+    pub line: u64,
+    pub column: Option<u64>,
+    pub message: String,
+}
+
+/// Line and column of byte `offset` inside a record.
+fn locate(raw: &RawRecord, offset: usize) -> (u64, u64) {
+    let before = &raw.bytes[..offset.min(raw.bytes.len())];
+    match before.iter().rposition(|&b| b == b'\n') {
+        Some(nl) => {
+            let lines = before.iter().filter(|&&b| b == b'\n').count() as u64;
+            (raw.line + lines, (offset - nl) as u64)
+        }
+        None => (raw.line, raw.column + offset as u64),
+    }
+}
+
+/// The record as JSON: valid UTF-8 and well-formed, or an error pointing at the place.
+pub fn to_value(raw: &RawRecord) -> Result<Value, DecodeError> {
+    if let Err(e) = std::str::from_utf8(&raw.bytes) {
+        let (line, column) = locate(raw, e.valid_up_to());
+        return Err(DecodeError { line, column: Some(column), message: "invalid UTF-8".into() });
+    }
+    serde_json::from_slice(&raw.bytes).map_err(|e| {
+        let line = raw.line + e.line().saturating_sub(1) as u64;
+        let column = if e.line() <= 1 { raw.column + e.column().saturating_sub(1) as u64 } else { e.column() as u64 };
+        let message = e.to_string();
+        // serde_json appends " at line L column C" relative to the record: drop it, we give the file's.
+        let message = message.find(" at line ").map_or(message.clone(), |i| message[..i].to_owned());
+        DecodeError { line, column: Some(column), message: format!("broken JSON: {message}") }
+    })
+}
+
+/// Parses a record of a known format.
+pub fn decode(raw: &RawRecord, format: Option<Format>, ctx: &ParseContext) -> Result<Parsed, DecodeError> {
+    let value = to_value(raw)?;
+    let format = match format {
+        Some(f) => f,
+        None => ingest::detect(&value).map_err(|message| DecodeError { line: raw.line, column: None, message })?,
+    };
+    ingest::parse(format, value, ctx).map_err(|message| DecodeError { line: raw.line, column: None, message })
+}
+
+/// Hashes what flows through it.
+struct HashingRead<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for HashingRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+fn io_error(path: &Path, e: &io::Error) -> ImportError {
+    ImportError::File { path: path.to_owned(), message: format!("cannot read: {e}") }
+}
+
+/// The format of a file: forced, or detected from its first well-formed record.
+fn file_format(path: &Path, layout: Layout, opts: &ImportOptions) -> Result<Format, ImportError> {
+    if let Some(f) = opts.format {
+        return Ok(f);
+    }
+    let reader = RecordReader::open(path, layout, opts.max_record_bytes).map_err(|e| io_error(path, &e))?;
+    for raw in reader {
+        let Ok(raw) = raw else { continue };
+        let Ok(value) = to_value(&raw) else { continue };
+        return ingest::detect(&value).map_err(|message| ImportError::File { path: path.to_owned(), message: format!("line {}: {message}", raw.line) });
+    }
+    Err(ImportError::File { path: path.to_owned(), message: "holds no JSON record to import".into() })
+}
+
+/// Checks every file; returns what it learnt and the Batch API requests by `custom_id`.
+pub fn check_files(
+    files: &[PathBuf],
+    opts: &ImportOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<(Vec<FileCheck>, HashMap<String, BatchRequest>), ImportError> {
+    let mut planned = Vec::with_capacity(files.len());
+    for path in files {
+        let layout = sniff_layout(path).map_err(|e| io_error(path, &e))?;
+        planned.push((path.clone(), layout, file_format(path, layout, opts)?));
+    }
+    // Batch API requests first, so that output files can find them.
+    planned.sort_by_key(|(_, _, f)| *f != Format::BatchInput);
+    let mut requests: HashMap<String, (BatchRequest, String)> = HashMap::new();
+    let mut checks = Vec::with_capacity(planned.len());
+    for (path, layout, format) in planned {
+        let ctx = ParseContext { batch_requests: std::sync::Arc::new(requests.iter().map(|(k, (r, _))| (k.clone(), r.clone())).collect()) };
+        checks.push(check_file(&path, layout, format, opts, &ctx, &mut requests, progress)?);
+    }
+    Ok((checks, requests.into_iter().map(|(k, (r, _))| (k, r)).collect()))
+}
+
+fn check_file(
+    path: &Path,
+    layout: Layout,
+    format: Format,
+    opts: &ImportOptions,
+    ctx: &ParseContext,
+    requests: &mut HashMap<String, (BatchRequest, String)>,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<FileCheck, ImportError> {
+    let file = File::open(path).map_err(|e| io_error(path, &e))?;
+    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let hashing = HashingRead { inner: file, hasher: Sha256::new() };
+    let mut reader = RecordReader::new(BufReader::with_capacity(1 << 20, hashing), layout, opts.max_record_bytes);
+    let mut check = FileCheck { path: path.to_owned(), layout, format, sha256: String::new(), records: 0, bad: Vec::new(), bad_count: 0 };
+    let bad = |check: &mut FileCheck, line: u64, column: Option<u64>, reason: String| {
+        check.bad_count += 1;
+        if check.bad.len() < BAD_SHOWN {
+            check.bad.push(BadRecord { path: path.to_owned(), line, column, reason });
+        }
+    };
+    let mut reported = 0u64;
+    while let Some(raw) = reader.next() {
+        check.records += 1;
+        if reader.bytes_read() - reported >= 8 << 20 {
+            reported = reader.bytes_read();
+            progress(Progress::Checking { path: path.to_owned(), bytes: reported, total });
+        }
+        let raw = match raw {
+            Ok(raw) => raw,
+            Err(ReadError::TooLarge { line, size, limit, .. }) => {
+                let reason = format!(
+                    "record of {:.1} MiB is over the limit of {} MiB (raise it with --max-record-mb)",
+                    size as f64 / f64::from(1 << 20),
+                    limit >> 20
+                );
+                bad(&mut check, line, None, reason);
+                continue;
+            }
+            Err(ReadError::Malformed { line, message }) => {
+                bad(&mut check, line, None, message);
+                continue;
+            }
+            Err(ReadError::Io(e)) => return Err(io_error(path, &e)),
+        };
+        if format == Format::BatchInput {
+            match to_value(&raw).and_then(|v| {
+                let obj = ingest::json::as_object(v).map_err(|m| DecodeError { line: raw.line, column: None, message: m })?;
+                chat::parse_batch_input(&obj).map_err(|m| DecodeError { line: raw.line, column: None, message: m })
+            }) {
+                Ok((record, request)) => {
+                    let id = record.custom_id.unwrap_or_default();
+                    let here = format!("{}:{}", path.display(), raw.line);
+                    if let Some((_, first)) = requests.get(&id) {
+                        bad(&mut check, raw.line, None, format!("custom_id {id:?} was already used at {first}"));
+                    } else {
+                        requests.insert(id, (request, here));
+                    }
+                }
+                Err(e) => bad(&mut check, e.line, e.column, e.message),
+            }
+            continue;
+        }
+        if let Err(e) = decode(&raw, Some(format), ctx) {
+            bad(&mut check, e.line, e.column, e.message);
+        }
+    }
+    let mut rest = reader.into_inner();
+    io::copy(&mut rest, &mut io::sink()).map_err(|e| io_error(path, &e))?;
+    check.sha256 = hex::encode(rest.into_inner().hasher.finalize());
+    progress(Progress::Checking { path: path.to_owned(), bytes: total, total });
+    Ok(check)
+}

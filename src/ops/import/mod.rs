@@ -1,0 +1,320 @@
+//! `retort import`: the operation the CLI (and later the TUI) calls.
+//!
+//! Two passes over each file. The first reads and parses every record without writing: it finds
+//! the format, hashes the file, counts the records for the progress bar and collects bad records.
+//! Parsing runs at well over 1 GB/s, so this costs a few percent. If any record is bad and
+//! `--skip-bad` is not given, the import stops there and the store is untouched. The second pass
+//! parses again on a reader thread and hands batches to the writer, which commits about every
+//! quarter second: a long import never holds the write lock for long (a curator in the TUI can
+//! still decide), and a killed import keeps whole batches only. Samples are keyed by their origin
+//! (record bytes + position), so running the same import again adds nothing and completes a
+//! killed one.
+
+mod check;
+pub mod prepare;
+mod scores;
+pub mod write;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+pub use check::BadRecord;
+use check::{FileCheck, decode};
+use prepare::{Defaults, PreparedRecord, prepare};
+use write::{Counts, Writer};
+
+use crate::domain::Kind;
+use crate::ingest::reader::RecordReader;
+use crate::ingest::tokens::TokenCounter;
+use crate::ingest::{Format, ParseContext, Parsed};
+use crate::store::{self, Store};
+
+/// Records larger than this are refused (`--max-record-mb` changes it).
+pub const DEFAULT_MAX_RECORD_BYTES: u64 = 64 << 20;
+/// How many bad records an error or a report lists.
+pub const BAD_SHOWN: usize = 10;
+/// How long one write transaction may run before it commits and lets other writers in.
+const COMMIT_EVERY: Duration = Duration::from_millis(250);
+/// A batch handed from the reader thread to the writer.
+const BATCH_RECORDS: usize = 256;
+const BATCH_BYTES: usize = 4 << 20;
+
+/// How an import runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportOptions {
+    pub format: Option<Format>,
+    pub teacher: Option<String>,
+    pub kind: Option<Kind>,
+    pub source: Option<String>,
+    pub score_name: String,
+    pub tokenizer: Option<PathBuf>,
+    pub skip_bad: bool,
+    pub max_record_bytes: u64,
+    /// Leave the full-text index for later (the TUI indexes in the background).
+    pub defer_index: bool,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        Self {
+            format: None,
+            teacher: None,
+            kind: None,
+            source: None,
+            score_name: "imported".into(),
+            tokenizer: None,
+            skip_bad: false,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            defer_index: false,
+        }
+    }
+}
+
+/// What importing one file did.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    pub path: PathBuf,
+    pub format: String,
+    pub records: u64,
+    pub prompts_added: u64,
+    pub samples_added: u64,
+    /// Samples of this file that were in the store already (an earlier import of the same data).
+    pub samples_existing: u64,
+    pub scores_added: u64,
+    /// Bad records left out (`--skip-bad`).
+    pub skipped: u64,
+    /// Batch API lines whose request had failed.
+    pub failed_requests: u64,
+    /// The first bad records, at most [`BAD_SHOWN`].
+    pub bad: Vec<BadRecord>,
+    /// The whole file had been imported before: nothing was read twice.
+    pub already_imported: bool,
+}
+
+/// Progress of a running import, for a progress bar.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    /// Reading `path` to check it; `bytes` of `total` done.
+    Checking { path: PathBuf, bytes: u64, total: u64 },
+    /// Writing `path`: `records` of `total` done.
+    Writing { path: PathBuf, records: u64, total: u64 },
+    /// Building the full-text index: `done` of `total` samples.
+    Indexing { done: u64, total: u64 },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{}", check::render_bad(bad, *count))]
+    BadRecords { bad: Vec<BadRecord>, count: u64 },
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("{0}")]
+    Usage(String),
+    #[error("the store: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+/// Imports `files` into the store.
+pub async fn import(
+    store: &Store,
+    files: &[PathBuf],
+    opts: &ImportOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Vec<FileReport>, ImportError> {
+    let counter = Arc::new(match &opts.tokenizer {
+        Some(path) => TokenCounter::from_file(path).map_err(ImportError::Usage)?,
+        None => TokenCounter::Estimate,
+    });
+    // Pass 1: check everything before writing anything.
+    let (checks, requests) = check::check_files(files, opts, progress)?;
+    let bad_count: u64 = checks.iter().map(|c| c.bad_count).sum();
+    if bad_count > 0 && !opts.skip_bad {
+        let bad = checks.iter().flat_map(|c| c.bad.iter().cloned()).take(BAD_SHOWN).collect();
+        return Err(ImportError::BadRecords { bad, count: bad_count });
+    }
+    let score_files = checks.iter().filter(|c| c.format == Format::Scores).count();
+    if score_files > 0 && score_files < checks.len() {
+        return Err(ImportError::Usage(
+            "score files and data files cannot be imported in one command: import the samples first, then their scores".into(),
+        ));
+    }
+    let ctx = ParseContext { batch_requests: Arc::new(requests) };
+    // Pass 2: write.
+    let mut reports = Vec::with_capacity(checks.len());
+    for check in &checks {
+        let report = if check.format == Format::Scores {
+            scores::import_scores(store, check, opts).await?
+        } else {
+            import_file(store, check, opts, &counter, &ctx, progress).await?
+        };
+        reports.push(report);
+    }
+    let pending = store::fts::pending(store.pool()).await?;
+    if pending > 0 && !opts.defer_index {
+        store::fts::catch_up(store.pool(), |done| progress(Progress::Indexing { done, total: pending as u64 })).await?;
+    }
+    Ok(reports)
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem().map_or_else(|| "import".into(), |s| s.to_string_lossy().into_owned())
+}
+
+async fn previous_import(store: &Store, sha256: &str) -> Result<bool, sqlx::Error> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM imports WHERE file_sha256 = ? AND finished_at IS NOT NULL LIMIT 1")
+        .bind(sha256)
+        .fetch_optional(store.pool())
+        .await?;
+    Ok(row.is_some())
+}
+
+async fn import_file(
+    store: &Store,
+    check: &FileCheck,
+    opts: &ImportOptions,
+    counter: &Arc<TokenCounter>,
+    ctx: &ParseContext,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<FileReport, ImportError> {
+    let mut report = FileReport {
+        path: check.path.clone(),
+        format: check.format.to_string(),
+        records: check.records,
+        prompts_added: 0,
+        samples_added: 0,
+        samples_existing: 0,
+        scores_added: 0,
+        skipped: check.bad_count,
+        failed_requests: 0,
+        bad: check.bad.clone(),
+        already_imported: false,
+    };
+    if previous_import(store, &check.sha256).await? {
+        report.already_imported = true;
+        return Ok(report);
+    }
+    let options = serde_json::to_string(opts).unwrap_or_default();
+    let (import_id,): (i64,) = sqlx::query_as(
+        "INSERT INTO imports (path, file_sha256, format, options, token_counter, started_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(check.path.display().to_string())
+    .bind(&check.sha256)
+    .bind(check.format.as_str())
+    .bind(options)
+    .bind(counter.describe())
+    .bind(store::now())
+    .fetch_one(store.pool())
+    .await?;
+
+    let defaults = Defaults {
+        teacher: opts.teacher.clone(),
+        kind: opts.kind,
+        source: opts.source.clone(),
+        fallback_name: file_stem(&check.path),
+        score_name: opts.score_name.clone(),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Batch, ImportError>>(4);
+    let reader = {
+        let (check, counter, ctx, limit) = (check.clone(), Arc::clone(counter), ctx.clone(), opts.max_record_bytes);
+        std::thread::spawn(move || produce(&check, limit, &defaults, &counter, &ctx, &tx))
+    };
+
+    let mut writer = Writer::new(import_id);
+    let mut counts = Counts::default();
+    let mut done = 0u64;
+    let mut transaction = store.pool().begin_with("BEGIN IMMEDIATE").await?;
+    let mut since = Instant::now();
+    while let Some(batch) = rx.recv().await {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                transaction.rollback().await?;
+                return Err(e);
+            }
+        };
+        done += batch.records;
+        report.failed_requests += batch.failed_requests;
+        counts += writer.write(&mut transaction, batch.rows).await?;
+        if since.elapsed() >= COMMIT_EVERY {
+            transaction.commit().await?;
+            progress(Progress::Writing { path: check.path.clone(), records: done, total: check.records });
+            transaction = store.pool().begin_with("BEGIN IMMEDIATE").await?;
+            since = Instant::now();
+        }
+    }
+    sqlx::query(
+        "UPDATE imports SET finished_at = ?, records = ?, prompts_added = ?, samples_added = ?, scores_added = ?, skipped = ? WHERE id = ?",
+    )
+    .bind(store::now())
+    .bind(check.records as i64)
+    .bind(counts.prompts_added as i64)
+    .bind(counts.samples_added as i64)
+    .bind(counts.scores_added as i64)
+    .bind(check.bad_count as i64)
+    .bind(import_id)
+    .execute(&mut *transaction)
+    .await?;
+    transaction.commit().await?;
+    progress(Progress::Writing { path: check.path.clone(), records: check.records, total: check.records });
+    if reader.join().is_err() {
+        return Err(ImportError::File { path: check.path.clone(), message: "the reader thread panicked".into() });
+    }
+    report.prompts_added = counts.prompts_added;
+    report.samples_added = counts.samples_added;
+    report.samples_existing = counts.samples_existing;
+    report.scores_added = counts.scores_added;
+    Ok(report)
+}
+
+/// Records handed from the reader thread to the writer.
+struct Batch {
+    rows: Vec<PreparedRecord>,
+    records: u64,
+    failed_requests: u64,
+}
+
+/// The reader thread of pass 2: parses and prepares records, in batches.
+fn produce(
+    check: &FileCheck,
+    limit: u64,
+    defaults: &Defaults,
+    counter: &TokenCounter,
+    ctx: &ParseContext,
+    tx: &tokio::sync::mpsc::Sender<Result<Batch, ImportError>>,
+) {
+    let fail = |message: String| {
+        let _ = tx.blocking_send(Err(ImportError::File { path: check.path.clone(), message }));
+    };
+    let reader = match RecordReader::open(&check.path, check.layout, limit) {
+        Ok(r) => r,
+        Err(e) => return fail(format!("cannot read: {e}")),
+    };
+    let mut batch = Batch { rows: Vec::new(), records: 0, failed_requests: 0 };
+    let mut weight = 0usize;
+    for raw in reader {
+        batch.records += 1;
+        let Ok(raw) = raw else { continue }; // too large or malformed: counted in pass 1
+        match decode(&raw, Some(check.format), ctx) {
+            Ok(Parsed::Row(record)) => {
+                let prepared = prepare(record, &raw.bytes, raw.index, defaults, counter);
+                weight += prepared.weight();
+                batch.rows.push(prepared);
+            }
+            Ok(Parsed::FailedRequest(_)) => batch.failed_requests += 1,
+            Ok(Parsed::Scores(_)) => {}
+            Err(_) if !check.bad.is_empty() => {} // a bad record pass 1 found; --skip-bad
+            Err(e) => return fail(format!("line {}: {} (did the file change during the import?)", e.line, e.message)),
+        }
+        if batch.rows.len() >= BATCH_RECORDS || weight >= BATCH_BYTES {
+            let full = std::mem::replace(&mut batch, Batch { rows: Vec::new(), records: 0, failed_requests: 0 });
+            weight = 0;
+            if tx.blocking_send(Ok(full)).is_err() {
+                return;
+            }
+        }
+    }
+    let _ = tx.blocking_send(Ok(batch));
+}

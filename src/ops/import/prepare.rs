@@ -1,0 +1,188 @@
+//! Turning parsed records into rows: identities (hashes), token counts, resolved teacher, kind,
+//! source and label. Runs on the reader thread, off the writer's path.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::domain::{Kind, LabelType};
+use crate::ingest::tokens::TokenCounter;
+use crate::ingest::{Record, SampleDraft, Turn};
+
+/// The defaults and overrides an import applies to every record of a file.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    /// `--teacher`, else the record's model, else `fallback_name`.
+    pub teacher: Option<String>,
+    /// `--kind`, else the record's kind, else reasoning when there is a reference or reasoning.
+    pub kind: Option<Kind>,
+    /// `--source`, else the record's source, else `fallback_name`.
+    pub source: Option<String>,
+    /// The file's stem.
+    pub fallback_name: String,
+    pub score_name: String,
+}
+
+pub struct PreparedPrompt {
+    pub hash: [u8; 32],
+    pub kind: Kind,
+    pub source: String,
+    pub text: String,
+    pub messages: Option<String>,
+    pub tools: Option<String>,
+    pub reference: Option<String>,
+    pub metadata: Option<String>,
+}
+
+pub struct PreparedLogprobs {
+    pub k: i64,
+    pub temperature: Option<f64>,
+    pub positions: i64,
+    pub content: String,
+}
+
+pub struct PreparedSample {
+    pub origin: [u8; 16],
+    pub content_hash: [u8; 32],
+    pub teacher: String,
+    pub label: LabelType,
+    pub finish_reason: Option<String>,
+    pub reasoning_tokens: i64,
+    pub answer_tokens: i64,
+    pub system: Option<String>,
+    pub reasoning: Option<String>,
+    pub answer: String,
+    pub tool_calls: Option<String>,
+    pub params: Option<String>,
+    pub metadata: Option<String>,
+    pub logprobs: Option<PreparedLogprobs>,
+    /// (verifier name, pass)
+    pub verdicts: Vec<(String, bool)>,
+}
+
+pub struct PreparedRecord {
+    pub prompt: PreparedPrompt,
+    pub samples: Vec<PreparedSample>,
+}
+
+impl PreparedRecord {
+    /// Bytes of text held, to size write batches.
+    pub fn weight(&self) -> usize {
+        self.prompt.text.len()
+            + self
+                .samples
+                .iter()
+                .map(|s| s.answer.len() + s.reasoning.as_ref().map_or(0, String::len) + s.logprobs.as_ref().map_or(0, |l| l.content.len()))
+                .sum::<usize>()
+    }
+}
+
+fn json_text(v: Option<&Value>) -> Option<String> {
+    v.map(Value::to_string)
+}
+
+/// sha256 of the prompt's turns and tools: the prompt's identity.
+fn prompt_hash(turns: &[Turn], tools: Option<&Value>) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for t in turns {
+        h.update(t.role.as_bytes());
+        h.update([0x1f]);
+        h.update(t.content.as_bytes());
+        if let Some(calls) = &t.tool_calls {
+            h.update([0x1f]);
+            h.update(calls.to_string().as_bytes());
+        }
+        h.update([0x1e]);
+    }
+    if let Some(tools) = tools {
+        h.update(b"tools\x1f");
+        h.update(tools.to_string().as_bytes());
+    }
+    h.finalize().into()
+}
+
+/// sha256 of (prompt, reasoning, answer, tool calls): equal for exact duplicates.
+fn content_hash(prompt: &[u8; 32], s: &SampleDraft) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(prompt);
+    h.update(s.reasoning.as_deref().unwrap_or("").as_bytes());
+    h.update([0x1f]);
+    h.update(s.answer.as_bytes());
+    h.update([0x1f]);
+    if let Some(calls) = &s.tool_calls {
+        h.update(calls.to_string().as_bytes());
+    }
+    h.finalize().into()
+}
+
+/// Where a sample came from: (record bytes, record number, generation number). The same file
+/// imported again, or a killed import run again, yields the same origins.
+fn origin(raw: &[u8], index: u64, generation: usize) -> [u8; 16] {
+    let mut h = Sha256::new();
+    h.update(raw);
+    h.update(index.to_le_bytes());
+    h.update((generation as u64).to_le_bytes());
+    let full: [u8; 32] = h.finalize().into();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&full[..16]);
+    out
+}
+
+/// Prepares a parsed record read from `raw` (record number `index`) for writing.
+pub fn prepare(record: Record, raw: &[u8], index: u64, defaults: &Defaults, tokens: &TokenCounter) -> PreparedRecord {
+    let Record { prompt, samples, .. } = record;
+    let hash = prompt_hash(&prompt.turns, prompt.tools.as_ref());
+    let kind = defaults.kind.or(prompt.kind).unwrap_or_else(|| {
+        if prompt.reference.is_some() || samples.iter().any(|s| s.reasoning.is_some()) { Kind::Reasoning } else { Kind::General }
+    });
+    let messages = (prompt.turns.len() > 1 || prompt.turns.iter().any(|t| t.tool_calls.is_some()))
+        .then(|| Value::Array(prompt.turns.iter().map(Turn::to_message).collect()).to_string());
+    let prepared_prompt = PreparedPrompt {
+        hash,
+        kind,
+        source: defaults.source.clone().or_else(|| prompt.source.clone()).unwrap_or_else(|| defaults.fallback_name.clone()),
+        text: prompt.text(),
+        messages,
+        tools: json_text(prompt.tools.as_ref()),
+        reference: prompt.reference.clone(),
+        metadata: prompt.metadata.map(|m| Value::Object(m).to_string()),
+    };
+    let samples = samples
+        .into_iter()
+        .enumerate()
+        .map(|(g, s)| {
+            let reasoning_tokens = s.reasoning.as_deref().map_or(0, |r| tokens.count(r)) as i64;
+            let answer_tokens = tokens.count(&s.answer) as i64;
+            let verdicts = s
+                .verdicts
+                .iter()
+                .map(|v| {
+                    let name = if v.suffix.is_empty() { defaults.score_name.clone() } else { format!("{}_{}", defaults.score_name, v.suffix) };
+                    (name, v.pass)
+                })
+                .collect();
+            PreparedSample {
+                origin: origin(raw, index, g),
+                content_hash: content_hash(&hash, &s),
+                teacher: defaults.teacher.clone().or_else(|| s.teacher.clone()).unwrap_or_else(|| defaults.fallback_name.clone()),
+                label: s.label.unwrap_or(if s.logprobs.is_some() { LabelType::Soft } else { LabelType::Pseudo }),
+                finish_reason: s.finish_reason.clone(),
+                reasoning_tokens,
+                answer_tokens,
+                tool_calls: json_text(s.tool_calls.as_ref()),
+                params: json_text(s.params.as_ref()),
+                metadata: s.metadata.map(|m| Value::Object(m).to_string()),
+                logprobs: s.logprobs.map(|l| PreparedLogprobs {
+                    k: l.k as i64,
+                    temperature: l.temperature,
+                    positions: l.positions as i64,
+                    content: l.content.to_string(),
+                }),
+                system: s.system,
+                reasoning: s.reasoning,
+                answer: s.answer,
+                verdicts,
+            }
+        })
+        .collect();
+    PreparedRecord { prompt: prepared_prompt, samples }
+}

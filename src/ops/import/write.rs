@@ -1,0 +1,264 @@
+//! Writing prepared records with multi-row INSERTs (~100 rows a statement: 0.86–0.90× of a raw
+//! prepared-statement loop, against 0.62–0.67× for one statement a row; DESIGN.md §Measured).
+//! Texts are moved into the statements, never copied.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{AssertSqlSafe, Arguments, Row, SqliteConnection};
+
+use super::prepare::{PreparedRecord, PreparedSample};
+use crate::store::ids::{IdCache, NameTable};
+
+/// Rows per INSERT statement.
+const ROWS_PER_STATEMENT: usize = 100;
+
+/// What a batch added.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub prompts_added: u64,
+    pub samples_added: u64,
+    pub samples_existing: u64,
+    pub scores_added: u64,
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, o: Self) {
+        self.prompts_added += o.prompts_added;
+        self.samples_added += o.samples_added;
+        self.samples_existing += o.samples_existing;
+        self.scores_added += o.scores_added;
+    }
+}
+
+/// Writes batches for one import; caches ids and statement texts across batches.
+pub struct Writer {
+    pub ids: IdCache,
+    import_id: i64,
+    now: i64,
+    statements: HashMap<(&'static str, usize), Arc<str>>,
+}
+
+/// A multi-row statement's SQL: `head VALUES (?,..),(?,..) tail`.
+fn values_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
+    let row = format!("({})", vec!["?"; columns].join(","));
+    format!("{head} VALUES {} {tail}", vec![row; rows].join(","))
+}
+
+type Args = SqliteArguments;
+
+fn add<T: for<'q> sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(args: &mut Args, v: T) -> Result<(), sqlx::Error> {
+    args.add(v).map_err(sqlx::Error::Encode)
+}
+
+impl Writer {
+    #[must_use]
+    pub fn new(import_id: i64) -> Self {
+        Self { ids: IdCache::default(), import_id, now: crate::store::now(), statements: HashMap::new() }
+    }
+
+    fn sql(&mut self, key: &'static str, head: &str, columns: usize, rows: usize, tail: &str) -> Arc<str> {
+        self.statements.entry((key, rows)).or_insert_with(|| Arc::from(values_sql(head, columns, rows, tail))).clone()
+    }
+
+    /// Writes one batch inside the caller's transaction.
+    pub async fn write(&mut self, conn: &mut SqliteConnection, batch: Vec<PreparedRecord>) -> Result<Counts, sqlx::Error> {
+        let mut counts = Counts::default();
+        let prompt_ids = self.write_prompts(conn, &batch, &mut counts).await?;
+        let mut rows: Vec<(i64, i64, PreparedSample)> = Vec::new();
+        for (record, prompt_id) in batch.into_iter().zip(prompt_ids) {
+            let source = self.ids.id(conn, NameTable::Sources, &record.prompt.source).await?;
+            for s in record.samples {
+                rows.push((prompt_id, source, s));
+            }
+        }
+        for chunk in chunks(rows, ROWS_PER_STATEMENT) {
+            counts += self.write_samples(conn, chunk).await?;
+        }
+        Ok(counts)
+    }
+
+    /// Finds or creates the prompts of a batch; returns each record's prompt id.
+    async fn write_prompts(&mut self, conn: &mut SqliteConnection, batch: &[PreparedRecord], counts: &mut Counts) -> Result<Vec<i64>, sqlx::Error> {
+        let mut known: HashMap<[u8; 32], (i64, bool)> = HashMap::new();
+        let hashes: Vec<[u8; 32]> = {
+            let mut seen = std::collections::HashSet::new();
+            batch.iter().map(|r| r.prompt.hash).filter(|h| seen.insert(*h)).collect()
+        };
+        for chunk in hashes.chunks(500) {
+            let sql = format!("SELECT id, hash, has_reference FROM prompts WHERE hash IN ({})", vec!["?"; chunk.len()].join(","));
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for h in chunk {
+                q = q.bind(h.to_vec());
+            }
+            for row in q.fetch_all(&mut *conn).await? {
+                let hash: Vec<u8> = row.try_get(1)?;
+                if let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) {
+                    known.insert(hash, (row.try_get(0)?, row.try_get::<i64, _>(2)? != 0));
+                }
+            }
+        }
+        // New prompts, first occurrence in the batch wins.
+        let mut new: Vec<&PreparedRecord> = Vec::new();
+        let mut queued = std::collections::HashSet::new();
+        for r in batch {
+            if !known.contains_key(&r.prompt.hash) && queued.insert(r.prompt.hash) {
+                new.push(r);
+            }
+        }
+        for chunk in new.chunks(ROWS_PER_STATEMENT) {
+            let mut args = Args::default();
+            for r in chunk {
+                let p = &r.prompt;
+                let source = self.ids.id(conn, NameTable::Sources, &p.source).await?;
+                add(&mut args, p.hash.to_vec())?;
+                add(&mut args, p.kind.as_str())?;
+                add(&mut args, source)?;
+                add(&mut args, i64::from(p.reference.is_some()))?;
+                add(&mut args, self.import_id)?;
+                add(&mut args, self.now)?;
+            }
+            let sql = self.sql(
+                "prompts",
+                "INSERT INTO prompts (hash, kind, source_id, has_reference, import_id, created_at)",
+                6,
+                chunk.len(),
+                "RETURNING id, hash",
+            );
+            let rows = sqlx::query_with(AssertSqlSafe(sql), args).fetch_all(&mut *conn).await?;
+            let mut ids: HashMap<Vec<u8>, i64> = HashMap::with_capacity(rows.len());
+            for row in rows {
+                ids.insert(row.try_get(1)?, row.try_get(0)?);
+            }
+            let mut args = Args::default();
+            for r in chunk {
+                let p = &r.prompt;
+                let id = ids.get(p.hash.as_slice()).copied().ok_or_else(|| sqlx::Error::Protocol("a new prompt's id was not returned".into()))?;
+                known.insert(p.hash, (id, p.reference.is_some()));
+                add(&mut args, id)?;
+                add(&mut args, p.text.clone())?;
+                add(&mut args, p.messages.clone())?;
+                add(&mut args, p.tools.clone())?;
+                add(&mut args, p.reference.clone())?;
+                add(&mut args, p.metadata.clone())?;
+            }
+            let sql = self.sql("prompt_texts", "INSERT INTO prompt_texts (prompt_id, text, messages, tools, reference, metadata)", 6, chunk.len(), "");
+            sqlx::query_with(AssertSqlSafe(sql), args).execute(&mut *conn).await?;
+            counts.prompts_added += chunk.len() as u64;
+        }
+        // A prompt seen before without a reference answer gains the one this record carries.
+        let mut ids = Vec::with_capacity(batch.len());
+        for r in batch {
+            let (id, has_reference) = known[&r.prompt.hash];
+            if !has_reference && let Some(reference) = &r.prompt.reference {
+                sqlx::query("UPDATE prompt_texts SET reference = ? WHERE prompt_id = ? AND reference IS NULL")
+                    .bind(reference.clone())
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("UPDATE prompts SET has_reference = 1 WHERE id = ?").bind(id).execute(&mut *conn).await?;
+                known.insert(r.prompt.hash, (id, true));
+            }
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    /// Inserts up to `ROWS_PER_STATEMENT` samples; those already in the store (same origin) are
+    /// left alone, and only new ones get texts, log-probs and scores.
+    async fn write_samples(&mut self, conn: &mut SqliteConnection, rows: Vec<(i64, i64, PreparedSample)>) -> Result<Counts, sqlx::Error> {
+        let mut args = Args::default();
+        for (prompt_id, source_id, s) in &rows {
+            let teacher = self.ids.id(conn, NameTable::Teachers, &s.teacher).await?;
+            add(&mut args, *prompt_id)?;
+            add(&mut args, teacher)?;
+            add(&mut args, *source_id)?;
+            add(&mut args, self.import_id)?;
+            add(&mut args, s.origin.to_vec())?;
+            add(&mut args, s.content_hash.to_vec())?;
+            add(&mut args, s.label.as_str())?;
+            add(&mut args, s.finish_reason.clone())?;
+            add(&mut args, s.reasoning_tokens + s.answer_tokens)?;
+            add(&mut args, s.reasoning_tokens)?;
+            add(&mut args, s.answer_tokens)?;
+            add(&mut args, i64::from(s.logprobs.is_some()))?;
+            add(&mut args, self.now)?;
+        }
+        let sql = self.sql(
+            "samples",
+            "INSERT INTO samples (prompt_id, teacher_id, source_id, import_id, origin, content_hash, label, finish_reason, \
+             tokens, reasoning_tokens, answer_tokens, has_logprobs, created_at)",
+            13,
+            rows.len(),
+            "ON CONFLICT (origin) DO NOTHING RETURNING id, origin",
+        );
+        let returned = sqlx::query_with(AssertSqlSafe(sql), args).fetch_all(&mut *conn).await?;
+        let mut ids: HashMap<Vec<u8>, i64> = HashMap::with_capacity(returned.len());
+        for row in returned {
+            ids.insert(row.try_get(1)?, row.try_get(0)?);
+        }
+        let mut counts = Counts { samples_added: ids.len() as u64, samples_existing: (rows.len() - ids.len()) as u64, ..Counts::default() };
+        let new: Vec<(i64, PreparedSample)> =
+            rows.into_iter().filter_map(|(_, _, s)| ids.get(s.origin.as_slice()).map(|id| (*id, s))).collect();
+        if new.is_empty() {
+            return Ok(counts);
+        }
+        let mut texts = Args::default();
+        let mut logprobs = Args::default();
+        let mut n_logprobs = 0;
+        let mut scores = Vec::new();
+        for (id, s) in new {
+            for (name, pass) in &s.verdicts {
+                let verifier = self.ids.verifier(conn, name, "imported").await?;
+                scores.push((id, verifier, *pass));
+            }
+            add(&mut texts, id)?;
+            add(&mut texts, s.system)?;
+            add(&mut texts, s.reasoning)?;
+            add(&mut texts, s.answer)?;
+            add(&mut texts, s.tool_calls)?;
+            add(&mut texts, s.params)?;
+            add(&mut texts, s.metadata)?;
+            if let Some(lp) = s.logprobs {
+                add(&mut logprobs, id)?;
+                add(&mut logprobs, lp.k)?;
+                add(&mut logprobs, lp.temperature)?;
+                add(&mut logprobs, lp.positions)?;
+                add(&mut logprobs, lp.content)?;
+                n_logprobs += 1;
+            }
+        }
+        let n = counts.samples_added as usize;
+        let sql = self.sql("sample_texts", "INSERT INTO sample_texts (sample_id, system, reasoning, answer, tool_calls, params, metadata)", 7, n, "");
+        sqlx::query_with(AssertSqlSafe(sql), texts).execute(&mut *conn).await?;
+        if n_logprobs > 0 {
+            let sql = self.sql("sample_logprobs", "INSERT INTO sample_logprobs (sample_id, k, temperature, positions, content)", 5, n_logprobs, "");
+            sqlx::query_with(AssertSqlSafe(sql), logprobs).execute(&mut *conn).await?;
+        }
+        for chunk in scores.chunks(ROWS_PER_STATEMENT) {
+            let mut args = Args::default();
+            for (id, verifier, pass) in chunk {
+                add(&mut args, *id)?;
+                add(&mut args, *verifier)?;
+                add(&mut args, if *pass { 1.0_f64 } else { 0.0 })?;
+                add(&mut args, i64::from(*pass))?;
+                add(&mut args, self.now)?;
+            }
+            let sql = self.sql("scores", "INSERT INTO scores (sample_id, verifier_id, score, pass, created_at)", 5, chunk.len(), "ON CONFLICT DO NOTHING");
+            sqlx::query_with(AssertSqlSafe(sql), args).execute(&mut *conn).await?;
+            counts.scores_added += chunk.len() as u64;
+        }
+        Ok(counts)
+    }
+}
+
+/// Splits a vector into owned chunks of at most `size`.
+fn chunks<T>(items: Vec<T>, size: usize) -> Vec<Vec<T>> {
+    let mut out = Vec::with_capacity(items.len().div_ceil(size));
+    let mut it = items.into_iter().peekable();
+    while it.peek().is_some() {
+        out.push(it.by_ref().take(size).collect());
+    }
+    out
+}

@@ -3,9 +3,9 @@
 //! The library behind the `retort` binary: the store, the importers and the operations, so that
 //! tests and benchmarks run the same code as the binary.
 
+pub mod cli;
+pub mod demo;
 pub mod domain;
 pub mod ingest;
 pub mod ops;
 pub mod store;
-pub mod cli;
-pub mod demo;

@@ -48,15 +48,33 @@ impl ImportBar {
     pub fn update(&self, p: Progress) {
         match p {
             Progress::Checking { path, bytes, total } => {
-                self.enter(1, &path, total, "{msg:40} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}", format!("checking {}", name(&path)));
+                self.enter(
+                    1,
+                    &path,
+                    total,
+                    "{msg:40} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                    format!("checking {}", name(&path)),
+                );
                 self.bar.set_position(bytes);
             }
             Progress::Writing { path, records, total } => {
-                self.enter(2, &path, total, "{msg:40} [{bar:30}] {human_pos}/{human_len} records {per_sec} eta {eta}", format!("importing {}", name(&path)));
+                self.enter(
+                    2,
+                    &path,
+                    total,
+                    "{msg:40} [{bar:30}] {human_pos}/{human_len} records {per_sec} eta {eta}",
+                    format!("importing {}", name(&path)),
+                );
                 self.bar.set_position(records);
             }
             Progress::Indexing { done, total } => {
-                self.enter(3, Path::new(""), total, "{msg:40} [{bar:30}] {human_pos}/{human_len} samples eta {eta}", "full-text index".into());
+                self.enter(
+                    3,
+                    Path::new(""),
+                    total,
+                    "{msg:40} [{bar:30}] {human_pos}/{human_len} samples eta {eta}",
+                    "full-text index".into(),
+                );
                 self.bar.set_position(done);
             }
         }

@@ -116,9 +116,7 @@ pub fn parse_prompt_completion(obj: &Map<String, Value>) -> Result<Record, Strin
     require_user_turn(&turns, "`prompt`")?;
     let mut sample = match obj.get("completion") {
         Some(Value::String(c)) => SampleDraft::from_trace(c),
-        Some(v @ Value::Array(_)) => split_messages(v, "completion")?
-            .answer
-            .ok_or("`completion` has no assistant message")?,
+        Some(v @ Value::Array(_)) => split_messages(v, "completion")?.answer.ok_or("`completion` has no assistant message")?,
         Some(other) => return Err(format!("field `completion` must be a string or a list of messages, found {}", describe(other))),
         None => return Err("missing field `completion`".into()),
     };
@@ -153,7 +151,9 @@ pub fn parse_sharegpt(obj: &Map<String, Value>) -> Result<Record, String> {
             "system" => serde_json::json!({"role": "system", "content": value}),
             "observation" | "tool" | "function" => serde_json::json!({"role": "tool", "content": value}),
             "function_call" => serde_json::json!({"role": "assistant", "content": "", "tool_calls": [tool_call(&value, i)?]}),
-            other => return Err(format!("`conversations[{i}].from` is {other:?}; expected human, gpt, system, function_call or observation")),
+            other => {
+                return Err(format!("`conversations[{i}].from` is {other:?}; expected human, gpt, system, function_call or observation"));
+            }
         };
         messages.push(message);
     }
@@ -326,7 +326,8 @@ fn parse_logprobs(lp: &Value, ctx: &RequestContext, path: &str) -> Result<Option
         }
         content.clone()
     } else if let Some(Value::Array(tokens)) = obj.get("tokens") {
-        let logprobs = obj.get("token_logprobs").and_then(Value::as_array).ok_or(format!("`{path}` has `tokens` but no `token_logprobs`"))?;
+        let logprobs =
+            obj.get("token_logprobs").and_then(Value::as_array).ok_or(format!("`{path}` has `tokens` but no `token_logprobs`"))?;
         let tops = obj.get("top_logprobs").and_then(Value::as_array);
         let converted: Vec<Value> = tokens
             .iter()
@@ -420,7 +421,10 @@ mod tests {
     use serde_json::json;
 
     fn obj(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
+        match v {
+            Value::Object(m) => m,
+            other => panic!("not an object: {other}"),
+        }
     }
 
     #[test]
@@ -495,7 +499,8 @@ mod tests {
 
     #[test]
     fn batch_output_needs_its_request() {
-        let line = obj(json!({"custom_id": "request-2", "response": {"status_code": 200, "body": {"model": "m", "choices": []}}, "error": null}));
+        let line =
+            obj(json!({"custom_id": "request-2", "response": {"status_code": 200, "body": {"model": "m", "choices": []}}, "error": null}));
         let err = parse_batch_output(&line, &ParseContext::default()).unwrap_err();
         assert!(err.contains("request-2") && err.contains("input file"), "{err}");
         let failed = obj(json!({"custom_id": "r", "response": {"status_code": 500, "body": {}}, "error": null}));

@@ -71,10 +71,7 @@ pub fn content_text(v: Option<&Value>, path: &str) -> Result<String, String> {
 /// The object's fields other than `skip`, or `None` when nothing is left.
 #[must_use]
 pub fn rest(obj: &Map<String, Value>, skip: &[&str]) -> Option<Map<String, Value>> {
-    let rest: Map<String, Value> = obj
-        .iter()
-        .filter(|(k, v)| !skip.contains(&k.as_str()) && !v.is_null())
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let rest: Map<String, Value> =
+        obj.iter().filter(|(k, v)| !skip.contains(&k.as_str()) && !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
     (!rest.is_empty()).then_some(rest)
 }

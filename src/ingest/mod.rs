@@ -151,8 +151,7 @@ impl PromptDraft {
             .iter()
             .rev()
             .find(|t| t.role == "user")
-            .map(|t| t.content.clone())
-            .unwrap_or_else(|| self.turns.iter().map(|t| t.content.as_str()).collect::<Vec<_>>().join("\n\n"))
+            .map_or_else(|| self.turns.iter().map(|t| t.content.as_str()).collect::<Vec<_>>().join("\n\n"), |t| t.content.clone())
     }
 }
 
@@ -204,7 +203,7 @@ impl SampleDraft {
     pub fn set_trace(&mut self, text: &str, reasoning: Option<&str>) {
         if let Some(r) = reasoning.filter(|r| !r.is_empty()) {
             self.reasoning = Some(r.trim().to_owned());
-            self.answer = text.trim().to_owned();
+            text.trim().clone_into(&mut self.answer);
             return;
         }
         let split = reasoning::split(text);

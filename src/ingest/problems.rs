@@ -87,8 +87,11 @@ fn per_generation<'a>(obj: &'a Map<String, Value>, key: &str, n: usize) -> Resul
     }
 }
 
+/// A verifier suffix with one verdict per generation (`None` where the row has no verdict).
+type VerdictList = (String, Vec<Option<bool>>);
+
 /// Verdict lists: `correctness_math_verify` → suffix `math_verify`, `correctness` → main verdict.
-fn verdict_lists(obj: &Map<String, Value>, n: usize, keys: &[&str]) -> Result<Vec<(String, Vec<Option<bool>>)>, String> {
+fn verdict_lists(obj: &Map<String, Value>, n: usize, keys: &[&str]) -> Result<Vec<VerdictList>, String> {
     let mut lists = Vec::new();
     let mut names: Vec<&String> = obj.keys().filter(|k| k.starts_with("correctness") && *k != "correctness_count").collect();
     names.sort();
@@ -111,7 +114,7 @@ fn verdict_lists(obj: &Map<String, Value>, n: usize, keys: &[&str]) -> Result<Ve
     Ok(lists)
 }
 
-fn attach_verdicts(samples: &mut [SampleDraft], lists: &[(String, Vec<Option<bool>>)]) {
+fn attach_verdicts(samples: &mut [SampleDraft], lists: &[VerdictList]) {
     for (suffix, verdicts) in lists {
         for (sample, verdict) in samples.iter_mut().zip(verdicts) {
             if let Some(pass) = verdict {
@@ -246,7 +249,10 @@ mod tests {
     use serde_json::json;
 
     fn obj(v: Value) -> Map<String, Value> {
-        v.as_object().unwrap().clone()
+        match v {
+            Value::Object(m) => m,
+            other => panic!("not an object: {other}"),
+        }
     }
 
     #[test]
@@ -311,6 +317,6 @@ mod tests {
         let r = parse_problem(&obj(json!({"problem": "p", "answer": {"integer": 42, "square_of": 84}}))).unwrap();
         assert_eq!(r.prompt.reference.as_deref(), Some(r#"{"integer":42,"square_of":84}"#));
         let err = parse_problem(&obj(json!({"problem": "p", "answer": true}))).unwrap_err();
-        assert!(err.contains("`answer` must be a string or a number"), "{err}");
+        assert!(err.contains("`answer` must be a string, a number or an object"), "{err}");
     }
 }

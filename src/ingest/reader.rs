@@ -26,9 +26,17 @@ pub struct RawRecord {
 #[derive(Debug)]
 pub enum ReadError {
     /// The record is larger than the limit; it was skipped, and reading goes on after it.
-    TooLarge { index: u64, line: u64, size: u64, limit: u64 },
+    TooLarge {
+        index: u64,
+        line: u64,
+        size: u64,
+        limit: u64,
+    },
     /// The file's structure is broken (e.g. an array never closed); reading cannot go on.
-    Malformed { line: u64, message: String },
+    Malformed {
+        line: u64,
+        message: String,
+    },
     Io(io::Error),
 }
 
@@ -366,10 +374,7 @@ mod tests {
     #[test]
     fn lines_skip_blanks_and_keep_line_numbers() {
         let got = records("{\"a\":1}\n\n  \r\n{\"b\":2}\r\n{\"c\":3}", Layout::Lines, 100);
-        assert_eq!(
-            got,
-            vec![Ok((1, 1, "{\"a\":1}".into())), Ok((4, 1, "{\"b\":2}".into())), Ok((5, 1, "{\"c\":3}".into()))]
-        );
+        assert_eq!(got, vec![Ok((1, 1, "{\"a\":1}".into())), Ok((4, 1, "{\"b\":2}".into())), Ok((5, 1, "{\"c\":3}".into()))]);
     }
 
     #[test]
@@ -385,11 +390,7 @@ mod tests {
         let got = records(input, Layout::Array, 100);
         assert_eq!(
             got,
-            vec![
-                Ok((2, 3, "{\"a\": \"]}, [\\\"\"}".into())),
-                Ok((3, 3, "{\"b\": [1, {\"c\": 2}]}".into())),
-                Ok((4, 3, "7".into())),
-            ]
+            vec![Ok((2, 3, "{\"a\": \"]}, [\\\"\"}".into())), Ok((3, 3, "{\"b\": [1, {\"c\": 2}]}".into())), Ok((4, 3, "7".into())),]
         );
     }
 
@@ -409,6 +410,6 @@ mod tests {
     #[test]
     fn oversized_array_element_is_refused() {
         let got = records(&format!("[{{\"a\":\"{}\"}}, {{}}]", "x".repeat(40)), Layout::Array, 10);
-        assert_eq!(got, vec![Err("too large at 1: 48".into()), Ok((1, 53, "{}".into()))]);
+        assert_eq!(got, vec![Err("too large at 1: 48".into()), Ok((1, 52, "{}".into()))]);
     }
 }

@@ -83,12 +83,7 @@ fn split_sky(text: &str) -> Split {
         }
         None => rest,
     };
-    Split {
-        reasoning: Some(reasoning.trim().to_owned()),
-        answer: solution.trim().to_owned(),
-        markers: Some(Markers::SkyT1),
-        closed,
-    }
+    Split { reasoning: Some(reasoning.trim().to_owned()), answer: solution.trim().to_owned(), markers: Some(Markers::SkyT1), closed }
 }
 
 #[cfg(test)]
@@ -121,9 +116,8 @@ mod tests {
 
     #[test]
     fn sky_t1_markers() {
-        let s = split(
-            "<|begin_of_thought|>\n\nSo r = 3.\n\n<|end_of_thought|>\n\n<|begin_of_solution|>\n\n\\boxed{3}\n\n<|end_of_solution|>",
-        );
+        let s =
+            split("<|begin_of_thought|>\n\nSo r = 3.\n\n<|end_of_thought|>\n\n<|begin_of_solution|>\n\n\\boxed{3}\n\n<|end_of_solution|>");
         assert_eq!(s.reasoning.as_deref(), Some("So r = 3."));
         assert_eq!(s.answer, "\\boxed{3}");
         assert_eq!(s.markers, Some(Markers::SkyT1));

@@ -40,11 +40,7 @@ pub fn check_verifier_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("verifier name {name:?} must start with a letter and hold only letters, digits, `_` and `-`"))
-    }
+    if ok { Ok(()) } else { Err(format!("verifier name {name:?} must start with a letter and hold only letters, digits, `_` and `-`")) }
 }
 
 fn sample_ref(obj: &Map<String, Value>) -> Result<SampleRef, String> {
@@ -111,7 +107,16 @@ mod tests {
     #[test]
     fn one_and_many() {
         let one = parse(json!({"sample_id": 3, "verifier": "judge", "score": 0.8, "details": {"why": "ok"}}).as_object().unwrap()).unwrap();
-        assert_eq!(one, vec![ScoreRow { sample: SampleRef::Id(3), verifier: "judge".into(), score: 0.8, pass: true, details: Some(json!({"why": "ok"})) }]);
+        assert_eq!(
+            one,
+            vec![ScoreRow {
+                sample: SampleRef::Id(3),
+                verifier: "judge".into(),
+                score: 0.8,
+                pass: true,
+                details: Some(json!({"why": "ok"}))
+            }]
+        );
         let many = parse(json!({"sample_id": 3, "scores": {"a": 0.2, "b": {"pass": true}}}).as_object().unwrap()).unwrap();
         assert_eq!(many.len(), 2);
         assert!(!many[0].pass);

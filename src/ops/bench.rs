@@ -29,9 +29,53 @@ pub struct ImportBenchArgs {
 }
 
 const WORDS: &[&str] = &[
-    "the", "so", "we", "need", "to", "find", "value", "of", "x", "let", "me", "check", "again", "wait", "equation", "gives", "then",
-    "square", "root", "sum", "is", "and", "but", "because", "therefore", "if", "2", "3", "17", "+", "=", "\\frac{1}{2}", "number",
-    "triangle", "angle", "area", "prime", "factor", "hmm", "right", "that", "means", "compute", "first", "second", "case", "term",
+    "the",
+    "so",
+    "we",
+    "need",
+    "to",
+    "find",
+    "value",
+    "of",
+    "x",
+    "let",
+    "me",
+    "check",
+    "again",
+    "wait",
+    "equation",
+    "gives",
+    "then",
+    "square",
+    "root",
+    "sum",
+    "is",
+    "and",
+    "but",
+    "because",
+    "therefore",
+    "if",
+    "2",
+    "3",
+    "17",
+    "+",
+    "=",
+    "\\frac{1}{2}",
+    "number",
+    "triangle",
+    "angle",
+    "area",
+    "prime",
+    "factor",
+    "hmm",
+    "right",
+    "that",
+    "means",
+    "compute",
+    "first",
+    "second",
+    "case",
+    "term",
 ];
 
 /// A small deterministic generator (no dependency needed for benchmark text).
@@ -47,7 +91,7 @@ impl Lcg {
         let mut s = String::with_capacity(bytes + 16);
         while s.len() < bytes {
             s.push_str(WORDS[(self.next() % WORDS.len() as u64) as usize]);
-            s.push(if self.next() % 13 == 0 { '\n' } else { ' ' });
+            s.push(if self.next().is_multiple_of(13) { '\n' } else { ' ' });
         }
         s
     }
@@ -179,7 +223,14 @@ pub async fn import_bench(args: &ImportBenchArgs) -> anyhow::Result<()> {
     println!("\n{:<34} {:>10} {:>10} {:>9} {:>12}", "", "rows/s", "MB/s", "seconds", "peak RSS");
     let rss = |r: Option<f64>| r.map_or_else(|| "-".into(), |m| format!("{m:.0} MiB"));
     println!("{:<34} {:>10.0} {:>10.1} {:>9.2} {:>12}", "retort import", rate(samples, retort_s), mb / retort_s, retort_s, rss(retort_rss));
-    println!("{:<34} {:>10.0} {:>10.1} {:>9.2} {:>12}", "plain prepared-statement loop", rate(baseline_rows, baseline_s), mb / baseline_s, baseline_s, rss(baseline_rss));
+    println!(
+        "{:<34} {:>10.0} {:>10.1} {:>9.2} {:>12}",
+        "plain prepared-statement loop",
+        rate(baseline_rows, baseline_s),
+        mb / baseline_s,
+        baseline_s,
+        rss(baseline_rss)
+    );
     println!("\nratio (retort / plain loop): {:.2}x", rate(samples, retort_s) / rate(baseline_rows, baseline_s));
     println!("full-text index after the import: {fts_s:.2}s ({:.0} samples/s)", rate(samples, fts_s));
     if temp {

@@ -1,5 +1,5 @@
 //! The operations both faces call: the CLI now, the TUI later. A capability is written once.
 
+pub mod bench;
 pub mod import;
 pub mod stats;
-pub mod bench;

@@ -94,16 +94,22 @@ pub async fn stats(store: &Store) -> Result<Stats, sqlx::Error> {
         sqlx::query_as("SELECT count(*), coalesce(sum(has_reference), 0) FROM prompts").fetch_one(pool).await?;
     let (samples, with_logprobs): (i64, i64) =
         sqlx::query_as("SELECT count(*), coalesce(sum(has_logprobs), 0) FROM samples").fetch_one(pool).await?;
-    let by_status = with_all(counts(store, "SELECT status, count(*) FROM samples GROUP BY status").await?, Status::ALL.iter().map(|s| s.as_str()));
-    let by_label = with_all(counts(store, "SELECT label, count(*) FROM samples GROUP BY label").await?, LabelType::ALL.iter().map(|l| l.as_str()));
+    let by_status =
+        with_all(counts(store, "SELECT status, count(*) FROM samples GROUP BY status").await?, Status::ALL.iter().map(|s| s.as_str()));
+    let by_label =
+        with_all(counts(store, "SELECT label, count(*) FROM samples GROUP BY label").await?, LabelType::ALL.iter().map(|l| l.as_str()));
     let by_kind = with_all(
         counts(store, "SELECT p.kind, count(*) FROM samples s JOIN prompts p ON p.id = s.prompt_id GROUP BY p.kind").await?,
         Kind::ALL.iter().map(|k| k.as_str()),
     );
-    let prompts_by_kind = with_all(counts(store, "SELECT kind, count(*) FROM prompts GROUP BY kind").await?, Kind::ALL.iter().map(|k| k.as_str()));
+    let prompts_by_kind =
+        with_all(counts(store, "SELECT kind, count(*) FROM prompts GROUP BY kind").await?, Kind::ALL.iter().map(|k| k.as_str()));
     let by_teacher = counts(store, "SELECT t.name, count(*) FROM samples s JOIN teachers t ON t.id = s.teacher_id GROUP BY t.name").await?;
-    let by_source = counts(store, "SELECT src.name, count(*) FROM samples s LEFT JOIN sources src ON src.id = s.source_id GROUP BY src.name").await?;
-    let token_counts = counts(store, "SELECT i.token_counter, count(*) FROM samples s LEFT JOIN imports i ON i.id = s.import_id GROUP BY i.token_counter").await?;
+    let by_source =
+        counts(store, "SELECT src.name, count(*) FROM samples s LEFT JOIN sources src ON src.id = s.source_id GROUP BY src.name").await?;
+    let token_counts =
+        counts(store, "SELECT i.token_counter, count(*) FROM samples s LEFT JOIN imports i ON i.id = s.import_id GROUP BY i.token_counter")
+            .await?;
 
     let mut verifiers = BTreeMap::new();
     let rows = sqlx::query(
@@ -128,7 +134,8 @@ pub async fn stats(store: &Store) -> Result<Stats, sqlx::Error> {
     }
 
     let rows = sqlx::query("SELECT tokens, reasoning_tokens, answer_tokens FROM samples").fetch_all(pool).await?;
-    let (mut all, mut reasoning, mut answer) = (Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()));
+    let (mut all, mut reasoning, mut answer) =
+        (Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()));
     for r in &rows {
         all.push(r.try_get(0)?);
         reasoning.push(r.try_get(1)?);

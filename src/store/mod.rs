@@ -65,10 +65,7 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate { path: path.to_owned(), source })?;
+        sqlx::migrate!("./migrations").run(&pool).await.map_err(|source| StoreError::Migrate { path: path.to_owned(), source })?;
         Ok(Self { pool, path: path.to_owned() })
     }
 
@@ -97,7 +94,5 @@ impl Store {
 /// Seconds since the Unix epoch, the store's timestamp unit.
 #[must_use]
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }

@@ -2,6 +2,7 @@
 //! the import before anything is written.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -34,15 +35,13 @@ impl std::fmt::Display for BadRecord {
 
 /// The message of an import stopped by bad records.
 pub fn render_bad(bad: &[BadRecord], count: u64) -> String {
-    let mut out = format!(
-        "{count} bad record{} in the input; nothing was imported and the store is unchanged.\n",
-        if count == 1 { "" } else { "s" }
-    );
+    let mut out =
+        format!("{count} bad record{} in the input; nothing was imported and the store is unchanged.\n", if count == 1 { "" } else { "s" });
     for b in bad {
-        out.push_str(&format!("  {b}\n"));
+        let _ = writeln!(out, "  {b}");
     }
     if count > bad.len() as u64 {
-        out.push_str(&format!("  ... and {} more\n", count - bad.len() as u64));
+        let _ = writeln!(out, "  ... and {} more", count - bad.len() as u64);
     }
     out.push_str("Fix these records, or import the others with --skip-bad.");
     out
@@ -73,7 +72,7 @@ fn locate(raw: &RawRecord, offset: usize) -> (u64, u64) {
     let before = &raw.bytes[..offset.min(raw.bytes.len())];
     match before.iter().rposition(|&b| b == b'\n') {
         Some(nl) => {
-            let lines = before.iter().filter(|&&b| b == b'\n').count() as u64;
+            let lines = before.split(|&b| b == b'\n').count() as u64 - 1;
             (raw.line + lines, (offset - nl) as u64)
         }
         None => (raw.line, raw.column + offset as u64),
@@ -133,7 +132,8 @@ fn file_format(path: &Path, layout: Layout, opts: &ImportOptions) -> Result<Form
     for raw in reader {
         let Ok(raw) = raw else { continue };
         let Ok(value) = to_value(&raw) else { continue };
-        return ingest::detect(&value).map_err(|message| ImportError::File { path: path.to_owned(), message: format!("line {}: {message}", raw.line) });
+        return ingest::detect(&value)
+            .map_err(|message| ImportError::File { path: path.to_owned(), message: format!("line {}: {message}", raw.line) });
     }
     Err(ImportError::File { path: path.to_owned(), message: "holds no JSON record to import".into() })
 }
@@ -170,7 +170,7 @@ fn check_file(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<FileCheck, ImportError> {
     let file = File::open(path).map_err(|e| io_error(path, &e))?;
-    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let total = file.metadata().map_or(0, |m| m.len());
     let hashing = HashingRead { inner: file, hasher: Sha256::new() };
     let mut reader = RecordReader::new(BufReader::with_capacity(1 << 20, hashing), layout, opts.max_record_bytes);
     let mut check = FileCheck { path: path.to_owned(), layout, format, sha256: String::new(), records: 0, bad: Vec::new(), bad_count: 0 };

@@ -66,6 +66,7 @@ pub struct PreparedRecord {
 
 impl PreparedRecord {
     /// Bytes of text held, to size write batches.
+    #[must_use]
     pub fn weight(&self) -> usize {
         self.prompt.text.len()
             + self
@@ -128,6 +129,7 @@ fn origin(raw: &[u8], index: u64, generation: usize) -> [u8; 16] {
 }
 
 /// Prepares a parsed record read from `raw` (record number `index`) for writing.
+#[must_use]
 pub fn prepare(record: Record, raw: &[u8], index: u64, defaults: &Defaults, tokens: &TokenCounter) -> PreparedRecord {
     let Record { prompt, samples, .. } = record;
     let hash = prompt_hash(&prompt.turns, prompt.tools.as_ref());
@@ -156,7 +158,8 @@ pub fn prepare(record: Record, raw: &[u8], index: u64, defaults: &Defaults, toke
                 .verdicts
                 .iter()
                 .map(|v| {
-                    let name = if v.suffix.is_empty() { defaults.score_name.clone() } else { format!("{}_{}", defaults.score_name, v.suffix) };
+                    let name =
+                        if v.suffix.is_empty() { defaults.score_name.clone() } else { format!("{}_{}", defaults.score_name, v.suffix) };
                     (name, v.pass)
                 })
                 .collect();

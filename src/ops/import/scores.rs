@@ -43,7 +43,9 @@ pub async fn import_scores(store: &Store, check: &FileCheck, opts: &ImportOption
         for row in rows {
             let samples: Vec<i64> = match &row.sample {
                 SampleRef::Id(id) => sqlx::query("SELECT id FROM samples WHERE id = ?").bind(id).fetch_all(&mut *tx).await?,
-                SampleRef::Hash(h) => sqlx::query("SELECT id FROM samples WHERE content_hash = ?").bind(h.clone()).fetch_all(&mut *tx).await?,
+                SampleRef::Hash(h) => {
+                    sqlx::query("SELECT id FROM samples WHERE content_hash = ?").bind(h.clone()).fetch_all(&mut *tx).await?
+                }
             }
             .iter()
             .map(|r| r.get(0))

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use sqlx::sqlite::SqliteArguments;
-use sqlx::{AssertSqlSafe, Arguments, Row, SqliteConnection};
+use sqlx::{Arguments, AssertSqlSafe, Row, SqliteConnection};
 
 use super::prepare::{PreparedRecord, PreparedSample};
 use crate::store::ids::{IdCache, NameTable};
@@ -80,7 +80,12 @@ impl Writer {
     }
 
     /// Finds or creates the prompts of a batch; returns each record's prompt id.
-    async fn write_prompts(&mut self, conn: &mut SqliteConnection, batch: &[PreparedRecord], counts: &mut Counts) -> Result<Vec<i64>, sqlx::Error> {
+    async fn write_prompts(
+        &mut self,
+        conn: &mut SqliteConnection,
+        batch: &[PreparedRecord],
+        counts: &mut Counts,
+    ) -> Result<Vec<i64>, sqlx::Error> {
         let mut known: HashMap<[u8; 32], (i64, bool)> = HashMap::new();
         let hashes: Vec<[u8; 32]> = {
             let mut seen = std::collections::HashSet::new();
@@ -134,7 +139,10 @@ impl Writer {
             let mut args = Args::default();
             for r in chunk {
                 let p = &r.prompt;
-                let id = ids.get(p.hash.as_slice()).copied().ok_or_else(|| sqlx::Error::Protocol("a new prompt's id was not returned".into()))?;
+                let id = ids
+                    .get(p.hash.as_slice())
+                    .copied()
+                    .ok_or_else(|| sqlx::Error::Protocol("a new prompt's id was not returned".into()))?;
                 known.insert(p.hash, (id, p.reference.is_some()));
                 add(&mut args, id)?;
                 add(&mut args, p.text.clone())?;
@@ -143,7 +151,13 @@ impl Writer {
                 add(&mut args, p.reference.clone())?;
                 add(&mut args, p.metadata.clone())?;
             }
-            let sql = self.sql("prompt_texts", "INSERT INTO prompt_texts (prompt_id, text, messages, tools, reference, metadata)", 6, chunk.len(), "");
+            let sql = self.sql(
+                "prompt_texts",
+                "INSERT INTO prompt_texts (prompt_id, text, messages, tools, reference, metadata)",
+                6,
+                chunk.len(),
+                "",
+            );
             sqlx::query_with(AssertSqlSafe(sql), args).execute(&mut *conn).await?;
             counts.prompts_added += chunk.len() as u64;
         }
@@ -230,10 +244,22 @@ impl Writer {
             }
         }
         let n = counts.samples_added as usize;
-        let sql = self.sql("sample_texts", "INSERT INTO sample_texts (sample_id, system, reasoning, answer, tool_calls, params, metadata)", 7, n, "");
+        let sql = self.sql(
+            "sample_texts",
+            "INSERT INTO sample_texts (sample_id, system, reasoning, answer, tool_calls, params, metadata)",
+            7,
+            n,
+            "",
+        );
         sqlx::query_with(AssertSqlSafe(sql), texts).execute(&mut *conn).await?;
         if n_logprobs > 0 {
-            let sql = self.sql("sample_logprobs", "INSERT INTO sample_logprobs (sample_id, k, temperature, positions, content)", 5, n_logprobs, "");
+            let sql = self.sql(
+                "sample_logprobs",
+                "INSERT INTO sample_logprobs (sample_id, k, temperature, positions, content)",
+                5,
+                n_logprobs,
+                "",
+            );
             sqlx::query_with(AssertSqlSafe(sql), logprobs).execute(&mut *conn).await?;
         }
         for chunk in scores.chunks(ROWS_PER_STATEMENT) {
@@ -245,7 +271,13 @@ impl Writer {
                 add(&mut args, i64::from(*pass))?;
                 add(&mut args, self.now)?;
             }
-            let sql = self.sql("scores", "INSERT INTO scores (sample_id, verifier_id, score, pass, created_at)", 5, chunk.len(), "ON CONFLICT DO NOTHING");
+            let sql = self.sql(
+                "scores",
+                "INSERT INTO scores (sample_id, verifier_id, score, pass, created_at)",
+                5,
+                chunk.len(),
+                "ON CONFLICT DO NOTHING",
+            );
             sqlx::query_with(AssertSqlSafe(sql), args).execute(&mut *conn).await?;
             counts.scores_added += chunk.len() as u64;
         }

@@ -1,0 +1,85 @@
+//! The command line as a newcomer meets it: the demo set, help, exit codes, the store's settings.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too: a test fails loudly
+
+mod common;
+
+use common::Sandbox;
+use predicates::prelude::*;
+use serde_json::json;
+
+#[test]
+fn first_run_imports_the_demo_set_once() {
+    let sb = Sandbox::new();
+    sb.retort()
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("importing the demo set"))
+        .stdout(predicate::str::contains("samples over"));
+    let s = sb.stats();
+    // 60 + 60 + 10 + 10 Sky-T1/Qwen traces, 60 Alpaca, 40 ShareGPT, 1 with log-probs.
+    assert_eq!(s["samples"], json!(241));
+    assert_eq!(s["by_label"]["soft"], json!(1));
+    assert_eq!(s["by_kind"]["general"], json!(101));
+    assert_eq!(s["verifiers"]["imported"]["scored"], json!(140));
+    // 60 MATH500 + 10 AMC23 problems (two teachers each), 40 GSM8K, 60 Alpaca, 40 ShareGPT
+    // conversations of which two share every turn before the answer (39 prompts), 1 exchange.
+    let expected_prompts = 60 + 10 + 40 + 60 + 39 + 1;
+    assert_eq!(s["prompts"], json!(expected_prompts));
+    assert_eq!(s["unindexed"], json!(0));
+    // The store is not empty any more: a second start imports nothing.
+    sb.retort().assert().success().stderr(predicate::str::contains("demo").not());
+    assert_eq!(sb.stats()["samples"], json!(241));
+}
+
+#[test]
+fn db_flag_and_env_choose_the_store() {
+    let sb = Sandbox::new();
+    let other = sb.path("other.db");
+    sb.retort().arg("--db").arg(&other).args(["stats", "--json"]).assert().success();
+    assert!(other.exists());
+    assert!(!sb.db().exists());
+}
+
+#[test]
+fn usage_errors_exit_2_and_user_errors_exit_1() {
+    let sb = Sandbox::new();
+    sb.retort().args(["import"]).assert().code(2);
+    sb.retort().args(["import", "--kind", "poetry", "x.jsonl"]).assert().code(2).stderr(predicate::str::contains("reasoning, general"));
+    sb.retort().args(["import", "missing.jsonl"]).assert().code(1).stderr(predicate::str::contains("missing.jsonl: no such file"));
+    sb.retort()
+        .args(["import", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("sharegpt").and(predicate::str::contains("--skip-bad")));
+}
+
+#[test]
+fn store_is_laid_out_for_speed() {
+    let sb = Sandbox::new();
+    sb.retort().args(["stats"]).assert().success();
+    assert_eq!(sb.query_i64("PRAGMA page_size"), 16384);
+    assert_eq!(sb.query_string("PRAGMA journal_mode").as_deref(), Some("wal"));
+    // Every table of the data model is there.
+    for table in [
+        "prompts",
+        "prompt_texts",
+        "samples",
+        "sample_texts",
+        "sample_logprobs",
+        "scores",
+        "verifiers",
+        "decisions",
+        "actions",
+        "rules",
+        "tags",
+        "sample_tags",
+        "notes",
+        "exports",
+        "runs",
+        "run_metrics",
+        "imports",
+        "sample_fts",
+    ] {
+        assert_eq!(sb.query_i64(&format!("SELECT count(*) FROM sqlite_master WHERE name = '{table}'")), 1, "{table}");
+    }
+}

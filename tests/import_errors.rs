@@ -1,0 +1,197 @@
+//! Bad input, re-import and a killed import: the store is never left half-written.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too: a test fails loudly
+
+mod common;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use common::{Sandbox, data, head};
+use predicates::prelude::*;
+use serde_json::json;
+
+/// Two real Alpaca rows around one bad line; returns the file's path.
+fn with_bad_line(sb: &Sandbox, name: &str, bad: &[u8]) -> std::path::PathBuf {
+    let rows = head(&data("skythought/sky-t1-14b_amc23.jsonl"), 2);
+    let mut lines = rows.lines();
+    let mut contents = Vec::new();
+    contents.extend_from_slice(lines.next().unwrap().as_bytes());
+    contents.push(b'\n');
+    contents.extend_from_slice(bad);
+    contents.push(b'\n');
+    contents.extend_from_slice(lines.next().unwrap().as_bytes());
+    contents.push(b'\n');
+    sb.write(name, contents)
+}
+
+/// Imports a good file, then the bad one: it must fail with `expect` and leave the store as it was.
+fn assert_refused(bad: &[u8], expect: &[&str]) {
+    let sb = Sandbox::new();
+    sb.write("good.jsonl", head(&data("skythought/sky-t1-14b_aime24.jsonl"), 3));
+    sb.retort().args(["import", "good.jsonl"]).assert().success();
+    let before = sb.snapshot();
+    let file = with_bad_line(&sb, "bad.jsonl", bad);
+    let mut assert = sb.retort().arg("import").arg(&file).assert().code(1);
+    for e in expect {
+        assert = assert.stderr(predicate::str::contains(*e));
+    }
+    assert.stderr(predicate::str::contains("nothing was imported"));
+    assert_eq!(sb.snapshot(), before, "the store changed after a refused import");
+
+    // --skip-bad imports the two good rows and says what it left out.
+    let out = sb.retort().arg("import").arg("--skip-bad").arg(&file).assert().success();
+    let mut out = out.stdout(predicate::str::contains("skipped 1 bad record"));
+    for e in expect {
+        out = out.stdout(predicate::str::contains(*e));
+    }
+    assert_eq!(sb.stats()["samples"], json!(5));
+}
+
+#[test]
+fn broken_json_is_located() {
+    assert_refused(b"{\"question\": \"q\", \"code\": [\"a\"", &["bad.jsonl:2:", "broken JSON"]);
+}
+
+#[test]
+fn invalid_utf8_is_located() {
+    assert_refused(b"{\"question\": \"caf\xe9\", \"code\": [\"a\"]}", &["bad.jsonl:2:18", "invalid UTF-8"]);
+}
+
+#[test]
+fn missing_field_is_named() {
+    assert_refused(b"{\"question\": \"q\", \"gt\": \"1\", \"score\": [true]}", &["bad.jsonl:2", "`code`"]);
+}
+
+#[test]
+fn wrong_shape_is_named() {
+    assert_refused(b"[\"not\", \"an\", \"object\"]", &["bad.jsonl:2", "expected a JSON object, found an array"]);
+    assert_refused(b"{\"question\": 42, \"code\": [\"a\"]}", &["bad.jsonl:2", "field `question` must be a string, found a number"]);
+    assert_refused(b"{\"question\": \"q\", \"code\": [\"a\", \"b\"], \"score\": [true]}", &["bad.jsonl:2", "2 generations"]);
+}
+
+#[test]
+fn record_over_the_limit_is_refused_without_holding_it() {
+    let big = format!("{{\"question\": \"q\", \"code\": [\"{}\"]}}", "x".repeat(3 << 20));
+    let sb = Sandbox::new();
+    let file = with_bad_line(&sb, "big.jsonl", big.as_bytes());
+    sb.retort()
+        .args(["import", "--max-record-mb", "2"])
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("big.jsonl:2").and(predicate::str::contains("over the limit of 2 MiB")));
+}
+
+#[test]
+fn fifty_megabyte_line_is_imported_under_the_default_limit() {
+    let sb = Sandbox::new();
+    let thought = "Let me think again. ".repeat((50 << 20) / 20 + 1_000);
+    let trace = format!("<think>{thought}</think>The answer is 4.");
+    let line = json!({"prompt": "What is 2+2?", "completion": trace}).to_string();
+    assert!(line.len() > 50 << 20);
+    let file = sb.write("huge.jsonl", format!("{line}\n"));
+    sb.retort().arg("import").arg(&file).assert().success();
+    assert_eq!(sb.query_i64("SELECT length(reasoning) FROM sample_texts"), thought.trim().len() as i64);
+    assert_eq!(sb.query_string("SELECT answer FROM sample_texts").as_deref(), Some("The answer is 4."));
+}
+
+#[test]
+fn json_array_errors_point_into_the_file() {
+    let sb = Sandbox::new();
+    let file = sb.write("rows.json", "[\n  {\"instruction\": \"a\", \"input\": \"\", \"output\": \"b\"},\n  {\"instruction\": \"c\", \"input\": \"\", \"output\": 7}\n]\n");
+    sb.retort()
+        .arg("import")
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("rows.json:3").and(predicate::str::contains("field `output` must be a string")));
+    let file = sb.write("open.json", "[\n  {\"instruction\": \"a\", \"input\": \"\", \"output\": \"b\"},\n  {\"instruction\": \"c\"");
+    sb.retort().arg("import").arg(&file).assert().code(1).stderr(predicate::str::contains("never closed"));
+}
+
+#[test]
+fn reimport_adds_nothing() {
+    let sb = Sandbox::new();
+    sb.write("a.jsonl", head(&data("skythought/sky-t1-14b_amc23.jsonl"), 5));
+    sb.retort().args(["import", "a.jsonl"]).assert().success();
+    let before = sb.snapshot();
+    sb.retort().args(["import", "a.jsonl"]).assert().success().stdout(predicate::str::contains("imported before, nothing to add"));
+    assert_eq!(sb.snapshot(), before);
+    // The same records in another file (a copy, or the first lines of a file that grew) are
+    // recognised sample by sample.
+    sb.write("grown.jsonl", head(&data("skythought/sky-t1-14b_amc23.jsonl"), 8));
+    sb.retort().args(["import", "grown.jsonl"]).assert().success().stdout(predicate::str::contains("+3 samples (5 already in the store)"));
+    assert_eq!(sb.stats()["samples"], json!(8));
+}
+
+/// Writes `n` R1-sized rows (~3 KB each) in the messages format.
+fn big_file(sb: &Sandbox, n: usize) -> std::path::PathBuf {
+    let path = sb.path("big.jsonl");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let filler = "We check the sum again, and then the product. ".repeat(60);
+    for i in 0..n {
+        let row = json!({"messages": [
+            {"role": "user", "content": format!("Problem {}: what is {} squared?", i / 4, i / 4)},
+            {"role": "assistant", "content": format!("<think>{filler} step {i}</think>The answer is {}.", (i / 4) * (i / 4))}
+        ]});
+        writeln!(f, "{row}").unwrap();
+    }
+    f.flush().unwrap();
+    path
+}
+
+#[test]
+fn killed_import_leaves_a_consistent_store_and_a_rerun_completes_it() {
+    let sb = Sandbox::new();
+    let rows = 60_000;
+    let file = big_file(&sb, rows);
+    let bin = assert_cmd::cargo::cargo_bin("retort");
+    let mut child = std::process::Command::new(&bin)
+        .arg("--db")
+        .arg(sb.db())
+        .arg("import")
+        .arg(&file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once some batches are committed.
+    let started = Instant::now();
+    let mut at_kill = 0;
+    while started.elapsed() < Duration::from_mins(2) {
+        if sb.db().exists()
+            && let Ok(conn) = rusqlite::Connection::open(sb.db())
+        {
+            at_kill = conn.query_row("SELECT count(*) FROM samples", [], |r| r.get::<_, i64>(0)).unwrap_or(0);
+            if at_kill > 0 {
+                break;
+            }
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(at_kill > 0 && at_kill < rows as i64, "the import was not caught mid-way ({at_kill} of {rows})");
+
+    // Consistent: integrity holds, every committed sample has its texts and its prompt.
+    assert_eq!(sb.query_string("PRAGMA integrity_check").as_deref(), Some("ok"));
+    let samples = sb.query_i64("SELECT count(*) FROM samples");
+    assert!(samples < rows as i64, "{samples}");
+    assert_eq!(sb.query_i64("SELECT count(*) FROM sample_texts"), samples);
+    assert_eq!(
+        sb.query_i64("SELECT count(*) FROM samples s LEFT JOIN prompt_texts p ON p.prompt_id = s.prompt_id WHERE p.prompt_id IS NULL"),
+        0
+    );
+    assert_eq!(sb.query_i64("SELECT count(*) FROM imports WHERE finished_at IS NULL"), 1);
+
+    // Running it again completes it, without duplicates.
+    sb.retort().arg("import").arg(&file).assert().success().stdout(predicate::str::contains(format!("({samples} already in the store)")));
+    let s = sb.stats();
+    assert_eq!(s["samples"], json!(rows));
+    assert_eq!(s["prompts"], json!(rows / 4));
+    assert_eq!(sb.query_i64("SELECT count(*) FROM (SELECT content_hash FROM samples GROUP BY content_hash HAVING count(*) > 1)"), 0);
+    assert_eq!(sb.query_i64("SELECT count(*) FROM sample_texts"), rows as i64);
+}

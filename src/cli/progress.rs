@@ -37,7 +37,12 @@ impl ImportBar {
         }
         *current = Some((phase, path.to_owned()));
         if let Ok(style) = ProgressStyle::with_template(template) {
-            self.bar.set_style(style.progress_chars("█▉▊▋▌▍▎▏ "));
+            let style = style
+                .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0}/s", state.per_sec());
+                })
+                .progress_chars("█▉▊▋▌▍▎▏ ");
+            self.bar.set_style(style);
         }
         self.bar.set_length(total);
         self.bar.set_position(0);
@@ -62,7 +67,7 @@ impl ImportBar {
                     2,
                     &path,
                     total,
-                    "{msg:40} [{bar:30}] {human_pos}/{human_len} records {per_sec} eta {eta}",
+                    "{msg:40} [{bar:30}] {human_pos}/{human_len} records {rate} eta {eta}",
                     format!("importing {}", name(&path)),
                 );
                 self.bar.set_position(records);
@@ -72,7 +77,7 @@ impl ImportBar {
                     3,
                     Path::new(""),
                     total,
-                    "{msg:40} [{bar:30}] {human_pos}/{human_len} samples eta {eta}",
+                    "{msg:40} [{bar:30}] {human_pos}/{human_len} samples {rate} eta {eta}",
                     "full-text index".into(),
                 );
                 self.bar.set_position(done);

@@ -8,4 +8,5 @@ pub mod demo;
 pub mod domain;
 pub mod ingest;
 pub mod ops;
+pub mod rules;
 pub mod store;

@@ -204,7 +204,7 @@ impl Node {
         }
     }
 
-    fn only_symbols(&self) -> bool {
+    pub(crate) fn only_symbols(&self) -> bool {
         match self {
             Node::Sym(_) => true,
             Node::Num(_) | Node::Const(_) | Node::Reals | Node::Empty => false,

@@ -1,0 +1,207 @@
+//! Compiling predicates to SQL. Every value — numbers, strings, verifier, teacher and tag names —
+//! becomes a `?` parameter: the SQL text is made only of this file's own fragments.
+//!
+//! Each atom yields 0 or 1, never NULL (a missing score compares false, `!=` is `IS NOT`), so
+//! `not` means what a curator expects: `not score.math >= 1` includes the unscored samples.
+
+use std::fmt::Write as _;
+
+use super::ast::{CmpOp, Expr, Field, SortKey, Value};
+
+/// The tables a compiled predicate reads: samples as `s`, their prompts as `p`.
+pub const FROM: &str = "samples s JOIN prompts p ON p.id = s.prompt_id";
+
+/// A bound value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    Real(f64),
+    Text(String),
+}
+
+/// A predicate as SQL: `sql` goes after `WHERE`, with `params` bound in order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Compiled {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+impl Compiled {
+    /// Binds the parameters to a query, in order.
+    pub fn bind<'q, O>(
+        &self,
+        mut q: sqlx::query::QueryAs<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments>,
+    ) -> sqlx::query::QueryAs<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments> {
+        for p in &self.params {
+            q = match p {
+                Param::Real(n) => q.bind(*n),
+                Param::Text(s) => q.bind(s.clone()),
+            };
+        }
+        q
+    }
+
+    /// Adds the parameters to an argument list, in order.
+    pub fn add_to(&self, args: &mut sqlx::sqlite::SqliteArguments) -> Result<(), sqlx::Error> {
+        use sqlx::Arguments;
+        for p in &self.params {
+            match p {
+                Param::Real(n) => args.add(*n),
+                Param::Text(s) => args.add(s.clone()),
+            }
+            .map_err(sqlx::Error::Encode)?;
+        }
+        Ok(())
+    }
+}
+
+fn op_sql(op: CmpOp) -> &'static str {
+    match op {
+        CmpOp::Eq => "=",
+        CmpOp::Ne => "!=",
+        CmpOp::Lt => "<",
+        CmpOp::Le => "<=",
+        CmpOp::Gt => ">",
+        CmpOp::Ge => ">=",
+    }
+}
+
+/// `IS` / `IS NOT` for equality on values that may be NULL.
+fn is_sql(op: CmpOp) -> &'static str {
+    if op == CmpOp::Ne { "IS NOT" } else { "IS" }
+}
+
+const SCORE: &str =
+    "(SELECT sc.score FROM scores sc WHERE sc.sample_id = s.id AND sc.verifier_id = (SELECT id FROM verifiers WHERE name = ?))";
+const PASS: &str =
+    "(SELECT sc.pass FROM scores sc WHERE sc.sample_id = s.id AND sc.verifier_id = (SELECT id FROM verifiers WHERE name = ?))";
+
+/// The SQL expression reading a field's value (with its verifier name as a parameter if any).
+fn value_sql(field: &Field, params: &mut Vec<Param>) -> &'static str {
+    match field {
+        Field::Score(v) => {
+            params.push(Param::Text(v.clone()));
+            SCORE
+        }
+        Field::Pass(v) => {
+            params.push(Param::Text(v.clone()));
+            PASS
+        }
+        Field::Tokens => "s.tokens",
+        Field::ReasoningTokens => "s.reasoning_tokens",
+        Field::AnswerTokens => "s.answer_tokens",
+        Field::Teacher => "(SELECT name FROM teachers WHERE id = s.teacher_id)",
+        Field::Source => "(SELECT name FROM sources WHERE id = s.source_id)",
+        Field::Kind => "p.kind",
+        Field::Label => "s.label",
+        Field::Status => "s.status",
+        Field::FinishReason => "s.finish_reason",
+        Field::HasLogprobs => "s.has_logprobs",
+        Field::HasReference => "p.has_reference",
+        Field::Prompt => "(SELECT text FROM prompt_texts WHERE prompt_id = s.prompt_id)",
+        Field::Reference => "(SELECT reference FROM prompt_texts WHERE prompt_id = s.prompt_id)",
+        Field::Reasoning => "(SELECT reasoning FROM sample_texts WHERE sample_id = s.id)",
+        Field::Answer => "(SELECT answer FROM sample_texts WHERE sample_id = s.id)",
+        // Tags are a set, tested by membership in `compare`.
+        Field::Tag => "NULL",
+    }
+}
+
+fn compare(field: &Field, op: CmpOp, value: &Value, out: &mut Compiled) {
+    let params = &mut out.params;
+    let sql = match (field, value) {
+        (Field::Tag, Value::Text(tag)) => {
+            params.push(Param::Text(tag.clone()));
+            let exists =
+                "EXISTS (SELECT 1 FROM sample_tags st WHERE st.sample_id = s.id AND st.tag_id = (SELECT id FROM tags WHERE name = ?))";
+            if op == CmpOp::Ne { format!("(NOT {exists})") } else { exists.to_owned() }
+        }
+        // Faster than reading the name per row: compare ids, the name's id found once.
+        (Field::Teacher, Value::Text(name)) if matches!(op, CmpOp::Eq | CmpOp::Ne) => {
+            params.push(Param::Text(name.clone()));
+            format!("(s.teacher_id {} (SELECT id FROM teachers WHERE name = ?))", is_sql(op))
+        }
+        (Field::Source, Value::Text(name)) if matches!(op, CmpOp::Eq | CmpOp::Ne) => {
+            params.push(Param::Text(name.clone()));
+            format!("(s.source_id {} (SELECT id FROM sources WHERE name = ?))", is_sql(op))
+        }
+        (Field::Pass(_) | Field::HasLogprobs | Field::HasReference, Value::Bool(b)) => {
+            let v = value_sql(field, params);
+            let wanted = i64::from(*b == (op == CmpOp::Eq));
+            format!("(coalesce({v}, 0) = {wanted})")
+        }
+        (_, value) => {
+            let v = value_sql(field, params);
+            params.push(match value {
+                Value::Number(n) => Param::Real(*n),
+                Value::Text(s) => Param::Text(s.clone()),
+                Value::Bool(b) => Param::Real(if *b { 1.0 } else { 0.0 }),
+                Value::Kind(k) => Param::Text(k.as_str().to_owned()),
+                Value::Label(l) => Param::Text(l.as_str().to_owned()),
+                Value::Status(s) => Param::Text(s.as_str().to_owned()),
+            });
+            match op {
+                CmpOp::Eq | CmpOp::Ne => format!("({v} {} ?)", is_sql(op)),
+                _ => format!("coalesce({v} {} ?, 0)", op_sql(op)),
+            }
+        }
+    };
+    out.sql.push_str(&sql);
+}
+
+fn emit(e: &Expr, out: &mut Compiled) {
+    match e {
+        Expr::And(l, r) | Expr::Or(l, r) => {
+            out.sql.push('(');
+            emit(l, out);
+            out.sql.push_str(if matches!(e, Expr::And(..)) { " AND " } else { " OR " });
+            emit(r, out);
+            out.sql.push(')');
+        }
+        Expr::Not(inner) => {
+            out.sql.push_str("(NOT ");
+            emit(inner, out);
+            out.sql.push(')');
+        }
+        Expr::Compare { field, op, value } => compare(field, *op, value, out),
+        Expr::Matches { field, pattern } => {
+            let v = value_sql(field, &mut out.params);
+            out.params.push(Param::Text(pattern.clone()));
+            let _ = write!(out.sql, "coalesce({v} REGEXP ?, 0)");
+        }
+        Expr::Contains { field, text } => {
+            let v = value_sql(field, &mut out.params);
+            out.params.push(Param::Text(text.clone()));
+            let _ = write!(out.sql, "coalesce(instr({v}, ?) > 0, 0)");
+        }
+        Expr::Flag(field) => {
+            let v = value_sql(field, &mut out.params);
+            let _ = write!(out.sql, "(coalesce({v}, 0) = 1)");
+        }
+    }
+}
+
+/// Compiles a predicate; `None` selects every sample.
+#[must_use]
+pub fn compile(expr: Option<&Expr>) -> Compiled {
+    let mut out = Compiled::default();
+    match expr {
+        Some(e) => emit(e, &mut out),
+        None => out.sql.push('1'),
+    }
+    out
+}
+
+/// `ORDER BY` terms ranking samples best first, with their parameters.
+#[must_use]
+pub fn order_by(keys: &[SortKey]) -> Compiled {
+    let mut out = Compiled::default();
+    for (i, k) in keys.iter().enumerate() {
+        if i > 0 {
+            out.sql.push_str(", ");
+        }
+        let v = value_sql(&k.field, &mut out.params);
+        let dir = if k.descending { "DESC" } else { "ASC" };
+        let _ = write!(out.sql, "{v} {dir} NULLS LAST");
+    }
+    out
+}

@@ -1,0 +1,65 @@
+//! The rule language (DESIGN.md §Rules): a small, safe predicate language and the actions rules
+//! take. Parsed here with errors that point at the column, compiled to parameterised SQL.
+
+pub mod ast;
+pub mod compile;
+pub mod parser;
+
+pub use ast::{Action, Expr, Field, Rule};
+pub use parser::{ParseError, parse_expr, parse_rule};
+
+/// The n-gram size of `reject contaminated by` when none is given (as open-r1's decontamination).
+pub const DEFAULT_NGRAM: u32 = 8;
+
+/// A rule read from a rules file, with where it stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleLine {
+    pub line: usize,
+    pub text: String,
+    pub rule: Rule,
+}
+
+/// A parse error located in a rules file or expression.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{origin}:{line}:{column}: {message}\n  {text}\n  {caret}")]
+pub struct RuleError {
+    pub origin: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    pub text: String,
+    pub caret: String,
+}
+
+impl RuleError {
+    fn new(origin: &str, line: usize, text: &str, e: ParseError) -> Self {
+        let caret = format!("{}^", " ".repeat(e.column.saturating_sub(1)));
+        Self { origin: origin.to_owned(), line, column: e.column, message: e.message, text: text.to_owned(), caret }
+    }
+}
+
+/// Parses a rules file: one rule a line; blank lines and `#` comments are skipped. Unnamed rules
+/// are named after where they stand (`rules.txt:3`), so their decisions can be undone by name.
+pub fn parse_rules(origin: &str, src: &str) -> Result<Vec<RuleLine>, RuleError> {
+    let mut rules = Vec::new();
+    for (i, text) in src.lines().enumerate() {
+        let trimmed = text.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let mut rule = parse_rule(text).map_err(|e| RuleError::new(origin, i + 1, text, e))?;
+        if rule.name.is_none() {
+            rule.name = Some(format!("{origin}:{}", i + 1));
+        }
+        rules.push(RuleLine { line: i + 1, text: text.to_owned(), rule });
+    }
+    Ok(rules)
+}
+
+/// Parses a `--where` filter, locating errors in it.
+pub fn parse_filter(src: &str) -> Result<Expr, RuleError> {
+    parse_expr(src).map_err(|e| RuleError::new("--where", 1, src, e))
+}
+
+#[cfg(test)]
+mod tests;

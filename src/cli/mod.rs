@@ -3,6 +3,7 @@
 mod bench;
 mod import;
 mod progress;
+mod rules;
 mod stats;
 
 use std::path::PathBuf;
@@ -47,10 +48,58 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List samples, filtered with the rule predicate language.
+    #[command(after_help = FILTER_HELP)]
+    List {
+        /// Only samples matching this predicate, e.g. 'score.imported < 1 and tokens > 4000'.
+        #[arg(long = "where", value_name = "EXPR")]
+        filter: Option<String>,
+        /// At most this many samples.
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+        /// One JSON object a line, with texts, scores and tags.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check, dry-run or apply batch rules (accept, reject, label, tag, best-of-n, dedup, decontaminate).
+    #[command(subcommand, after_help = RULES_HELP)]
+    Rules(rules::RulesCommand),
+    /// Revert the last action (or the last N, or every application of one rule).
+    Undo {
+        /// Undo the last N actions.
+        #[arg(long, value_name = "N", conflicts_with = "rule")]
+        last: Option<u32>,
+        /// Undo every application of the rule with this name.
+        #[arg(long, value_name = "NAME")]
+        rule: Option<String>,
+        /// Print what was undone as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure retort's speed on generated data.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }
+
+const FILTER_HELP: &str = "\
+Predicates: score.NAME, pass.NAME, tokens, reasoning_tokens, answer_tokens, teacher, source, kind, label,
+status, tag, finish_reason, has_logprobs, has_reference, prompt, reasoning, answer, reference; compared
+with = != < <= > >=, text with ~ \"regex\" and contains \"text\"; combined with and, or, not, ( ).
+  retort list --where 'score.imported >= 1 and tokens <= 16384 and finish_reason != \"length\"'
+  retort list --where 'prompt ~ \"^Find\" and not has_reference' --json";
+
+const RULES_HELP: &str = "\
+A rules file holds one rule a line ('#' starts a comment; 'name:' before a rule names it):
+  accept where score.math >= 1 and tokens <= 16384 and finish_reason != \"length\"
+  reject where score.repetition < 0.5 or score.language < 0.9
+  best: keep best 1 per prompt by score.math, tokens asc     # the others are rejected
+  reject duplicates                                          # exact content hash
+  reject near-duplicates threshold 0.85                      # MinHash over 5-word shingles
+  reject contaminated by \"aime24.jsonl\" ngram 8              # prompts sharing an 8-gram
+  label soft where has_logprobs
+  tag \"long\" where reasoning_tokens > 8000
+Rules leave a curator's own decisions alone unless --override is given. Every change is recorded:
+`retort undo --rule best` reverts that rule's changes exactly.";
 
 const IMPORT_HELP: &str = "\
 Import teacher data. Each file's format is detected from its first record (or forced with --format):
@@ -120,6 +169,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Stats { json }) => {
             let store = Store::open(&cli.db).await?;
             stats::run(&store, json).await
+        }
+        Some(Command::List { filter, limit, json }) => {
+            let store = Store::open(&cli.db).await?;
+            rules::run_list(&store, filter, limit, json).await
+        }
+        Some(Command::Rules(cmd)) => {
+            let store = Store::open(&cli.db).await?;
+            rules::run(&store, cmd).await
+        }
+        Some(Command::Undo { last, rule, json }) => {
+            let store = Store::open(&cli.db).await?;
+            rules::run_undo(&store, last, rule, json).await
         }
         Some(Command::Bench(cmd)) => bench::run(cmd).await,
         None => {

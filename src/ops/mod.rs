@@ -2,4 +2,7 @@
 
 pub mod bench;
 pub mod import;
+pub mod list;
+pub mod rules;
 pub mod stats;
+pub mod undo;

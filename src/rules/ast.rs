@@ -266,7 +266,13 @@ impl fmt::Display for Action {
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(name) = &self.name {
-            write!(f, "{}: ", quote(name))?;
+            let bare =
+                name.chars().next().is_some_and(char::is_alphabetic) && name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+            if bare {
+                write!(f, "{name}: ")?;
+            } else {
+                write!(f, "{}: ", quote(name))?;
+            }
         }
         write!(f, "{}", self.action)?;
         if let Some(filter) = &self.filter {

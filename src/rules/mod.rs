@@ -3,6 +3,8 @@
 
 pub mod ast;
 pub mod compile;
+pub mod minhash;
+pub mod ngrams;
 pub mod parser;
 
 pub use ast::{Action, Expr, Field, Rule};

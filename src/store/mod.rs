@@ -16,21 +16,14 @@ pub const DEFAULT_DB: &str = "retort.db";
 /// Errors opening or migrating a store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the store {path}: {source}")]
-    Open {
-        path: PathBuf,
-        #[source]
-        source: sqlx::Error,
-    },
+    // The cause is in the message, not chained as a source: `{:#}` would print it twice.
+    #[error("cannot open the store {path}: {cause}")]
+    Open { path: PathBuf, cause: sqlx::Error },
     #[error(
-        "cannot bring the store {path} up to date: {source}\n\
+        "cannot bring the store {path} up to date: {cause}\n\
          (was it written by a newer retort? keep a copy and use that version)"
     )]
-    Migrate {
-        path: PathBuf,
-        #[source]
-        source: sqlx::migrate::MigrateError,
-    },
+    Migrate { path: PathBuf, cause: sqlx::migrate::MigrateError },
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
 }
@@ -47,7 +40,7 @@ impl Store {
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         let url = format!("sqlite://{}", path.display());
         let options = SqliteConnectOptions::from_str(&url)
-            .map_err(|source| StoreError::Open { path: path.to_owned(), source })?
+            .map_err(|cause| StoreError::Open { path: path.to_owned(), cause })?
             .create_if_missing(true)
             // 16 KiB pages keep R1-sized rows (~5 KB) off overflow pages: ~40% faster imports.
             // It only takes effect when the file is created, before WAL is switched on.
@@ -59,13 +52,15 @@ impl Store {
             // The TUI, an import and a rule may write at once from different processes.
             .busy_timeout(Duration::from_secs(30))
             .pragma("temp_store", "memory")
-            .pragma("cache_size", "-16384");
+            .pragma("cache_size", "-16384")
+            // `prompt ~ "regex"` in rules compiles to REGEXP, backed by the regex crate.
+            .with_regexp();
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await
-            .map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
-        sqlx::migrate!("./migrations").run(&pool).await.map_err(|source| StoreError::Migrate { path: path.to_owned(), source })?;
+            .map_err(|cause| StoreError::Open { path: path.to_owned(), cause })?;
+        sqlx::migrate!("./migrations").run(&pool).await.map_err(|cause| StoreError::Migrate { path: path.to_owned(), cause })?;
         Ok(Self { pool, path: path.to_owned() })
     }
 

@@ -114,7 +114,14 @@ pub enum ImportError {
     #[error("{0}")]
     Usage(String),
     #[error("the store: {0}")]
-    Sql(#[from] sqlx::Error),
+    Sql(sqlx::Error),
+}
+
+// The cause is in the message, not chained as a source: `{:#}` would print it twice.
+impl From<sqlx::Error> for ImportError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Sql(e)
+    }
 }
 
 /// Imports `files` into the store.

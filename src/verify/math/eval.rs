@@ -25,22 +25,22 @@ impl C {
         self.re.is_finite() && self.im.is_finite()
     }
 
-    fn add(self, o: C) -> C {
+    pub(crate) fn add(self, o: C) -> C {
         C { re: self.re + o.re, im: self.im + o.im }
     }
 
-    fn sub(self, o: C) -> C {
+    pub(crate) fn sub(self, o: C) -> C {
         C { re: self.re - o.re, im: self.im - o.im }
     }
 
-    fn mul(self, o: C) -> C {
+    pub(crate) fn mul(self, o: C) -> C {
         if self.im == 0.0 && o.im == 0.0 {
             return C::real(self.re * o.re);
         }
         C { re: self.re * o.re - self.im * o.im, im: self.re * o.im + self.im * o.re }
     }
 
-    fn div(self, o: C) -> C {
+    pub(crate) fn div(self, o: C) -> C {
         if self.im == 0.0 && o.im == 0.0 {
             return C::real(self.re / o.re);
         }
@@ -48,7 +48,7 @@ impl C {
         C { re: (self.re * o.re + self.im * o.im) / d, im: (self.im * o.re - self.re * o.im) / d }
     }
 
-    fn neg(self) -> C {
+    pub(crate) fn neg(self) -> C {
         C { re: -self.re, im: -self.im }
     }
 

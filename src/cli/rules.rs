@@ -1,0 +1,161 @@
+//! `retort rules`, `retort undo`, `retort list`.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::ops::list::list;
+use crate::ops::rules::{RunOptions, apply, base_dir_of, dry_run_all};
+use crate::ops::undo::{UndoTarget, undo};
+use crate::rules::{Rule, parse_filter, parse_rules};
+use crate::store::Store;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum RulesCommand {
+    /// Parse rules and print them as retort reads them; nothing runs.
+    Check(RulesSource),
+    /// Print how many samples each rule would change, in order; nothing is written.
+    DryRun(RulesRun),
+    /// Apply rules in order, each in one transaction, recorded for `retort undo`.
+    Apply(RulesRun),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RulesSource {
+    /// A rules file: one rule a line, `#` comments, optional `name:` before a rule.
+    #[arg(value_name = "FILE", required_unless_present = "expr", conflicts_with = "expr")]
+    pub file: Option<PathBuf>,
+    /// One rule given on the command line.
+    #[arg(long, value_name = "RULE")]
+    pub expr: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RulesRun {
+    #[command(flatten)]
+    pub source: RulesSource,
+    /// Let rules overturn decisions a curator made by hand.
+    #[arg(long = "override")]
+    pub override_curator: bool,
+    /// Print the reports as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn load(source: &RulesSource) -> anyhow::Result<Vec<Rule>> {
+    let (origin, text) = match (&source.file, &source.expr) {
+        (Some(file), _) => (
+            file.display().to_string(),
+            std::fs::read_to_string(file).with_context(|| format!("cannot read the rules file {}", file.display()))?,
+        ),
+        (None, Some(expr)) => ("--expr".to_owned(), expr.clone()),
+        (None, None) => anyhow::bail!("give a rules file or --expr"),
+    };
+    let rules = parse_rules(&origin, &text)?;
+    if rules.is_empty() {
+        anyhow::bail!("{origin} holds no rules");
+    }
+    Ok(rules.into_iter().map(|r| r.rule).collect())
+}
+
+pub async fn run(store: &Store, cmd: RulesCommand) -> anyhow::Result<()> {
+    match cmd {
+        RulesCommand::Check(source) => {
+            for rule in load(&source)? {
+                println!("{rule}");
+            }
+            Ok(())
+        }
+        RulesCommand::DryRun(run) => {
+            let rules = load(&run.source)?;
+            let opts = RunOptions { override_curator: run.override_curator, base_dir: base_dir_of(run.source.file.as_deref()) };
+            let reports = dry_run_all(store, &rules, &opts).await?;
+            if run.json {
+                println!("{}", serde_json::to_string_pretty(&reports)?);
+            } else {
+                for r in &reports {
+                    println!("{:>9} would change  {}  ({})", r.changed, r.rule, r.name);
+                }
+                println!("Dry run: nothing was written.");
+            }
+            Ok(())
+        }
+        RulesCommand::Apply(run) => {
+            let rules = load(&run.source)?;
+            let opts = RunOptions { override_curator: run.override_curator, base_dir: base_dir_of(run.source.file.as_deref()) };
+            let mut reports = Vec::new();
+            for rule in &rules {
+                let report = apply(store, rule, &opts).await?;
+                if !run.json {
+                    println!("{:>9} changed  {}  ({})", report.changed, report.rule, report.name);
+                }
+                reports.push(report);
+            }
+            if run.json {
+                println!("{}", serde_json::to_string_pretty(&reports)?);
+            } else {
+                println!(
+                    "Applied {} rule{}; `retort undo --rule NAME` or `retort undo --last N` reverts them.",
+                    rules.len(),
+                    if rules.len() == 1 { "" } else { "s" }
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+pub async fn run_undo(store: &Store, last: Option<u32>, rule: Option<String>, json: bool) -> anyhow::Result<()> {
+    let target = match rule {
+        Some(name) => UndoTarget::Rule(name),
+        None => UndoTarget::Last(last.unwrap_or(1)),
+    };
+    let undone = undo(store, &target).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&undone)?);
+    } else if undone.is_empty() {
+        println!("Nothing to undo.");
+    } else {
+        for u in &undone {
+            println!("undid #{}  {}  {} ({} samples put back)", u.action_id, u.actor, u.description, u.reverted);
+        }
+    }
+    Ok(())
+}
+
+pub async fn run_list(store: &Store, filter: Option<String>, limit: Option<u64>, json: bool) -> anyhow::Result<()> {
+    let filter = filter.as_deref().map(parse_filter).transpose()?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if !json {
+        writeln!(out, "{:>8}  {:<8}  {:<6}  {:<22}  {:>7}  {:<24}  prompt", "id", "status", "label", "teacher", "tokens", "scores")?;
+    }
+    let n = list(store, filter.as_ref(), limit, |s| {
+        if json {
+            serde_json::to_writer(&mut out, &s)?;
+            writeln!(out)
+        } else {
+            let scores: Vec<String> = s.scores.iter().map(|(k, v)| format!("{k}={v:.2}")).collect();
+            let preview: String = s.prompt.chars().map(|c| if c.is_control() { ' ' } else { c }).take(60).collect();
+            let teacher: String = s.teacher.chars().take(22).collect();
+            writeln!(
+                out,
+                "{:>8}  {:<8}  {:<6}  {:<22}  {:>7}  {:<24}  {}",
+                s.id,
+                s.status,
+                s.label,
+                teacher,
+                s.tokens,
+                scores.join(" "),
+                preview
+            )
+        }
+    })
+    .await?;
+    if !json {
+        writeln!(out, "{n} samples")?;
+    }
+    out.flush()?;
+    Ok(())
+}

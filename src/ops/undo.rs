@@ -1,0 +1,115 @@
+//! `retort undo`: reverting actions — one key press, one batch, one rule application.
+//!
+//! Each decision recorded the value it replaced; undo puts it back where the sample still holds
+//! the value the decision set (a later change by someone else is not overwritten).
+
+use serde::Serialize;
+use sqlx::SqliteConnection;
+
+use crate::store::{self, Store};
+
+/// Which actions to undo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UndoTarget {
+    /// The last N actions not yet undone, newest first.
+    Last(u32),
+    /// Every application of the rule with this name.
+    Rule(String),
+    /// One action by id.
+    Action(i64),
+}
+
+/// One reverted action.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Undone {
+    pub action_id: i64,
+    pub actor: String,
+    pub description: String,
+    /// Samples put back.
+    pub reverted: u64,
+}
+
+/// Undoes the target's actions in one transaction, newest first.
+pub async fn undo(store: &Store, target: &UndoTarget) -> Result<Vec<Undone>, sqlx::Error> {
+    let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
+    let actions: Vec<(i64, String, String)> = match target {
+        UndoTarget::Last(n) => {
+            sqlx::query_as("SELECT id, actor, description FROM actions WHERE undone_at IS NULL ORDER BY id DESC LIMIT ?")
+                .bind(i64::from(*n))
+                .fetch_all(&mut *tx)
+                .await?
+        }
+        UndoTarget::Rule(name) => {
+            sqlx::query_as("SELECT id, actor, description FROM actions WHERE undone_at IS NULL AND actor = ? ORDER BY id DESC")
+                .bind(format!("rule:{name}"))
+                .fetch_all(&mut *tx)
+                .await?
+        }
+        UndoTarget::Action(id) => {
+            sqlx::query_as("SELECT id, actor, description FROM actions WHERE undone_at IS NULL AND id = ?")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?
+        }
+    };
+    let mut out = Vec::with_capacity(actions.len());
+    for (id, actor, description) in actions {
+        let reverted = revert(&mut tx, id).await?;
+        out.push(Undone { action_id: id, actor, description, reverted });
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Puts back what one action changed.
+pub async fn revert(conn: &mut SqliteConnection, action_id: i64) -> Result<u64, sqlx::Error> {
+    let mut n = sqlx::query(
+        "UPDATE samples SET status = d.old_value, decided_by = d.old_by, decided_at = d.old_at FROM decisions d \
+         WHERE d.action_id = ? AND d.field = 'status' AND samples.id = d.sample_id AND samples.status = d.new_value",
+    )
+    .bind(action_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    n += sqlx::query(
+        "UPDATE samples SET label = d.old_value FROM decisions d \
+         WHERE d.action_id = ? AND d.field = 'label' AND samples.id = d.sample_id AND samples.label = d.new_value",
+    )
+    .bind(action_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    n += sqlx::query(
+        "DELETE FROM sample_tags WHERE EXISTS (SELECT 1 FROM decisions d JOIN tags t ON t.name = d.new_value \
+         WHERE d.action_id = ? AND d.field = 'tag' AND d.sample_id = sample_tags.sample_id AND t.id = sample_tags.tag_id)",
+    )
+    .bind(action_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    n += sqlx::query(
+        "INSERT OR IGNORE INTO sample_tags (sample_id, tag_id) SELECT d.sample_id, t.id FROM decisions d JOIN tags t ON t.name = d.old_value \
+         WHERE d.action_id = ? AND d.field = 'untag'",
+    )
+    .bind(action_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    n += sqlx::query(
+        "DELETE FROM notes WHERE sample_id IN (SELECT sample_id FROM decisions WHERE action_id = ? AND field = 'note' AND old_value IS NULL)",
+    )
+    .bind(action_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    n += sqlx::query(
+        "UPDATE notes SET note = d.old_value FROM decisions d \
+         WHERE d.action_id = ? AND d.field = 'note' AND d.old_value IS NOT NULL AND notes.sample_id = d.sample_id",
+    )
+    .bind(action_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    sqlx::query("UPDATE actions SET undone_at = ? WHERE id = ?").bind(store::now()).bind(action_id).execute(&mut *conn).await?;
+    Ok(n)
+}

@@ -103,9 +103,11 @@ pub async fn revert(conn: &mut SqliteConnection, action_id: i64) -> Result<u64, 
     .await?
     .rows_affected();
     n += sqlx::query(
-        "UPDATE notes SET note = d.old_value FROM decisions d \
-         WHERE d.action_id = ? AND d.field = 'note' AND d.old_value IS NOT NULL AND notes.sample_id = d.sample_id",
+        "INSERT INTO notes (sample_id, note, updated_at) SELECT d.sample_id, d.old_value, ? FROM decisions d \
+         WHERE d.action_id = ? AND d.field = 'note' AND d.old_value IS NOT NULL \
+         ON CONFLICT (sample_id) DO UPDATE SET note = excluded.note, updated_at = excluded.updated_at",
     )
+    .bind(store::now())
     .bind(action_id)
     .execute(&mut *conn)
     .await?

@@ -4,7 +4,7 @@
 //! action, a decision per sample with the value it replaces (so undo is exact), and makes the
 //! change, all in one transaction. A dry run makes the same selection and rolls back.
 
-mod select;
+pub(crate) mod select;
 
 use std::path::{Path, PathBuf};
 

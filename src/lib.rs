@@ -10,3 +10,4 @@ pub mod ingest;
 pub mod ops;
 pub mod rules;
 pub mod store;
+pub mod verify;

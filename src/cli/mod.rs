@@ -5,6 +5,7 @@ mod import;
 mod progress;
 mod rules;
 mod stats;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -48,6 +49,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Score samples with a verifier (math, exact, format, length, repetition, language, cmd).
+    #[command(after_help = VERIFY_HELP)]
+    Verify(verify::VerifyArgs),
     /// List samples, filtered with the rule predicate language.
     #[command(after_help = FILTER_HELP)]
     List {
@@ -80,6 +84,17 @@ pub enum Command {
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }
+
+const VERIFY_HELP: &str = "\
+Verifiers write a score in [0, 1] and a pass/fail per sample, used in rules as score.NAME and pass.NAME:
+  format       the trace is whole: not cut off (finish_reason length), reasoning closed, an answer given
+  length       completion tokens within --max-tokens (score falls past it)
+  repetition   share of distinct 10-word n-grams; degenerate loops score low (pass >= 0.5)
+  language     share of the response in the prompt's language, formulas aside (pass >= 0.9)
+  cmd          an external checker: one JSON on stdin, {\"score\", \"pass\", \"details\"} on stdout
+Samples that already have the verifier's score are skipped unless --force.
+  retort verify -v format -v repetition -v language
+  retort verify -v cmd --name unit_tests --cmd 'python3 run_tests.py' --timeout 20 --where 'kind = reasoning'";
 
 const FILTER_HELP: &str = "\
 Predicates: score.NAME, pass.NAME, tokens, reasoning_tokens, answer_tokens, teacher, source, kind, label,
@@ -169,6 +184,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Stats { json }) => {
             let store = Store::open(&cli.db).await?;
             stats::run(&store, json).await
+        }
+        Some(Command::Verify(args)) => {
+            let store = Store::open(&cli.db).await?;
+            verify::run(&store, args).await
         }
         Some(Command::List { filter, limit, json }) => {
             let store = Store::open(&cli.db).await?;

@@ -85,6 +85,12 @@ impl ImportBar {
         }
     }
 
+    /// A counted phase of any command (`verify math`: done of total).
+    pub fn update_count(&self, label: &str, done: u64, total: u64) {
+        self.enter(4, Path::new(label), total, "{msg:40} [{bar:30}] {human_pos}/{human_len} samples {rate} eta {eta}", label.to_owned());
+        self.bar.set_position(done);
+    }
+
     pub fn finish(&self) {
         self.bar.finish_and_clear();
     }

@@ -7,3 +7,4 @@ pub mod list;
 pub mod rules;
 pub mod stats;
 pub mod undo;
+pub mod verify;

@@ -1,0 +1,91 @@
+//! `retort verify`.
+
+use std::time::Duration;
+
+use super::progress::ImportBar;
+use crate::ops::verify::{VerifyOptions, verify};
+use crate::rules::parse_filter;
+use crate::store::Store;
+use crate::verify::{Spec, build};
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// Verifier(s) to run: math, exact, format, length, repetition, language, cmd (repeatable).
+    #[arg(long = "verifier", short = 'v', required = true, value_name = "NAME")]
+    pub verifiers: Vec<String>,
+    /// Store the scores under this name instead of the verifier's (one verifier only).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Score again samples that already have a score from this verifier.
+    #[arg(long)]
+    pub force: bool,
+    /// Only samples matching this predicate (the rule language).
+    #[arg(long = "where", value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Samples checked at once (default: the number of cores).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// length: the token budget.
+    #[arg(long, default_value_t = 16_384, value_name = "N")]
+    pub max_tokens: i64,
+    /// cmd: the checker to run per sample, e.g. 'python3 check.py --strict' (no shell).
+    #[arg(long, value_name = "COMMAND")]
+    pub cmd: Option<String>,
+    /// cmd: seconds before a checker is killed and its sample recorded as failed.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub timeout: f64,
+    /// Print the reports as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(store: &Store, args: VerifyArgs) -> anyhow::Result<()> {
+    if args.name.is_some() && args.verifiers.len() > 1 {
+        anyhow::bail!("--name renames one verifier; give one --verifier with it");
+    }
+    let filter = args.filter.as_deref().map(parse_filter).transpose()?;
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get));
+    let verifiers = args
+        .verifiers
+        .iter()
+        .map(|kind| {
+            build(&Spec {
+                kind: kind.clone(),
+                name: args.name.clone(),
+                max_tokens: args.max_tokens,
+                cmd: args.cmd.clone(),
+                timeout: Duration::from_secs_f64(args.timeout.max(0.001)),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let opts = VerifyOptions { force: args.force, filter, jobs };
+    let mut reports = Vec::new();
+    for v in verifiers {
+        let bar = ImportBar::new();
+        let name = v.name().to_owned();
+        let report = verify(store, v, &opts, &|done, total| bar.update_count(&format!("verify {name}"), done, total)).await;
+        bar.finish();
+        let report = report?;
+        if !args.json {
+            let scored = report.checked - report.errors;
+            println!(
+                "{}: checked {}, passed {} ({:.1}%), mean score {:.3}{}",
+                report.verifier,
+                report.checked,
+                report.passed,
+                if scored > 0 { 100.0 * report.passed as f64 / scored as f64 } else { 0.0 },
+                report.mean,
+                if report.errors > 0 { format!(", {} could not be checked", report.errors) } else { String::new() }
+            );
+            for e in &report.first_errors {
+                println!("  {e}");
+            }
+        }
+        reports.push(report);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    }
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! Verifiers: programs that score a sample in [0, 1] with a pass/fail verdict (DESIGN.md §Verify).
+//!
+//! Built-in ones run in-process on worker threads; `cmd` runs an external checker per sample; a
+//! verifier that cannot run records the failure as such, never as a score of 0.
+
+pub mod builtin;
+pub mod cmd;
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// What a verifier sees of a sample.
+#[derive(Debug, Clone, Serialize)]
+pub struct SampleView {
+    pub id: i64,
+    pub prompt: String,
+    pub reference: Option<String>,
+    pub reasoning: Option<String>,
+    pub answer: String,
+    pub finish_reason: Option<String>,
+    pub tokens: i64,
+    pub kind: String,
+    /// False when the trace opened its reasoning and never closed it (from import).
+    pub reasoning_closed: Option<bool>,
+}
+
+/// A verifier's result for one sample.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Scored {
+        score: f64,
+        pass: bool,
+        details: Value,
+    },
+    /// The verifier could not judge (no reference answer, a checker that crashed or timed out).
+    Failed {
+        error: String,
+    },
+}
+
+impl Outcome {
+    #[must_use]
+    pub fn scored(score: f64, pass: bool, details: Value) -> Self {
+        Outcome::Scored { score: score.clamp(0.0, 1.0), pass, details }
+    }
+}
+
+/// A verifier ready to run.
+pub trait Verifier: Send + Sync {
+    /// The name scores are stored under (`score.<name>` in rules).
+    fn name(&self) -> &str;
+    /// Which built-in it is (`math`, `length`, `cmd`...), stored with the verifier.
+    fn kind(&self) -> &'static str;
+    /// Its settings, stored with the verifier so a score can be traced to how it was made.
+    fn config(&self) -> Value;
+    fn check(&self, sample: &SampleView) -> Outcome;
+}
+
+/// The verifiers `retort verify --verifier NAME` knows.
+pub const KINDS: &[&str] = &["format", "length", "repetition", "language", "cmd"];
+
+/// What the command line says about the verifier to build.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub kind: String,
+    /// The name its scores are stored under (default: the kind).
+    pub name: Option<String>,
+    pub max_tokens: i64,
+    pub cmd: Option<String>,
+    pub timeout: std::time::Duration,
+}
+
+/// Builds a verifier from its spec.
+pub fn build(spec: &Spec) -> Result<std::sync::Arc<dyn Verifier>, String> {
+    let name = spec.name.clone().unwrap_or_else(|| spec.kind.clone());
+    crate::ingest::scores::check_verifier_name(&name)?;
+    Ok(match spec.kind.as_str() {
+        "format" => std::sync::Arc::new(builtin::Format { name }),
+        "length" => std::sync::Arc::new(builtin::Length { name, max_tokens: spec.max_tokens }),
+        "repetition" => std::sync::Arc::new(builtin::Repetition { name }),
+        "language" => std::sync::Arc::new(builtin::Language { name }),
+        "cmd" => {
+            let command = spec.cmd.as_deref().ok_or("the cmd verifier needs --cmd 'PROGRAM ARGS...'")?;
+            std::sync::Arc::new(cmd::Cmd::new(name, command, spec.timeout)?)
+        }
+        other => return Err(format!("unknown verifier {other:?}; expected one of: {}", KINDS.join(", "))),
+    })
+}

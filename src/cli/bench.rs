@@ -4,10 +4,13 @@
 pub enum BenchCommand {
     /// Import N generated R1-sized rows and compare with a plain prepared-statement insert loop.
     Import(crate::ops::bench::ImportBenchArgs),
+    /// Time each rule kind: predicates, best-of-n and duplicates over 1M samples, near-duplicates over 100k.
+    Rules(crate::ops::bench_rules::RulesBenchArgs),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Import(args) => crate::ops::bench::import_bench(&args).await,
+        BenchCommand::Rules(args) => crate::ops::bench_rules::rules_bench(&args).await,
     }
 }

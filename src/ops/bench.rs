@@ -99,22 +99,39 @@ impl Lcg {
 
 /// Writes `rows` R1-sized rows in the `messages` format with `<think>` inline.
 fn generate(path: &Path, rows: u64, per_prompt: u64) -> anyhow::Result<u64> {
+    write_rows(path, rows, per_prompt, None)
+}
+
+/// Like the import benchmark's rows, one prompt each, with every 20th sample a copy of the one
+/// before with a few words changed: what `reject near-duplicates` must find.
+pub fn generate_with_near_duplicates(path: &Path, rows: u64) -> anyhow::Result<u64> {
+    write_rows(path, rows, 1, Some(20))
+}
+
+fn write_rows(path: &Path, rows: u64, per_prompt: u64, near_every: Option<u64>) -> anyhow::Result<u64> {
     let mut out = BufWriter::new(File::create(path)?);
     let mut rng = Lcg(42);
     let mut prompt = String::new();
+    let mut reasoning = String::new();
     for i in 0..rows {
-        if i % per_prompt.max(1) == 0 {
+        let copy = near_every.is_some_and(|k| i > 0 && i % k == 0);
+        if i % per_prompt.max(1) == 0 && !copy {
             prompt = format!("Problem {i}: {}", rng.text(500));
         }
-        let reasoning_len = 2_000 + (rng.next() % 6_000) as usize;
-        let reasoning = rng.text(reasoning_len);
+        if copy {
+            reasoning = reasoning.replacen(" the ", " a ", 2).replacen(" we ", " I ", 1);
+        } else {
+            let reasoning_len = 2_000 + (rng.next() % 6_000) as usize;
+            reasoning = rng.text(reasoning_len);
+        }
         let answer = rng.text(200);
         let row = serde_json::json!({
             "messages": [
                 {"role": "user", "content": prompt},
                 {"role": "assistant", "content": format!("<think>\n{reasoning}\n</think>\n\n{answer}")}
             ],
-            "model": "bench-teacher"
+            "model": "bench-teacher",
+            "row": i
         });
         serde_json::to_writer(&mut out, &row)?;
         out.write_all(b"\n")?;

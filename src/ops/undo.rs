@@ -58,6 +58,7 @@ pub async fn undo(store: &Store, target: &UndoTarget) -> Result<Vec<Undone>, sql
         out.push(Undone { action_id: id, actor, description, reverted });
     }
     tx.commit().await?;
+    store.checkpoint().await;
     Ok(out)
 }
 
@@ -80,8 +81,10 @@ pub async fn revert(conn: &mut SqliteConnection, action_id: i64) -> Result<u64, 
     .await?
     .rows_affected();
     n += sqlx::query(
-        "DELETE FROM sample_tags WHERE EXISTS (SELECT 1 FROM decisions d JOIN tags t ON t.name = d.new_value \
-         WHERE d.action_id = ? AND d.field = 'tag' AND d.sample_id = sample_tags.sample_id AND t.id = sample_tags.tag_id)",
+        // `IN (subquery)` is evaluated once into a lookup table; a correlated EXISTS would scan the
+        // action's decisions for every tagged sample.
+        "DELETE FROM sample_tags WHERE (sample_id, tag_id) IN \
+         (SELECT d.sample_id, t.id FROM decisions d JOIN tags t ON t.name = d.new_value WHERE d.action_id = ? AND d.field = 'tag')",
     )
     .bind(action_id)
     .execute(&mut *conn)

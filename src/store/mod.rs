@@ -80,6 +80,14 @@ impl Store {
         Ok(prompts == 0)
     }
 
+    /// Folds the write-ahead log back into the store and empties it. After a bulk write (an
+    /// import, a rule over 100k samples) a large log slows every later read and write; this is
+    /// cheap when the automatic checkpoints kept up. Best effort: with readers active it does
+    /// what it can and the log shrinks later.
+    pub async fn checkpoint(&self) {
+        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await;
+    }
+
     /// Closes the pool, checkpointing the WAL.
     pub async fn close(self) {
         self.pool.close().await;

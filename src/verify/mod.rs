@@ -3,8 +3,10 @@
 //! Built-in ones run in-process on worker threads; `cmd` runs an external checker per sample; a
 //! verifier that cannot run records the failure as such, never as a score of 0.
 
+pub mod answer;
 pub mod builtin;
 pub mod cmd;
+pub mod math;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -57,7 +59,7 @@ pub trait Verifier: Send + Sync {
 }
 
 /// The verifiers `retort verify --verifier NAME` knows.
-pub const KINDS: &[&str] = &["format", "length", "repetition", "language", "cmd"];
+pub const KINDS: &[&str] = &["math", "exact", "format", "length", "repetition", "language", "cmd"];
 
 /// What the command line says about the verifier to build.
 #[derive(Debug, Clone)]
@@ -75,6 +77,8 @@ pub fn build(spec: &Spec) -> Result<std::sync::Arc<dyn Verifier>, String> {
     let name = spec.name.clone().unwrap_or_else(|| spec.kind.clone());
     crate::ingest::scores::check_verifier_name(&name)?;
     Ok(match spec.kind.as_str() {
+        "math" => std::sync::Arc::new(answer::Math { name, options: math::MathOptions::default() }),
+        "exact" => std::sync::Arc::new(answer::Exact { name }),
         "format" => std::sync::Arc::new(builtin::Format { name }),
         "length" => std::sync::Arc::new(builtin::Length { name, max_tokens: spec.max_tokens }),
         "repetition" => std::sync::Arc::new(builtin::Repetition { name }),

@@ -159,6 +159,7 @@ pub async fn import(
         };
         reports.push(report);
     }
+    store.checkpoint().await;
     let pending = store::fts::pending(store.pool()).await?;
     if pending > 0 && !opts.defer_index {
         store::fts::catch_up(store.pool(), |done| progress(Progress::Indexing { done, total: pending as u64 })).await?;

@@ -68,6 +68,9 @@ pub async fn apply(store: &Store, rule: &Rule, opts: &RunOptions) -> Result<Rule
     let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
     let report = apply_in(&mut tx, rule, opts).await?;
     tx.commit().await?;
+    if report.changed > 10_000 {
+        store.checkpoint().await;
+    }
     Ok(report)
 }
 

@@ -10,4 +10,5 @@ pub mod ingest;
 pub mod ops;
 pub mod rules;
 pub mod store;
+pub mod teacher;
 pub mod verify;

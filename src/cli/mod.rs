@@ -91,9 +91,14 @@ Verifiers write a score in [0, 1] and a pass/fail per sample, used in rules as s
   length       completion tokens within --max-tokens (score falls past it)
   repetition   share of distinct 10-word n-grams; degenerate loops score low (pass >= 0.5)
   language     share of the response in the prompt's language, formulas aside (pass >= 0.9)
+  math         the final answer (last \\boxed{}, Answer:, ####, Sky-T1 solution) equals the reference, as maths
+  exact        the final answer equals the reference as text (case, spacing, $ aside)
   cmd          an external checker: one JSON on stdin, {\"score\", \"pass\", \"details\"} on stdout
+  judge        an LLM grades against a rubric through an OpenAI-compatible endpoint (--endpoint, --model)
 Samples that already have the verifier's score are skipped unless --force.
   retort verify -v format -v repetition -v language
+  retort verify -v math -v exact --where 'has_reference'
+  retort verify -v judge --endpoint http://localhost:8000/v1 --model Qwen2.5-72B-Instruct --where 'kind = general'
   retort verify -v cmd --name unit_tests --cmd 'python3 run_tests.py' --timeout 20 --where 'kind = reasoning'";
 
 const FILTER_HELP: &str = "\

@@ -31,9 +31,27 @@ pub struct VerifyArgs {
     /// cmd: the checker to run per sample, e.g. 'python3 check.py --strict' (no shell).
     #[arg(long, value_name = "COMMAND")]
     pub cmd: Option<String>,
-    /// cmd: seconds before a checker is killed and its sample recorded as failed.
+    /// cmd: seconds before a checker is killed; judge: seconds before a request is retried.
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub timeout: f64,
+    /// judge: an OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (repeat for round-robin).
+    #[arg(long = "endpoint", value_name = "URL")]
+    pub endpoints: Vec<String>,
+    /// judge: the judge model's name.
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// judge: a minijinja rubric over prompt, reference, reasoning, answer, scale (default: built in).
+    #[arg(long, value_name = "FILE")]
+    pub rubric: Option<std::path::PathBuf>,
+    /// judge: the environment variable holding the API key (never stored or printed).
+    #[arg(long, default_value = "OPENAI_API_KEY", value_name = "VAR")]
+    pub api_key_env: String,
+    /// judge: the top of the rubric's scale.
+    #[arg(long, default_value_t = 10.0, value_name = "N")]
+    pub scale: f64,
+    /// judge: the score in [0, 1] from which a sample passes.
+    #[arg(long, default_value_t = 0.7, value_name = "F")]
+    pub pass_at: f64,
     /// Print the reports as JSON.
     #[arg(long)]
     pub json: bool,
@@ -45,6 +63,10 @@ pub async fn run(store: &Store, args: VerifyArgs) -> anyhow::Result<()> {
     }
     let filter = args.filter.as_deref().map(parse_filter).transpose()?;
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get));
+    let rubric = match &args.rubric {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read the rubric {}: {e}", path.display()))?),
+        None => None,
+    };
     let verifiers = args
         .verifiers
         .iter()
@@ -55,6 +77,12 @@ pub async fn run(store: &Store, args: VerifyArgs) -> anyhow::Result<()> {
                 max_tokens: args.max_tokens,
                 cmd: args.cmd.clone(),
                 timeout: Duration::from_secs_f64(args.timeout.max(0.001)),
+                endpoints: args.endpoints.clone(),
+                model: args.model.clone(),
+                rubric: rubric.clone(),
+                api_key_env: Some(args.api_key_env.clone()),
+                scale: args.scale,
+                pass_at: args.pass_at,
             })
         })
         .collect::<Result<Vec<_>, _>>()

@@ -6,6 +6,7 @@
 pub mod answer;
 pub mod builtin;
 pub mod cmd;
+pub mod judge;
 pub mod math;
 
 use serde::Serialize;
@@ -59,7 +60,7 @@ pub trait Verifier: Send + Sync {
 }
 
 /// The verifiers `retort verify --verifier NAME` knows.
-pub const KINDS: &[&str] = &["math", "exact", "format", "length", "repetition", "language", "cmd"];
+pub const KINDS: &[&str] = &["math", "exact", "format", "length", "repetition", "language", "cmd", "judge"];
 
 /// What the command line says about the verifier to build.
 #[derive(Debug, Clone)]
@@ -70,6 +71,14 @@ pub struct Spec {
     pub max_tokens: i64,
     pub cmd: Option<String>,
     pub timeout: std::time::Duration,
+    /// judge: OpenAI-compatible base URLs (`http://host:8000/v1`), the model, the rubric
+    /// template (default: assets/judge_rubric.jinja), the API key's variable, the scale, the pass mark.
+    pub endpoints: Vec<String>,
+    pub model: Option<String>,
+    pub rubric: Option<String>,
+    pub api_key_env: Option<String>,
+    pub scale: f64,
+    pub pass_at: f64,
 }
 
 /// Builds a verifier from its spec.
@@ -86,6 +95,31 @@ pub fn build(spec: &Spec) -> Result<std::sync::Arc<dyn Verifier>, String> {
         "cmd" => {
             let command = spec.cmd.as_deref().ok_or("the cmd verifier needs --cmd 'PROGRAM ARGS...'")?;
             std::sync::Arc::new(cmd::Cmd::new(name, command, spec.timeout)?)
+        }
+        "judge" => {
+            let model = spec.model.clone().ok_or("the judge verifier needs --model NAME")?;
+            let rubric = spec.rubric.clone().unwrap_or_else(|| judge::DEFAULT_RUBRIC.to_owned());
+            judge::Judge::check_rubric(&rubric)?;
+            let client = crate::teacher::client::ChatClient::new(&crate::teacher::client::ClientConfig {
+                endpoints: spec.endpoints.clone(),
+                api_key_env: spec.api_key_env.clone(),
+                timeout: spec.timeout,
+                max_retries: 4,
+            })
+            .map_err(|e| e.to_string())?;
+            let runtime = tokio::runtime::Handle::try_current().map_err(|_| "the judge needs an async runtime".to_owned())?;
+            if spec.scale.is_nan() || spec.scale <= 0.0 {
+                return Err("--scale must be above 0".into());
+            }
+            std::sync::Arc::new(judge::Judge {
+                name,
+                model,
+                rubric,
+                scale: spec.scale,
+                pass_at: spec.pass_at,
+                client: std::sync::Arc::new(client),
+                runtime,
+            })
         }
         other => return Err(format!("unknown verifier {other:?}; expected one of: {}", KINDS.join(", "))),
     })

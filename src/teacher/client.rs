@@ -1,0 +1,146 @@
+//! An OpenAI-compatible chat-completions client: round-robin over endpoints, timeouts, retries
+//! with backoff on 429 and 5xx that honour `Retry-After`. The API key comes from an environment
+//! variable and is never stored or printed.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// How to reach the server(s).
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Base URLs ending in `/v1` (e.g. `http://localhost:8000/v1`); requests go round-robin.
+    pub endpoints: Vec<String>,
+    /// The environment variable holding the API key (none for a local server).
+    pub api_key_env: Option<String>,
+    pub timeout: Duration,
+    /// Retries after the first attempt, for 429, 5xx and transport errors.
+    pub max_retries: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    Config(String),
+    #[error("HTTP {status} from {url}: {body}")]
+    Status { status: u16, url: String, body: String },
+    #[error("gave up after {attempts} attempts; last error: {last}")]
+    GaveUp { attempts: u32, last: String },
+    #[error("{url} answered something that is not a chat completion: {message}")]
+    Decode { url: String, message: String },
+}
+
+pub struct ChatClient {
+    http: reqwest::Client,
+    endpoints: Vec<String>,
+    api_key: Option<String>,
+    max_retries: u32,
+    next: AtomicUsize,
+}
+
+impl std::fmt::Debug for ChatClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("ChatClient")
+            .field("endpoints", &self.endpoints)
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("max_retries", &self.max_retries)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The part of a body worth showing in an error: short, one line.
+fn snippet(body: &str) -> String {
+    let one_line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    one_line.chars().take(300).collect()
+}
+
+/// How long to wait before retry `attempt` (0-based): the server's `Retry-After` when it gave
+/// one, else exponential backoff from 0.5 s, capped at 30 s.
+#[must_use]
+pub fn backoff(attempt: u32, retry_after: Option<&str>) -> Duration {
+    if let Some(secs) = retry_after.and_then(|v| v.trim().parse::<f64>().ok()).filter(|s| s.is_finite() && *s >= 0.0) {
+        return Duration::from_secs_f64(secs.min(300.0));
+    }
+    Duration::from_millis(500u64.saturating_mul(1 << attempt.min(6))).min(Duration::from_secs(30))
+}
+
+impl ChatClient {
+    pub fn new(cfg: &ClientConfig) -> Result<Self, ClientError> {
+        if cfg.endpoints.is_empty() {
+            return Err(ClientError::Config("no endpoint: give --endpoint URL (e.g. http://localhost:8000/v1)".into()));
+        }
+        let api_key = match &cfg.api_key_env {
+            Some(var) => match std::env::var(var) {
+                Ok(k) if !k.is_empty() => Some(k),
+                _ => None,
+            },
+            None => None,
+        };
+        let http = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| ClientError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let endpoints = cfg.endpoints.iter().map(|e| e.trim_end_matches('/').to_owned()).collect();
+        Ok(Self { http, endpoints, api_key, max_retries: cfg.max_retries, next: AtomicUsize::new(0) })
+    }
+
+    /// POSTs a chat completion request and returns the response body.
+    pub async fn chat(&self, body: &Value) -> Result<Value, ClientError> {
+        let mut last = String::new();
+        for attempt in 0..=self.max_retries {
+            let base = &self.endpoints[self.next.fetch_add(1, Ordering::Relaxed) % self.endpoints.len()];
+            let url = format!("{base}/chat/completions");
+            let mut request = self.http.post(&url).json(body);
+            if let Some(key) = &self.api_key {
+                request = request.bearer_auth(key);
+            }
+            let wait = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                    let text = response.text().await.unwrap_or_default();
+                    if status.is_success() {
+                        return serde_json::from_str(&text).map_err(|e| ClientError::Decode { url, message: e.to_string() });
+                    }
+                    let retryable = status.as_u16() == 429 || status.is_server_error();
+                    if !retryable {
+                        return Err(ClientError::Status { status: status.as_u16(), url, body: snippet(&text) });
+                    }
+                    last = format!("HTTP {} from {url}: {}", status.as_u16(), snippet(&text));
+                    backoff(attempt, retry_after.as_deref())
+                }
+                Err(e) => {
+                    last = format!("{url}: {e}");
+                    backoff(attempt, None)
+                }
+            };
+            if attempt < self.max_retries {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        Err(ClientError::GaveUp { attempts: self.max_retries + 1, last })
+    }
+}
+
+/// The text of the first choice of a chat completion.
+#[must_use]
+pub fn first_content(response: &Value) -> Option<&str> {
+    response.get("choices")?.get(0)?.get("message")?.get("content")?.as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_honours_retry_after_and_caps() {
+        assert_eq!(backoff(0, Some("2")), Duration::from_secs(2));
+        assert_eq!(backoff(0, None), Duration::from_millis(500));
+        assert_eq!(backoff(3, None), Duration::from_secs(4));
+        assert_eq!(backoff(20, None), Duration::from_secs(30));
+        assert_eq!(backoff(1, Some("soon")), Duration::from_secs(1));
+    }
+}

@@ -308,3 +308,37 @@ fn list_json_carries_what_programs_need() {
     let out = sb.retort().args(["list", "--limit", "2"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("2 samples"));
 }
+
+#[test]
+fn best_of_n_on_the_demo_set() {
+    let sb = Sandbox::new();
+    sb.retort().assert().success();
+    // Independent: distinct prompts that have samples, from the bundled files themselves.
+    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo");
+    let mut prompts: HashSet<String> = HashSet::new();
+    let mut samples = 0;
+    for f in ["sky-t1-27b_math500", "qwen2.5-14b-instruct_math500", "sky-t1-14b_amc23", "sky-t1-wrong-14b_amc23"] {
+        for r in jsonl(&demo.join(format!("{f}.jsonl"))) {
+            prompts.insert(format!("q:{}", r["question"]));
+            samples += 1;
+        }
+    }
+    for r in jsonl(&demo.join("alpaca_en_demo.jsonl")) {
+        prompts.insert(format!("a:{}\n{}", r["instruction"], r["input"]));
+        samples += 1;
+    }
+    for r in jsonl(&demo.join("glaive_toolcall_en_demo.jsonl")) {
+        let turns = r["conversations"].as_array().unwrap();
+        prompts.insert(format!("g:{}{}", serde_json::to_string(&turns[..turns.len() - 1]).unwrap(), r["tools"]));
+        samples += 1;
+    }
+    prompts.insert("exchange".into());
+    samples += 1;
+    assert_eq!(sb.stats()["samples"], json!(samples));
+    sb.retort()
+        .args(["rules", "apply", "--expr", "best: keep best 1 per prompt by score.imported, tokens asc"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("{} changed", samples - prompts.len())));
+    assert_eq!(count(&sb, "status != rejected"), prompts.len());
+}

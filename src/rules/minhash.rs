@@ -23,39 +23,49 @@ fn splitmix(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The permutations: `(a·h + b)` with odd `a`, from a fixed seed so results are reproducible.
-fn permutations() -> [(u64, u64); PERMUTATIONS] {
+/// The permutations: `(a·h + b) mod 2³²` with odd `a`, from a fixed seed so results are
+/// reproducible. 32-bit lanes let the compiler run several permutations per instruction.
+fn permutations() -> ([u32; PERMUTATIONS], [u32; PERMUTATIONS]) {
     let mut state = 0x5EED_u64;
-    let mut out = [(0, 0); PERMUTATIONS];
-    for p in &mut out {
-        *p = (splitmix(&mut state) | 1, splitmix(&mut state));
+    let (mut a, mut b) = ([0u32; PERMUTATIONS], [0u32; PERMUTATIONS]);
+    for i in 0..PERMUTATIONS {
+        a[i] = (splitmix(&mut state) as u32) | 1;
+        b[i] = splitmix(&mut state) as u32;
     }
-    out
+    (a, b)
 }
 
-/// FNV-1a over a shingle's words, then a final mix.
-fn hash_words(words: &[&str]) -> u64 {
+/// FNV-1a over a word, lowercased.
+fn hash_word(word: &str) -> u64 {
     let mut h: u64 = 0xCBF2_9CE4_8422_2325;
-    for w in words {
-        for b in w.bytes() {
-            h ^= u64::from(b.to_ascii_lowercase());
-            h = h.wrapping_mul(0x100_0000_01B3);
-        }
-        h ^= 0xFF;
+    for b in word.bytes() {
+        h ^= u64::from(b.to_ascii_lowercase());
         h = h.wrapping_mul(0x100_0000_01B3);
     }
+    h
+}
+
+/// A shingle's hash from its words' hashes (position matters), mixed down to 32 bits.
+fn hash_shingle(words: &[u64]) -> u32 {
+    let mut h: u64 = 0;
+    for (i, w) in words.iter().enumerate() {
+        h ^= w.rotate_left(i as u32 * 13);
+    }
     let mut s = h;
-    splitmix(&mut s)
+    let mixed = splitmix(&mut s);
+    (mixed ^ (mixed >> 32)) as u32
 }
 
 /// Computes signatures; reuse one for many texts.
 pub struct MinHasher {
-    perms: [(u64, u64); PERMUTATIONS],
+    a: [u32; PERMUTATIONS],
+    b: [u32; PERMUTATIONS],
 }
 
 impl Default for MinHasher {
     fn default() -> Self {
-        Self { perms: permutations() }
+        let (a, b) = permutations();
+        Self { a, b }
     }
 }
 
@@ -63,21 +73,18 @@ impl MinHasher {
     /// The signature of a text's word shingles (a text shorter than a shingle is one shingle).
     #[must_use]
     pub fn signature(&self, text: &str) -> Signature {
-        let words: Vec<&str> = text.split_whitespace().collect();
+        let words: Vec<u64> = text.split_whitespace().map(hash_word).collect();
         let mut sig = [u32::MAX; PERMUTATIONS];
-        let mut add = |h: u64| {
-            for (slot, (a, b)) in sig.iter_mut().zip(&self.perms) {
-                let v = (a.wrapping_mul(h).wrapping_add(*b) >> 32) as u32;
-                if v < *slot {
-                    *slot = v;
-                }
+        let mut add = |h: u32| {
+            for ((slot, a), b) in sig.iter_mut().zip(&self.a).zip(&self.b) {
+                *slot = (*slot).min(a.wrapping_mul(h).wrapping_add(*b));
             }
         };
         if words.len() < SHINGLE {
-            add(hash_words(&words));
+            add(hash_shingle(&words));
         } else {
             for w in words.windows(SHINGLE) {
-                add(hash_words(w));
+                add(hash_shingle(w));
             }
         }
         sig

@@ -420,12 +420,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn obj(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            other => panic!("not an object: {other}"),
-        }
-    }
+    use crate::ingest::json::test_object as obj;
 
     #[test]
     fn messages_last_assistant_is_the_sample() {

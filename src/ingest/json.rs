@@ -75,3 +75,16 @@ pub fn rest(obj: &Map<String, Value>, skip: &[&str]) -> Option<Map<String, Value
         obj.iter().filter(|(k, v)| !skip.contains(&k.as_str()) && !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
     (!rest.is_empty()).then_some(rest)
 }
+
+/// A JSON object literal as a map, for tests of the parsers.
+///
+/// # Panics
+/// When `v` is not an object: a mistake in the test itself.
+#[cfg(test)]
+#[must_use]
+pub fn test_object(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        other => panic!("not an object: {other}"),
+    }
+}

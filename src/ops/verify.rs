@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 use sqlx::sqlite::SqliteArguments;
-use sqlx::{Arguments, AssertSqlSafe, Row};
+use sqlx::{AssertSqlSafe, Row};
 
 use crate::rules::Expr;
 use crate::rules::compile::{FROM, compile};
-use crate::store::{self, Store};
+use crate::store::{self, Store, add_arg};
 use crate::verify::{Outcome, SampleView, Verifier};
 
 const PAGE: i64 = 512;
@@ -39,10 +39,6 @@ pub struct VerifyReport {
     pub first_errors: Vec<String>,
 }
 
-fn add<T: for<'q> sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(args: &mut SqliteArguments, v: T) -> Result<(), sqlx::Error> {
-    args.add(v).map_err(sqlx::Error::Encode)
-}
-
 /// Registers the verifier (name, kind, settings) and returns its id.
 async fn register(store: &Store, v: &dyn Verifier) -> Result<i64, sqlx::Error> {
     let (id,): (i64,) = sqlx::query_as(
@@ -62,8 +58,8 @@ async fn register(store: &Store, v: &dyn Verifier) -> Result<i64, sqlx::Error> {
 fn candidates(opts: &VerifyOptions, verifier_id: i64, args: &mut SqliteArguments) -> Result<String, sqlx::Error> {
     let filter = compile(opts.filter.as_ref());
     filter.add_to(args)?;
-    add(args, opts.force)?;
-    add(args, verifier_id)?;
+    add_arg(args, opts.force)?;
+    add_arg(args, verifier_id)?;
     Ok(format!("({}) AND (? OR NOT EXISTS (SELECT 1 FROM scores sc WHERE sc.sample_id = s.id AND sc.verifier_id = ?))", filter.sql))
 }
 
@@ -85,9 +81,9 @@ pub async fn verify(
     let mut after = 0i64;
     loop {
         let mut args = SqliteArguments::default();
-        add(&mut args, after)?;
+        add_arg(&mut args, after)?;
         let cond = candidates(opts, verifier_id, &mut args)?;
-        add(&mut args, PAGE)?;
+        add_arg(&mut args, PAGE)?;
         let sql = format!(
             "SELECT s.id, pt.text, pt.reference, t.reasoning, t.answer, s.finish_reason, s.tokens, p.kind, \
                json_extract(t.metadata, '$.reasoning_closed') \

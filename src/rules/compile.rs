@@ -54,17 +54,6 @@ impl Compiled {
     }
 }
 
-fn op_sql(op: CmpOp) -> &'static str {
-    match op {
-        CmpOp::Eq => "=",
-        CmpOp::Ne => "!=",
-        CmpOp::Lt => "<",
-        CmpOp::Le => "<=",
-        CmpOp::Gt => ">",
-        CmpOp::Ge => ">=",
-    }
-}
-
 /// `IS` / `IS NOT` for equality on values that may be NULL.
 fn is_sql(op: CmpOp) -> &'static str {
     if op == CmpOp::Ne { "IS NOT" } else { "IS" }
@@ -141,7 +130,7 @@ fn compare(field: &Field, op: CmpOp, value: &Value, out: &mut Compiled) {
             });
             match op {
                 CmpOp::Eq | CmpOp::Ne => format!("({v} {} ?)", is_sql(op)),
-                _ => format!("coalesce({v} {} ?, 0)", op_sql(op)),
+                _ => format!("coalesce({v} {} ?, 0)", op.as_str()),
             }
         }
     };

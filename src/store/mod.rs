@@ -94,6 +94,15 @@ impl Store {
     }
 }
 
+/// Adds one value to a dynamically built statement's arguments (multi-row INSERTs, compiled rules).
+pub fn add_arg<T>(args: &mut sqlx::sqlite::SqliteArguments, value: T) -> Result<(), sqlx::Error>
+where
+    T: for<'q> sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    use sqlx::Arguments as _;
+    args.add(value).map_err(sqlx::Error::Encode)
+}
+
 /// Seconds since the Unix epoch, the store's timestamp unit.
 #[must_use]
 pub fn now() -> i64 {

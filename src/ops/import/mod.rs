@@ -94,6 +94,25 @@ pub struct FileReport {
     pub already_imported: bool,
 }
 
+impl FileReport {
+    /// A report for a checked file, before anything is written.
+    pub(crate) fn for_check(check: &FileCheck) -> Self {
+        Self {
+            path: check.path.clone(),
+            format: check.format.to_string(),
+            records: check.records,
+            prompts_added: 0,
+            samples_added: 0,
+            samples_existing: 0,
+            scores_added: 0,
+            skipped: check.bad_count,
+            failed_requests: 0,
+            bad: check.bad.clone(),
+            already_imported: false,
+        }
+    }
+}
+
 /// Progress of a running import, for a progress bar.
 #[derive(Debug, Clone)]
 pub enum Progress {
@@ -187,19 +206,7 @@ async fn import_file(
     ctx: &ParseContext,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<FileReport, ImportError> {
-    let mut report = FileReport {
-        path: check.path.clone(),
-        format: check.format.to_string(),
-        records: check.records,
-        prompts_added: 0,
-        samples_added: 0,
-        samples_existing: 0,
-        scores_added: 0,
-        skipped: check.bad_count,
-        failed_requests: 0,
-        bad: check.bad.clone(),
-        already_imported: false,
-    };
+    let mut report = FileReport::for_check(check);
     if previous_import(store, &check.sha256).await? {
         report.already_imported = true;
         return Ok(report);

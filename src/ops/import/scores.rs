@@ -12,19 +12,7 @@ use crate::store::ids::IdCache;
 use crate::store::{self, Store};
 
 pub async fn import_scores(store: &Store, check: &FileCheck, opts: &ImportOptions) -> Result<FileReport, ImportError> {
-    let mut report = FileReport {
-        path: check.path.clone(),
-        format: Format::Scores.to_string(),
-        records: check.records,
-        prompts_added: 0,
-        samples_added: 0,
-        samples_existing: 0,
-        scores_added: 0,
-        skipped: check.bad_count,
-        failed_requests: 0,
-        bad: check.bad.clone(),
-        already_imported: false,
-    };
+    let mut report = FileReport::for_check(check);
     if previous_import(store, &check.sha256).await? {
         report.already_imported = true;
         return Ok(report);

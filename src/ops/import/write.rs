@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use sqlx::sqlite::SqliteArguments;
-use sqlx::{Arguments, AssertSqlSafe, Row, SqliteConnection};
+use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 
 use super::prepare::{PreparedRecord, PreparedSample};
+use crate::store::add_arg;
 use crate::store::ids::{IdCache, NameTable};
 
 /// Rows per INSERT statement.
@@ -47,10 +48,6 @@ fn values_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
 }
 
 type Args = SqliteArguments;
-
-fn add<T: for<'q> sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(args: &mut Args, v: T) -> Result<(), sqlx::Error> {
-    args.add(v).map_err(sqlx::Error::Encode)
-}
 
 impl Writer {
     #[must_use]
@@ -117,12 +114,12 @@ impl Writer {
             for r in chunk {
                 let p = &r.prompt;
                 let source = self.ids.id(conn, NameTable::Sources, &p.source).await?;
-                add(&mut args, p.hash.to_vec())?;
-                add(&mut args, p.kind.as_str())?;
-                add(&mut args, source)?;
-                add(&mut args, i64::from(p.reference.is_some()))?;
-                add(&mut args, self.import_id)?;
-                add(&mut args, self.now)?;
+                add_arg(&mut args, p.hash.to_vec())?;
+                add_arg(&mut args, p.kind.as_str())?;
+                add_arg(&mut args, source)?;
+                add_arg(&mut args, i64::from(p.reference.is_some()))?;
+                add_arg(&mut args, self.import_id)?;
+                add_arg(&mut args, self.now)?;
             }
             let sql = self.sql(
                 "prompts",
@@ -144,12 +141,12 @@ impl Writer {
                     .copied()
                     .ok_or_else(|| sqlx::Error::Protocol("a new prompt's id was not returned".into()))?;
                 known.insert(p.hash, (id, p.reference.is_some()));
-                add(&mut args, id)?;
-                add(&mut args, p.text.clone())?;
-                add(&mut args, p.messages.clone())?;
-                add(&mut args, p.tools.clone())?;
-                add(&mut args, p.reference.clone())?;
-                add(&mut args, p.metadata.clone())?;
+                add_arg(&mut args, id)?;
+                add_arg(&mut args, p.text.clone())?;
+                add_arg(&mut args, p.messages.clone())?;
+                add_arg(&mut args, p.tools.clone())?;
+                add_arg(&mut args, p.reference.clone())?;
+                add_arg(&mut args, p.metadata.clone())?;
             }
             let sql = self.sql(
                 "prompt_texts",
@@ -185,19 +182,19 @@ impl Writer {
         let mut args = Args::default();
         for (prompt_id, source_id, s) in &rows {
             let teacher = self.ids.id(conn, NameTable::Teachers, &s.teacher).await?;
-            add(&mut args, *prompt_id)?;
-            add(&mut args, teacher)?;
-            add(&mut args, *source_id)?;
-            add(&mut args, self.import_id)?;
-            add(&mut args, s.origin.to_vec())?;
-            add(&mut args, s.content_hash.to_vec())?;
-            add(&mut args, s.label.as_str())?;
-            add(&mut args, s.finish_reason.clone())?;
-            add(&mut args, s.reasoning_tokens + s.answer_tokens)?;
-            add(&mut args, s.reasoning_tokens)?;
-            add(&mut args, s.answer_tokens)?;
-            add(&mut args, i64::from(s.logprobs.is_some()))?;
-            add(&mut args, self.now)?;
+            add_arg(&mut args, *prompt_id)?;
+            add_arg(&mut args, teacher)?;
+            add_arg(&mut args, *source_id)?;
+            add_arg(&mut args, self.import_id)?;
+            add_arg(&mut args, s.origin.to_vec())?;
+            add_arg(&mut args, s.content_hash.to_vec())?;
+            add_arg(&mut args, s.label.as_str())?;
+            add_arg(&mut args, s.finish_reason.clone())?;
+            add_arg(&mut args, s.reasoning_tokens + s.answer_tokens)?;
+            add_arg(&mut args, s.reasoning_tokens)?;
+            add_arg(&mut args, s.answer_tokens)?;
+            add_arg(&mut args, i64::from(s.logprobs.is_some()))?;
+            add_arg(&mut args, self.now)?;
         }
         let sql = self.sql(
             "samples",
@@ -227,19 +224,19 @@ impl Writer {
                 let verifier = self.ids.verifier(conn, name, "imported").await?;
                 scores.push((id, verifier, *pass));
             }
-            add(&mut texts, id)?;
-            add(&mut texts, s.system)?;
-            add(&mut texts, s.reasoning)?;
-            add(&mut texts, s.answer)?;
-            add(&mut texts, s.tool_calls)?;
-            add(&mut texts, s.params)?;
-            add(&mut texts, s.metadata)?;
+            add_arg(&mut texts, id)?;
+            add_arg(&mut texts, s.system)?;
+            add_arg(&mut texts, s.reasoning)?;
+            add_arg(&mut texts, s.answer)?;
+            add_arg(&mut texts, s.tool_calls)?;
+            add_arg(&mut texts, s.params)?;
+            add_arg(&mut texts, s.metadata)?;
             if let Some(lp) = s.logprobs {
-                add(&mut logprobs, id)?;
-                add(&mut logprobs, lp.k)?;
-                add(&mut logprobs, lp.temperature)?;
-                add(&mut logprobs, lp.positions)?;
-                add(&mut logprobs, lp.content)?;
+                add_arg(&mut logprobs, id)?;
+                add_arg(&mut logprobs, lp.k)?;
+                add_arg(&mut logprobs, lp.temperature)?;
+                add_arg(&mut logprobs, lp.positions)?;
+                add_arg(&mut logprobs, lp.content)?;
                 n_logprobs += 1;
             }
         }
@@ -265,11 +262,11 @@ impl Writer {
         for chunk in scores.chunks(ROWS_PER_STATEMENT) {
             let mut args = Args::default();
             for (id, verifier, pass) in chunk {
-                add(&mut args, *id)?;
-                add(&mut args, *verifier)?;
-                add(&mut args, if *pass { 1.0_f64 } else { 0.0 })?;
-                add(&mut args, i64::from(*pass))?;
-                add(&mut args, self.now)?;
+                add_arg(&mut args, *id)?;
+                add_arg(&mut args, *verifier)?;
+                add_arg(&mut args, if *pass { 1.0_f64 } else { 0.0 })?;
+                add_arg(&mut args, i64::from(*pass))?;
+                add_arg(&mut args, self.now)?;
             }
             let sql = self.sql(
                 "scores",

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use futures_util::TryStreamExt;
 use sqlx::sqlite::SqliteArguments;
-use sqlx::{Arguments, AssertSqlSafe, Row, SqliteConnection};
+use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 
 use super::RuleRunError;
 use crate::domain::Status;
@@ -16,6 +16,7 @@ use crate::rules::compile::{FROM, compile, order_by};
 use crate::rules::minhash::{MinHasher, NearDuplicateIndex, Signature};
 use crate::rules::ngrams::EvalSet;
 use crate::rules::{Action, Rule};
+use crate::store::add_arg;
 
 /// Rules leave a curator's own decisions alone unless told to override them.
 const NOT_CURATOR: &str = "(? OR s.decided_by IS NOT 'curator')";
@@ -24,10 +25,6 @@ const CURATOR_LABEL: &str = "EXISTS (SELECT 1 FROM decisions d JOIN actions a ON
      WHERE d.sample_id = s.id AND d.field = 'label' AND a.actor = 'curator' AND a.undone_at IS NULL)";
 const HAS_TAG: &str =
     "EXISTS (SELECT 1 FROM sample_tags st WHERE st.sample_id = s.id AND st.tag_id = (SELECT id FROM tags WHERE name = ?))";
-
-fn add<T: for<'q> sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(args: &mut SqliteArguments, v: T) -> Result<(), sqlx::Error> {
-    args.add(v).map_err(sqlx::Error::Encode)
-}
 
 /// Creates (or empties) the selection table on this connection.
 pub async fn reset(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
@@ -45,21 +42,21 @@ pub async fn select(conn: &mut SqliteConnection, rule: &Rule, override_curator: 
     let f = &filter.sql;
     let sql = match &rule.action {
         Action::SetStatus(status) => {
-            add(&mut args, status.as_str())?;
-            add(&mut args, override_curator)?;
+            add_arg(&mut args, status.as_str())?;
+            add_arg(&mut args, override_curator)?;
             format!("SELECT s.id, NULL FROM {FROM} WHERE ({f}) AND s.status != ? AND {NOT_CURATOR}")
         }
         Action::Label(label) => {
-            add(&mut args, label.as_str())?;
-            add(&mut args, override_curator)?;
+            add_arg(&mut args, label.as_str())?;
+            add_arg(&mut args, override_curator)?;
             format!("SELECT s.id, NULL FROM {FROM} WHERE ({f}) AND s.label != ? AND (? OR NOT {CURATOR_LABEL})")
         }
         Action::Tag(tag) => {
-            add(&mut args, tag.clone())?;
+            add_arg(&mut args, tag.clone())?;
             format!("SELECT s.id, NULL FROM {FROM} WHERE ({f}) AND NOT {HAS_TAG}")
         }
         Action::Untag(tag) => {
-            add(&mut args, tag.clone())?;
+            add_arg(&mut args, tag.clone())?;
             format!("SELECT s.id, NULL FROM {FROM} WHERE ({f}) AND {HAS_TAG}")
         }
         Action::KeepBest { keys, .. } => {
@@ -75,7 +72,7 @@ pub async fn select(conn: &mut SqliteConnection, rule: &Rule, override_curator: 
             )
         }
         Action::RejectDuplicates => {
-            add(&mut args, override_curator)?;
+            add_arg(&mut args, override_curator)?;
             format!(
                 "SELECT id, 'duplicate of #' || first FROM ( \
                    SELECT s.id AS id, s.decided_by AS by, ROW_NUMBER() OVER w AS rn, first_value(s.id) OVER w AS first \
@@ -102,11 +99,11 @@ fn keep_best_args(rule: &Rule, override_curator: bool) -> Result<SqliteArguments
     let Action::KeepBest { n, keys } = &rule.action else { return Ok(SqliteArguments::default()) };
     let mut args = SqliteArguments::default();
     let by: Vec<String> = keys.iter().map(|k| format!("{}{}", k.field, if k.descending { "" } else { " asc" })).collect();
-    add(&mut args, format!(" for its prompt by {}", by.join(", ")))?;
+    add_arg(&mut args, format!(" for its prompt by {}", by.join(", ")))?;
     compile(rule.filter.as_ref()).add_to(&mut args)?;
     order_by(keys).add_to(&mut args)?;
-    add(&mut args, i64::from(*n))?;
-    add(&mut args, override_curator)?;
+    add_arg(&mut args, i64::from(*n))?;
+    add_arg(&mut args, override_curator)?;
     Ok(args)
 }
 
@@ -115,8 +112,8 @@ async fn insert_picks(conn: &mut SqliteConnection, picks: &[(i64, String)]) -> R
     for chunk in picks.chunks(200) {
         let mut args = SqliteArguments::default();
         for (id, reason) in chunk {
-            add(&mut args, *id)?;
-            add(&mut args, reason.clone())?;
+            add_arg(&mut args, *id)?;
+            add_arg(&mut args, reason.clone())?;
         }
         let values = vec!["(?, ?)"; chunk.len()].join(",");
         sqlx::query_with(AssertSqlSafe(format!("INSERT INTO temp.rule_selection (sample_id, reason) VALUES {values}")), args)

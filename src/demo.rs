@@ -20,7 +20,10 @@ const FILES: &[(&str, &str, Option<&str>)] = &[
 
 /// Imports the demo set through the ordinary importer.
 pub async fn import_demo(store: &Store) -> Result<Vec<FileReport>, ImportError> {
-    let dir = std::env::temp_dir().join(format!("retort-demo-{}", std::process::id()));
+    // Unique per call: two stores may be filled at once in one process (the tests do).
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("retort-demo-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| ImportError::File { path: dir.clone(), message: e.to_string() })?;
     let mut reports = Vec::new();
     let result = async {

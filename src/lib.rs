@@ -11,4 +11,5 @@ pub mod ops;
 pub mod rules;
 pub mod store;
 pub mod teacher;
+pub mod tui;
 pub mod verify;

@@ -26,8 +26,57 @@ pub struct Cli {
     #[arg(long, global = true, env = "RETORT_DB", default_value = store::DEFAULT_DB, value_name = "PATH")]
     pub db: PathBuf,
 
+    /// A config file with a [keys] table rebinding actions (default: ~/.config/retort/config.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// The text report of `retort stats`, also shown in the TUI's Stats tab.
+#[must_use]
+pub fn stats_report(s: &crate::ops::stats::Stats) -> String {
+    stats::render(s)
+}
+
+/// The user's config file: `--config`, else `$XDG_CONFIG_HOME/retort/config.toml`, else
+/// `~/.config/retort/config.toml` when it exists.
+fn config_path(flag: Option<&PathBuf>) -> Option<PathBuf> {
+    if let Some(p) = flag {
+        return Some(p.clone());
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("retort/config.toml")).filter(|p| p.exists())
+}
+
+fn keymap(flag: Option<&PathBuf>) -> anyhow::Result<crate::tui::keymap::KeyMap> {
+    let user = match config_path(flag) {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read the config {}: {e}", path.display()))?;
+            Some((path.display().to_string(), text))
+        }
+        None => None,
+    };
+    crate::tui::keymap::KeyMap::load(user.as_ref().map(|(o, t)| (o.as_str(), t.as_str()))).map_err(|e| anyhow::anyhow!(e))
+}
+
+async fn open_tui(db: &std::path::Path, config: Option<&PathBuf>) -> anyhow::Result<()> {
+    let keys = keymap(config)?;
+    let store = Store::open(db).await?;
+    if store.is_empty().await? {
+        eprintln!("The store {} is empty: importing the demo set first.", db.display());
+        crate::demo::import_demo(&store).await?;
+    }
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        crate::tui::run(store, keys).await
+    } else {
+        // Not a terminal (a pipe, a script): the report instead of a screen.
+        stats::run(&store, false).await
+    }
 }
 
 const EXAMPLES: &str = "\
@@ -49,6 +98,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Open the review TUI (the default when stdout is a terminal).
+    Tui,
     /// Score samples with a verifier (math, exact, format, length, repetition, language, cmd).
     #[command(after_help = VERIFY_HELP)]
     Verify(verify::VerifyArgs),
@@ -207,15 +258,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             rules::run_undo(&store, last, rule, json).await
         }
         Some(Command::Bench(cmd)) => bench::run(cmd).await,
-        None => {
-            let store = Store::open(&cli.db).await?;
-            if store.is_empty().await? {
-                eprintln!("The store {} is empty: importing the demo set first.", cli.db.display());
-                crate::demo::import_demo(&store).await?;
-            }
-            stats::run(&store, false).await?;
-            println!("\n(The review TUI arrives with a later release; `retort --help` lists the commands.)");
-            Ok(())
-        }
+        None | Some(Command::Tui) => open_tui(&cli.db, cli.config.as_ref()).await,
     }
 }

@@ -1,0 +1,89 @@
+//! The verbs of the TUI. Keys map to actions (keymap.rs); `App::update` carries them out.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Leave retort (every decision is already in the store).
+    Quit,
+    /// Show or hide the key help.
+    Help,
+    /// The next tab (Review → Rules → Export → Train → Stats).
+    NextTab,
+    /// The previous tab.
+    PreviousTab,
+    /// Move the cursor down one sample.
+    SelectNext,
+    /// Move the cursor up one sample.
+    SelectPrevious,
+    /// Jump to the first sample.
+    SelectFirst,
+    /// Jump to the last sample.
+    SelectLast,
+    /// Move down a screenful.
+    PageDown,
+    /// Move up a screenful.
+    PageUp,
+    /// Accept the sample under the cursor (written at once) and move on.
+    Accept,
+    /// Reject the sample under the cursor and move on.
+    Reject,
+    /// Put the sample back to pending.
+    Reset,
+    /// Label the sample's supervision as hard (a reference answer).
+    LabelHard,
+    /// Label it soft (the teacher's distribution).
+    LabelSoft,
+    /// Label it pseudo (a teacher-generated target).
+    LabelPseudo,
+    /// Mark or unmark the sample for a batch decision.
+    ToggleMark,
+    /// Accept every marked sample, as one undoable action.
+    AcceptMarked,
+    /// Reject every marked sample, as one undoable action.
+    RejectMarked,
+    /// Undo the last action (a key press, a batch, a rule).
+    Undo,
+    /// Fold or unfold the reasoning in the detail view.
+    ToggleReasoning,
+    /// Scroll the detail view down.
+    ScrollDetailDown,
+    /// Scroll the detail view up.
+    ScrollDetailUp,
+    /// Show the prompt's samples side by side (best-of-n), or go back to one sample.
+    GroupView,
+}
+
+impl Action {
+    /// What the help screen says the action does.
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        match self {
+            Action::Quit => "quit (decisions are already saved)",
+            Action::Help => "this help",
+            Action::NextTab => "next tab",
+            Action::PreviousTab => "previous tab",
+            Action::SelectNext => "next sample",
+            Action::SelectPrevious => "previous sample",
+            Action::SelectFirst => "first sample",
+            Action::SelectLast => "last sample",
+            Action::PageDown => "a screen down",
+            Action::PageUp => "a screen up",
+            Action::Accept => "accept, then next",
+            Action::Reject => "reject, then next",
+            Action::Reset => "back to pending",
+            Action::LabelHard => "label hard (reference answer)",
+            Action::LabelSoft => "label soft (teacher distribution)",
+            Action::LabelPseudo => "label pseudo (teacher sequence)",
+            Action::ToggleMark => "mark / unmark, then next",
+            Action::AcceptMarked => "accept the marked samples",
+            Action::RejectMarked => "reject the marked samples",
+            Action::Undo => "undo the last action",
+            Action::ToggleReasoning => "fold / unfold the reasoning",
+            Action::ScrollDetailDown => "scroll the sample down",
+            Action::ScrollDetailUp => "scroll the sample up",
+            Action::GroupView => "the prompt's samples side by side",
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! What the TUI reads from the store. Every function here runs in a background task; the UI
+//! never waits on one. The sample list is read by keyset pagination (`id > ?` / `id < ?`), so a
+//! window anywhere in a million samples costs the same.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+
+use crate::store::Store;
+
+/// One line of the sample list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListRow {
+    pub id: i64,
+    pub prompt_id: i64,
+    pub status: String,
+    pub label: String,
+    pub teacher: String,
+    pub tokens: i64,
+    pub finish_reason: Option<String>,
+    pub scores: BTreeMap<String, f64>,
+    /// The prompt's first 200 characters.
+    pub preview: String,
+}
+
+/// Which way a page is read from its anchor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageFrom {
+    /// The first samples.
+    Start,
+    /// The last samples.
+    End,
+    /// Samples after this id.
+    After(i64),
+    /// Samples before this id.
+    Before(i64),
+}
+
+const LIST_COLUMNS: &str = "s.id, s.prompt_id, s.status, s.label, (SELECT name FROM teachers WHERE id = s.teacher_id), s.tokens, s.finish_reason, \
+    (SELECT json_group_object(v.name, sc.score) FROM scores sc JOIN verifiers v ON v.id = sc.verifier_id WHERE sc.sample_id = s.id AND sc.score IS NOT NULL), \
+    (SELECT substr(text, 1, 200) FROM prompt_texts WHERE prompt_id = s.prompt_id)";
+
+fn list_row(r: &sqlx::sqlite::SqliteRow) -> Result<ListRow, sqlx::Error> {
+    let scores: Option<String> = r.try_get(7)?;
+    Ok(ListRow {
+        id: r.try_get(0)?,
+        prompt_id: r.try_get(1)?,
+        status: r.try_get(2)?,
+        label: r.try_get(3)?,
+        teacher: r.try_get::<Option<String>, _>(4)?.unwrap_or_default(),
+        tokens: r.try_get(5)?,
+        finish_reason: r.try_get(6)?,
+        scores: scores.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default(),
+        preview: r.try_get::<Option<String>, _>(8)?.unwrap_or_default(),
+    })
+}
+
+/// A page of the list, in id order.
+pub async fn page(store: &Store, from: PageFrom, limit: i64) -> Result<Vec<ListRow>, sqlx::Error> {
+    let (sql, anchor) = match from {
+        PageFrom::Start => (format!("SELECT {LIST_COLUMNS} FROM samples s ORDER BY s.id LIMIT ?"), None),
+        PageFrom::End => (format!("SELECT {LIST_COLUMNS} FROM samples s ORDER BY s.id DESC LIMIT ?"), None),
+        PageFrom::After(id) => (format!("SELECT {LIST_COLUMNS} FROM samples s WHERE s.id > ? ORDER BY s.id LIMIT ?"), Some(id)),
+        PageFrom::Before(id) => (format!("SELECT {LIST_COLUMNS} FROM samples s WHERE s.id < ? ORDER BY s.id DESC LIMIT ?"), Some(id)),
+    };
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    if let Some(id) = anchor {
+        q = q.bind(id);
+    }
+    let rows = q.bind(limit).fetch_all(store.pool()).await?;
+    let mut out = rows.iter().map(list_row).collect::<Result<Vec<_>, _>>()?;
+    if matches!(from, PageFrom::End | PageFrom::Before(_)) {
+        out.reverse();
+    }
+    Ok(out)
+}
+
+/// Re-reads some rows after a decision changed them.
+pub async fn rows(store: &Store, ids: &[i64]) -> Result<Vec<ListRow>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("SELECT {LIST_COLUMNS} FROM samples s WHERE s.id IN ({}) ORDER BY s.id", vec!["?"; ids.len()].join(","));
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        q = q.bind(id);
+    }
+    q.fetch_all(store.pool()).await?.iter().map(list_row).collect()
+}
+
+/// One verifier's verdict on the sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreLine {
+    pub verifier: String,
+    pub score: Option<f64>,
+    pub pass: Option<bool>,
+    pub note: String,
+}
+
+/// One change in the sample's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryLine {
+    pub at: i64,
+    pub actor: String,
+    pub change: String,
+    pub undone: bool,
+}
+
+/// Everything the detail view shows of one sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detail {
+    pub id: i64,
+    pub prompt: String,
+    pub system: Option<String>,
+    pub reference: Option<String>,
+    pub reasoning: Option<String>,
+    pub answer: String,
+    pub scores: Vec<ScoreLine>,
+    pub history: Vec<HistoryLine>,
+    pub tags: Vec<String>,
+    pub note: Option<String>,
+}
+
+pub async fn detail(store: &Store, id: i64) -> Result<Option<Detail>, sqlx::Error> {
+    let pool = store.pool();
+    let Some(r) = sqlx::query(
+        "SELECT pt.text, t.system, pt.reference, t.reasoning, t.answer, (SELECT note FROM notes WHERE sample_id = s.id) \
+         FROM samples s JOIN prompt_texts pt ON pt.prompt_id = s.prompt_id JOIN sample_texts t ON t.sample_id = s.id WHERE s.id = ?",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let scores = sqlx::query(
+        "SELECT v.name, sc.score, sc.pass, coalesce(sc.error, json_extract(sc.details, '$.reason'), json_extract(sc.details, '$.predicted'), '') \
+         FROM scores sc JOIN verifiers v ON v.id = sc.verifier_id WHERE sc.sample_id = ? ORDER BY v.name",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(ScoreLine {
+            verifier: r.try_get(0)?,
+            score: r.try_get(1)?,
+            pass: r.try_get::<Option<i64>, _>(2)?.map(|p| p != 0),
+            note: r.try_get::<Option<String>, _>(3)?.unwrap_or_default(),
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let history = sqlx::query(
+        "SELECT a.created_at, a.actor, d.field, d.old_value, d.new_value, d.reason, a.undone_at IS NOT NULL \
+         FROM decisions d JOIN actions a ON a.id = d.action_id WHERE d.sample_id = ? ORDER BY a.id DESC LIMIT 20",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| {
+        let field: String = r.try_get(2)?;
+        let old: Option<String> = r.try_get(3)?;
+        let new: Option<String> = r.try_get(4)?;
+        let reason: Option<String> = r.try_get(5)?;
+        let mut change = match field.as_str() {
+            "tag" => format!("tag {}", new.unwrap_or_default()),
+            "untag" => format!("untag {}", old.unwrap_or_default()),
+            "note" => "note".to_owned(),
+            _ => format!("{field} {} → {}", old.unwrap_or_else(|| "-".into()), new.unwrap_or_else(|| "-".into())),
+        };
+        if let Some(reason) = reason {
+            change.push_str(" (");
+            change.push_str(&reason);
+            change.push(')');
+        }
+        Ok(HistoryLine { at: r.try_get(0)?, actor: r.try_get(1)?, change, undone: r.try_get(6)? })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let tags =
+        sqlx::query_scalar("SELECT t.name FROM sample_tags st JOIN tags t ON t.id = st.tag_id WHERE st.sample_id = ? ORDER BY t.name")
+            .bind(id)
+            .fetch_all(pool)
+            .await?;
+    Ok(Some(Detail {
+        id,
+        prompt: r.try_get(0)?,
+        system: r.try_get(1)?,
+        reference: r.try_get(2)?,
+        reasoning: r.try_get(3)?,
+        answer: r.try_get(4)?,
+        scores,
+        history,
+        tags,
+        note: r.try_get(5)?,
+    }))
+}
+
+/// The counts on the status line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub total: i64,
+    pub pending: i64,
+    pub accepted: i64,
+    pub rejected: i64,
+    pub hard: i64,
+    pub soft: i64,
+    pub pseudo: i64,
+}
+
+pub async fn counts(store: &Store) -> Result<Counts, sqlx::Error> {
+    let r = sqlx::query(
+        "SELECT count(*), coalesce(sum(status = 'pending'), 0), coalesce(sum(status = 'accepted'), 0), coalesce(sum(status = 'rejected'), 0), \
+         coalesce(sum(label = 'hard'), 0), coalesce(sum(label = 'soft'), 0), coalesce(sum(label = 'pseudo'), 0) FROM samples",
+    )
+    .fetch_one(store.pool())
+    .await?;
+    Ok(Counts {
+        total: r.try_get(0)?,
+        pending: r.try_get(1)?,
+        accepted: r.try_get(2)?,
+        rejected: r.try_get(3)?,
+        hard: r.try_get(4)?,
+        soft: r.try_get(5)?,
+        pseudo: r.try_get(6)?,
+    })
+}
+
+/// The samples of one prompt, for the group view.
+pub async fn group(store: &Store, prompt_id: i64) -> Result<Vec<(ListRow, String)>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {LIST_COLUMNS}, (SELECT substr(answer, 1, 400) FROM sample_texts WHERE sample_id = s.id) FROM samples s WHERE s.prompt_id = ? ORDER BY s.id LIMIT 64"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(prompt_id)
+        .fetch_all(store.pool())
+        .await?
+        .iter()
+        .map(|r| Ok((list_row(r)?, r.try_get::<Option<String>, _>(9)?.unwrap_or_default())))
+        .collect()
+}
+
+/// Saved rules, for the Rules tab.
+pub async fn saved_rules(store: &Store) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT name, source FROM rules ORDER BY position, id").fetch_all(store.pool()).await
+}

@@ -1,0 +1,215 @@
+//! The review TUI (DESIGN.md §The TUI), built as STYLE.md describes: keys map to actions,
+//! `App::update` turns actions into effects, effects run as background tasks that answer with
+//! messages, and the view is a pure function of the state, drawn at most once per 16 ms.
+
+pub mod action;
+pub mod app;
+pub mod data;
+pub mod keymap;
+pub mod text;
+pub mod views;
+
+use std::time::{Duration, Instant};
+
+use ratatui::crossterm::event::{self, Event, KeyEventKind};
+use tokio::sync::mpsc;
+
+use app::{App, Effect, Msg};
+use keymap::KeyMap;
+
+use crate::ops;
+use crate::store::Store;
+
+/// Runs one effect against the store and returns its answer.
+pub async fn run_effect(store: &Store, effect: Effect) -> Msg {
+    let result: Result<Msg, String> = async {
+        let e = |e: sqlx::Error| e.to_string();
+        Ok(match effect {
+            Effect::LoadPage(from) => Msg::Page { from, rows: data::page(store, from, app::PAGE).await.map_err(e)? },
+            Effect::LoadDetail { id, generation } => {
+                Msg::Detail { generation, detail: data::detail(store, id).await.map_err(e)?.map(Box::new) }
+            }
+            Effect::LoadGroup { prompt_id } => Msg::Group { prompt_id, samples: data::group(store, prompt_id).await.map_err(e)? },
+            Effect::LoadCounts => Msg::Counts(data::counts(store).await.map_err(e)?),
+            Effect::LoadStats => Msg::Stats(Box::new(ops::stats::stats(store).await.map_err(e)?)),
+            Effect::LoadRules => Msg::Rules(data::saved_rules(store).await.map_err(e)?),
+            Effect::SetStatus { ids, status } => {
+                let n = ids.len();
+                ops::decide::set_status(store, &ids, status).await.map_err(e)?;
+                Msg::Changed { ids, message: format!("{status} {n} sample{}", if n == 1 { "" } else { "s" }) }
+            }
+            Effect::SetLabel { ids, label } => {
+                let n = ids.len();
+                ops::decide::set_label(store, &ids, label).await.map_err(e)?;
+                Msg::Changed { ids, message: format!("labelled {n} sample{} {label}", if n == 1 { "" } else { "s" }) }
+            }
+            Effect::Undo => {
+                let undone = ops::undo::undo(store, &ops::undo::UndoTarget::Last(1)).await.map_err(e)?;
+                let message = undone.first().map_or_else(
+                    || "nothing to undo".to_owned(),
+                    |u| format!("undid {} ({}, {} samples)", u.description, u.actor, u.reverted),
+                );
+                Msg::Changed { ids: Vec::new(), message }
+            }
+            Effect::Refresh(ids) => Msg::Rows(data::rows(store, &ids).await.map_err(e)?),
+        })
+    }
+    .await;
+    result.unwrap_or_else(Msg::Error)
+}
+
+/// Where terminal events and task answers meet.
+enum Input {
+    Key(event::KeyEvent),
+    Resize(u16, u16),
+    Msg(Msg),
+}
+
+/// Restores the terminal on panic before the message prints.
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        ratatui::restore();
+        previous(info);
+    }));
+}
+
+/// Opens the TUI on the store until the curator quits.
+pub async fn run(store: Store, keymap: KeyMap) -> anyhow::Result<()> {
+    install_panic_hook();
+    let mut terminal = ratatui::init();
+    let result = event_loop(&mut terminal, store, keymap).await;
+    ratatui::restore();
+    result
+}
+
+async fn event_loop(terminal: &mut ratatui::DefaultTerminal, store: Store, keymap: KeyMap) -> anyhow::Result<()> {
+    let size = terminal.size()?;
+    let mut app = App::new(keymap, (size.width, size.height));
+    let theme = views::Theme::from_env();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Input>();
+    // Terminal events on their own thread: reading them never blocks a frame.
+    let keys = tx.clone();
+    std::thread::spawn(move || {
+        loop {
+            match event::read() {
+                Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => {
+                    if keys.send(Input::Key(k)).is_err() {
+                        break;
+                    }
+                }
+                Ok(Event::Resize(w, h)) => {
+                    if keys.send(Input::Resize(w, h)).is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    let spawn = |effects: Vec<Effect>| {
+        for effect in effects {
+            let (store, tx) = (store.clone(), tx.clone());
+            tokio::spawn(async move {
+                let _ = tx.send(Input::Msg(run_effect(&store, effect).await));
+            });
+        }
+    };
+    // Paint the first frame before the first query returns.
+    terminal.draw(|f| views::draw(f, &app, theme))?;
+    spawn(app.start());
+    let frame_time = Duration::from_millis(16);
+    let mut last_draw = Instant::now();
+    let mut dirty = false;
+    loop {
+        let input = if dirty {
+            // No input before the next frame is due: draw it.
+            tokio::time::timeout(frame_time.saturating_sub(last_draw.elapsed()), rx.recv()).await.unwrap_or_default()
+        } else {
+            rx.recv().await
+        };
+        match input {
+            Some(Input::Key(k)) => match app.keymap.action(&k) {
+                Some(action) => {
+                    spawn(app.update(action));
+                    dirty = true;
+                }
+                // Any key closes the help, bound or not.
+                None if app.help => {
+                    app.help = false;
+                    dirty = true;
+                }
+                None => {}
+            },
+            Some(Input::Resize(w, h)) => {
+                app.size = (w, h);
+                dirty = true;
+            }
+            Some(Input::Msg(m)) => {
+                spawn(app.receive(m));
+                dirty = true;
+            }
+            None => {}
+        }
+        if app.quit {
+            return Ok(());
+        }
+        if dirty && last_draw.elapsed() >= frame_time {
+            terminal.draw(|f| views::draw(f, &app, theme))?;
+            last_draw = Instant::now();
+            dirty = false;
+        }
+    }
+}
+
+/// Drives the App without a terminal: actions in, effects run to completion, for tests and the
+/// TUI benchmark.
+pub struct Headless {
+    pub app: App,
+    pub store: Store,
+}
+
+impl Headless {
+    pub async fn new(store: Store, size: (u16, u16)) -> anyhow::Result<Self> {
+        let keymap = KeyMap::load(None).map_err(|e| anyhow::anyhow!(e))?;
+        let mut h = Self { app: App::new(keymap, size), store };
+        let effects = h.app.start();
+        h.settle(effects).await;
+        Ok(h)
+    }
+
+    /// Runs effects, feeding their answers back, until nothing is left to do.
+    pub async fn settle(&mut self, mut effects: Vec<Effect>) {
+        while !effects.is_empty() {
+            let mut next = Vec::new();
+            for effect in effects {
+                let msg = run_effect(&self.store, effect).await;
+                next.extend(self.app.receive(msg));
+            }
+            effects = next;
+        }
+    }
+
+    /// One action, and everything it sets off.
+    pub async fn act(&mut self, action: action::Action) {
+        let effects = self.app.update(action);
+        self.settle(effects).await;
+    }
+
+    /// The screen as text, drawn on a test backend.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let (w, h) = self.app.size;
+        let Ok(mut terminal) = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h));
+        let _ = terminal.draw(|f| views::draw(f, &self.app, views::Theme { color: false }));
+        let buffer = terminal.backend().buffer().clone();
+        let mut out = String::new();
+        for y in 0..h {
+            let line: String = (0..w).map(|x| buffer[(x, y)].symbol().to_owned()).collect();
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}

@@ -1,0 +1,104 @@
+//! Teacher text made safe and laid out for the terminal.
+//!
+//! Text from teachers is untrusted: control characters and escape sequences are shown as
+//! visible symbols (ESC as `␛`, other C0 controls as their control pictures), never sent to the
+//! terminal. Lines are wrapped by display width, so CJK and very long lines keep the layout.
+
+use unicode_width::UnicodeWidthChar;
+
+/// Replaces control characters with visible stand-ins; tabs become four spaces.
+#[must_use]
+pub fn sanitize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' => out.push('\n'),
+            '\t' => out.push_str("    "),
+            '\r' => {}
+            c if (c as u32) < 0x20 => out.push(char::from_u32(0x2400 + c as u32).unwrap_or('?')),
+            '\u{7f}' => out.push('␡'),
+            c if ('\u{80}'..='\u{9f}').contains(&c) => out.push('�'),
+            // Bidi overrides and isolates can reorder what the terminal shows.
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => out.push('�'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Wraps sanitized text into lines of at most `width` display columns, breaking at spaces
+/// where it can and inside a word only when the word alone is wider than the line.
+#[must_use]
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    for raw in text.split('\n') {
+        let mut line = String::new();
+        let mut used = 0;
+        for c in raw.chars() {
+            let w = c.width().unwrap_or(0);
+            if used + w > width && !line.is_empty() {
+                // Carry the unfinished word over when the line has an earlier space.
+                if let Some(i) = line.rfind(' ').filter(|&i| i > 0 && c != ' ') {
+                    let tail = line.split_off(i + 1);
+                    lines.push(std::mem::replace(&mut line, tail));
+                    used = line.chars().map(|c| c.width().unwrap_or(0)).sum();
+                } else {
+                    lines.push(std::mem::take(&mut line));
+                    used = 0;
+                }
+                if c == ' ' && line.is_empty() {
+                    continue;
+                }
+            }
+            line.push(c);
+            used += w;
+        }
+        lines.push(line);
+    }
+    lines
+}
+
+/// Cuts sanitized text to `width` columns on one line, with `…` when cut.
+#[must_use]
+pub fn truncate(text: &str, width: usize) -> String {
+    let flat = || text.chars().map(|c| if c == '\n' { ' ' } else { c });
+    if flat().map(|c| c.width().unwrap_or(0)).sum::<usize>() <= width {
+        return flat().collect();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in flat() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    if width > 0 {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_are_shown_not_sent() {
+        assert_eq!(sanitize("a\u{1b}[31mred\u{7}\tb"), "a␛[31mred␇    b");
+        assert_eq!(sanitize("x\u{202e}y"), "x�y");
+    }
+
+    #[test]
+    fn wrapping_counts_display_width() {
+        assert_eq!(wrap("已知集合已知", 4), vec!["已知", "集合", "已知"]);
+        assert_eq!(wrap("abcdef\ngh", 4), vec!["abcd", "ef", "gh"]);
+        assert_eq!(wrap("the quick brown fox", 10), vec!["the quick ", "brown fox"]);
+        assert_eq!(truncate("hello world", 6), "hello…");
+        assert_eq!(truncate("hi", 6), "hi");
+        assert_eq!(truncate("集合集合", 5), "集合…");
+    }
+}

@@ -1,0 +1,114 @@
+//! The TUI without a terminal: action sequences on a headless App over a real store, and
+//! snapshots of every tab at 80×24 and 160×48.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too: a test fails loudly
+
+mod common;
+
+use common::Sandbox;
+use retort::tui::Headless;
+use retort::tui::action::Action;
+use retort::tui::app::Tab;
+
+/// A store holding the demo set, and a headless TUI on it.
+async fn demo(sb: &Sandbox, size: (u16, u16)) -> Headless {
+    let store = retort::store::Store::open(&sb.db()).await.unwrap();
+    retort::demo::import_demo(&store).await.unwrap();
+    Headless::new(store, size).await.unwrap()
+}
+
+fn status_of(sb: &Sandbox, id: i64) -> String {
+    sb.query_string(&format!("SELECT status FROM samples WHERE id = {id}")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_reject_undo_are_written_at_once() {
+    let sb = Sandbox::new();
+    let mut h = demo(&sb, (120, 40)).await;
+    assert_eq!(h.app.current().unwrap().id, 1);
+    h.act(Action::Accept).await;
+    assert_eq!(status_of(&sb, 1), "accepted");
+    assert_eq!(h.app.current().unwrap().id, 2, "accept moves on");
+    h.act(Action::Reject).await;
+    assert_eq!(status_of(&sb, 2), "rejected");
+    assert_eq!(h.app.counts.accepted, 1);
+    assert_eq!(h.app.counts.rejected, 1);
+    h.act(Action::Undo).await;
+    assert_eq!(status_of(&sb, 2), "pending");
+    assert_eq!(h.app.rows[1].status, "pending", "the list shows the undo");
+    h.act(Action::LabelSoft).await;
+    assert_eq!(sb.query_string("SELECT label FROM samples WHERE id = 3").unwrap(), "soft");
+    assert_eq!(sb.query_string("SELECT decided_by FROM samples WHERE id = 1").unwrap(), "curator");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marks_make_one_batch_action() {
+    let sb = Sandbox::new();
+    let mut h = demo(&sb, (120, 40)).await;
+    for _ in 0..3 {
+        h.act(Action::ToggleMark).await;
+    }
+    assert_eq!(h.app.marks.len(), 3);
+    h.act(Action::RejectMarked).await;
+    assert!(h.app.marks.is_empty());
+    assert_eq!(sb.query_i64("SELECT count(*) FROM samples WHERE status = 'rejected'"), 3);
+    assert_eq!(sb.query_i64("SELECT count(*) FROM actions"), 1, "one batch, one action");
+    h.act(Action::Undo).await;
+    assert_eq!(sb.query_i64("SELECT count(*) FROM samples WHERE status = 'rejected'"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_list_pages_through_the_whole_store() {
+    let sb = Sandbox::new();
+    let mut h = demo(&sb, (120, 30)).await;
+    // Walk down every sample one key at a time, then jump to both ends.
+    let total = h.app.counts.total;
+    let mut seen = vec![h.app.current().unwrap().id];
+    for _ in 1..total {
+        h.act(Action::SelectNext).await;
+        seen.push(h.app.current().unwrap().id);
+    }
+    assert_eq!(seen, (1..=total).collect::<Vec<_>>());
+    h.act(Action::SelectFirst).await;
+    assert_eq!(h.app.current().unwrap().id, 1);
+    h.act(Action::SelectLast).await;
+    assert_eq!(h.app.current().unwrap().id, total);
+    h.act(Action::PageUp).await;
+    assert_eq!(h.app.current().unwrap().id, total - h.app.list_height() as i64);
+    assert!(h.app.rows.len() <= 400, "the window stays bounded");
+    let detail = h.app.detail.as_ref().unwrap();
+    assert_eq!(detail.id, h.app.current().unwrap().id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_of_each_tab() {
+    for (w, h_) in [(80u16, 24u16), (160, 48)] {
+        let sb = Sandbox::new();
+        let mut h = demo(&sb, (w, h_)).await;
+        insta::assert_snapshot!(format!("review_{w}x{h_}"), h.render());
+        h.act(Action::GroupView).await;
+        insta::assert_snapshot!(format!("group_{w}x{h_}"), h.render());
+        h.act(Action::GroupView).await;
+        h.act(Action::Help).await;
+        insta::assert_snapshot!(format!("help_{w}x{h_}"), h.render());
+        h.act(Action::Help).await;
+        for tab in [Tab::Rules, Tab::Export, Tab::Train, Tab::Stats] {
+            h.act(Action::NextTab).await;
+            assert_eq!(h.app.tab, tab);
+            insta::assert_snapshot!(format!("{}_{w}x{h_}", tab.title().to_lowercase()), h.render());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teacher_text_cannot_drive_the_terminal() {
+    let sb = Sandbox::new();
+    let evil =
+        "{\"prompt\": \"Say hi \\u001b[2J\\u001b]0;pwned\\u0007 中文很长的一行\", \"completion\": \"hi\\u001b[31m red \\u202e gnirts\"}\n";
+    sb.write("evil.jsonl", evil);
+    sb.retort().args(["import", "evil.jsonl"]).assert().success();
+    let store = retort::store::Store::open(&sb.db()).await.unwrap();
+    let h = Headless::new(store, (80, 24)).await.unwrap();
+    let screen = h.render();
+    assert!(!screen.contains('\u{1b}') && !screen.contains('\u{7}') && !screen.contains('\u{202e}'), "{screen}");
+    assert!(screen.contains("␛[2J"), "{screen}");
+}

@@ -112,3 +112,72 @@ async fn teacher_text_cannot_drive_the_terminal() {
     assert!(!screen.contains('\u{1b}') && !screen.contains('\u{7}') && !screen.contains('\u{202e}'), "{screen}");
     assert!(screen.contains("␛[2J"), "{screen}");
 }
+
+fn keys(text: &str) -> Vec<ratatui::crossterm::event::KeyEvent> {
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut out: Vec<KeyEvent> = text.chars().map(|c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)).collect();
+    out.push(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filter_search_and_full_text_narrow_the_list() {
+    let sb = Sandbox::new();
+    let mut h = demo(&sb, (120, 40)).await;
+    // A filter with a mistake stays open with the column of the mistake.
+    h.act(Action::Filter).await;
+    h.type_keys(&keys("tokenz > 3")).await;
+    let error = h.app.input.as_ref().unwrap().error.clone().unwrap();
+    assert!(error.starts_with("column 1: unknown field `tokenz`"), "{error}");
+    h.type_keys(&[ratatui::crossterm::event::KeyEvent::new(
+        ratatui::crossterm::event::KeyCode::Char('u'),
+        ratatui::crossterm::event::KeyModifiers::CONTROL,
+    )])
+    .await;
+    h.type_keys(&keys("score.imported < 1 and tokens > 3000")).await;
+    assert!(h.app.input.is_none());
+    let expected = sb.query_i64(
+        "SELECT count(*) FROM samples s JOIN scores sc ON sc.sample_id = s.id JOIN verifiers v ON v.id = sc.verifier_id \
+         WHERE v.name = 'imported' AND sc.score < 1 AND s.tokens > 3000",
+    );
+    assert_eq!(h.app.counts.matching, expected);
+    assert!(h.app.rows.iter().all(|r| r.tokens > 3000 && r.scores["imported"] < 1.0));
+    assert!(h.render().contains("matching `score.imported < 1 and tokens > 3000`"));
+    h.act(Action::ClearFilter).await;
+    assert_eq!(h.app.counts.matching, h.app.counts.total);
+
+    // Fuzzy search: hits first, then Enter narrows the list to the prompts found.
+    h.act(Action::Search).await;
+    h.type_keys(&keys("hexagon")[..7]).await;
+    let hits = h.app.search.as_ref().unwrap().hits.clone();
+    assert!(hits.iter().any(|hit| hit.text.starts_with("A regular hexagon")), "{hits:?}");
+    h.type_keys(&keys("")).await;
+    assert!(h.app.rows.iter().all(|r| hits.iter().any(|hit| hit.target == retort::tui::search::Target::Prompt(r.prompt_id))));
+    assert!(h.app.rows.iter().any(|r| r.preview.contains("hexagon")));
+
+    // Full text: every word must occur somewhere in prompt, reasoning or answer.
+    h.act(Action::FullText).await;
+    h.type_keys(&keys("polar coordinates")).await;
+    assert!(!h.app.rows.is_empty());
+    for r in &h.app.rows {
+        let text = sb.query_string(&format!(
+            "SELECT lower(pt.text || coalesce(t.reasoning, '') || t.answer) FROM samples s JOIN prompt_texts pt ON pt.prompt_id = s.prompt_id \
+             JOIN sample_texts t ON t.sample_id = s.id WHERE s.id = {}",
+            r.id
+        ));
+        let text = text.unwrap();
+        assert!(text.contains("polar") && text.contains("coordinates"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notes_are_saved_and_undone() {
+    let sb = Sandbox::new();
+    let mut h = demo(&sb, (120, 40)).await;
+    h.act(Action::Note).await;
+    h.type_keys(&keys("answer ok, reasoning loops")).await;
+    assert_eq!(sb.query_string("SELECT note FROM notes WHERE sample_id = 1").unwrap(), "answer ok, reasoning loops");
+    assert_eq!(h.app.detail.as_ref().unwrap().note.as_deref(), Some("answer ok, reasoning loops"));
+    h.act(Action::Undo).await;
+    assert_eq!(sb.query_i64("SELECT count(*) FROM notes"), 0);
+}

@@ -53,6 +53,16 @@ pub enum Action {
     ScrollDetailUp,
     /// Show the prompt's samples side by side (best-of-n), or go back to one sample.
     GroupView,
+    /// Fuzzy search over prompts and teacher names; Enter narrows the list to what matched.
+    Search,
+    /// Full-text search over prompt, reasoning and answer.
+    FullText,
+    /// Filter the list with a predicate in the rule language.
+    Filter,
+    /// Show every sample again.
+    ClearFilter,
+    /// Write a note on the sample.
+    Note,
 }
 
 impl Action {
@@ -84,6 +94,11 @@ impl Action {
             Action::ScrollDetailDown => "scroll the sample down",
             Action::ScrollDetailUp => "scroll the sample up",
             Action::GroupView => "the prompt's samples side by side",
+            Action::Search => "fuzzy search prompts and teachers",
+            Action::FullText => "full-text search",
+            Action::Filter => "filter: score.math < 1 and tokens > 8000",
+            Action::ClearFilter => "clear the filter or search",
+            Action::Note => "write a note on the sample",
         }
     }
 }

@@ -4,8 +4,9 @@
 use std::collections::BTreeSet;
 
 use super::action::Action;
-use super::data::{Counts, Detail, ListRow, PageFrom};
+use super::data::{Counts, Detail, ListFilter, ListRow, PageFrom};
 use super::keymap::KeyMap;
+use super::search::{Hit, Target};
 use super::text;
 use crate::domain::{LabelType, Status};
 use crate::ops::stats::Stats;
@@ -40,10 +41,60 @@ impl Tab {
     }
 }
 
+/// What a line of text typed at the bottom is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    /// `/`: fuzzy search over prompts and teachers.
+    Search,
+    /// `S`: full-text search.
+    FullText,
+    /// `f`: a filter in the rule language.
+    Filter,
+    /// `n`: the curator's note on the sample.
+    Note,
+}
+
+impl InputKind {
+    #[must_use]
+    pub fn prompt(self) -> &'static str {
+        match self {
+            InputKind::Search => "search: ",
+            InputKind::FullText => "full text: ",
+            InputKind::Filter => "filter: ",
+            InputKind::Note => "note: ",
+        }
+    }
+}
+
+/// The line being typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputLine {
+    pub kind: InputKind,
+    pub text: String,
+    /// Why the last Enter was refused (a filter's parse error, with its column).
+    pub error: Option<String>,
+}
+
+/// A fuzzy search in progress or done.
+#[derive(Debug, Clone, Default)]
+pub struct SearchState {
+    pub generation: u64,
+    pub hits: Vec<Hit>,
+    pub cursor: usize,
+    /// Entries scanned of the corpus (equal when the ranking is complete).
+    pub scanned: usize,
+    pub total: usize,
+    pub done: bool,
+}
+
 /// Work for a background task.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    LoadPage(PageFrom),
+    LoadPage {
+        from: PageFrom,
+        generation: u64,
+        filter: ListFilter,
+    },
     LoadDetail {
         id: i64,
         generation: u64,
@@ -51,9 +102,13 @@ pub enum Effect {
     LoadGroup {
         prompt_id: i64,
     },
-    LoadCounts,
+    LoadCounts(ListFilter),
     LoadStats,
     LoadRules,
+    Search {
+        generation: u64,
+        query: String,
+    },
     SetStatus {
         ids: Vec<i64>,
         status: Status,
@@ -61,6 +116,10 @@ pub enum Effect {
     SetLabel {
         ids: Vec<i64>,
         label: LabelType,
+    },
+    SetNote {
+        id: i64,
+        text: String,
     },
     Undo,
     /// Read these rows again (after a decision).
@@ -72,7 +131,16 @@ pub enum Effect {
 pub enum Msg {
     Page {
         from: PageFrom,
+        generation: u64,
         rows: Vec<ListRow>,
+    },
+    /// Search hits: partial (the first chunk) or final.
+    Search {
+        generation: u64,
+        hits: Vec<Hit>,
+        scanned: usize,
+        total: usize,
+        done: bool,
     },
     Detail {
         generation: u64,
@@ -109,6 +177,14 @@ pub struct App {
     pub at_end: bool,
     /// A page read in flight (one at a time).
     pub loading: Option<PageFrom>,
+    /// Bumped when the list starts over (a jump, a new filter): older pages are dropped.
+    list_generation: u64,
+    pub filter: ListFilter,
+    /// How the filter reads on the status line.
+    pub filter_label: Option<String>,
+    pub input: Option<InputLine>,
+    pub search: Option<SearchState>,
+    search_generation: u64,
     pub marks: BTreeSet<i64>,
     pub counts: Counts,
     pub detail: Option<Detail>,
@@ -136,6 +212,12 @@ impl App {
             at_start: false,
             at_end: false,
             loading: None,
+            list_generation: 0,
+            filter: ListFilter::All,
+            filter_label: None,
+            input: None,
+            search: None,
+            search_generation: 0,
             marks: BTreeSet::new(),
             counts: Counts::default(),
             detail: None,
@@ -153,8 +235,29 @@ impl App {
     /// What to load before the first frame.
     #[must_use]
     pub fn start(&mut self) -> Vec<Effect> {
-        self.loading = Some(PageFrom::Start);
-        vec![Effect::LoadPage(PageFrom::Start), Effect::LoadCounts]
+        let mut effects = self.load(PageFrom::Start);
+        effects.push(Effect::LoadCounts(self.filter.clone()));
+        effects
+    }
+
+    /// Starts the list over from `from` (the first or last samples).
+    fn load(&mut self, from: PageFrom) -> Vec<Effect> {
+        self.list_generation += 1;
+        self.loading = Some(from);
+        vec![Effect::LoadPage { from, generation: self.list_generation, filter: self.filter.clone() }]
+    }
+
+    /// Shows only the samples `filter` lets through.
+    fn set_filter(&mut self, filter: ListFilter, label: Option<String>) -> Vec<Effect> {
+        self.filter = filter;
+        self.filter_label = label;
+        self.rows.clear();
+        self.cursor = 0;
+        self.detail = None;
+        self.group = None;
+        let mut effects = self.load(PageFrom::Start);
+        effects.push(Effect::LoadCounts(self.filter.clone()));
+        effects
     }
 
     #[must_use]
@@ -194,19 +297,16 @@ impl App {
             }
         }
         if self.loading.is_none() {
-            if self.cursor + PREFETCH >= self.rows.len() && !self.at_end {
-                if let Some(last) = self.rows.last() {
-                    let from = PageFrom::After(last.id);
-                    self.loading = Some(from);
-                    effects.push(Effect::LoadPage(from));
-                }
-            } else if self.cursor < PREFETCH
-                && !self.at_start
-                && let Some(first) = self.rows.first()
-            {
-                let from = PageFrom::Before(first.id);
+            let from = if self.cursor + PREFETCH >= self.rows.len() && !self.at_end {
+                self.rows.last().map(|r| PageFrom::After(r.id))
+            } else if self.cursor < PREFETCH && !self.at_start {
+                self.rows.first().map(|r| PageFrom::Before(r.id))
+            } else {
+                None
+            };
+            if let Some(from) = from {
                 self.loading = Some(from);
-                effects.push(Effect::LoadPage(from));
+                effects.push(Effect::LoadPage { from, generation: self.list_generation, filter: self.filter.clone() });
             }
         }
         effects
@@ -233,8 +333,7 @@ impl App {
             self.cursor = if from == PageFrom::Start { 0 } else { self.rows.len() - 1 };
             return self.moved();
         }
-        self.loading = Some(from);
-        vec![Effect::LoadPage(from)]
+        self.load(from)
     }
 
     fn targets(&self) -> Vec<i64> {
@@ -318,6 +417,30 @@ impl App {
                 vec![Effect::SetStatus { ids, status }]
             }
             Action::Undo => vec![Effect::Undo],
+            Action::Search | Action::FullText | Action::Filter | Action::Note => {
+                let kind = match action {
+                    Action::Search => InputKind::Search,
+                    Action::FullText => InputKind::FullText,
+                    Action::Filter => InputKind::Filter,
+                    _ => InputKind::Note,
+                };
+                if kind == InputKind::Note && self.current().is_none() {
+                    return Vec::new();
+                }
+                let text = match (kind, &self.filter) {
+                    (InputKind::Note, _) => self.detail.as_ref().and_then(|d| d.note.clone()).unwrap_or_default(),
+                    (InputKind::Filter, ListFilter::Expr(e)) => e.to_string(),
+                    _ => String::new(),
+                };
+                self.input = Some(InputLine { kind, text, error: None });
+                Vec::new()
+            }
+            Action::ClearFilter => {
+                if self.filter == ListFilter::All {
+                    return Vec::new();
+                }
+                self.set_filter(ListFilter::All, None)
+            }
             Action::ToggleReasoning => {
                 self.show_reasoning = !self.show_reasoning;
                 self.detail_scroll = 0;
@@ -344,7 +467,24 @@ impl App {
     /// Takes in a background task's answer.
     pub fn receive(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
-            Msg::Page { from, rows } => self.take_page(from, rows),
+            Msg::Page { from, generation, rows } => {
+                if generation != self.list_generation {
+                    return Vec::new();
+                }
+                self.take_page(from, rows)
+            }
+            Msg::Search { generation, hits, scanned, total, done } => {
+                if let Some(search) = &mut self.search
+                    && search.generation == generation
+                {
+                    search.hits = hits;
+                    search.cursor = search.cursor.min(search.hits.len().saturating_sub(1));
+                    search.scanned = scanned;
+                    search.total = total;
+                    search.done = done;
+                }
+                Vec::new()
+            }
             Msg::Detail { generation, detail } => {
                 if generation == self.detail_generation {
                     self.detail = detail.map(|d| *d);
@@ -372,7 +512,7 @@ impl App {
             Msg::Changed { ids, message } => {
                 self.message = Some(message);
                 let ids = if ids.is_empty() { self.rows.iter().map(|r| r.id).collect() } else { ids };
-                let mut effects = vec![Effect::Refresh(ids), Effect::LoadCounts];
+                let mut effects = vec![Effect::Refresh(ids), Effect::LoadCounts(self.filter.clone())];
                 if let Some((id, prompt_id)) = self.current().map(|r| (r.id, r.prompt_id)) {
                     self.detail_generation += 1;
                     effects.push(Effect::LoadDetail { id, generation: self.detail_generation });
@@ -435,15 +575,118 @@ impl App {
         self.moved()
     }
 
+    /// A key while a line is being typed: text editing, Enter to submit, Esc to cancel, and
+    /// ↑/↓ to pick among search hits.
+    pub fn key_input(&mut self, key: &ratatui::crossterm::event::KeyEvent) -> Vec<Effect> {
+        use ratatui::crossterm::event::{KeyCode, KeyModifiers};
+        let Some(input) = &mut self.input else { return Vec::new() };
+        let kind = input.kind;
+        match key.code {
+            KeyCode::Esc => {
+                self.input = None;
+                self.search = None;
+                return Vec::new();
+            }
+            KeyCode::Enter => return self.submit(),
+            KeyCode::Up | KeyCode::Down if kind == InputKind::Search => {
+                if let Some(s) = &mut self.search {
+                    let last = s.hits.len().saturating_sub(1);
+                    s.cursor = if key.code == KeyCode::Up { s.cursor.saturating_sub(1) } else { (s.cursor + 1).min(last) };
+                }
+                return Vec::new();
+            }
+            KeyCode::Backspace => {
+                input.text.pop();
+            }
+            KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => input.text.clear(),
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => input.text.push(c),
+            _ => return Vec::new(),
+        }
+        input.error = None;
+        if kind != InputKind::Search {
+            return Vec::new();
+        }
+        let query = input.text.clone();
+        if query.trim().is_empty() {
+            self.search = None;
+            return Vec::new();
+        }
+        // Every keystroke starts a new search; the previous scan stops at its next chunk.
+        self.search_generation += 1;
+        let generation = self.search_generation;
+        let keep = self.search.take().map(|s| s.hits).unwrap_or_default();
+        self.search = Some(SearchState { generation, hits: keep, ..SearchState::default() });
+        vec![Effect::Search { generation, query }]
+    }
+
+    fn submit(&mut self) -> Vec<Effect> {
+        let Some(input) = self.input.clone() else { return Vec::new() };
+        let text = input.text.trim().to_owned();
+        match input.kind {
+            InputKind::Filter => {
+                if text.is_empty() {
+                    self.input = None;
+                    return self.set_filter(ListFilter::All, None);
+                }
+                match crate::rules::parse_expr(&text) {
+                    Ok(expr) => {
+                        self.input = None;
+                        let label = format!("`{expr}`");
+                        self.set_filter(ListFilter::Expr(expr), Some(label))
+                    }
+                    Err(e) => {
+                        if let Some(i) = &mut self.input {
+                            i.error = Some(format!("column {}: {}", e.column, e.message));
+                        }
+                        Vec::new()
+                    }
+                }
+            }
+            InputKind::FullText => {
+                self.input = None;
+                if text.is_empty() {
+                    return self.set_filter(ListFilter::All, None);
+                }
+                let label = format!("text \"{text}\"");
+                self.set_filter(ListFilter::Text(text), Some(label))
+            }
+            InputKind::Note => {
+                self.input = None;
+                self.current().map(|r| vec![Effect::SetNote { id: r.id, text }]).unwrap_or_default()
+            }
+            InputKind::Search => {
+                self.input = None;
+                let Some(search) = self.search.take() else { return Vec::new() };
+                let Some(hit) = search.hits.get(search.cursor) else { return Vec::new() };
+                match hit.target {
+                    Target::Teacher(id) => {
+                        let label = format!("teacher {}", hit.text);
+                        self.set_filter(ListFilter::Teacher(id), Some(label))
+                    }
+                    Target::Prompt(_) => {
+                        let ids: Vec<i64> =
+                            search.hits.iter().filter_map(|h| if let Target::Prompt(id) = h.target { Some(id) } else { None }).collect();
+                        let label = format!("search \"{text}\" ({} prompts)", ids.len());
+                        self.set_filter(ListFilter::Prompts(std::sync::Arc::new(ids)), Some(label))
+                    }
+                }
+            }
+        }
+    }
+
     /// The status line's text.
     #[must_use]
     pub fn status_line(&self) -> String {
         let c = &self.counts;
         let pos = if self.rows.is_empty() { "no samples".to_owned() } else { format!("#{}", self.current().map_or(0, |r| r.id)) };
         let marks = if self.marks.is_empty() { String::new() } else { format!(" │ {} marked", self.marks.len()) };
+        let of = match &self.filter_label {
+            Some(label) => format!("{} matching {label}", c.matching),
+            None => c.total.to_string(),
+        };
         format!(
-            " {pos} of {} │ pending {} accepted {} rejected {} │ hard {} soft {} pseudo {}{marks}",
-            c.total, c.pending, c.accepted, c.rejected, c.hard, c.soft, c.pseudo
+            " {pos} of {of} │ pending {} accepted {} rejected {} │ hard {} soft {} pseudo {}{marks}",
+            c.pending, c.accepted, c.rejected, c.hard, c.soft, c.pseudo
         )
     }
 

@@ -3,10 +3,62 @@
 //! window anywhere in a million samples costs the same.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use sqlx::Row;
+use sqlx::sqlite::SqliteArguments;
 
-use crate::store::Store;
+use crate::rules::Expr;
+use crate::rules::compile::{FROM, compile};
+use crate::store::{Store, add_arg};
+
+/// Which samples the list shows.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum ListFilter {
+    #[default]
+    All,
+    /// `f`: a predicate in the rule language.
+    Expr(Expr),
+    /// `/`: the samples of the prompts a fuzzy search found.
+    Prompts(Arc<Vec<i64>>),
+    /// `/` on a teacher's name: that teacher's samples.
+    Teacher(i64),
+    /// `S`: full-text search (FTS5) over prompt, reasoning and answer; every word must occur.
+    Text(String),
+}
+
+impl ListFilter {
+    /// The condition (on `s` and `p`) with its parameters added to `args`.
+    fn condition(&self, args: &mut SqliteArguments) -> Result<String, sqlx::Error> {
+        Ok(match self {
+            ListFilter::All => "1".to_owned(),
+            ListFilter::Expr(e) => {
+                let c = compile(Some(e));
+                c.add_to(args)?;
+                c.sql
+            }
+            ListFilter::Prompts(ids) => {
+                add_arg(args, serde_json::to_string(ids.as_ref()).unwrap_or_else(|_| "[]".into()))?;
+                "s.prompt_id IN (SELECT value FROM json_each(?))".to_owned()
+            }
+            ListFilter::Teacher(id) => {
+                add_arg(args, *id)?;
+                "s.teacher_id = ?".to_owned()
+            }
+            ListFilter::Text(text) => {
+                add_arg(args, fts_query(text))?;
+                "s.id IN (SELECT rowid FROM sample_fts WHERE sample_fts MATCH ?)".to_owned()
+            }
+        })
+    }
+}
+
+/// A full-text query where every word must occur, each quoted so FTS5 syntax in the user's
+/// text is searched for, not interpreted.
+#[must_use]
+pub fn fts_query(text: &str) -> String {
+    text.split_whitespace().map(|w| format!("\"{}\"", w.replace('"', "\"\""))).collect::<Vec<_>>().join(" ")
+}
 
 /// One line of the sample list.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,18 +108,24 @@ fn list_row(r: &sqlx::sqlite::SqliteRow) -> Result<ListRow, sqlx::Error> {
 }
 
 /// A page of the list, in id order.
-pub async fn page(store: &Store, from: PageFrom, limit: i64) -> Result<Vec<ListRow>, sqlx::Error> {
-    let (sql, anchor) = match from {
-        PageFrom::Start => (format!("SELECT {LIST_COLUMNS} FROM samples s ORDER BY s.id LIMIT ?"), None),
-        PageFrom::End => (format!("SELECT {LIST_COLUMNS} FROM samples s ORDER BY s.id DESC LIMIT ?"), None),
-        PageFrom::After(id) => (format!("SELECT {LIST_COLUMNS} FROM samples s WHERE s.id > ? ORDER BY s.id LIMIT ?"), Some(id)),
-        PageFrom::Before(id) => (format!("SELECT {LIST_COLUMNS} FROM samples s WHERE s.id < ? ORDER BY s.id DESC LIMIT ?"), Some(id)),
+pub async fn page(store: &Store, from: PageFrom, limit: i64, filter: &ListFilter) -> Result<Vec<ListRow>, sqlx::Error> {
+    let mut args = SqliteArguments::default();
+    let cond = filter.condition(&mut args)?;
+    let (keyset, order) = match from {
+        PageFrom::Start => ("1", "ASC"),
+        PageFrom::End => ("1", "DESC"),
+        PageFrom::After(id) => {
+            add_arg(&mut args, id)?;
+            ("s.id > ?", "ASC")
+        }
+        PageFrom::Before(id) => {
+            add_arg(&mut args, id)?;
+            ("s.id < ?", "DESC")
+        }
     };
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    if let Some(id) = anchor {
-        q = q.bind(id);
-    }
-    let rows = q.bind(limit).fetch_all(store.pool()).await?;
+    add_arg(&mut args, limit)?;
+    let sql = format!("SELECT {LIST_COLUMNS} FROM {FROM} WHERE ({cond}) AND {keyset} ORDER BY s.id {order} LIMIT ?");
+    let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql), args).fetch_all(store.pool()).await?;
     let mut out = rows.iter().map(list_row).collect::<Result<Vec<_>, _>>()?;
     if matches!(from, PageFrom::End | PageFrom::Before(_)) {
         out.reverse();
@@ -200,6 +258,8 @@ pub async fn detail(store: &Store, id: i64) -> Result<Option<Detail>, sqlx::Erro
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {
     pub total: i64,
+    /// Samples the list's filter lets through (`total` when there is none).
+    pub matching: i64,
     pub pending: i64,
     pub accepted: i64,
     pub rejected: i64,
@@ -208,15 +268,26 @@ pub struct Counts {
     pub pseudo: i64,
 }
 
-pub async fn counts(store: &Store) -> Result<Counts, sqlx::Error> {
+pub async fn counts(store: &Store, filter: &ListFilter) -> Result<Counts, sqlx::Error> {
     let r = sqlx::query(
         "SELECT count(*), coalesce(sum(status = 'pending'), 0), coalesce(sum(status = 'accepted'), 0), coalesce(sum(status = 'rejected'), 0), \
          coalesce(sum(label = 'hard'), 0), coalesce(sum(label = 'soft'), 0), coalesce(sum(label = 'pseudo'), 0) FROM samples",
     )
     .fetch_one(store.pool())
     .await?;
+    let total: i64 = r.try_get(0)?;
+    let matching = if *filter == ListFilter::All {
+        total
+    } else {
+        let mut args = SqliteArguments::default();
+        let cond = filter.condition(&mut args)?;
+        sqlx::query_scalar_with(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {FROM} WHERE {cond}")), args)
+            .fetch_one(store.pool())
+            .await?
+    };
     Ok(Counts {
-        total: r.try_get(0)?,
+        total,
+        matching,
         pending: r.try_get(1)?,
         accepted: r.try_get(2)?,
         rejected: r.try_get(3)?,

@@ -6,6 +6,7 @@ pub mod action;
 pub mod app;
 pub mod data;
 pub mod keymap;
+pub mod search;
 pub mod text;
 pub mod views;
 
@@ -20,19 +21,30 @@ use keymap::KeyMap;
 use crate::ops;
 use crate::store::Store;
 
-/// Runs one effect against the store and returns its answer.
-pub async fn run_effect(store: &Store, effect: Effect) -> Msg {
+/// Runs one effect against the store and returns its answer; `partial` receives answers that
+/// come before it (a search's first results).
+pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Effect, partial: &(dyn Fn(Msg) + Sync)) -> Msg {
     let result: Result<Msg, String> = async {
         let e = |e: sqlx::Error| e.to_string();
         Ok(match effect {
-            Effect::LoadPage(from) => Msg::Page { from, rows: data::page(store, from, app::PAGE).await.map_err(e)? },
+            Effect::LoadPage { from, generation, filter } => {
+                Msg::Page { from, generation, rows: data::page(store, from, app::PAGE, &filter).await.map_err(e)? }
+            }
             Effect::LoadDetail { id, generation } => {
                 Msg::Detail { generation, detail: data::detail(store, id).await.map_err(e)?.map(Box::new) }
             }
             Effect::LoadGroup { prompt_id } => Msg::Group { prompt_id, samples: data::group(store, prompt_id).await.map_err(e)? },
-            Effect::LoadCounts => Msg::Counts(data::counts(store).await.map_err(e)?),
+            Effect::LoadCounts(filter) => Msg::Counts(data::counts(store, &filter).await.map_err(e)?),
             Effect::LoadStats => Msg::Stats(Box::new(ops::stats::stats(store).await.map_err(e)?)),
             Effect::LoadRules => Msg::Rules(data::saved_rules(store).await.map_err(e)?),
+            Effect::Search { generation, query } => {
+                let report = |hits, scanned, total| partial(Msg::Search { generation, hits, scanned, total, done: false });
+                match engine.search(store, generation, query, &report).await.map_err(e)? {
+                    Some(hits) => Msg::Search { generation, hits, scanned: 0, total: 0, done: true },
+                    // A newer query took over: nothing to say.
+                    None => Msg::Search { generation, hits: Vec::new(), scanned: 0, total: 0, done: false },
+                }
+            }
             Effect::SetStatus { ids, status } => {
                 let n = ids.len();
                 ops::decide::set_status(store, &ids, status).await.map_err(e)?;
@@ -42,6 +54,10 @@ pub async fn run_effect(store: &Store, effect: Effect) -> Msg {
                 let n = ids.len();
                 ops::decide::set_label(store, &ids, label).await.map_err(e)?;
                 Msg::Changed { ids, message: format!("labelled {n} sample{} {label}", if n == 1 { "" } else { "s" }) }
+            }
+            Effect::SetNote { id, text } => {
+                ops::decide::set_note(store, id, &text).await.map_err(e)?;
+                Msg::Changed { ids: vec![id], message: if text.is_empty() { "note removed".into() } else { "note saved".into() } }
             }
             Effect::Undo => {
                 let undone = ops::undo::undo(store, &ops::undo::UndoTarget::Last(1)).await.map_err(e)?;
@@ -108,11 +124,16 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, store: Store, keyma
             }
         }
     });
+    let engine = std::sync::Arc::new(search::SearchEngine::default());
     let spawn = |effects: Vec<Effect>| {
         for effect in effects {
-            let (store, tx) = (store.clone(), tx.clone());
+            let (store, tx, engine) = (store.clone(), tx.clone(), std::sync::Arc::clone(&engine));
             tokio::spawn(async move {
-                let _ = tx.send(Input::Msg(run_effect(&store, effect).await));
+                let early = tx.clone();
+                let partial = move |m: Msg| {
+                    let _ = early.send(Input::Msg(m));
+                };
+                let _ = tx.send(Input::Msg(run_effect(&store, &engine, effect, &partial).await));
             });
         }
     };
@@ -130,6 +151,10 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, store: Store, keyma
             rx.recv().await
         };
         match input {
+            Some(Input::Key(k)) if app.input.is_some() => {
+                spawn(app.key_input(&k));
+                dirty = true;
+            }
             Some(Input::Key(k)) => match app.keymap.action(&k) {
                 Some(action) => {
                     spawn(app.update(action));
@@ -168,12 +193,13 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, store: Store, keyma
 pub struct Headless {
     pub app: App,
     pub store: Store,
+    engine: search::SearchEngine,
 }
 
 impl Headless {
     pub async fn new(store: Store, size: (u16, u16)) -> anyhow::Result<Self> {
         let keymap = KeyMap::load(None).map_err(|e| anyhow::anyhow!(e))?;
-        let mut h = Self { app: App::new(keymap, size), store };
+        let mut h = Self { app: App::new(keymap, size), store, engine: search::SearchEngine::default() };
         let effects = h.app.start();
         h.settle(effects).await;
         Ok(h)
@@ -184,10 +210,27 @@ impl Headless {
         while !effects.is_empty() {
             let mut next = Vec::new();
             for effect in effects {
-                let msg = run_effect(&self.store, effect).await;
+                let early = std::sync::Mutex::new(Vec::new());
+                let msg = run_effect(&self.store, &self.engine, effect, &|m| {
+                    if let Ok(mut v) = early.lock() {
+                        v.push(m);
+                    }
+                })
+                .await;
+                for m in early.into_inner().unwrap_or_default() {
+                    next.extend(self.app.receive(m));
+                }
                 next.extend(self.app.receive(msg));
             }
             effects = next;
+        }
+    }
+
+    /// Types keys into the input line (after `/`, `f`, `S`, `n`), Enter and Esc included.
+    pub async fn type_keys(&mut self, keys: &[ratatui::crossterm::event::KeyEvent]) {
+        for k in keys {
+            let effects = self.app.key_input(k);
+            self.settle(effects).await;
         }
     }
 

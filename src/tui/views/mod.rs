@@ -78,7 +78,19 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) {
         None => Line::raw(app.status_line()),
     };
     frame.render_widget(Paragraph::new(line).style(Style::default().add_modifier(Modifier::REVERSED)), status);
-    frame.render_widget(Paragraph::new(Line::styled(app.hints(), theme.dim(false))), hints);
+    match &app.input {
+        Some(input) => {
+            let mut spans =
+                vec![Span::styled(input.kind.prompt(), theme.heading()), Span::raw(super::text::sanitize(&input.text)), Span::raw("▏")];
+            if let Some(err) = &input.error {
+                spans.push(Span::styled(format!("  {err}"), theme.status("rejected")));
+            } else {
+                spans.push(Span::styled("  enter applies · esc cancels", theme.dim(false)));
+            }
+            frame.render_widget(Paragraph::new(Line::from(spans)), hints);
+        }
+        None => frame.render_widget(Paragraph::new(Line::styled(app.hints(), theme.dim(false))), hints),
+    }
     if app.help {
         draw_help(frame, app, theme);
     }

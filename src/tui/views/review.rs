@@ -128,9 +128,48 @@ pub fn detail_lines(app: &App) -> Vec<(Part, String)> {
     out
 }
 
+/// Search hits, best first, with the matched characters in bold.
+fn draw_hits(frame: &mut Frame, area: Rect, search: &crate::tui::app::SearchState, theme: Theme) {
+    let height = usize::from(area.height.saturating_sub(2));
+    let width = usize::from(area.width.saturating_sub(2));
+    let start = search.cursor.saturating_sub(height.saturating_sub(1));
+    let lines: Vec<Line> = search
+        .hits
+        .iter()
+        .enumerate()
+        .skip(start)
+        .take(height)
+        .map(|(i, hit)| {
+            let kind = match hit.target {
+                crate::tui::search::Target::Teacher(_) => "teacher ",
+                crate::tui::search::Target::Prompt(_) => "",
+            };
+            let text = truncate(&sanitize(&hit.text), width.saturating_sub(kind.len()));
+            let mut spans = vec![Span::styled(kind, theme.dim(false))];
+            for (j, c) in text.chars().enumerate() {
+                let style = if hit.positions.contains(&j) { theme.heading() } else { Style::default() };
+                spans.push(Span::styled(c.to_string(), style));
+            }
+            let line = Line::from(spans);
+            if i == search.cursor { line.style(Style::default().add_modifier(Modifier::REVERSED)) } else { line }
+        })
+        .collect();
+    let progress = if search.done || search.total == 0 {
+        format!(" {} matches ", search.hits.len())
+    } else {
+        format!(" {} matches so far ({}/{} read) ", search.hits.len(), search.scanned, search.total)
+    };
+    frame.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(progress)), area);
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let (list_w, _) = split_width(area.width);
     let [list_area, detail_area] = Layout::horizontal([Constraint::Length(list_w), Constraint::Fill(1)]).areas(area);
+    if let (Some(search), Some(_)) = (&app.search, &app.input) {
+        draw_hits(frame, list_area, search, theme);
+        draw_detail(frame, detail_area, app, theme);
+        return;
+    }
     // The list: a window around the cursor.
     let height = usize::from(list_area.height.saturating_sub(2));
     let start = app.cursor.saturating_sub(height / 2).min(app.rows.len().saturating_sub(height));
@@ -144,6 +183,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         draw_group(frame, detail_area, app, samples, theme);
         return;
     }
+    draw_detail(frame, detail_area, app, theme);
+}
+
+fn draw_detail(frame: &mut Frame, detail_area: Rect, app: &App, theme: Theme) {
     let lines = detail_lines(app);
     let visible = usize::from(detail_area.height.saturating_sub(2));
     let shown: Vec<Line> = lines

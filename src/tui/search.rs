@@ -1,0 +1,133 @@
+//! `/` fuzzy search over prompt previews and teacher names, off the UI thread.
+//!
+//! The corpus (one 120-character preview per prompt, and the teacher names) is read once, in
+//! the background, and shared. A search scans it in chunks on a blocking thread with
+//! fuzzy-matcher's Skim algorithm, keeps the best hits, and reports after the first chunk (the
+//! first results appear at once) and at the end. Each search carries a generation; a newer
+//! query makes the older scan stop at its next chunk.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use fuzzy_matcher::FuzzyMatcher;
+use fuzzy_matcher::skim::SkimMatcherV2;
+use sqlx::Row;
+
+use crate::store::Store;
+
+/// Hits kept per search.
+pub const TOP: usize = 500;
+/// Entries scanned between checks for a newer query (and the first report).
+const CHUNK: usize = 20_000;
+
+/// What a hit points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Prompt(i64),
+    Teacher(i64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub target: Target,
+    pub text: String,
+}
+
+/// A ranked match, with the matched characters' positions for highlighting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub score: i64,
+    pub target: Target,
+    pub text: String,
+    pub positions: Vec<usize>,
+}
+
+/// The shared corpus and the latest search's generation.
+#[derive(Default)]
+pub struct SearchEngine {
+    corpus: tokio::sync::OnceCell<Arc<Vec<Entry>>>,
+    latest: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for SearchEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchEngine").field("loaded", &self.corpus.initialized()).finish_non_exhaustive()
+    }
+}
+
+async fn load(store: &Store) -> Result<Vec<Entry>, sqlx::Error> {
+    let mut out: Vec<Entry> = sqlx::query("SELECT id, name FROM teachers ORDER BY id")
+        .fetch_all(store.pool())
+        .await?
+        .iter()
+        .map(|r| Ok(Entry { target: Target::Teacher(r.try_get(0)?), text: r.try_get(1)? }))
+        .collect::<Result<_, sqlx::Error>>()?;
+    let prompts = sqlx::query(
+        "SELECT prompt_id, substr(text, 1, 120) FROM prompt_texts WHERE prompt_id IN (SELECT prompt_id FROM samples) ORDER BY prompt_id",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    out.reserve(prompts.len());
+    for r in &prompts {
+        let text: String = r.try_get(1)?;
+        out.push(Entry { target: Target::Prompt(r.try_get(0)?), text: text.replace(['\n', '\r', '\t'], " ") });
+    }
+    Ok(out)
+}
+
+impl SearchEngine {
+    /// Runs a search; `partial` receives the first results before the scan ends. Returns `None`
+    /// when a newer search superseded this one.
+    pub async fn search(
+        &self,
+        store: &Store,
+        generation: u64,
+        query: String,
+        partial: &(dyn Fn(Vec<Hit>, usize, usize) + Sync),
+    ) -> Result<Option<Vec<Hit>>, sqlx::Error> {
+        // Searches start in any order on the runtime: the newest generation wins.
+        self.latest.fetch_max(generation, Ordering::SeqCst);
+        let corpus = Arc::clone(self.corpus.get_or_try_init(|| async { load(store).await.map(Arc::new) }).await?);
+        let latest = Arc::clone(&self.latest);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let scan = tokio::task::spawn_blocking(move || {
+            let matcher = SkimMatcherV2::default().smart_case();
+            let mut hits: Vec<Hit> = Vec::new();
+            for (i, chunk) in corpus.chunks(CHUNK).enumerate() {
+                if latest.load(Ordering::SeqCst) > generation {
+                    return None;
+                }
+                for e in chunk {
+                    if let Some((score, positions)) = matcher.fuzzy_indices(&e.text, &query) {
+                        hits.push(Hit { score, target: e.target, text: e.text.clone(), positions });
+                    }
+                }
+                hits.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.text.len().cmp(&b.text.len())));
+                hits.truncate(TOP);
+                let scanned = ((i + 1) * CHUNK).min(corpus.len());
+                if scanned < corpus.len() && i == 0 {
+                    let _ = tx.send((hits.clone(), scanned, corpus.len()));
+                }
+            }
+            Some(hits)
+        });
+        while let Some((hits, scanned, total)) = rx.recv().await {
+            partial(hits, scanned, total);
+        }
+        Ok(scan.await.unwrap_or(None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skim_finds_scattered_letters() {
+        let m = SkimMatcherV2::default().smart_case();
+        let (score, positions) = m.fuzzy_indices("Convert the point to polar coordinates", "polcoord").unwrap();
+        assert!(score > 0);
+        assert_eq!(positions.len(), 8);
+        assert!(m.fuzzy_match("Convert the point", "xyz").is_none());
+    }
+}

@@ -6,11 +6,14 @@ pub enum BenchCommand {
     Import(crate::ops::bench::ImportBenchArgs),
     /// Time each rule kind: predicates, best-of-n and duplicates over 1M samples, near-duplicates over 100k.
     Rules(crate::ops::bench_rules::RulesBenchArgs),
+    /// Drive the headless TUI over N samples: first frame, key latency, search, filter, memory.
+    Tui(crate::tui::bench::TuiBenchArgs),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Import(args) => crate::ops::bench::import_bench(&args).await,
         BenchCommand::Rules(args) => crate::ops::bench_rules::rules_bench(&args).await,
+        BenchCommand::Tui(args) => crate::tui::bench::tui_bench(&args).await,
     }
 }

@@ -28,7 +28,7 @@ pub struct RulesBenchArgs {
     pub dir: Option<PathBuf>,
 }
 
-async fn fresh(path: &Path) -> anyhow::Result<Store> {
+pub(crate) async fn fresh(path: &Path) -> anyhow::Result<Store> {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
@@ -36,7 +36,7 @@ async fn fresh(path: &Path) -> anyhow::Result<Store> {
 }
 
 /// Fills a store with `rows` short samples in SQL.
-async fn generate(store: &Store, rows: u64) -> anyhow::Result<()> {
+pub(crate) async fn generate(store: &Store, rows: u64) -> anyhow::Result<()> {
     let pool = store.pool();
     let mut tx = pool.begin().await?;
     for sql in [

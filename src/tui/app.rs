@@ -511,8 +511,15 @@ impl App {
             }
             Msg::Changed { ids, message } => {
                 self.message = Some(message);
+                // A decision on loaded rows updates the counts from the rows read again
+                // (recounting a million samples per key press would take 200 ms); an undo, or
+                // rows outside the window, call for a recount.
+                let recount = ids.is_empty() || ids.iter().any(|id| self.rows.binary_search_by_key(id, |r| r.id).is_err());
                 let ids = if ids.is_empty() { self.rows.iter().map(|r| r.id).collect() } else { ids };
-                let mut effects = vec![Effect::Refresh(ids), Effect::LoadCounts(self.filter.clone())];
+                let mut effects = vec![Effect::Refresh(ids)];
+                if recount {
+                    effects.push(Effect::LoadCounts(self.filter.clone()));
+                }
                 if let Some((id, prompt_id)) = self.current().map(|r| (r.id, r.prompt_id)) {
                     self.detail_generation += 1;
                     effects.push(Effect::LoadDetail { id, generation: self.detail_generation });
@@ -525,7 +532,10 @@ impl App {
             Msg::Rows(fresh) => {
                 for f in fresh {
                     if let Ok(i) = self.rows.binary_search_by_key(&f.id, |r| r.id) {
-                        self.rows[i] = f;
+                        let old = std::mem::replace(&mut self.rows[i], f);
+                        let new = &self.rows[i];
+                        self.counts.shift(&old.status, &new.status);
+                        self.counts.shift(&old.label, &new.label);
                     }
                 }
                 Vec::new()

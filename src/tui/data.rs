@@ -268,6 +268,33 @@ pub struct Counts {
     pub pseudo: i64,
 }
 
+impl Counts {
+    fn slot(&mut self, name: &str) -> Option<&mut i64> {
+        match name {
+            "pending" => Some(&mut self.pending),
+            "accepted" => Some(&mut self.accepted),
+            "rejected" => Some(&mut self.rejected),
+            "hard" => Some(&mut self.hard),
+            "soft" => Some(&mut self.soft),
+            "pseudo" => Some(&mut self.pseudo),
+            _ => None,
+        }
+    }
+
+    /// One sample moved from `old` to `new` (a status or a label).
+    pub fn shift(&mut self, old: &str, new: &str) {
+        if old == new {
+            return;
+        }
+        if let Some(n) = self.slot(old) {
+            *n -= 1;
+        }
+        if let Some(n) = self.slot(new) {
+            *n += 1;
+        }
+    }
+}
+
 pub async fn counts(store: &Store, filter: &ListFilter) -> Result<Counts, sqlx::Error> {
     let r = sqlx::query(
         "SELECT count(*), coalesce(sum(status = 'pending'), 0), coalesce(sum(status = 'accepted'), 0), coalesce(sum(status = 'rejected'), 0), \

@@ -4,6 +4,7 @@
 
 pub mod action;
 pub mod app;
+pub mod bench;
 pub mod data;
 pub mod keymap;
 pub mod search;
@@ -140,6 +141,10 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, store: Store, keyma
     // Paint the first frame before the first query returns.
     terminal.draw(|f| views::draw(f, &app, theme))?;
     spawn(app.start());
+    {
+        let (store, engine) = (store.clone(), std::sync::Arc::clone(&engine));
+        tokio::spawn(async move { engine.preload(&store).await });
+    }
     let frame_time = Duration::from_millis(16);
     let mut last_draw = Instant::now();
     let mut dirty = false;
@@ -203,6 +208,12 @@ impl Headless {
         let effects = h.app.start();
         h.settle(effects).await;
         Ok(h)
+    }
+
+    /// An App not started yet (for timing the first frame).
+    #[must_use]
+    pub fn from_app(app: App, store: Store) -> Self {
+        Self { app, store, engine: search::SearchEngine::default() }
     }
 
     /// Runs effects, feeding their answers back, until nothing is left to do.

@@ -76,6 +76,11 @@ async fn load(store: &Store) -> Result<Vec<Entry>, sqlx::Error> {
 }
 
 impl SearchEngine {
+    /// Reads the corpus ahead of the first `/`, so the first search answers at once.
+    pub async fn preload(&self, store: &Store) {
+        let _ = self.corpus.get_or_try_init(|| async { load(store).await.map(Arc::new) }).await;
+    }
+
     /// Runs a search; `partial` receives the first results before the scan ends. Returns `None`
     /// when a newer search superseded this one.
     pub async fn search(

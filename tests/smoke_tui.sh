@@ -25,6 +25,13 @@ tmux send-keys -t "$session" j        # move to sample #2
 wait_for "#2 of 241"
 tmux send-keys -t "$session" a        # accept it (and move on)
 wait_for "accepted 1"
+tmux send-keys -t "$session" /        # fuzzy search
+tmux send-keys -t "$session" -l hexagon
+wait_for "matches"
+tmux send-keys -t "$session" Enter    # narrow the list to what matched
+wait_for 'matching search "hexagon"'
+tmux send-keys -t "$session" c        # every sample again
+wait_for "of 241 │"
 tmux send-keys -t "$session" '?'      # help opens
 wait_for "Keys (any key closes)"
 tmux send-keys -t "$session" Escape   # any key closes it
@@ -35,4 +42,4 @@ for _ in $(seq 1 100); do [ -f "$dir/exit" ] && break; sleep 0.1; done
 [ "$(cat "$dir/exit")" = 0 ] || { echo "smoke: retort exited with $(cat "$dir/exit")" >&2; exit 1; }
 accepted="$("$bin" --db "$dir/retort.db" list --where 'status = accepted' --json | grep -o '"id":[0-9]*' | tr '\n' ' ')"
 [ "$accepted" = '"id":2 ' ] || { echo "smoke: expected sample 2 accepted, the store says: $accepted" >&2; exit 1; }
-echo "1 passed, 0 failed: tui smoke (start, move, accept, help, tab, quit; decision stored)"
+echo "1 passed, 0 failed: tui smoke (start, move, accept, search, help, tab, quit; decision stored)"

@@ -181,3 +181,69 @@ async fn notes_are_saved_and_undone() {
     h.act(Action::Undo).await;
     assert_eq!(sb.query_i64("SELECT count(*) FROM notes"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_tab_counts_applies_and_undoes() {
+    let sb = Sandbox::new();
+    let mut h = demo(&sb, (120, 40)).await;
+    h.act(Action::NextTab).await;
+    assert_eq!(h.app.tab, Tab::Rules);
+    // A rule written in the tab: a mistake shows its column, then it is saved with its live count.
+    h.act(Action::NewRule).await;
+    h.type_keys(&keys("wrong: reject where score.imported < \"x\"")).await;
+    assert!(h.app.input.as_ref().unwrap().error.as_ref().unwrap().starts_with("column 38"), "{:?}", h.app.input);
+    h.type_keys(&[ratatui::crossterm::event::KeyEvent::new(
+        ratatui::crossterm::event::KeyCode::Char('u'),
+        ratatui::crossterm::event::KeyModifiers::CONTROL,
+    )])
+    .await;
+    h.type_keys(&keys("wrong: reject where score.imported < 1")).await;
+    let failing = sb.query_i64("SELECT count(*) FROM scores WHERE score < 1");
+    assert_eq!(h.app.rules.len(), 1);
+    assert_eq!(h.app.rules[0].count, Some(Ok(failing as u64)));
+    assert!(h.render().contains("wrong"));
+    h.act(Action::ApplyRule).await;
+    assert_eq!(sb.query_i64("SELECT count(*) FROM samples WHERE status = 'rejected'"), failing);
+    assert_eq!(h.app.rules[0].count, Some(Ok(0)), "applied: nothing left to change");
+    h.act(Action::Undo).await;
+    assert_eq!(sb.query_i64("SELECT count(*) FROM samples WHERE status = 'rejected'"), 0);
+    h.act(Action::Redo).await;
+    assert_eq!(sb.query_i64("SELECT count(*) FROM samples WHERE status = 'rejected'"), failing);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sorted_lists_page_through_every_sample_in_order() {
+    let sb = Sandbox::new();
+    let mut h = demo(&sb, (120, 30)).await;
+    let total = h.app.counts.total as usize;
+    for (presses, check) in [(1usize, "tokens up"), (1, "tokens down"), (2, "teacher"), (2, "score")] {
+        for _ in 0..presses {
+            h.act(Action::Sort).await;
+        }
+        let mut seen = vec![h.app.current().unwrap().clone()];
+        for _ in 1..total {
+            h.act(Action::SelectNext).await;
+            seen.push(h.app.current().unwrap().clone());
+        }
+        let mut ids: Vec<i64> = seen.iter().map(|r| r.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), total, "{check}: every sample once");
+        let ordered = match check {
+            "tokens up" => seen.windows(2).all(|w| w[0].tokens <= w[1].tokens),
+            "tokens down" => seen.windows(2).all(|w| w[0].tokens >= w[1].tokens),
+            "score" => {
+                let score = |r: &retort::tui::data::ListRow| r.scores.values().next().copied().unwrap_or(-1.0);
+                seen.windows(2).all(|w| score(&w[0]) >= score(&w[1]))
+            }
+            _ => seen.windows(2).all(|w| w[0].teacher <= w[1].teacher),
+        };
+        assert!(ordered, "{check}: out of order");
+        // And back up from the end.
+        h.act(Action::SelectLast).await;
+        for _ in 1..total {
+            h.act(Action::SelectPrevious).await;
+        }
+        assert_eq!(h.app.current().unwrap().id, seen[0].id, "{check}: walking back up ends where it started");
+    }
+}

@@ -118,3 +118,73 @@ pub async fn revert(conn: &mut SqliteConnection, action_id: i64) -> Result<u64, 
     sqlx::query("UPDATE actions SET undone_at = ? WHERE id = ?").bind(store::now()).bind(action_id).execute(&mut *conn).await?;
     Ok(n)
 }
+
+/// Re-applies the most recently undone action (when nothing was decided since on its samples).
+pub async fn redo(store: &Store) -> Result<Option<Undone>, sqlx::Error> {
+    let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
+    let Some((id, actor, description)): Option<(i64, String, String)> = sqlx::query_as(
+        "SELECT id, actor, description FROM actions WHERE undone_at IS NOT NULL \
+         AND NOT EXISTS (SELECT 1 FROM actions later WHERE later.id > actions.id AND later.undone_at IS NULL) \
+         ORDER BY undone_at DESC, id DESC LIMIT 1",
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
+    let now = store::now();
+    let mut n = sqlx::query(
+        "UPDATE samples SET status = d.new_value, decided_by = (SELECT actor FROM actions WHERE id = d.action_id), decided_at = ? \
+         FROM decisions d WHERE d.action_id = ? AND d.field = 'status' AND samples.id = d.sample_id AND samples.status = d.old_value",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    n += sqlx::query(
+        "UPDATE samples SET label = d.new_value FROM decisions d \
+         WHERE d.action_id = ? AND d.field = 'label' AND samples.id = d.sample_id AND samples.label = d.old_value",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    n += sqlx::query(
+        "INSERT OR IGNORE INTO sample_tags (sample_id, tag_id) SELECT d.sample_id, t.id FROM decisions d JOIN tags t ON t.name = d.new_value \
+         WHERE d.action_id = ? AND d.field = 'tag'",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    n += sqlx::query(
+        "DELETE FROM sample_tags WHERE (sample_id, tag_id) IN \
+         (SELECT d.sample_id, t.id FROM decisions d JOIN tags t ON t.name = d.old_value WHERE d.action_id = ? AND d.field = 'untag')",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    n += sqlx::query(
+        "INSERT INTO notes (sample_id, note, updated_at) SELECT d.sample_id, d.new_value, ? FROM decisions d \
+         WHERE d.action_id = ? AND d.field = 'note' AND d.new_value != '' \
+         ON CONFLICT (sample_id) DO UPDATE SET note = excluded.note, updated_at = excluded.updated_at",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    n += sqlx::query(
+        "DELETE FROM notes WHERE sample_id IN (SELECT sample_id FROM decisions WHERE action_id = ? AND field = 'note' AND new_value = '')",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query("UPDATE actions SET undone_at = NULL WHERE id = ?").bind(id).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(Some(Undone { action_id: id, actor, description, reverted: n }))
+}

@@ -45,6 +45,8 @@ pub enum Action {
     RejectMarked,
     /// Undo the last action (a key press, a batch, a rule).
     Undo,
+    /// Redo the action undone last.
+    Redo,
     /// Fold or unfold the reasoning in the detail view.
     ToggleReasoning,
     /// Scroll the detail view down.
@@ -61,8 +63,16 @@ pub enum Action {
     Filter,
     /// Show every sample again.
     ClearFilter,
+    /// Sort the list by the next column (id, tokens ↑, tokens ↓, status, teacher, label, score).
+    Sort,
     /// Write a note on the sample.
     Note,
+    /// Rules tab: apply the selected rule (one undoable action).
+    ApplyRule,
+    /// Rules tab: edit the selected rule.
+    EditRule,
+    /// Rules tab: write a new rule.
+    NewRule,
 }
 
 impl Action {
@@ -90,6 +100,7 @@ impl Action {
             Action::AcceptMarked => "accept the marked samples",
             Action::RejectMarked => "reject the marked samples",
             Action::Undo => "undo the last action",
+            Action::Redo => "redo what was undone",
             Action::ToggleReasoning => "fold / unfold the reasoning",
             Action::ScrollDetailDown => "scroll the sample down",
             Action::ScrollDetailUp => "scroll the sample up",
@@ -98,7 +109,11 @@ impl Action {
             Action::FullText => "full-text search",
             Action::Filter => "filter: score.math < 1 and tokens > 8000",
             Action::ClearFilter => "clear the filter or search",
+            Action::Sort => "sort by the next column",
             Action::Note => "write a note on the sample",
+            Action::ApplyRule => "rules tab: apply the selected rule",
+            Action::EditRule => "rules tab: edit the selected rule",
+            Action::NewRule => "rules tab: write a new rule",
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::action::Action;
-use super::data::{Counts, Detail, ListFilter, ListRow, PageFrom};
+use super::data::{Counts, Detail, ListFilter, ListRow, PageFrom, SortKey};
 use super::keymap::KeyMap;
 use super::search::{Hit, Target};
 use super::text;
@@ -52,6 +52,8 @@ pub enum InputKind {
     Filter,
     /// `n`: the curator's note on the sample.
     Note,
+    /// `e` / `+` on the Rules tab: a rule to save (`name: action where ...`).
+    Rule,
 }
 
 impl InputKind {
@@ -62,6 +64,7 @@ impl InputKind {
             InputKind::FullText => "full text: ",
             InputKind::Filter => "filter: ",
             InputKind::Note => "note: ",
+            InputKind::Rule => "rule: ",
         }
     }
 }
@@ -73,6 +76,15 @@ pub struct InputLine {
     pub text: String,
     /// Why the last Enter was refused (a filter's parse error, with its column).
     pub error: Option<String>,
+}
+
+/// A saved rule with its live dry-run count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleRow {
+    pub name: String,
+    pub source: String,
+    /// What applying it now would change; `Err` when it cannot run (e.g. its eval file is gone).
+    pub count: Option<Result<u64, String>>,
 }
 
 /// A fuzzy search in progress or done.
@@ -90,10 +102,24 @@ pub struct SearchState {
 /// Work for a background task.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
+    LoadCharts,
+    DryRunRule {
+        name: String,
+        source: String,
+    },
+    ApplyRule {
+        name: String,
+        source: String,
+    },
+    SaveRule {
+        name: String,
+        source: String,
+    },
     LoadPage {
         from: PageFrom,
         generation: u64,
         filter: ListFilter,
+        sort: SortKey,
     },
     LoadDetail {
         id: i64,
@@ -122,6 +148,7 @@ pub enum Effect {
         text: String,
     },
     Undo,
+    Redo,
     /// Read these rows again (after a decision).
     Refresh(Vec<i64>),
 }
@@ -129,6 +156,11 @@ pub enum Effect {
 /// A background task's answer.
 #[derive(Debug, Clone)]
 pub enum Msg {
+    Charts(Box<super::data::Charts>),
+    RuleCount {
+        name: String,
+        count: Result<u64, String>,
+    },
     Page {
         from: PageFrom,
         generation: u64,
@@ -170,7 +202,7 @@ pub struct App {
     pub tab: Tab,
     pub help: bool,
     pub quit: bool,
-    /// The loaded window of the sample list, in id order.
+    /// The loaded window of the sample list, in the list's order.
     pub rows: Vec<ListRow>,
     pub cursor: usize,
     pub at_start: bool,
@@ -180,6 +212,7 @@ pub struct App {
     /// Bumped when the list starts over (a jump, a new filter): older pages are dropped.
     list_generation: u64,
     pub filter: ListFilter,
+    pub sort: SortKey,
     /// How the filter reads on the status line.
     pub filter_label: Option<String>,
     pub input: Option<InputLine>,
@@ -193,7 +226,9 @@ pub struct App {
     pub show_reasoning: bool,
     pub group: Option<(i64, Vec<(ListRow, String)>)>,
     pub stats: Option<Stats>,
-    pub rules: Vec<(String, String)>,
+    pub charts: Option<super::data::Charts>,
+    pub rules: Vec<RuleRow>,
+    pub rule_cursor: usize,
     pub message: Option<String>,
     /// The terminal's size, for paging and for wrapping the detail.
     pub size: (u16, u16),
@@ -214,6 +249,7 @@ impl App {
             loading: None,
             list_generation: 0,
             filter: ListFilter::All,
+            sort: SortKey::Id,
             filter_label: None,
             input: None,
             search: None,
@@ -226,7 +262,9 @@ impl App {
             show_reasoning: true,
             group: None,
             stats: None,
+            charts: None,
             rules: Vec::new(),
+            rule_cursor: 0,
             message: None,
             size,
         }
@@ -244,7 +282,7 @@ impl App {
     fn load(&mut self, from: PageFrom) -> Vec<Effect> {
         self.list_generation += 1;
         self.loading = Some(from);
-        vec![Effect::LoadPage { from, generation: self.list_generation, filter: self.filter.clone() }]
+        vec![Effect::LoadPage { from, generation: self.list_generation, filter: self.filter.clone(), sort: self.sort }]
     }
 
     /// Shows only the samples `filter` lets through.
@@ -306,7 +344,7 @@ impl App {
             };
             if let Some(from) = from {
                 self.loading = Some(from);
-                effects.push(Effect::LoadPage { from, generation: self.list_generation, filter: self.filter.clone() });
+                effects.push(Effect::LoadPage { from, generation: self.list_generation, filter: self.filter.clone(), sort: self.sort });
             }
         }
         effects
@@ -361,11 +399,12 @@ impl App {
                 let n = Tab::ALL.len();
                 self.tab = Tab::ALL[if action == Action::NextTab { (i + 1) % n } else { (i + n - 1) % n }];
                 match self.tab {
-                    Tab::Stats => vec![Effect::LoadStats],
+                    Tab::Stats => vec![Effect::LoadStats, Effect::LoadCharts],
                     Tab::Rules => vec![Effect::LoadRules],
                     _ => Vec::new(),
                 }
             }
+            _ if self.tab == Tab::Rules => self.update_rules(action),
             _ if self.tab != Tab::Review => Vec::new(),
             Action::SelectNext => self.move_by(1),
             Action::SelectPrevious => self.move_by(-1),
@@ -417,6 +456,9 @@ impl App {
                 vec![Effect::SetStatus { ids, status }]
             }
             Action::Undo => vec![Effect::Undo],
+            Action::Redo => vec![Effect::Redo],
+            // Keys of the Rules tab.
+            Action::ApplyRule | Action::EditRule | Action::NewRule => Vec::new(),
             Action::Search | Action::FullText | Action::Filter | Action::Note => {
                 let kind = match action {
                     Action::Search => InputKind::Search,
@@ -434,6 +476,13 @@ impl App {
                 };
                 self.input = Some(InputLine { kind, text, error: None });
                 Vec::new()
+            }
+            Action::Sort => {
+                self.sort = self.sort.next();
+                self.rows.clear();
+                self.cursor = 0;
+                self.message = Some(format!("sorted by {}", self.sort.label()));
+                self.load(PageFrom::Start)
             }
             Action::ClearFilter => {
                 if self.filter == ListFilter::All {
@@ -506,7 +555,18 @@ impl App {
                 Vec::new()
             }
             Msg::Rules(r) => {
-                self.rules = r;
+                self.rules = r.into_iter().map(|(name, source)| RuleRow { name, source, count: None }).collect();
+                self.rule_cursor = self.rule_cursor.min(self.rules.len().saturating_sub(1));
+                self.rules.iter().map(|r| Effect::DryRunRule { name: r.name.clone(), source: r.source.clone() }).collect()
+            }
+            Msg::Charts(c) => {
+                self.charts = Some(*c);
+                Vec::new()
+            }
+            Msg::RuleCount { name, count } => {
+                if let Some(r) = self.rules.iter_mut().find(|r| r.name == name) {
+                    r.count = Some(count);
+                }
                 Vec::new()
             }
             Msg::Changed { ids, message } => {
@@ -514,9 +574,12 @@ impl App {
                 // A decision on loaded rows updates the counts from the rows read again
                 // (recounting a million samples per key press would take 200 ms); an undo, or
                 // rows outside the window, call for a recount.
-                let recount = ids.is_empty() || ids.iter().any(|id| self.rows.binary_search_by_key(id, |r| r.id).is_err());
+                let recount = ids.is_empty() || ids.iter().any(|id| !self.rows.iter().any(|r| r.id == *id));
                 let ids = if ids.is_empty() { self.rows.iter().map(|r| r.id).collect() } else { ids };
                 let mut effects = vec![Effect::Refresh(ids)];
+                if self.tab == Tab::Rules {
+                    effects.push(Effect::LoadRules);
+                }
                 if recount {
                     effects.push(Effect::LoadCounts(self.filter.clone()));
                 }
@@ -531,7 +594,7 @@ impl App {
             }
             Msg::Rows(fresh) => {
                 for f in fresh {
-                    if let Ok(i) = self.rows.binary_search_by_key(&f.id, |r| r.id) {
+                    if let Some(i) = self.rows.iter().position(|r| r.id == f.id) {
                         let old = std::mem::replace(&mut self.rows[i], f);
                         let new = &self.rows[i];
                         self.counts.shift(&old.status, &new.status);
@@ -583,6 +646,33 @@ impl App {
             }
         }
         self.moved()
+    }
+
+    /// Keys on the Rules tab: move among the saved rules, apply one, edit or add one.
+    fn update_rules(&mut self, action: Action) -> Vec<Effect> {
+        let selected = self.rules.get(self.rule_cursor).cloned();
+        match action {
+            Action::SelectNext => {
+                self.rule_cursor = (self.rule_cursor + 1).min(self.rules.len().saturating_sub(1));
+                Vec::new()
+            }
+            Action::SelectPrevious => {
+                self.rule_cursor = self.rule_cursor.saturating_sub(1);
+                Vec::new()
+            }
+            Action::ApplyRule => selected.map(|r| vec![Effect::ApplyRule { name: r.name, source: r.source }]).unwrap_or_default(),
+            Action::EditRule | Action::NewRule => {
+                let text = match (action, selected) {
+                    (Action::EditRule, Some(r)) => format!("{}: {}", r.name, r.source),
+                    _ => String::new(),
+                };
+                self.input = Some(InputLine { kind: InputKind::Rule, text, error: None });
+                Vec::new()
+            }
+            Action::Undo => vec![Effect::Undo],
+            Action::Redo => vec![Effect::Redo],
+            _ => Vec::new(),
+        }
     }
 
     /// A key while a line is being typed: text editing, Enter to submit, Esc to cancel, and
@@ -660,6 +750,26 @@ impl App {
                 let label = format!("text \"{text}\"");
                 self.set_filter(ListFilter::Text(text), Some(label))
             }
+            InputKind::Rule => match crate::rules::parse_rule(&text) {
+                Ok(rule) => {
+                    let Some(name) = rule.name.clone() else {
+                        if let Some(i) = &mut self.input {
+                            i.error = Some("name the rule: `name: reject where ...`".into());
+                        }
+                        return Vec::new();
+                    };
+                    self.input = None;
+                    let mut bare = rule;
+                    bare.name = None;
+                    vec![Effect::SaveRule { name, source: bare.to_string() }]
+                }
+                Err(e) => {
+                    if let Some(i) = &mut self.input {
+                        i.error = Some(format!("column {}: {}", e.column, e.message));
+                    }
+                    Vec::new()
+                }
+            },
             InputKind::Note => {
                 self.input = None;
                 self.current().map(|r| vec![Effect::SetNote { id: r.id, text }]).unwrap_or_default()
@@ -704,21 +814,37 @@ impl App {
     #[must_use]
     pub fn hints(&self) -> String {
         let k = |a| self.keymap.keys_of(a);
+        if self.tab == Tab::Rules {
+            let hints = [
+                (Action::SelectNext, "move"),
+                (Action::ApplyRule, "apply"),
+                (Action::EditRule, "edit"),
+                (Action::NewRule, "new"),
+                (Action::Undo, "undo"),
+                (Action::NextTab, "tabs"),
+                (Action::Help, "help"),
+                (Action::Quit, "quit"),
+            ];
+            let text: Vec<String> = hints.iter().map(|(a, what)| format!("{} {what}", k(*a))).collect();
+            return text::truncate(&text.join("  "), usize::from(self.size.0));
+        }
+        let labels = format!("{}/{}/{}", k(Action::LabelHard), k(Action::LabelSoft), k(Action::LabelPseudo));
         let hints = [
             (Action::SelectNext, "move"),
             (Action::Accept, "accept"),
             (Action::Reject, "reject"),
-            (Action::LabelHard, "hard"),
-            (Action::LabelSoft, "soft"),
-            (Action::LabelPseudo, "pseudo"),
             (Action::ToggleMark, "mark"),
             (Action::Undo, "undo"),
+            (Action::Search, "search"),
+            (Action::Filter, "filter"),
+            (Action::Sort, "sort"),
             (Action::GroupView, "group"),
             (Action::NextTab, "tabs"),
             (Action::Help, "help"),
             (Action::Quit, "quit"),
         ];
-        let text: Vec<String> = hints.iter().map(|(a, what)| format!("{} {what}", k(*a))).collect();
+        let mut text: Vec<String> = hints.iter().map(|(a, what)| format!("{} {what}", k(*a))).collect();
+        text.insert(3, format!("{labels} label"));
         text::truncate(&text.join("  "), usize::from(self.size.0))
     }
 }

@@ -75,6 +75,71 @@ pub struct ListRow {
     pub preview: String,
 }
 
+/// The order of the list. Every order ends in the sample id, so keyset pagination stays exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    #[default]
+    Id,
+    TokensAscending,
+    TokensDescending,
+    Status,
+    Teacher,
+    Label,
+    /// The score shown in the list (the first verifier by name), best first; unscored last.
+    Score,
+}
+
+impl SortKey {
+    #[must_use]
+    pub fn next(self) -> Self {
+        match self {
+            SortKey::Id => SortKey::TokensAscending,
+            SortKey::TokensAscending => SortKey::TokensDescending,
+            SortKey::TokensDescending => SortKey::Status,
+            SortKey::Status => SortKey::Teacher,
+            SortKey::Teacher => SortKey::Label,
+            SortKey::Label => SortKey::Score,
+            SortKey::Score => SortKey::Id,
+        }
+    }
+
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            SortKey::Id => "id",
+            SortKey::TokensAscending => "tokens, shortest first",
+            SortKey::TokensDescending => "tokens, longest first",
+            SortKey::Status => "status",
+            SortKey::Teacher => "teacher",
+            SortKey::Label => "label",
+            SortKey::Score => "score, best first",
+        }
+    }
+
+    /// The key as SQL over sample `s`, and the same key for the anchor sample `?`.
+    fn sql(self) -> (&'static str, &'static str, bool) {
+        match self {
+            SortKey::Id => ("s.id", "?", false),
+            SortKey::TokensAscending => ("s.tokens", "(SELECT tokens FROM samples WHERE id = ?)", false),
+            SortKey::TokensDescending => ("s.tokens", "(SELECT tokens FROM samples WHERE id = ?)", true),
+            SortKey::Status => ("s.status", "(SELECT status FROM samples WHERE id = ?)", false),
+            SortKey::Label => ("s.label", "(SELECT label FROM samples WHERE id = ?)", false),
+            SortKey::Score => (
+                "coalesce((SELECT sc.score FROM scores sc JOIN verifiers v ON v.id = sc.verifier_id \
+                   WHERE sc.sample_id = s.id AND sc.score IS NOT NULL ORDER BY v.name LIMIT 1), -1)",
+                "coalesce((SELECT sc.score FROM scores sc JOIN verifiers v ON v.id = sc.verifier_id \
+                   WHERE sc.sample_id = ? AND sc.score IS NOT NULL ORDER BY v.name LIMIT 1), -1)",
+                true,
+            ),
+            SortKey::Teacher => (
+                "(SELECT name FROM teachers WHERE id = s.teacher_id)",
+                "(SELECT name FROM teachers WHERE id = (SELECT teacher_id FROM samples WHERE id = ?))",
+                false,
+            ),
+        }
+    }
+}
+
 /// Which way a page is read from its anchor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PageFrom {
@@ -107,24 +172,33 @@ fn list_row(r: &sqlx::sqlite::SqliteRow) -> Result<ListRow, sqlx::Error> {
     })
 }
 
-/// A page of the list, in id order.
-pub async fn page(store: &Store, from: PageFrom, limit: i64, filter: &ListFilter) -> Result<Vec<ListRow>, sqlx::Error> {
+/// A page of the list, in the list's order.
+pub async fn page(store: &Store, from: PageFrom, limit: i64, filter: &ListFilter, sort: SortKey) -> Result<Vec<ListRow>, sqlx::Error> {
     let mut args = SqliteArguments::default();
     let cond = filter.condition(&mut args)?;
-    let (keyset, order) = match from {
-        PageFrom::Start => ("1", "ASC"),
-        PageFrom::End => ("1", "DESC"),
+    let (key, anchor_key, descending) = sort.sql();
+    // Reading forward means the list's own direction; backward, the reverse.
+    let (forward, backward) = if descending { ("DESC", "ASC") } else { ("ASC", "DESC") };
+    let (after, before) = if descending { ("<", ">") } else { (">", "<") };
+    let (keyset, key_order, id_order) = match from {
+        PageFrom::Start => ("1".to_owned(), forward, "ASC"),
+        PageFrom::End => ("1".to_owned(), backward, "DESC"),
         PageFrom::After(id) => {
             add_arg(&mut args, id)?;
-            ("s.id > ?", "ASC")
+            add_arg(&mut args, id)?;
+            add_arg(&mut args, id)?;
+            (format!("({key} {after} {anchor_key} OR ({key} = {anchor_key} AND s.id > ?))"), forward, "ASC")
         }
         PageFrom::Before(id) => {
             add_arg(&mut args, id)?;
-            ("s.id < ?", "DESC")
+            add_arg(&mut args, id)?;
+            add_arg(&mut args, id)?;
+            (format!("({key} {before} {anchor_key} OR ({key} = {anchor_key} AND s.id < ?))"), backward, "DESC")
         }
     };
     add_arg(&mut args, limit)?;
-    let sql = format!("SELECT {LIST_COLUMNS} FROM {FROM} WHERE ({cond}) AND {keyset} ORDER BY s.id {order} LIMIT ?");
+    let order = if sort == SortKey::Id { format!("s.id {id_order}") } else { format!("{key} {key_order}, s.id {id_order}") };
+    let sql = format!("SELECT {LIST_COLUMNS} FROM {FROM} WHERE ({cond}) AND {keyset} ORDER BY {order} LIMIT ?");
     let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql), args).fetch_all(store.pool()).await?;
     let mut out = rows.iter().map(list_row).collect::<Result<Vec<_>, _>>()?;
     if matches!(from, PageFrom::End | PageFrom::Before(_)) {
@@ -341,4 +415,71 @@ pub async fn group(store: &Store, prompt_id: i64) -> Result<Vec<(ListRow, String
 /// Saved rules, for the Rules tab.
 pub async fn saved_rules(store: &Store) -> Result<Vec<(String, String)>, sqlx::Error> {
     sqlx::query_as("SELECT name, source FROM rules ORDER BY position, id").fetch_all(store.pool()).await
+}
+
+/// What the Stats tab draws.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Charts {
+    /// Per verifier: samples per tenth of the score range (0–0.1, …, 0.9–1.0).
+    pub score_histograms: Vec<(String, [i64; 10])>,
+    /// Samples per token-length bucket: < 256, < 512, …, < 32768, ≥ 32768.
+    pub token_histogram: [i64; 9],
+    /// (name, accepted, rejected, total) per teacher, per source, and per verifier (its passing samples).
+    pub by_teacher: Vec<(String, i64, i64, i64)>,
+    pub by_source: Vec<(String, i64, i64, i64)>,
+    pub by_verifier: Vec<(String, i64, i64, i64)>,
+}
+
+/// Token-length bucket bounds of [`Charts::token_histogram`].
+pub const TOKEN_BUCKETS: [&str; 9] = ["<256", "<512", "<1k", "<2k", "<4k", "<8k", "<16k", "<32k", "≥32k"];
+
+async fn acceptance(store: &Store, sql: &'static str) -> Result<Vec<(String, i64, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(sql).fetch_all(store.pool()).await
+}
+
+pub async fn charts(store: &Store) -> Result<Charts, sqlx::Error> {
+    let mut out = Charts::default();
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT v.name, min(9, CAST(sc.score * 10 AS INTEGER)), count(*) FROM scores sc JOIN verifiers v ON v.id = sc.verifier_id \
+         WHERE sc.score IS NOT NULL GROUP BY 1, 2 ORDER BY 1",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    for (name, bucket, n) in rows {
+        if out.score_histograms.last().is_none_or(|(v, _)| *v != name) {
+            out.score_histograms.push((name, [0; 10]));
+        }
+        if let Some((_, h)) = out.score_histograms.last_mut() {
+            h[bucket.clamp(0, 9) as usize] += n;
+        }
+    }
+    let tokens: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT CASE WHEN tokens < 256 THEN 0 WHEN tokens < 512 THEN 1 WHEN tokens < 1024 THEN 2 WHEN tokens < 2048 THEN 3 \
+         WHEN tokens < 4096 THEN 4 WHEN tokens < 8192 THEN 5 WHEN tokens < 16384 THEN 6 WHEN tokens < 32768 THEN 7 ELSE 8 END, count(*) \
+         FROM samples GROUP BY 1",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    for (b, n) in tokens {
+        out.token_histogram[b.clamp(0, 8) as usize] = n;
+    }
+    out.by_teacher = acceptance(
+        store,
+        "SELECT t.name, coalesce(sum(s.status = 'accepted'), 0), coalesce(sum(s.status = 'rejected'), 0), count(*) \
+         FROM samples s JOIN teachers t ON t.id = s.teacher_id GROUP BY t.name ORDER BY count(*) DESC",
+    )
+    .await?;
+    out.by_source = acceptance(
+        store,
+        "SELECT coalesce(src.name, '(none)'), coalesce(sum(s.status = 'accepted'), 0), coalesce(sum(s.status = 'rejected'), 0), count(*) \
+         FROM samples s LEFT JOIN sources src ON src.id = s.source_id GROUP BY 1 ORDER BY count(*) DESC",
+    )
+    .await?;
+    out.by_verifier = acceptance(
+        store,
+        "SELECT v.name, coalesce(sum(s.status = 'accepted'), 0), coalesce(sum(s.status = 'rejected'), 0), count(*) \
+         FROM scores sc JOIN verifiers v ON v.id = sc.verifier_id JOIN samples s ON s.id = sc.sample_id WHERE sc.pass = 1 GROUP BY v.name ORDER BY v.name",
+    )
+    .await?;
+    Ok(out)
 }

@@ -28,14 +28,15 @@ pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Ef
     let result: Result<Msg, String> = async {
         let e = |e: sqlx::Error| e.to_string();
         Ok(match effect {
-            Effect::LoadPage { from, generation, filter } => {
-                Msg::Page { from, generation, rows: data::page(store, from, app::PAGE, &filter).await.map_err(e)? }
+            Effect::LoadPage { from, generation, filter, sort } => {
+                Msg::Page { from, generation, rows: data::page(store, from, app::PAGE, &filter, sort).await.map_err(e)? }
             }
             Effect::LoadDetail { id, generation } => {
                 Msg::Detail { generation, detail: data::detail(store, id).await.map_err(e)?.map(Box::new) }
             }
             Effect::LoadGroup { prompt_id } => Msg::Group { prompt_id, samples: data::group(store, prompt_id).await.map_err(e)? },
             Effect::LoadCounts(filter) => Msg::Counts(data::counts(store, &filter).await.map_err(e)?),
+            Effect::LoadCharts => Msg::Charts(Box::new(data::charts(store).await.map_err(e)?)),
             Effect::LoadStats => Msg::Stats(Box::new(ops::stats::stats(store).await.map_err(e)?)),
             Effect::LoadRules => Msg::Rules(data::saved_rules(store).await.map_err(e)?),
             Effect::Search { generation, query } => {
@@ -45,6 +46,26 @@ pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Ef
                     // A newer query took over: nothing to say.
                     None => Msg::Search { generation, hits: Vec::new(), scanned: 0, total: 0, done: false },
                 }
+            }
+            Effect::DryRunRule { name, source } => {
+                let count = match named_rule(&name, &source) {
+                    Ok(rule) => ops::rules::dry_run(store, &rule, &ops::rules::RunOptions::default())
+                        .await
+                        .map(|r| r.changed)
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
+                Msg::RuleCount { name, count }
+            }
+            Effect::ApplyRule { name, source } => {
+                let rule = named_rule(&name, &source)?;
+                let report = ops::rules::apply(store, &rule, &ops::rules::RunOptions::default()).await.map_err(|e| e.to_string())?;
+                Msg::Changed { ids: Vec::new(), message: format!("{name}: {} samples changed (u undoes)", report.changed) }
+            }
+            Effect::SaveRule { name, source } => {
+                let rule = named_rule(&name, &source)?;
+                ops::rules::save(store, &name, &rule).await.map_err(e)?;
+                Msg::Rules(data::saved_rules(store).await.map_err(e)?)
             }
             Effect::SetStatus { ids, status } => {
                 let n = ids.len();
@@ -68,11 +89,24 @@ pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Ef
                 );
                 Msg::Changed { ids: Vec::new(), message }
             }
+            Effect::Redo => {
+                let redone = ops::undo::redo(store).await.map_err(e)?;
+                let message =
+                    redone.map_or_else(|| "nothing to redo".to_owned(), |u| format!("redid {} ({} samples)", u.description, u.reverted));
+                Msg::Changed { ids: Vec::new(), message }
+            }
             Effect::Refresh(ids) => Msg::Rows(data::rows(store, &ids).await.map_err(e)?),
         })
     }
     .await;
     result.unwrap_or_else(Msg::Error)
+}
+
+/// A saved rule parsed again under its name.
+fn named_rule(name: &str, source: &str) -> Result<crate::rules::Rule, String> {
+    let mut rule = crate::rules::parse_rule(source).map_err(|e| format!("rule {name}: {e}"))?;
+    rule.name = Some(name.to_owned());
+    Ok(rule)
 }
 
 /// Where terminal events and task answers meet.

@@ -101,6 +101,13 @@ async fn apply_in(conn: &mut SqliteConnection, rule: &Rule, opts: &RunOptions) -
     Ok(RuleReport { name, rule: rule.to_string(), changed, action_id })
 }
 
+/// Saves (or updates) a rule under `name` without applying it (the TUI's Rules tab).
+pub async fn save(store: &Store, name: &str, rule: &Rule) -> Result<(), sqlx::Error> {
+    let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
+    save_rule(&mut tx, name, rule).await?;
+    tx.commit().await
+}
+
 /// Saves (or updates) a rule by name, so the store keeps the rules that shaped it.
 async fn save_rule(conn: &mut SqliteConnection, name: &str, rule: &Rule) -> Result<i64, sqlx::Error> {
     let now = store::now();

@@ -63,7 +63,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) {
     );
     match app.tab {
         Tab::Review => review::draw(frame, main, app, theme),
-        Tab::Stats => draw_stats(frame, main, app),
+        Tab::Stats => draw_stats(frame, main, app, theme),
         Tab::Rules => draw_rules(frame, main, app, theme),
         Tab::Export => draw_coming(
             frame,
@@ -103,23 +103,96 @@ fn draw_coming(frame: &mut Frame, area: Rect, title: &str, text: &str) {
     );
 }
 
-fn draw_stats(frame: &mut Frame, area: Rect, app: &App) {
+/// A horizontal bar of `value` out of `max`, `width` cells wide, in eighths of a cell.
+fn bar(value: i64, max: i64, width: usize) -> String {
+    if max <= 0 || width == 0 {
+        return String::new();
+    }
+    let eighths = (value.max(0) as f64 / max as f64 * (width * 8) as f64).round() as usize;
+    let mut out = "█".repeat(eighths / 8);
+    if !eighths.is_multiple_of(8) {
+        out.push([' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'][eighths % 8]);
+    }
+    out
+}
+
+fn histogram(lines: &mut Vec<Line<'static>>, title: String, labels: &[String], counts: &[i64], width: usize, theme: Theme) {
+    lines.push(Line::styled(title, theme.heading()));
+    let max = counts.iter().copied().max().unwrap_or(0);
+    for (label, n) in labels.iter().zip(counts) {
+        lines.push(Line::raw(format!("  {label:>7} {n:>8} {}", bar(*n, max, width.saturating_sub(20)))));
+    }
+    lines.push(Line::raw(String::new()));
+}
+
+fn acceptance(lines: &mut Vec<Line<'static>>, title: &str, rows: &[(String, i64, i64, i64)], width: usize, theme: Theme) {
+    if rows.is_empty() {
+        return;
+    }
+    lines.push(Line::styled(format!("{title} (accepted / rejected of all)"), theme.heading()));
+    let bar_w = width.saturating_sub(42).max(4);
+    for (name, accepted, rejected, total) in rows.iter().take(12) {
+        let name = super::text::truncate(&super::text::sanitize(name), 20);
+        let a = bar(*accepted, *total, bar_w);
+        let r = bar(*rejected, *total, bar_w);
+        lines.push(Line::from(vec![
+            Span::raw(format!("  {name:<20} {accepted:>6}/{rejected:<6} of {total:<6} ")),
+            Span::styled(a, theme.status("accepted")),
+            Span::styled(r, theme.status("rejected")),
+        ]));
+    }
+    lines.push(Line::raw(String::new()));
+}
+
+fn draw_stats(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    let [report, charts] = Layout::horizontal([Constraint::Length((area.width / 2).min(66)), Constraint::Fill(1)]).areas(area);
     let text = app.stats.as_ref().map_or_else(|| "reading…".to_owned(), crate::cli::stats_report);
-    frame.render_widget(Paragraph::new(super::text::sanitize(&text)).block(Block::default().borders(Borders::ALL).title(" Stats ")), area);
+    frame
+        .render_widget(Paragraph::new(super::text::sanitize(&text)).block(Block::default().borders(Borders::ALL).title(" Stats ")), report);
+    let width = usize::from(charts.width.saturating_sub(2));
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    if let Some(c) = &app.charts {
+        let buckets: Vec<String> = super::data::TOKEN_BUCKETS.iter().map(|s| (*s).to_owned()).collect();
+        histogram(&mut lines, "Completion tokens".into(), &buckets, &c.token_histogram, width, theme);
+        let tenths: Vec<String> = (0..10).map(|i| format!("{:.1}", f64::from(i) / 10.0)).collect();
+        for (verifier, h) in &c.score_histograms {
+            histogram(&mut lines, format!("score.{verifier}"), &tenths, h, width, theme);
+        }
+        acceptance(&mut lines, "By teacher", &c.by_teacher, width, theme);
+        acceptance(&mut lines, "By source", &c.by_source, width, theme);
+        acceptance(&mut lines, "By verifier, among samples that pass it", &c.by_verifier, width, theme);
+    } else {
+        lines.push(Line::raw("reading…"));
+    }
+    frame.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" Charts ")), charts);
 }
 
 fn draw_rules(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let mut lines: Vec<Line> = Vec::new();
     if app.rules.is_empty() {
-        lines.push(Line::raw("No saved rules yet: `retort rules apply FILE` saves the rules it applies."));
+        lines.push(Line::raw("No saved rules yet: + writes one (`name: reject where score.math < 1`), or `retort rules apply FILE` saves the rules it applies."));
     }
-    for (name, source) in &app.rules {
-        lines.push(Line::from(vec![
-            Span::styled(format!("{:<24} ", super::text::truncate(&super::text::sanitize(name), 24)), theme.heading()),
-            Span::raw(super::text::sanitize(source)),
-        ]));
+    let width = usize::from(area.width.saturating_sub(2));
+    for (i, r) in app.rules.iter().enumerate() {
+        let count = match &r.count {
+            None => "      …".to_owned(),
+            Some(Ok(n)) => format!("{n:>7}"),
+            Some(Err(_)) => "  error".to_owned(),
+        };
+        let name = super::text::truncate(&super::text::sanitize(&r.name), 20);
+        let source = super::text::truncate(&super::text::sanitize(&r.source), width.saturating_sub(31));
+        let line =
+            Line::from(vec![Span::styled(format!("{count} "), theme.heading()), Span::raw(format!("{name:<20}  ")), Span::raw(source)]);
+        lines.push(if i == app.rule_cursor { line.style(Style::default().add_modifier(Modifier::REVERSED)) } else { line });
+        if let Some(Err(e)) = &r.count {
+            lines.push(Line::styled(
+                format!("        {}", super::text::truncate(&super::text::sanitize(e), width.saturating_sub(8))),
+                theme.status("rejected"),
+            ));
+        }
     }
-    frame.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" Saved rules ")), area);
+    let title = " Saved rules · would change · enter applies · e edits · + adds · u undoes ";
+    frame.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title)), area);
 }
 
 fn draw_help(frame: &mut Frame, app: &App, theme: Theme) {

@@ -233,7 +233,7 @@ async fn sorted_lists_page_through_every_sample_in_order() {
             "tokens up" => seen.windows(2).all(|w| w[0].tokens <= w[1].tokens),
             "tokens down" => seen.windows(2).all(|w| w[0].tokens >= w[1].tokens),
             "score" => {
-                let score = |r: &retort::tui::data::ListRow| r.scores.values().next().copied().unwrap_or(-1.0);
+                let score = |r: &retort::tui::data::ListRow| retort::tui::data::main_score(&r.scores).unwrap_or(-1.0);
                 seen.windows(2).all(|w| score(&w[0]) >= score(&w[1]))
             }
             _ => seen.windows(2).all(|w| w[0].teacher <= w[1].teacher),

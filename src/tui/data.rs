@@ -85,7 +85,7 @@ pub enum SortKey {
     Status,
     Teacher,
     Label,
-    /// The score shown in the list (the first verifier by name), best first; unscored last.
+    /// The score shown in the list ([`main_score`]), best first; unscored last.
     Score,
 }
 
@@ -126,9 +126,11 @@ impl SortKey {
             SortKey::Label => ("s.label", "(SELECT label FROM samples WHERE id = ?)", false),
             SortKey::Score => (
                 "coalesce((SELECT sc.score FROM scores sc JOIN verifiers v ON v.id = sc.verifier_id \
-                   WHERE sc.sample_id = s.id AND sc.score IS NOT NULL ORDER BY v.name LIMIT 1), -1)",
+                   WHERE sc.sample_id = s.id AND sc.score IS NOT NULL \
+                   ORDER BY CASE v.name WHEN 'math' THEN 0 WHEN 'imported' THEN 1 ELSE 2 END, v.name LIMIT 1), -1)",
                 "coalesce((SELECT sc.score FROM scores sc JOIN verifiers v ON v.id = sc.verifier_id \
-                   WHERE sc.sample_id = ? AND sc.score IS NOT NULL ORDER BY v.name LIMIT 1), -1)",
+                   WHERE sc.sample_id = ? AND sc.score IS NOT NULL \
+                   ORDER BY CASE v.name WHEN 'math' THEN 0 WHEN 'imported' THEN 1 ELSE 2 END, v.name LIMIT 1), -1)",
                 true,
             ),
             SortKey::Teacher => (
@@ -138,6 +140,15 @@ impl SortKey {
             ),
         }
     }
+}
+
+/// The verifiers whose score the list shows first, in order of preference.
+const MAIN_VERIFIERS: [&str; 2] = ["math", "imported"];
+
+/// The score the list shows and sorts by: `math`, else `imported`, else the first by name.
+#[must_use]
+pub fn main_score(scores: &BTreeMap<String, f64>) -> Option<f64> {
+    MAIN_VERIFIERS.iter().find_map(|v| scores.get(*v)).or_else(|| scores.values().next()).copied()
 }
 
 /// Which way a page is read from its anchor.

@@ -35,8 +35,9 @@ fn status_mark(status: &str) -> &'static str {
     }
 }
 
+/// The score the list shows: `math`, else the imported verdict, else the first verifier's.
 fn main_score(row: &ListRow) -> String {
-    row.scores.iter().next().map_or_else(|| "   -".to_owned(), |(_, v)| format!("{v:>4.2}"))
+    crate::tui::data::main_score(&row.scores).map_or_else(|| "   -".to_owned(), |v| format!("{v:>4.2}"))
 }
 
 /// One list line: mark, status, label, score, tokens, teacher, prompt.

@@ -62,59 +62,58 @@ pub async fn undo(store: &Store, target: &UndoTarget) -> Result<Vec<Undone>, sql
     Ok(out)
 }
 
+/// What undoing an action runs: every decision's old value put back, where the sample still
+/// holds the value the decision set. `?1` is the action, `?2` the time.
+const REVERT: [&str; 6] = [
+    "UPDATE samples SET status = d.old_value, decided_by = d.old_by, decided_at = d.old_at FROM decisions d \
+     WHERE d.action_id = ?1 AND d.field = 'status' AND samples.id = d.sample_id AND samples.status = d.new_value",
+    "UPDATE samples SET label = d.old_value FROM decisions d \
+     WHERE d.action_id = ?1 AND d.field = 'label' AND samples.id = d.sample_id AND samples.label = d.new_value",
+    // `IN (subquery)` is evaluated once into a lookup table; a correlated EXISTS would scan the
+    // action's decisions for every tagged sample.
+    "DELETE FROM sample_tags WHERE (sample_id, tag_id) IN \
+     (SELECT d.sample_id, t.id FROM decisions d JOIN tags t ON t.name = d.new_value WHERE d.action_id = ?1 AND d.field = 'tag')",
+    "INSERT OR IGNORE INTO sample_tags (sample_id, tag_id) SELECT d.sample_id, t.id FROM decisions d JOIN tags t ON t.name = d.old_value \
+     WHERE d.action_id = ?1 AND d.field = 'untag'",
+    "DELETE FROM notes WHERE sample_id IN (SELECT sample_id FROM decisions WHERE action_id = ?1 AND field = 'note' AND old_value IS NULL)",
+    "INSERT INTO notes (sample_id, note, updated_at) SELECT d.sample_id, d.old_value, ?2 FROM decisions d \
+     WHERE d.action_id = ?1 AND d.field = 'note' AND d.old_value IS NOT NULL \
+     ON CONFLICT (sample_id) DO UPDATE SET note = excluded.note, updated_at = excluded.updated_at",
+];
+
+/// What redoing an undone action runs: the mirror of [`REVERT`].
+const REAPPLY: [&str; 6] = [
+    "UPDATE samples SET status = d.new_value, decided_by = (SELECT actor FROM actions WHERE id = d.action_id), decided_at = ?2 \
+     FROM decisions d WHERE d.action_id = ?1 AND d.field = 'status' AND samples.id = d.sample_id AND samples.status = d.old_value",
+    "UPDATE samples SET label = d.new_value FROM decisions d \
+     WHERE d.action_id = ?1 AND d.field = 'label' AND samples.id = d.sample_id AND samples.label = d.old_value",
+    "INSERT OR IGNORE INTO sample_tags (sample_id, tag_id) SELECT d.sample_id, t.id FROM decisions d JOIN tags t ON t.name = d.new_value \
+     WHERE d.action_id = ?1 AND d.field = 'tag'",
+    "DELETE FROM sample_tags WHERE (sample_id, tag_id) IN \
+     (SELECT d.sample_id, t.id FROM decisions d JOIN tags t ON t.name = d.old_value WHERE d.action_id = ?1 AND d.field = 'untag')",
+    "DELETE FROM notes WHERE sample_id IN (SELECT sample_id FROM decisions WHERE action_id = ?1 AND field = 'note' AND new_value = '')",
+    "INSERT INTO notes (sample_id, note, updated_at) SELECT d.sample_id, d.new_value, ?2 FROM decisions d \
+     WHERE d.action_id = ?1 AND d.field = 'note' AND d.new_value != '' \
+     ON CONFLICT (sample_id) DO UPDATE SET note = excluded.note, updated_at = excluded.updated_at",
+];
+
+/// Runs `statements` for one action; returns the rows they changed.
+async fn run_statements(conn: &mut SqliteConnection, statements: &[&'static str], action_id: i64) -> Result<u64, sqlx::Error> {
+    let now = store::now();
+    let mut n = 0;
+    for sql in statements {
+        let mut q = sqlx::query(*sql).bind(action_id);
+        if sql.contains("?2") {
+            q = q.bind(now);
+        }
+        n += q.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(n)
+}
+
 /// Puts back what one action changed.
 pub async fn revert(conn: &mut SqliteConnection, action_id: i64) -> Result<u64, sqlx::Error> {
-    let mut n = sqlx::query(
-        "UPDATE samples SET status = d.old_value, decided_by = d.old_by, decided_at = d.old_at FROM decisions d \
-         WHERE d.action_id = ? AND d.field = 'status' AND samples.id = d.sample_id AND samples.status = d.new_value",
-    )
-    .bind(action_id)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    n += sqlx::query(
-        "UPDATE samples SET label = d.old_value FROM decisions d \
-         WHERE d.action_id = ? AND d.field = 'label' AND samples.id = d.sample_id AND samples.label = d.new_value",
-    )
-    .bind(action_id)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    n += sqlx::query(
-        // `IN (subquery)` is evaluated once into a lookup table; a correlated EXISTS would scan the
-        // action's decisions for every tagged sample.
-        "DELETE FROM sample_tags WHERE (sample_id, tag_id) IN \
-         (SELECT d.sample_id, t.id FROM decisions d JOIN tags t ON t.name = d.new_value WHERE d.action_id = ? AND d.field = 'tag')",
-    )
-    .bind(action_id)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    n += sqlx::query(
-        "INSERT OR IGNORE INTO sample_tags (sample_id, tag_id) SELECT d.sample_id, t.id FROM decisions d JOIN tags t ON t.name = d.old_value \
-         WHERE d.action_id = ? AND d.field = 'untag'",
-    )
-    .bind(action_id)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    n += sqlx::query(
-        "DELETE FROM notes WHERE sample_id IN (SELECT sample_id FROM decisions WHERE action_id = ? AND field = 'note' AND old_value IS NULL)",
-    )
-    .bind(action_id)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    n += sqlx::query(
-        "INSERT INTO notes (sample_id, note, updated_at) SELECT d.sample_id, d.old_value, ? FROM decisions d \
-         WHERE d.action_id = ? AND d.field = 'note' AND d.old_value IS NOT NULL \
-         ON CONFLICT (sample_id) DO UPDATE SET note = excluded.note, updated_at = excluded.updated_at",
-    )
-    .bind(store::now())
-    .bind(action_id)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    let n = run_statements(conn, &REVERT, action_id).await?;
     sqlx::query("UPDATE actions SET undone_at = ? WHERE id = ?").bind(store::now()).bind(action_id).execute(&mut *conn).await?;
     Ok(n)
 }
@@ -133,57 +132,7 @@ pub async fn redo(store: &Store) -> Result<Option<Undone>, sqlx::Error> {
         tx.rollback().await?;
         return Ok(None);
     };
-    let now = store::now();
-    let mut n = sqlx::query(
-        "UPDATE samples SET status = d.new_value, decided_by = (SELECT actor FROM actions WHERE id = d.action_id), decided_at = ? \
-         FROM decisions d WHERE d.action_id = ? AND d.field = 'status' AND samples.id = d.sample_id AND samples.status = d.old_value",
-    )
-    .bind(now)
-    .bind(id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    n += sqlx::query(
-        "UPDATE samples SET label = d.new_value FROM decisions d \
-         WHERE d.action_id = ? AND d.field = 'label' AND samples.id = d.sample_id AND samples.label = d.old_value",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    n += sqlx::query(
-        "INSERT OR IGNORE INTO sample_tags (sample_id, tag_id) SELECT d.sample_id, t.id FROM decisions d JOIN tags t ON t.name = d.new_value \
-         WHERE d.action_id = ? AND d.field = 'tag'",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    n += sqlx::query(
-        "DELETE FROM sample_tags WHERE (sample_id, tag_id) IN \
-         (SELECT d.sample_id, t.id FROM decisions d JOIN tags t ON t.name = d.old_value WHERE d.action_id = ? AND d.field = 'untag')",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    n += sqlx::query(
-        "INSERT INTO notes (sample_id, note, updated_at) SELECT d.sample_id, d.new_value, ? FROM decisions d \
-         WHERE d.action_id = ? AND d.field = 'note' AND d.new_value != '' \
-         ON CONFLICT (sample_id) DO UPDATE SET note = excluded.note, updated_at = excluded.updated_at",
-    )
-    .bind(now)
-    .bind(id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    n += sqlx::query(
-        "DELETE FROM notes WHERE sample_id IN (SELECT sample_id FROM decisions WHERE action_id = ? AND field = 'note' AND new_value = '')",
-    )
-    .bind(id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let n = run_statements(&mut tx, &REAPPLY, id).await?;
     sqlx::query("UPDATE actions SET undone_at = NULL WHERE id = ?").bind(id).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(Some(Undone { action_id: id, actor, description, reverted: n }))

@@ -105,6 +105,20 @@ pub async fn tui_bench(args: &TuiBenchArgs) -> anyhow::Result<()> {
     let (f, s) = keys(&mut h, Action::ScrollDetailDown, 500).await;
     report("scroll a 100 KB trace (500 keys)", f, s);
 
+    // Sorted by tokens: no index orders them, so each page is a scan of the store.
+    let t = Instant::now();
+    h.act(Action::SelectFirst).await;
+    h.act(Action::Sort).await;
+    println!("{:<34} {:>8.0} ms", "sort by tokens (first page)", t.elapsed().as_secs_f64() * 1000.0);
+    let (f, s) = keys(&mut h, Action::PageDown, 20).await;
+    report("page down, sorted by tokens", f, s);
+    h.act(Action::Sort).await;
+    h.act(Action::Sort).await;
+    h.act(Action::Sort).await;
+    h.act(Action::Sort).await;
+    h.act(Action::Sort).await;
+    h.act(Action::Sort).await; // back to id order
+
     // Fuzzy search over every prompt preview.
     let engine = super::search::SearchEngine::default();
     let t = Instant::now();

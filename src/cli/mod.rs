@@ -1,6 +1,7 @@
 //! The command line: arguments (clap) and one handler per command.
 
 mod bench;
+mod export;
 mod import;
 mod progress;
 mod rules;
@@ -100,6 +101,8 @@ pub enum Command {
     },
     /// Open the review TUI (the default when stdout is a terminal).
     Tui,
+    /// Write the accepted set as SFT JSONL (messages, prompt-completion, sharegpt, alpaca) with a manifest.
+    Export(export::ExportArgs),
     /// Score samples with a verifier (math, exact, format, length, repetition, language, cmd).
     #[command(after_help = VERIFY_HELP)]
     Verify(verify::VerifyArgs),
@@ -240,6 +243,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Stats { json }) => {
             let store = Store::open(&cli.db).await?;
             stats::run(&store, json).await
+        }
+        Some(Command::Export(args)) => {
+            let store = Store::open(&cli.db).await?;
+            export::run(&store, args).await
         }
         Some(Command::Verify(args)) => {
             let store = Store::open(&cli.db).await?;

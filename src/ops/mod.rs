@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod bench_rules;
 pub mod decide;
+pub mod export;
 pub mod import;
 pub mod list;
 pub mod rules;

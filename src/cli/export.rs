@@ -1,0 +1,125 @@
+//! `retort export`.
+
+use std::path::PathBuf;
+
+use super::progress::ImportBar;
+use crate::domain::{LabelType, Status};
+use crate::export::{ExportFormat, ReasoningMode};
+use crate::ops::export::{ExportOptions, MixKey, export};
+use crate::rules::parse_filter;
+use crate::store::Store;
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// messages (TRL, OpenAI, axolotl chat_template), prompt-completion (TRL), sharegpt
+    /// (LLaMA-Factory, with dataset_info.json), alpaca.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: ExportFormat,
+    /// The directory to write train.jsonl, validation.jsonl and manifest.json into.
+    #[arg(long, value_name = "DIR", required_unless_present = "dry_run")]
+    pub out: Option<PathBuf>,
+    /// Only samples matching this predicate (the rule language).
+    #[arg(long = "where", value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Statuses to export.
+    #[arg(long, value_delimiter = ',', default_value = "accepted", value_name = "STATUS,...")]
+    pub status: Vec<Status>,
+    /// Label types to export (default: all).
+    #[arg(long, value_delimiter = ',', value_name = "LABEL,...")]
+    pub labels: Option<Vec<LabelType>>,
+    /// inline (<think>…</think> before the answer), field (reasoning_content), or drop.
+    #[arg(long, default_value = "inline", value_name = "MODE")]
+    pub reasoning: ReasoningMode,
+    /// Leave system prompts out.
+    #[arg(long)]
+    pub no_system: bool,
+    /// The share of samples for validation.jsonl, chosen by a hash of each sample's content.
+    #[arg(long, default_value_t = 0.0, value_name = "FRACTION")]
+    pub val: f64,
+    /// Seed of the order the samples are written in.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Mix by kind (`reasoning=3,general=1`) or by source (`source:gsm8k=1,source:alpaca=2`).
+    #[arg(long, value_name = "KEY=WEIGHT,...")]
+    pub mix: Option<String>,
+    /// At most this many samples (split by the mix's weights).
+    #[arg(long, value_name = "N", conflicts_with = "max_tokens")]
+    pub max_samples: Option<u64>,
+    /// At most this many completion tokens (split by the mix's weights).
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u64>,
+    /// The dataset's name in dataset_info.json (sharegpt).
+    #[arg(long, default_value = "retort", value_name = "NAME")]
+    pub name: String,
+    /// Print the counts and token totals per part, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_mix(text: &str) -> anyhow::Result<Vec<(MixKey, f64)>> {
+    text.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|part| {
+            let (key, weight) = part.split_once('=').ok_or_else(|| anyhow::anyhow!("--mix: {part:?} is not KEY=WEIGHT"))?;
+            let weight: f64 = weight.trim().parse().map_err(|_| anyhow::anyhow!("--mix: the weight in {part:?} is not a number"))?;
+            if !(weight > 0.0 && weight.is_finite()) {
+                anyhow::bail!("--mix: the weight in {part:?} must be above 0");
+            }
+            let key = key.trim();
+            let key = if let Some(source) = key.strip_prefix("source:") {
+                MixKey::Source(source.to_owned())
+            } else {
+                key.parse::<crate::domain::Kind>().map_err(|e| anyhow::anyhow!("--mix: {e} (or write source:NAME)"))?;
+                MixKey::Kind(key.to_owned())
+            };
+            Ok((key, weight))
+        })
+        .collect()
+}
+
+pub async fn run(store: &Store, args: ExportArgs) -> anyhow::Result<()> {
+    let filter_expr = args.filter.as_deref().map(parse_filter).transpose()?;
+    let opts = ExportOptions {
+        format: args.format,
+        out: args.out.clone().unwrap_or_default(),
+        filter: args.filter.clone(),
+        filter_expr,
+        statuses: args.status.clone(),
+        labels: args.labels.clone(),
+        reasoning: args.reasoning,
+        system: !args.no_system,
+        val: args.val,
+        seed: args.seed,
+        mix: args.mix.as_deref().map(parse_mix).transpose()?.unwrap_or_default(),
+        max_samples: args.max_samples,
+        max_tokens: args.max_tokens,
+        name: args.name.clone(),
+    };
+    let bar = ImportBar::new();
+    bar.update_count("export", 0, 1);
+    let report = export(store, &opts, args.dry_run).await;
+    bar.finish();
+    let report = report?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    for (name, part) in &report.parts {
+        let file = if part.file.is_empty() { String::new() } else { format!("  {}", opts.out.join(&part.file).display()) };
+        println!("{name:<11} {:>9} samples {:>12} tokens{file}", part.samples, part.tokens);
+    }
+    let mix: Vec<String> = report.by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    println!("by kind: {}", mix.join(", "));
+    if args.dry_run {
+        println!("Dry run: nothing was written.");
+    } else if let Some(id) = report.export_id {
+        println!(
+            "Export #{id}: {} samples, {} tokens; manifest.json has the options, hashes and how to train on it.",
+            report.samples, report.tokens
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,388 @@
+//! `retort export`: the accepted set as SFT files, reproducibly.
+//!
+//! The samples to write are chosen from a small index read first (id, content hash, kind,
+//! source, tokens: ~40 bytes a sample): the validation split by a hash of the sample's content
+//! (a sample never changes sides between exports), the mix by kind or source, the seeded order.
+//! The texts are then streamed a chunk at a time into `.partial` files that are renamed into
+//! place only when complete, with their sha256 in `manifest.json`. The same store and options
+//! give byte-identical files.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use sqlx::sqlite::SqliteArguments;
+
+use crate::domain::{LabelType, Status};
+use crate::export::{ExportFormat, ExportSample, ReasoningMode, dataset_info, record};
+use crate::rules::Expr;
+use crate::rules::compile::{FROM, compile};
+use crate::store::{self, Store, add_arg};
+
+/// What the mix weighs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum MixKey {
+    Kind(String),
+    Source(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportOptions {
+    pub format: ExportFormat,
+    /// Not in the manifest: the same export written elsewhere is the same bytes.
+    #[serde(skip)]
+    pub out: PathBuf,
+    #[serde(rename = "where")]
+    pub filter: Option<String>,
+    #[serde(skip)]
+    pub filter_expr: Option<Expr>,
+    pub statuses: Vec<Status>,
+    pub labels: Option<Vec<LabelType>>,
+    pub reasoning: ReasoningMode,
+    pub system: bool,
+    pub val: f64,
+    pub seed: u64,
+    /// Weights per kind (`reasoning=3,general=1`) or per source (`source:gsm8k=1,...`).
+    pub mix: Vec<(MixKey, f64)>,
+    pub max_samples: Option<u64>,
+    pub max_tokens: Option<u64>,
+    /// The dataset's name in `dataset_info.json`.
+    pub name: String,
+}
+
+/// One written file.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PartReport {
+    pub file: String,
+    pub samples: u64,
+    pub tokens: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ExportReport {
+    pub samples: u64,
+    pub tokens: u64,
+    /// Per part (`train`, `validation`): samples and tokens, and the file when written.
+    pub parts: BTreeMap<String, PartReport>,
+    /// Samples per kind / source in the export.
+    pub by_kind: BTreeMap<String, u64>,
+    pub by_source: BTreeMap<String, u64>,
+    pub export_id: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("writing {path}: {message}")]
+    Io { path: PathBuf, message: String },
+    #[error("the store: {0}")]
+    Sql(sqlx::Error),
+}
+
+// The cause is in the message, not chained as a source: `{:#}` would print it twice.
+impl From<sqlx::Error> for ExportError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Sql(e)
+    }
+}
+
+struct Candidate {
+    id: i64,
+    content_hash: Vec<u8>,
+    kind: String,
+    source: String,
+    tokens: i64,
+}
+
+fn hash64(parts: &[&[u8]]) -> u64 {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    let d = h.finalize();
+    u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+}
+
+/// The sample's side: validation when its content hashes below `val`. Independent of the seed,
+/// the store and the other samples, so a sample never changes sides between exports.
+fn in_validation(content_hash: &[u8], val: f64) -> bool {
+    val > 0.0 && (hash64(&[b"retort-split", content_hash]) as f64 / u64::MAX as f64) < val
+}
+
+async fn candidates(store: &Store, opts: &ExportOptions) -> Result<Vec<Candidate>, sqlx::Error> {
+    let mut args = SqliteArguments::default();
+    let filter = compile(opts.filter_expr.as_ref());
+    filter.add_to(&mut args)?;
+    let statuses: Vec<&str> = opts.statuses.iter().map(|s| s.as_str()).collect();
+    add_arg(&mut args, serde_json::to_string(&statuses).unwrap_or_default())?;
+    let labels: Vec<&str> = opts
+        .labels
+        .as_ref()
+        .map_or_else(|| LabelType::ALL.iter().map(|l| l.as_str()).collect(), |ls| ls.iter().map(|l| l.as_str()).collect());
+    add_arg(&mut args, serde_json::to_string(&labels).unwrap_or_default())?;
+    let sql = format!(
+        "SELECT s.id, s.content_hash, p.kind, coalesce((SELECT name FROM sources WHERE id = s.source_id), ''), s.tokens FROM {FROM} \
+         WHERE ({}) AND s.status IN (SELECT value FROM json_each(?)) AND s.label IN (SELECT value FROM json_each(?)) ORDER BY s.id",
+        filter.sql
+    );
+    let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql), args).fetch_all(store.pool()).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Candidate {
+                id: r.try_get(0)?,
+                content_hash: r.try_get(1)?,
+                kind: r.try_get(2)?,
+                source: r.try_get(3)?,
+                tokens: r.try_get(4)?,
+            })
+        })
+        .collect()
+}
+
+/// Orders by the seeded hash and keeps what the mix and the budget allow.
+fn choose(mut cands: Vec<Candidate>, opts: &ExportOptions) -> Vec<Candidate> {
+    let seed = opts.seed.to_le_bytes();
+    cands.sort_by_cached_key(|c| (hash64(&[&seed, &c.content_hash, &c.id.to_le_bytes()]), c.id));
+    if opts.mix.is_empty() {
+        let mut tokens = 0u64;
+        let mut out = Vec::new();
+        for c in cands {
+            if opts.max_samples.is_some_and(|m| out.len() as u64 >= m) || opts.max_tokens.is_some_and(|m| tokens + c.tokens as u64 > m) {
+                continue;
+            }
+            tokens += c.tokens as u64;
+            out.push(c);
+        }
+        return out;
+    }
+    let group_of = |c: &Candidate| {
+        opts.mix.iter().position(|(k, _)| match k {
+            MixKey::Kind(kind) => *kind == c.kind,
+            MixKey::Source(source) => *source == c.source,
+        })
+    };
+    let weight_sum: f64 = opts.mix.iter().map(|(_, w)| w).sum();
+    let mut available = vec![0u64; opts.mix.len()];
+    let mut available_tokens = vec![0u64; opts.mix.len()];
+    for c in &cands {
+        if let Some(g) = group_of(c) {
+            available[g] += 1;
+            available_tokens[g] += c.tokens as u64;
+        }
+    }
+    // Quotas: the budget split by weight, or without one the largest set with exactly these ratios.
+    let share = |g: usize| opts.mix[g].1 / weight_sum;
+    let (quota, token_quota): (Vec<u64>, Vec<u64>) = if let Some(n) = opts.max_samples {
+        ((0..opts.mix.len()).map(|g| ((n as f64 * share(g)).round() as u64).min(available[g])).collect(), vec![u64::MAX; opts.mix.len()])
+    } else if let Some(t) = opts.max_tokens {
+        (vec![u64::MAX; opts.mix.len()], (0..opts.mix.len()).map(|g| (t as f64 * share(g)) as u64).collect())
+    } else {
+        let scale = (0..opts.mix.len()).map(|g| available[g] as f64 / opts.mix[g].1).fold(f64::INFINITY, f64::min);
+        ((0..opts.mix.len()).map(|g| ((scale * opts.mix[g].1).floor() as u64).min(available[g])).collect(), vec![u64::MAX; opts.mix.len()])
+    };
+    let mut taken = vec![0u64; opts.mix.len()];
+    let mut taken_tokens = vec![0u64; opts.mix.len()];
+    cands
+        .into_iter()
+        .filter(|c| {
+            let Some(g) = group_of(c) else { return false };
+            if taken[g] >= quota[g] || taken_tokens[g] + c.tokens as u64 > token_quota[g] {
+                return false;
+            }
+            taken[g] += 1;
+            taken_tokens[g] += c.tokens as u64;
+            true
+        })
+        .collect()
+}
+
+/// Reads the texts of `ids` and returns them in that order.
+async fn samples(store: &Store, ids: &[i64]) -> Result<Vec<ExportSample>, sqlx::Error> {
+    let sql = format!(
+        "SELECT s.id, t.system, pt.text, pt.messages, pt.tools, t.reasoning, t.answer, t.tool_calls FROM samples s \
+         JOIN prompt_texts pt ON pt.prompt_id = s.prompt_id JOIN sample_texts t ON t.sample_id = s.id WHERE s.id IN ({})",
+        vec!["?"; ids.len()].join(",")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        q = q.bind(id);
+    }
+    let mut by_id = std::collections::HashMap::with_capacity(ids.len());
+    for r in q.fetch_all(store.pool()).await? {
+        let json = |i: usize| -> Result<Option<Value>, sqlx::Error> {
+            Ok(r.try_get::<Option<String>, _>(i)?.and_then(|t| serde_json::from_str(&t).ok()))
+        };
+        let turns = match json(3)? {
+            Some(Value::Array(turns)) => turns,
+            _ => vec![json!({"role": "user", "content": r.try_get::<String, _>(2)?})],
+        };
+        by_id.insert(
+            r.try_get::<i64, _>(0)?,
+            ExportSample {
+                system: r.try_get(1)?,
+                turns,
+                tools: json(4)?,
+                reasoning: r.try_get(5)?,
+                answer: r.try_get(6)?,
+                tool_calls: json(7)?,
+            },
+        );
+    }
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
+fn io_error(path: &Path, e: &std::io::Error) -> ExportError {
+    ExportError::Io { path: path.to_owned(), message: e.to_string() }
+}
+
+/// Writes one part to `<file>.partial`, then renames it into place.
+async fn write_part(store: &Store, opts: &ExportOptions, file: &str, part: &[Candidate]) -> Result<PartReport, ExportError> {
+    let path = opts.out.join(file);
+    let partial = opts.out.join(format!(".{file}.partial"));
+    let f = File::create(&partial).map_err(|e| io_error(&partial, &e))?;
+    let mut out = BufWriter::with_capacity(1 << 20, f);
+    let mut hasher = Sha256::new();
+    let mut tokens = 0u64;
+    for chunk in part.chunks(500) {
+        let ids: Vec<i64> = chunk.iter().map(|c| c.id).collect();
+        for s in samples(store, &ids).await? {
+            let mut line = serde_json::to_vec(&record(&s, opts.format, opts.reasoning, opts.system)).unwrap_or_default();
+            line.push(b'\n');
+            hasher.update(&line);
+            out.write_all(&line).map_err(|e| io_error(&partial, &e))?;
+        }
+        tokens += chunk.iter().map(|c| c.tokens as u64).sum::<u64>();
+    }
+    let f = out.into_inner().map_err(|e| io_error(&partial, e.error()))?;
+    f.sync_all().map_err(|e| io_error(&partial, &e))?;
+    std::fs::rename(&partial, &path).map_err(|e| io_error(&path, &e))?;
+    Ok(PartReport { file: file.to_owned(), samples: part.len() as u64, tokens, sha256: hex::encode(hasher.finalize()) })
+}
+
+/// Writes `value` as pretty JSON through a `.partial` file.
+fn write_json(dir: &Path, file: &str, value: &Value) -> Result<(), ExportError> {
+    let path = dir.join(file);
+    let partial = dir.join(format!(".{file}.partial"));
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    std::fs::write(&partial, text).map_err(|e| io_error(&partial, &e))?;
+    std::fs::rename(&partial, &path).map_err(|e| io_error(&path, &e))
+}
+
+/// The rules that shaped the store: every rule applied and not undone, in order.
+async fn rules_applied(store: &Store) -> Result<Vec<Value>, sqlx::Error> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT r.name, r.source FROM rules r WHERE EXISTS (SELECT 1 FROM actions a WHERE a.rule_id = r.id AND a.undone_at IS NULL) ORDER BY r.id",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    Ok(rows.into_iter().map(|(name, source)| json!({"name": name, "rule": source})).collect())
+}
+
+/// Runs an export (or, with `dry_run`, only counts it).
+pub async fn export(store: &Store, opts: &ExportOptions, dry_run: bool) -> Result<ExportReport, ExportError> {
+    if !(0.0..1.0).contains(&opts.val) {
+        return Err(ExportError::Usage(format!("--val {} must be in [0, 1)", opts.val)));
+    }
+    let chosen = choose(candidates(store, opts).await?, opts);
+    let (validation, train): (Vec<Candidate>, Vec<Candidate>) = chosen.into_iter().partition(|c| in_validation(&c.content_hash, opts.val));
+    let mut report = ExportReport {
+        samples: 0,
+        tokens: 0,
+        parts: BTreeMap::new(),
+        by_kind: BTreeMap::new(),
+        by_source: BTreeMap::new(),
+        export_id: None,
+    };
+    for c in train.iter().chain(&validation) {
+        report.samples += 1;
+        report.tokens += c.tokens as u64;
+        *report.by_kind.entry(c.kind.clone()).or_default() += 1;
+        *report.by_source.entry(c.source.clone()).or_default() += 1;
+    }
+    let parts: Vec<(&str, &[Candidate])> =
+        if opts.val > 0.0 { vec![("train", &train[..]), ("validation", &validation[..])] } else { vec![("train", &train[..])] };
+    if dry_run {
+        for (name, part) in &parts {
+            report.parts.insert(
+                (*name).to_owned(),
+                PartReport {
+                    file: String::new(),
+                    samples: part.len() as u64,
+                    tokens: part.iter().map(|c| c.tokens as u64).sum(),
+                    sha256: String::new(),
+                },
+            );
+        }
+        return Ok(report);
+    }
+    if report.samples == 0 {
+        return Err(ExportError::Usage(
+            "nothing to export: no sample matches (by default only accepted samples are exported; --status pending,accepted widens it)"
+                .into(),
+        ));
+    }
+    std::fs::create_dir_all(&opts.out).map_err(|e| io_error(&opts.out, &e))?;
+    for (name, part) in &parts {
+        let file = format!("{name}.jsonl");
+        report.parts.insert((*name).to_owned(), write_part(store, opts, &file, part).await?);
+    }
+    if opts.format == ExportFormat::Sharegpt {
+        let files: Vec<(&str, String)> = parts.iter().map(|(n, _)| (*n, format!("{n}.jsonl"))).collect();
+        let files: Vec<(&str, &str)> = files.iter().map(|(n, f)| (*n, f.as_str())).collect();
+        write_json(&opts.out, "dataset_info.json", &dataset_info(&opts.name, &files))?;
+    }
+    let manifest = json!({
+        "retort_version": env!("CARGO_PKG_VERSION"),
+        "format": opts.format,
+        "options": opts,
+        "seed": opts.seed,
+        "rules_applied": rules_applied(store).await?,
+        "samples": report.samples,
+        "tokens": report.tokens,
+        "by_kind": report.by_kind,
+        "by_source": report.by_source,
+        "parts": report.parts,
+        "train_with": train_with(opts),
+    });
+    write_json(&opts.out, "manifest.json", &manifest)?;
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO exports (created_at, format, out_dir, options, manifest, samples, tokens) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(store::now())
+    .bind(opts.format.as_str())
+    .bind(opts.out.display().to_string())
+    .bind(serde_json::to_string(opts).unwrap_or_default())
+    .bind(manifest.to_string())
+    .bind(report.samples as i64)
+    .bind(report.tokens as i64)
+    .fetch_one(store.pool())
+    .await?;
+    report.export_id = Some(id);
+    Ok(report)
+}
+
+/// How the usual trainers take this export, written into the manifest.
+fn train_with(opts: &ExportOptions) -> Value {
+    match opts.format {
+        ExportFormat::Messages | ExportFormat::PromptCompletion => json!({
+            "trl": "trl sft --model_name_or_path MODEL --dataset_name json --dataset_config train.jsonl ... (or datasets.load_dataset('json', data_files='train.jsonl'))",
+            "axolotl": "datasets: [{path: train.jsonl, type: chat_template, field_messages: messages}]",
+            "openai": "openai api fine_tuning.jobs.create -F train.jsonl -m MODEL (messages format)",
+        }),
+        ExportFormat::Sharegpt => json!({
+            "llamafactory": format!("llamafactory-cli train ... --dataset_dir <this directory> --dataset {}_train", opts.name),
+        }),
+        ExportFormat::Alpaca => json!({
+            "axolotl": "datasets: [{path: train.jsonl, type: alpaca}]",
+            "llamafactory": "dataset_info entry with formatting: alpaca",
+        }),
+    }
+}

@@ -1,0 +1,148 @@
+//! `retort export`: reproducible, split by content, mixed by weight, never half-written.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too: a test fails loudly
+
+mod common;
+
+use common::{Sandbox, data, head};
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn sky(sb: &Sandbox) {
+    sb.retort()
+        .arg("import")
+        .arg(data("skythought/sky-t1-27b_math500.jsonl"))
+        .arg(data("skythought/qwen2.5-14b-instruct_math500.jsonl"))
+        .assert()
+        .success();
+    sb.retort().args(["rules", "apply", "--expr", "accept where score.imported >= 1"]).assert().success();
+}
+
+fn read(path: &std::path::Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+fn lines(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn same_store_same_options_same_bytes() {
+    let sb = Sandbox::new();
+    sky(&sb);
+    for out in ["a", "b"] {
+        sb.retort().args(["export", "--format", "messages", "--val", "0.1", "--seed", "3", "--out", out]).assert().success();
+    }
+    for file in ["train.jsonl", "validation.jsonl", "manifest.json"] {
+        assert_eq!(read(&sb.path("a").join(file)), read(&sb.path("b").join(file)), "{file} differs");
+    }
+    // The manifest's hashes are the files' hashes, and the counts are the lines.
+    let manifest: Value = serde_json::from_slice(&read(&sb.path("a/manifest.json"))).unwrap();
+    for part in ["train", "validation"] {
+        let file = sb.path("a").join(manifest["parts"][part]["file"].as_str().unwrap());
+        let digest = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(read(&file)))
+        };
+        assert_eq!(manifest["parts"][part]["sha256"], digest.as_str());
+        assert_eq!(manifest["parts"][part]["samples"].as_u64().unwrap() as usize, lines(&file).len());
+    }
+    let accepted = sb.query_i64("SELECT count(*) FROM samples WHERE status = 'accepted'");
+    assert_eq!(manifest["samples"].as_i64(), Some(accepted));
+    assert_eq!(manifest["rules_applied"][0]["rule"], "accept where score.imported >= 1");
+    // Another seed: the same samples in another order.
+    sb.retort().args(["export", "--format", "messages", "--val", "0.1", "--seed", "4", "--out", "c"]).assert().success();
+    assert_ne!(read(&sb.path("a/train.jsonl")), read(&sb.path("c/train.jsonl")));
+    let mut a = lines(&sb.path("a/train.jsonl"));
+    let mut c = lines(&sb.path("c/train.jsonl"));
+    a.sort_by_key(ToString::to_string);
+    c.sort_by_key(ToString::to_string);
+    assert_eq!(a, c);
+    assert_eq!(sb.query_i64("SELECT count(*) FROM exports"), 3);
+}
+
+#[test]
+fn a_sample_keeps_its_side_when_the_set_grows() {
+    let small = Sandbox::new();
+    small.write("part.jsonl", head(&data("skythought/sky-t1-27b_math500.jsonl"), 200));
+    small.retort().args(["import", "part.jsonl"]).assert().success();
+    small.retort().args(["export", "--format", "alpaca", "--status", "pending", "--val", "0.2", "--out", "x"]).assert().success();
+    let big = Sandbox::new();
+    big.retort().arg("import").arg(data("skythought/sky-t1-27b_math500.jsonl")).assert().success();
+    big.retort().args(["export", "--format", "alpaca", "--status", "pending", "--val", "0.2", "--out", "x"]).assert().success();
+    let val_small: Vec<String> = lines(&small.path("x/validation.jsonl")).iter().map(|r| r["instruction"].to_string()).collect();
+    let val_big: Vec<String> = lines(&big.path("x/validation.jsonl")).iter().map(|r| r["instruction"].to_string()).collect();
+    assert!(!val_small.is_empty());
+    assert!(val_small.iter().all(|q| val_big.contains(q)), "a validation sample moved to train");
+    let share = val_big.len() as f64 / 500.0;
+    assert!((0.12..0.28).contains(&share), "{share}");
+}
+
+#[test]
+fn mix_and_budget_and_dry_run() {
+    let sb = Sandbox::new();
+    sb.retort().assert().success(); // the demo set: 140 reasoning, 101 general samples
+    sb.retort().args(["rules", "apply", "--expr", "accept where tokens > 0"]).assert().success();
+    let out =
+        sb.retort().args(["export", "--format", "messages", "--mix", "reasoning=1,general=1", "--dry-run", "--json"]).output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["by_kind"]["reasoning"], 101);
+    assert_eq!(report["by_kind"]["general"], 101);
+    let out = sb
+        .retort()
+        .args(["export", "--format", "messages", "--mix", "reasoning=3,general=1", "--max-samples", "80", "--json", "--out", "m"])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["by_kind"]["reasoning"], 60);
+    assert_eq!(report["by_kind"]["general"], 20);
+    assert_eq!(lines(&sb.path("m/train.jsonl")).len(), 80);
+    // Reasoning dropped, system left out, and a token budget.
+    sb.retort()
+        .args(["export", "--format", "messages", "--reasoning", "drop", "--no-system", "--max-tokens", "5000", "--out", "d"])
+        .assert()
+        .success();
+    let rows = lines(&sb.path("d/train.jsonl"));
+    assert!(rows.iter().all(|r| !r.to_string().contains("<think>") && r["messages"][0]["role"] != "system"));
+    let manifest: Value = serde_json::from_slice(&read(&sb.path("d/manifest.json"))).unwrap();
+    assert!(manifest["tokens"].as_u64().unwrap() <= 5000);
+    sb.retort()
+        .args(["export", "--format", "messages", "--mix", "poetry=1", "--dry-run"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--mix"));
+    let empty = Sandbox::new();
+    empty.retort().args(["stats"]).assert().success();
+    empty
+        .retort()
+        .args(["export", "--format", "messages", "--out", "e"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("nothing to export"));
+}
+
+#[test]
+fn a_killed_export_leaves_no_half_file_under_the_final_name() {
+    let sb = Sandbox::new();
+    sky(&sb);
+    sb.retort().args(["export", "--format", "messages", "--out", "full"]).assert().success();
+    let full = read(&sb.path("full/train.jsonl"));
+    for delay_ms in [5u64, 20, 60] {
+        let out = sb.path(&format!("k{delay_ms}"));
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("retort"))
+            .arg("--db")
+            .arg(sb.db())
+            .args(["export", "--format", "messages", "--out"])
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        child.wait().unwrap();
+        let train = out.join("train.jsonl");
+        if train.exists() {
+            assert_eq!(read(&train), full, "a train.jsonl under its final name is always whole");
+        }
+    }
+}

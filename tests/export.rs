@@ -146,3 +146,53 @@ fn a_killed_export_leaves_no_half_file_under_the_final_name() {
         }
     }
 }
+
+#[test]
+fn template_check_catches_reasoning_the_template_drops() {
+    let sb = Sandbox::new();
+    sky(&sb);
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/r1-distill-model");
+    // Independent: accepted samples that carry reasoning.
+    let with_reasoning = sb.query_i64(
+        "SELECT count(*) FROM samples s JOIN sample_texts t ON t.sample_id = s.id WHERE s.status = 'accepted' AND coalesce(t.reasoning, '') != ''",
+    );
+    assert!(with_reasoning > 0);
+    let out = sb.retort().args(["export", "--format", "messages", "--json", "--check-template"]).arg(&model).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "problems exit 1");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["reasoning_dropped"]["count"].as_i64(), Some(with_reasoning));
+    assert_eq!(report["checked"].as_i64(), Some(sb.query_i64("SELECT count(*) FROM samples WHERE status = 'accepted'")));
+    assert_eq!(report["render_errors"]["count"], 0);
+    // The template pre-fills `<think>` in its generation prompt: noted, not a problem.
+    assert_eq!(report["generation_prompt_differs"]["count"], report["checked"]);
+    // Without reasoning in the export there is nothing to lose.
+    sb.retort()
+        .args(["export", "--format", "messages", "--reasoning", "drop", "--check-template"])
+        .arg(&model)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("no problems"));
+    // A template kept in tokenizer_config.json, ChatML style: reasoning inline survives.
+    let chatml = sb.path("chatml");
+    std::fs::create_dir_all(&chatml).unwrap();
+    let template = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+    std::fs::write(
+        chatml.join("tokenizer_config.json"),
+        serde_json::json!({"chat_template": template, "eos_token": "<|im_end|>"}).to_string(),
+    )
+    .unwrap();
+    sb.retort()
+        .args(["export", "--format", "messages", "--check-template"])
+        .arg(&chatml)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("no problems"));
+    // And one that cannot render is an error naming the model directory.
+    std::fs::write(chatml.join("tokenizer_config.json"), r#"{"chat_template": "{% for m in messages %}"}"#).unwrap();
+    sb.retort()
+        .args(["export", "--format", "messages", "--check-template"])
+        .arg(&chatml)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("does not render"));
+}

@@ -8,6 +8,8 @@ pub enum BenchCommand {
     Rules(crate::ops::bench_rules::RulesBenchArgs),
     /// Drive the headless TUI over N samples: first frame, key latency, search, filter, memory.
     Tui(crate::tui::bench::TuiBenchArgs),
+    /// Export N R1-sized accepted samples: MB/s and peak memory.
+    Export(crate::ops::bench_export::ExportBenchArgs),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
@@ -15,5 +17,6 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Import(args) => crate::ops::bench::import_bench(&args).await,
         BenchCommand::Rules(args) => crate::ops::bench_rules::rules_bench(&args).await,
         BenchCommand::Tui(args) => crate::tui::bench::tui_bench(&args).await,
+        BenchCommand::Export(args) => crate::ops::bench_export::export_bench(&args).await,
     }
 }

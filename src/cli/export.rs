@@ -16,7 +16,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "FORMAT")]
     pub format: ExportFormat,
     /// The directory to write train.jsonl, validation.jsonl and manifest.json into.
-    #[arg(long, value_name = "DIR", required_unless_present = "dry_run")]
+    #[arg(long, value_name = "DIR", required_unless_present_any = ["dry_run", "check_template"])]
     pub out: Option<PathBuf>,
     /// Only samples matching this predicate (the rule language).
     #[arg(long = "where", value_name = "EXPR")]
@@ -54,6 +54,14 @@ pub struct ExportArgs {
     /// Print the counts and token totals per part, write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Render every sample through this model directory's chat template (tokenizer_config.json or
+    /// chat_template.jinja) and report dropped reasoning, empty assistant parts and, with
+    /// --max-len, conversations too long; writes nothing, exits 1 on a problem.
+    #[arg(long, value_name = "MODEL_DIR")]
+    pub check_template: Option<PathBuf>,
+    /// With --check-template: the longest conversation, in the model's tokens.
+    #[arg(long, value_name = "TOKENS", requires = "check_template")]
+    pub max_len: Option<u64>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -98,6 +106,41 @@ pub async fn run(store: &Store, args: ExportArgs) -> anyhow::Result<()> {
         max_tokens: args.max_tokens,
         name: args.name.clone(),
     };
+    if let Some(dir) = &args.check_template {
+        let report = crate::ops::export::check_template(store, &opts, dir, args.max_len).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            println!("checked {} conversations against {}", report.checked, dir.display());
+            let show = |what: &str, f: &crate::ops::export::Finding| {
+                if f.count > 0 {
+                    let ids: Vec<String> = f.examples.iter().map(|i| format!("#{i}")).collect();
+                    println!("  {:>6}  {what} (e.g. {})", f.count, ids.join(" "));
+                    if let Some(e) = &f.first_error {
+                        println!("          {e}");
+                    }
+                }
+            };
+            show("lose their reasoning in the template", &report.reasoning_dropped);
+            show("have an empty assistant part once the prompt is masked", &report.empty_assistant);
+            show("render a prompt that is not a prefix of the conversation", &report.prompt_not_prefix);
+            show("are longer than --max-len tokens", &report.too_long);
+            show("do not render", &report.render_errors);
+            if report.generation_prompt_differs.count > 0 {
+                println!(
+                    "  note: for {} conversations the generation prompt adds text the training rendering lacks (e.g. a pre-filled <think>)",
+                    report.generation_prompt_differs.count
+                );
+            }
+            if report.problems() == 0 {
+                println!("  no problems");
+            }
+        }
+        if report.problems() > 0 {
+            anyhow::bail!("the template check found {} problems", report.problems());
+        }
+        return Ok(());
+    }
     let bar = ImportBar::new();
     bar.update_count("export", 0, 1);
     let report = export(store, &opts, args.dry_run).await;

@@ -150,7 +150,7 @@ pub fn peak_rss_mib() -> Option<f64> {
 }
 
 /// Resets the peak-memory mark, so each phase is measured alone (Linux ≥ 4.0).
-fn reset_peak_rss() {
+pub fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 

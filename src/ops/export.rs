@@ -386,3 +386,122 @@ fn train_with(opts: &ExportOptions) -> Value {
         }),
     }
 }
+
+/// Samples of one problem the template check found: how many, and the first ids.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Finding {
+    pub count: u64,
+    pub examples: Vec<i64>,
+    /// The first error message, for render errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
+}
+
+impl Finding {
+    fn add(&mut self, id: i64) {
+        self.count += 1;
+        if self.examples.len() < 10 {
+            self.examples.push(id);
+        }
+    }
+}
+
+/// What `--check-template` found.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct TemplateReport {
+    pub checked: u64,
+    /// Reasoning exported with the sample that the rendered conversation does not contain.
+    pub reasoning_dropped: Finding,
+    /// Rendered conversations longer than `--max-len` tokens (needs the model's tokenizer.json).
+    pub too_long: Finding,
+    /// Conversations whose assistant part is empty once the prompt is masked.
+    pub empty_assistant: Finding,
+    /// Conversations whose rendered prompt is not a prefix of the rendered whole: masking the
+    /// prompt by its rendering would cut the wrong place.
+    pub prompt_not_prefix: Finding,
+    /// Not a problem of the data, but worth knowing: the generation prompt adds text the trained
+    /// conversation does not have (DeepSeek-R1's `<think>\n`), so training and inference differ.
+    pub generation_prompt_differs: Finding,
+    pub render_errors: Finding,
+}
+
+impl TemplateReport {
+    #[must_use]
+    pub fn problems(&self) -> u64 {
+        self.reasoning_dropped.count
+            + self.too_long.count
+            + self.empty_assistant.count
+            + self.prompt_not_prefix.count
+            + self.render_errors.count
+    }
+}
+
+/// Renders every sample the export would write through the model's own chat template and
+/// reports what training on it would lose.
+pub async fn check_template(
+    store: &Store,
+    opts: &ExportOptions,
+    model_dir: &Path,
+    max_len: Option<u64>,
+) -> Result<TemplateReport, ExportError> {
+    let template = crate::export::template::ChatTemplate::load(model_dir).map_err(ExportError::Usage)?;
+    let tokenizer_path = model_dir.join("tokenizer.json");
+    let tokenizer = match (max_len, tokenizer_path.exists()) {
+        (Some(_), true) => Some(crate::ingest::tokens::TokenCounter::from_file(&tokenizer_path).map_err(ExportError::Usage)?),
+        (Some(_), false) => {
+            return Err(ExportError::Usage(format!("--max-len needs the model's tokenizer.json in {}", model_dir.display())));
+        }
+        (None, _) => None,
+    };
+    let chosen = choose(candidates(store, opts).await?, opts);
+    let mut report = TemplateReport::default();
+    for chunk in chosen.chunks(500) {
+        let ids: Vec<i64> = chunk.iter().map(|c| c.id).collect();
+        for (id, s) in ids.iter().zip(samples(store, &ids).await?) {
+            report.checked += 1;
+            let record = record(&s, ExportFormat::Messages, opts.reasoning, opts.system);
+            let messages: Vec<Value> = record["messages"].as_array().cloned().unwrap_or_default();
+            let tools = record.get("tools");
+            let before = &messages[..messages.len().saturating_sub(1)];
+            let rendered = template.render(&messages, tools, false).and_then(|full| {
+                let prompt = template.render(before, tools, true)?;
+                if full.starts_with(&prompt) {
+                    return Ok((full, Some(prompt)));
+                }
+                report.generation_prompt_differs.add(*id);
+                let plain = template.render(before, tools, false)?;
+                Ok(if full.starts_with(&plain) { (full, Some(plain)) } else { (full, None) })
+            });
+            let (full, prompt) = match rendered {
+                Ok(r) => r,
+                Err(e) => {
+                    report.render_errors.add(*id);
+                    report.render_errors.first_error.get_or_insert(e);
+                    continue;
+                }
+            };
+            if opts.reasoning != ReasoningMode::Drop
+                && let Some(reasoning) = s.reasoning.as_deref().map(str::trim).filter(|r| !r.is_empty())
+            {
+                let probe: String = reasoning.chars().take(60).collect();
+                if !full.contains(&probe) {
+                    report.reasoning_dropped.add(*id);
+                }
+            }
+            match prompt.as_deref().and_then(|p| full.strip_prefix(p)) {
+                Some(assistant) => {
+                    if assistant.replace(template.eos_token(), "").trim().is_empty() {
+                        report.empty_assistant.add(*id);
+                    }
+                }
+                None => report.prompt_not_prefix.add(*id),
+            }
+            if let (Some(limit), Some(t)) = (max_len, &tokenizer)
+                && t.count(&full) > limit
+            {
+                report.too_long.add(*id);
+            }
+        }
+    }
+    Ok(report)
+}

@@ -1,6 +1,7 @@
 //! The operations both faces call: the CLI now, the TUI later. A capability is written once.
 
 pub mod bench;
+pub mod bench_export;
 pub mod bench_rules;
 pub mod decide;
 pub mod export;

@@ -93,12 +93,40 @@ impl From<sqlx::Error> for ExportError {
     }
 }
 
+/// What choosing needs of a sample: ~40 bytes, so a million fit in 40 MB.
+#[derive(Clone, Copy)]
 struct Candidate {
     id: i64,
-    content_hash: Vec<u8>,
-    kind: String,
-    source: String,
+    /// The seeded order.
+    order: u64,
     tokens: i64,
+    /// Indexes into the interned kind and source names.
+    kind: u32,
+    source: u32,
+    validation: bool,
+}
+
+/// Kind and source names, each stored once.
+#[derive(Default)]
+struct Names {
+    names: Vec<String>,
+    index: std::collections::HashMap<String, u32>,
+}
+
+impl Names {
+    fn intern(&mut self, name: String) -> u32 {
+        if let Some(i) = self.index.get(&name) {
+            return *i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(name.clone());
+        self.index.insert(name, i);
+        i
+    }
+
+    fn name(&self, i: u32) -> &str {
+        &self.names[i as usize]
+    }
 }
 
 fn hash64(parts: &[&[u8]]) -> u64 {
@@ -116,7 +144,9 @@ fn in_validation(content_hash: &[u8], val: f64) -> bool {
     val > 0.0 && (hash64(&[b"retort-split", content_hash]) as f64 / u64::MAX as f64) < val
 }
 
-async fn candidates(store: &Store, opts: &ExportOptions) -> Result<Vec<Candidate>, sqlx::Error> {
+/// The samples the options select, read as a stream into compact candidates.
+async fn candidates(store: &Store, opts: &ExportOptions, names: &mut Names) -> Result<Vec<Candidate>, sqlx::Error> {
+    use futures_util::TryStreamExt;
     let mut args = SqliteArguments::default();
     let filter = compile(opts.filter_expr.as_ref());
     filter.add_to(&mut args)?;
@@ -132,24 +162,27 @@ async fn candidates(store: &Store, opts: &ExportOptions) -> Result<Vec<Candidate
          WHERE ({}) AND s.status IN (SELECT value FROM json_each(?)) AND s.label IN (SELECT value FROM json_each(?)) ORDER BY s.id",
         filter.sql
     );
-    let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql), args).fetch_all(store.pool()).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Candidate {
-                id: r.try_get(0)?,
-                content_hash: r.try_get(1)?,
-                kind: r.try_get(2)?,
-                source: r.try_get(3)?,
-                tokens: r.try_get(4)?,
-            })
-        })
-        .collect()
+    let seed = opts.seed.to_le_bytes();
+    let mut out = Vec::new();
+    let mut rows = sqlx::query_with(sqlx::AssertSqlSafe(sql), args).fetch(store.pool());
+    while let Some(r) = rows.try_next().await? {
+        let id: i64 = r.try_get(0)?;
+        let content_hash: Vec<u8> = r.try_get(1)?;
+        out.push(Candidate {
+            id,
+            order: hash64(&[&seed, &content_hash, &id.to_le_bytes()]),
+            tokens: r.try_get(4)?,
+            kind: names.intern(r.try_get(2)?),
+            source: names.intern(r.try_get(3)?),
+            validation: in_validation(&content_hash, opts.val),
+        });
+    }
+    Ok(out)
 }
 
 /// Orders by the seeded hash and keeps what the mix and the budget allow.
-fn choose(mut cands: Vec<Candidate>, opts: &ExportOptions) -> Vec<Candidate> {
-    let seed = opts.seed.to_le_bytes();
-    cands.sort_by_cached_key(|c| (hash64(&[&seed, &c.content_hash, &c.id.to_le_bytes()]), c.id));
+fn choose(mut cands: Vec<Candidate>, opts: &ExportOptions, names: &Names) -> Vec<Candidate> {
+    cands.sort_unstable_by_key(|c| (c.order, c.id));
     if opts.mix.is_empty() {
         let mut tokens = 0u64;
         let mut out = Vec::new();
@@ -164,8 +197,8 @@ fn choose(mut cands: Vec<Candidate>, opts: &ExportOptions) -> Vec<Candidate> {
     }
     let group_of = |c: &Candidate| {
         opts.mix.iter().position(|(k, _)| match k {
-            MixKey::Kind(kind) => *kind == c.kind,
-            MixKey::Source(source) => *source == c.source,
+            MixKey::Kind(kind) => kind == names.name(c.kind),
+            MixKey::Source(source) => source == names.name(c.source),
         })
     };
     let weight_sum: f64 = opts.mix.iter().map(|(_, w)| w).sum();
@@ -249,17 +282,31 @@ async fn write_part(store: &Store, opts: &ExportOptions, file: &str, part: &[Can
     let f = File::create(&partial).map_err(|e| io_error(&partial, &e))?;
     let mut out = BufWriter::with_capacity(1 << 20, f);
     let mut hasher = Sha256::new();
-    let mut tokens = 0u64;
-    for chunk in part.chunks(500) {
-        let ids: Vec<i64> = chunk.iter().map(|c| c.id).collect();
-        for s in samples(store, &ids).await? {
-            let mut line = serde_json::to_vec(&record(&s, opts.format, opts.reasoning, opts.system)).unwrap_or_default();
+    let tokens = part.iter().map(|c| c.tokens as u64).sum::<u64>();
+    // The next chunk's texts are read while this one is written: the two cores share the work.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<ExportSample>, sqlx::Error>>(2);
+    let ids: Vec<Vec<i64>> = part.chunks(500).map(|c| c.iter().map(|c| c.id).collect()).collect();
+    let reader_store = store.clone();
+    let reader = tokio::spawn(async move {
+        for chunk in ids {
+            let batch = samples(&reader_store, &chunk).await;
+            let failed = batch.is_err();
+            if tx.send(batch).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    let mut line = Vec::with_capacity(16 << 10);
+    while let Some(batch) = rx.recv().await {
+        for s in batch? {
+            line.clear();
+            serde_json::to_writer(&mut line, &record(&s, opts.format, opts.reasoning, opts.system)).unwrap_or_default();
             line.push(b'\n');
             hasher.update(&line);
             out.write_all(&line).map_err(|e| io_error(&partial, &e))?;
         }
-        tokens += chunk.iter().map(|c| c.tokens as u64).sum::<u64>();
     }
+    let _ = reader.await;
     let f = out.into_inner().map_err(|e| io_error(&partial, e.error()))?;
     f.sync_all().map_err(|e| io_error(&partial, &e))?;
     std::fs::rename(&partial, &path).map_err(|e| io_error(&path, &e))?;
@@ -291,8 +338,9 @@ pub async fn export(store: &Store, opts: &ExportOptions, dry_run: bool) -> Resul
     if !(0.0..1.0).contains(&opts.val) {
         return Err(ExportError::Usage(format!("--val {} must be in [0, 1)", opts.val)));
     }
-    let chosen = choose(candidates(store, opts).await?, opts);
-    let (validation, train): (Vec<Candidate>, Vec<Candidate>) = chosen.into_iter().partition(|c| in_validation(&c.content_hash, opts.val));
+    let mut names = Names::default();
+    let chosen = choose(candidates(store, opts, &mut names).await?, opts, &names);
+    let (validation, train): (Vec<Candidate>, Vec<Candidate>) = chosen.into_iter().partition(|c| c.validation);
     let mut report = ExportReport {
         samples: 0,
         tokens: 0,
@@ -304,8 +352,8 @@ pub async fn export(store: &Store, opts: &ExportOptions, dry_run: bool) -> Resul
     for c in train.iter().chain(&validation) {
         report.samples += 1;
         report.tokens += c.tokens as u64;
-        *report.by_kind.entry(c.kind.clone()).or_default() += 1;
-        *report.by_source.entry(c.source.clone()).or_default() += 1;
+        *report.by_kind.entry(names.name(c.kind).to_owned()).or_default() += 1;
+        *report.by_source.entry(names.name(c.source).to_owned()).or_default() += 1;
     }
     let parts: Vec<(&str, &[Candidate])> =
         if opts.val > 0.0 { vec![("train", &train[..]), ("validation", &validation[..])] } else { vec![("train", &train[..])] };
@@ -453,7 +501,8 @@ pub async fn check_template(
         }
         (None, _) => None,
     };
-    let chosen = choose(candidates(store, opts).await?, opts);
+    let mut names = Names::default();
+    let chosen = choose(candidates(store, opts, &mut names).await?, opts, &names);
     let mut report = TemplateReport::default();
     for chunk in chosen.chunks(500) {
         let ids: Vec<i64> = chunk.iter().map(|c| c.id).collect();

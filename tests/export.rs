@@ -196,3 +196,66 @@ fn template_check_catches_reasoning_the_template_drops() {
         .code(1)
         .stderr(predicate::str::contains("does not render"));
 }
+
+/// A word-level tokenizer.json whose vocabulary is `tokens` (ids in order).
+fn tokenizer_with(sb: &Sandbox, name: &str, tokens: &[String]) -> std::path::PathBuf {
+    let vocab: serde_json::Map<String, Value> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), serde_json::json!(i))).collect();
+    let json = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [], "normalizer": null,
+        "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null, "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": tokens[0]}
+    });
+    sb.write(name, json.to_string())
+}
+
+#[test]
+fn kd_export_carries_the_teachers_top_k_as_token_ids() {
+    let sb = Sandbox::new();
+    sb.retort().assert().success(); // the demo set holds the OpenAI log-probs example
+    let response: Value =
+        serde_json::from_str(&std::fs::read_to_string(data("wire-formats/openai_chat_completion_logprobs.json")).unwrap()).unwrap();
+    let positions = response["choices"][0]["logprobs"]["content"].as_array().unwrap().clone();
+    // Every token the teacher named, sampled or in its top-k, spelled as a byte-level vocabulary
+    // spells it (a leading space is `Ġ`).
+    let mut tokens: Vec<String> = vec!["<unk>".into()];
+    for p in &positions {
+        for t in std::iter::once(p).chain(p["top_logprobs"].as_array().unwrap()) {
+            let spelled = t["token"].as_str().unwrap().replace(' ', "\u{120}");
+            if !tokens.contains(&spelled) {
+                tokens.push(spelled);
+            }
+        }
+    }
+    let tok = tokenizer_with(&sb, "tokenizer.json", &tokens);
+    sb.retort().args(["export", "--format", "kd", "--status", "pending", "--out", "kd", "--tokenizer"]).arg(&tok).assert().success();
+    let rows = lines(&sb.path("kd/train.jsonl"));
+    assert_eq!(rows.len(), 1, "only the sample with log-probs");
+    let row = &rows[0];
+    let id = |t: &str| tokens.iter().position(|x| *x == t.replace(' ', "\u{120}")).unwrap();
+    assert_eq!(row["token_ids"].as_array().unwrap().len(), positions.len());
+    for (i, p) in positions.iter().enumerate() {
+        assert_eq!(row["token_ids"][i], id(p["token"].as_str().unwrap()));
+        let top = p["top_logprobs"].as_array().unwrap();
+        let ids: Vec<usize> = top.iter().map(|t| id(t["token"].as_str().unwrap())).collect();
+        assert_eq!(row["target_token_ids"][i], serde_json::json!(ids));
+        let lps: Vec<f64> = top.iter().map(|t| t["logprob"].as_f64().unwrap()).collect();
+        assert_eq!(row["logprobs"][i], serde_json::json!(lps));
+    }
+    assert_eq!(row["messages"][1]["content"], "Hello! How can I assist you today?");
+    let manifest: Value = serde_json::from_slice(&read(&sb.path("kd/manifest.json"))).unwrap();
+    assert_eq!(manifest["soft_labels"]["top_k"], 2);
+    // A tokenizer that lacks a teacher token: teacher and student must share one.
+    let partial = tokenizer_with(&sb, "other.json", &tokens[..3]);
+    sb.retort()
+        .args(["export", "--format", "kd", "--status", "pending", "--out", "kd2", "--tokenizer"])
+        .arg(&partial)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("is not in the tokenizer").and(predicate::str::contains("share a tokenizer")));
+    assert!(!sb.path("kd2/train.jsonl").exists());
+    sb.retort()
+        .args(["export", "--format", "kd", "--status", "pending", "--out", "kd3"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--tokenizer"));
+}

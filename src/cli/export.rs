@@ -12,7 +12,7 @@ use crate::store::Store;
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
     /// messages (TRL, OpenAI, axolotl chat_template), prompt-completion (TRL), sharegpt
-    /// (LLaMA-Factory, with dataset_info.json), alpaca.
+    /// (LLaMA-Factory, with dataset_info.json), alpaca, kd (soft labels: top-k log-probs as token ids).
     #[arg(long, value_name = "FORMAT")]
     pub format: ExportFormat,
     /// The directory to write train.jsonl, validation.jsonl and manifest.json into.
@@ -48,6 +48,9 @@ pub struct ExportArgs {
     /// At most this many completion tokens (split by the mix's weights).
     #[arg(long, value_name = "N")]
     pub max_tokens: Option<u64>,
+    /// kd: the tokenizer.json teacher and student share (turns the teacher's tokens into ids).
+    #[arg(long, value_name = "FILE")]
+    pub tokenizer: Option<PathBuf>,
     /// The dataset's name in dataset_info.json (sharegpt).
     #[arg(long, default_value = "retort", value_name = "NAME")]
     pub name: String,
@@ -105,6 +108,7 @@ pub async fn run(store: &Store, args: ExportArgs) -> anyhow::Result<()> {
         max_samples: args.max_samples,
         max_tokens: args.max_tokens,
         name: args.name.clone(),
+        tokenizer: args.tokenizer.clone(),
     };
     if let Some(dir) = &args.check_template {
         let report = crate::ops::export::check_template(store, &opts, dir, args.max_len).await?;

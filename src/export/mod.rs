@@ -7,6 +7,7 @@ use std::str::FromStr;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+pub mod kd;
 pub mod template;
 
 /// The output formats.
@@ -22,11 +23,14 @@ pub enum ExportFormat {
     Sharegpt,
     /// `{"instruction", "input", "output", "system", "history"}`: LLaMA-Factory, axolotl `alpaca`.
     Alpaca,
+    /// Soft labels: `messages` plus, per completion position, the sampled `token_ids`, the
+    /// teacher's top-k `target_token_ids` and their `logprobs` (samples with log-probs only).
+    Kd,
 }
 
 impl ExportFormat {
-    pub const ALL: [ExportFormat; 4] =
-        [ExportFormat::Messages, ExportFormat::PromptCompletion, ExportFormat::Sharegpt, ExportFormat::Alpaca];
+    pub const ALL: [ExportFormat; 5] =
+        [ExportFormat::Messages, ExportFormat::PromptCompletion, ExportFormat::Sharegpt, ExportFormat::Alpaca, ExportFormat::Kd];
 
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -35,6 +39,7 @@ impl ExportFormat {
             ExportFormat::PromptCompletion => "prompt-completion",
             ExportFormat::Sharegpt => "sharegpt",
             ExportFormat::Alpaca => "alpaca",
+            ExportFormat::Kd => "kd",
         }
     }
 }
@@ -51,7 +56,7 @@ impl FromStr for ExportFormat {
         ExportFormat::ALL
             .into_iter()
             .find(|f| f.as_str() == s)
-            .ok_or_else(|| format!("unknown export format {s:?}; expected one of: messages, prompt-completion, sharegpt, alpaca"))
+            .ok_or_else(|| format!("unknown export format {s:?}; expected one of: messages, prompt-completion, sharegpt, alpaca, kd"))
     }
 }
 
@@ -154,7 +159,7 @@ fn sharegpt_turn(m: &Value) -> Value {
 pub fn record(s: &ExportSample, format: ExportFormat, mode: ReasoningMode, system: bool) -> Value {
     let tools = s.tools.clone();
     match format {
-        ExportFormat::Messages => {
+        ExportFormat::Messages | ExportFormat::Kd => {
             let mut messages = prompt_messages(s, system);
             messages.push(assistant_message(s, mode));
             let mut out = json!({"messages": messages});

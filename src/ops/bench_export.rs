@@ -54,6 +54,7 @@ pub async fn export_bench(args: &ExportBenchArgs) -> anyhow::Result<()> {
             max_samples: None,
             max_tokens: None,
             name: "bench".into(),
+            tokenizer: None,
         };
         reset_peak_rss();
         let t = Instant::now();

@@ -53,6 +53,9 @@ pub struct ExportOptions {
     pub max_tokens: Option<u64>,
     /// The dataset's name in `dataset_info.json`.
     pub name: String,
+    /// `kd`: the tokenizer teacher and student share, to turn the teacher's tokens into ids.
+    #[serde(skip)]
+    pub tokenizer: Option<PathBuf>,
 }
 
 /// One written file.
@@ -157,9 +160,11 @@ async fn candidates(store: &Store, opts: &ExportOptions, names: &mut Names) -> R
         .as_ref()
         .map_or_else(|| LabelType::ALL.iter().map(|l| l.as_str()).collect(), |ls| ls.iter().map(|l| l.as_str()).collect());
     add_arg(&mut args, serde_json::to_string(&labels).unwrap_or_default())?;
+    // Soft labels exist only where the teacher's log-probs were kept.
+    let soft = if opts.format == ExportFormat::Kd { "AND s.has_logprobs = 1" } else { "" };
     let sql = format!(
         "SELECT s.id, s.content_hash, p.kind, coalesce((SELECT name FROM sources WHERE id = s.source_id), ''), s.tokens FROM {FROM} \
-         WHERE ({}) AND s.status IN (SELECT value FROM json_each(?)) AND s.label IN (SELECT value FROM json_each(?)) ORDER BY s.id",
+         WHERE ({}) AND s.status IN (SELECT value FROM json_each(?)) AND s.label IN (SELECT value FROM json_each(?)) {soft} ORDER BY s.id",
         filter.sql
     );
     let seed = opts.seed.to_le_bytes();
@@ -271,12 +276,35 @@ async fn samples(store: &Store, ids: &[i64]) -> Result<Vec<ExportSample>, sqlx::
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
+/// The stored log-probs of `ids`: (content, k, temperature) by sample id.
+async fn logprobs(store: &Store, ids: &[i64]) -> Result<std::collections::HashMap<i64, (Value, i64, Option<f64>)>, sqlx::Error> {
+    let sql =
+        format!("SELECT sample_id, content, k, temperature FROM sample_logprobs WHERE sample_id IN ({})", vec!["?"; ids.len()].join(","));
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        q = q.bind(id);
+    }
+    let mut out = std::collections::HashMap::new();
+    for r in q.fetch_all(store.pool()).await? {
+        let content: String = r.try_get(1)?;
+        out.insert(r.try_get(0)?, (serde_json::from_str(&content).unwrap_or(Value::Null), r.try_get(2)?, r.try_get(3)?));
+    }
+    Ok(out)
+}
+
 fn io_error(path: &Path, e: &std::io::Error) -> ExportError {
     ExportError::Io { path: path.to_owned(), message: e.to_string() }
 }
 
 /// Writes one part to `<file>.partial`, then renames it into place.
-async fn write_part(store: &Store, opts: &ExportOptions, file: &str, part: &[Candidate]) -> Result<PartReport, ExportError> {
+async fn write_part(
+    store: &Store,
+    opts: &ExportOptions,
+    file: &str,
+    part: &[Candidate],
+    tokenizer: Option<&tokenizers::Tokenizer>,
+    soft: &mut SoftSummary,
+) -> Result<PartReport, ExportError> {
     let path = opts.out.join(file);
     let partial = opts.out.join(format!(".{file}.partial"));
     let f = File::create(&partial).map_err(|e| io_error(&partial, &e))?;
@@ -284,12 +312,12 @@ async fn write_part(store: &Store, opts: &ExportOptions, file: &str, part: &[Can
     let mut hasher = Sha256::new();
     let tokens = part.iter().map(|c| c.tokens as u64).sum::<u64>();
     // The next chunk's texts are read while this one is written: the two cores share the work.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<ExportSample>, sqlx::Error>>(2);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<(i64, ExportSample)>, sqlx::Error>>(2);
     let ids: Vec<Vec<i64>> = part.chunks(500).map(|c| c.iter().map(|c| c.id).collect()).collect();
     let reader_store = store.clone();
     let reader = tokio::spawn(async move {
         for chunk in ids {
-            let batch = samples(&reader_store, &chunk).await;
+            let batch = samples(&reader_store, &chunk).await.map(|s| chunk.into_iter().zip(s).collect::<Vec<_>>());
             let failed = batch.is_err();
             if tx.send(batch).await.is_err() || failed {
                 break;
@@ -298,9 +326,25 @@ async fn write_part(store: &Store, opts: &ExportOptions, file: &str, part: &[Can
     });
     let mut line = Vec::with_capacity(16 << 10);
     while let Some(batch) = rx.recv().await {
-        for s in batch? {
+        let batch = batch?;
+        let soft_labels = match tokenizer {
+            Some(_) => logprobs(store, &batch.iter().map(|(id, _)| *id).collect::<Vec<_>>()).await?,
+            None => std::collections::HashMap::new(),
+        };
+        for (id, s) in batch {
             line.clear();
-            serde_json::to_writer(&mut line, &record(&s, opts.format, opts.reasoning, opts.system)).unwrap_or_default();
+            let mut rec = record(&s, opts.format, opts.reasoning, opts.system);
+            if let (Some(t), Some((content, k, temperature))) = (tokenizer, soft_labels.get(&id)) {
+                let targets = crate::export::kd::soft_targets(t, content).map_err(|e| ExportError::Usage(format!("sample #{id}: {e}")))?;
+                rec["token_ids"] = json!(targets.token_ids);
+                rec["target_token_ids"] = json!(targets.target_token_ids);
+                rec["logprobs"] = json!(targets.logprobs);
+                soft.k = soft.k.max(*k);
+                if let Some(t) = temperature {
+                    soft.temperatures.insert(t.to_string());
+                }
+            }
+            serde_json::to_writer(&mut line, &rec).unwrap_or_default();
             line.push(b'\n');
             hasher.update(&line);
             out.write_all(&line).map_err(|e| io_error(&partial, &e))?;
@@ -311,6 +355,15 @@ async fn write_part(store: &Store, opts: &ExportOptions, file: &str, part: &[Can
     f.sync_all().map_err(|e| io_error(&partial, &e))?;
     std::fs::rename(&partial, &path).map_err(|e| io_error(&path, &e))?;
     Ok(PartReport { file: file.to_owned(), samples: part.len() as u64, tokens, sha256: hex::encode(hasher.finalize()) })
+}
+
+/// What the soft labels of an export hold, for the manifest.
+#[derive(Debug, Default, Serialize)]
+struct SoftSummary {
+    /// The widest top-k kept.
+    k: i64,
+    /// The teachers' sampling temperatures, when known.
+    temperatures: std::collections::BTreeSet<String>,
 }
 
 /// Writes `value` as pretty JSON through a `.partial` file.
@@ -377,10 +430,23 @@ pub async fn export(store: &Store, opts: &ExportOptions, dry_run: bool) -> Resul
                 .into(),
         ));
     }
+    let tokenizer = match (opts.format, &opts.tokenizer) {
+        (ExportFormat::Kd, Some(path)) => Some(
+            tokenizers::Tokenizer::from_file(path)
+                .map_err(|e| ExportError::Usage(format!("cannot load the tokenizer {}: {e}", path.display())))?,
+        ),
+        (ExportFormat::Kd, None) => {
+            return Err(ExportError::Usage(
+                "--format kd needs --tokenizer tokenizer.json (the tokenizer teacher and student share)".into(),
+            ));
+        }
+        _ => None,
+    };
     std::fs::create_dir_all(&opts.out).map_err(|e| io_error(&opts.out, &e))?;
+    let mut soft = SoftSummary::default();
     for (name, part) in &parts {
         let file = format!("{name}.jsonl");
-        report.parts.insert((*name).to_owned(), write_part(store, opts, &file, part).await?);
+        report.parts.insert((*name).to_owned(), write_part(store, opts, &file, part, tokenizer.as_ref(), &mut soft).await?);
     }
     if opts.format == ExportFormat::Sharegpt {
         let files: Vec<(&str, String)> = parts.iter().map(|(n, _)| (*n, format!("{n}.jsonl"))).collect();
@@ -400,6 +466,10 @@ pub async fn export(store: &Store, opts: &ExportOptions, dry_run: bool) -> Resul
         "parts": report.parts,
         "train_with": train_with(opts),
     });
+    let mut manifest = manifest;
+    if opts.format == ExportFormat::Kd {
+        manifest["soft_labels"] = json!({"top_k": soft.k, "temperatures": soft.temperatures});
+    }
     write_json(&opts.out, "manifest.json", &manifest)?;
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO exports (created_at, format, out_dir, options, manifest, samples, tokens) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -420,6 +490,9 @@ pub async fn export(store: &Store, opts: &ExportOptions, dry_run: bool) -> Resul
 /// How the usual trainers take this export, written into the manifest.
 fn train_with(opts: &ExportOptions) -> Value {
     match opts.format {
+        ExportFormat::Kd => json!({
+            "axolotl": "kd_trainer with the teacher's top-k: target_token_ids and logprobs per completion position, temperature in soft_labels",
+        }),
         ExportFormat::Messages | ExportFormat::PromptCompletion => json!({
             "trl": "trl sft --model_name_or_path MODEL --dataset_name json --dataset_config train.jsonl ... (or datasets.load_dataset('json', data_files='train.jsonl'))",
             "axolotl": "datasets: [{path: train.jsonl, type: chat_template, field_messages: messages}]",

@@ -247,3 +247,50 @@ async fn sorted_lists_page_through_every_sample_in_order() {
         assert_eq!(h.app.current().unwrap().id, seen[0].id, "{check}: walking back up ends where it started");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_tab_previews_and_runs_an_export() {
+    let sb = Sandbox::new();
+    let mut h = demo(&sb, (120, 40)).await;
+    h.act(Action::Accept).await;
+    h.act(Action::Accept).await;
+    h.act(Action::NextTab).await;
+    h.act(Action::NextTab).await;
+    assert_eq!(h.app.tab, Tab::Export);
+    let preview = h.app.export.preview.clone().unwrap().unwrap();
+    assert_eq!(preview.samples, 2, "the two accepted samples");
+    // Statuses: pending too; the preview follows.
+    for _ in 0..4 {
+        h.act(Action::SelectNext).await;
+    }
+    h.act(Action::ApplyRule).await;
+    h.type_keys(&[ratatui::crossterm::event::KeyEvent::new(
+        ratatui::crossterm::event::KeyCode::Char('u'),
+        ratatui::crossterm::event::KeyModifiers::CONTROL,
+    )])
+    .await;
+    h.type_keys(&keys("accepted,pending")).await;
+    assert_eq!(h.app.export.preview.clone().unwrap().unwrap().samples, 241);
+    // The out dir, then run.
+    for _ in 0..3 {
+        h.act(Action::SelectNext).await;
+    }
+    h.act(Action::ApplyRule).await;
+    h.type_keys(&[ratatui::crossterm::event::KeyEvent::new(
+        ratatui::crossterm::event::KeyCode::Char('u'),
+        ratatui::crossterm::event::KeyModifiers::CONTROL,
+    )])
+    .await;
+    let out = sb.path("tui-export");
+    h.type_keys(&keys(out.to_str().unwrap())).await;
+    h.act(Action::SelectNext).await;
+    h.act(Action::ApplyRule).await;
+    assert!(h.app.export.progress.is_none(), "finished");
+    let report = h.app.export.last.clone().unwrap().unwrap();
+    assert_eq!(report.samples, 241);
+    let lines = std::fs::read_to_string(out.join("train.jsonl")).unwrap().lines().count()
+        + std::fs::read_to_string(out.join("validation.jsonl")).unwrap().lines().count();
+    assert_eq!(lines, 241);
+    assert_eq!(h.app.export.past.len(), 1);
+    assert!(h.render().contains("Past exports"));
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use super::progress::ImportBar;
 use crate::domain::{LabelType, Status};
 use crate::export::{ExportFormat, ReasoningMode};
-use crate::ops::export::{ExportOptions, MixKey, export};
+use crate::ops::export::{ExportOptions, export, parse_mix};
 use crate::rules::parse_filter;
 use crate::store::Store;
 
@@ -70,27 +70,6 @@ pub struct ExportArgs {
     pub json: bool,
 }
 
-fn parse_mix(text: &str) -> anyhow::Result<Vec<(MixKey, f64)>> {
-    text.split(',')
-        .filter(|p| !p.trim().is_empty())
-        .map(|part| {
-            let (key, weight) = part.split_once('=').ok_or_else(|| anyhow::anyhow!("--mix: {part:?} is not KEY=WEIGHT"))?;
-            let weight: f64 = weight.trim().parse().map_err(|_| anyhow::anyhow!("--mix: the weight in {part:?} is not a number"))?;
-            if !(weight > 0.0 && weight.is_finite()) {
-                anyhow::bail!("--mix: the weight in {part:?} must be above 0");
-            }
-            let key = key.trim();
-            let key = if let Some(source) = key.strip_prefix("source:") {
-                MixKey::Source(source.to_owned())
-            } else {
-                key.parse::<crate::domain::Kind>().map_err(|e| anyhow::anyhow!("--mix: {e} (or write source:NAME)"))?;
-                MixKey::Kind(key.to_owned())
-            };
-            Ok((key, weight))
-        })
-        .collect()
-}
-
 pub async fn run(store: &Store, args: ExportArgs) -> anyhow::Result<()> {
     let filter_expr = args.filter.as_deref().map(parse_filter).transpose()?;
     let opts = ExportOptions {
@@ -104,7 +83,7 @@ pub async fn run(store: &Store, args: ExportArgs) -> anyhow::Result<()> {
         system: !args.no_system,
         val: args.val,
         seed: args.seed,
-        mix: args.mix.as_deref().map(parse_mix).transpose()?.unwrap_or_default(),
+        mix: args.mix.as_deref().map(parse_mix).transpose().map_err(|e| anyhow::anyhow!(e))?.unwrap_or_default(),
         max_samples: args.max_samples,
         max_tokens: args.max_tokens,
         name: args.name.clone(),
@@ -147,7 +126,7 @@ pub async fn run(store: &Store, args: ExportArgs) -> anyhow::Result<()> {
     }
     let bar = ImportBar::new();
     bar.update_count("export", 0, 1);
-    let report = export(store, &opts, args.dry_run).await;
+    let report = export(store, &opts, args.dry_run, &|done, total| bar.update_count("export", done, total)).await;
     bar.finish();
     let report = report?;
     if args.json {

@@ -58,7 +58,7 @@ pub async fn export_bench(args: &ExportBenchArgs) -> anyhow::Result<()> {
         };
         reset_peak_rss();
         let t = Instant::now();
-        let report = export(&store, &opts, false).await?;
+        let report = export(&store, &opts, false, &|_, _| {}).await?;
         let secs = t.elapsed().as_secs_f64();
         let bytes: u64 = report.parts.values().filter_map(|p| std::fs::metadata(out.join(&p.file)).ok()).map(|m| m.len()).sum();
         println!(

@@ -31,7 +31,7 @@ pub enum MixKey {
     Source(String),
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ExportOptions {
     pub format: ExportFormat,
     /// Not in the manifest: the same export written elsewhere is the same bytes.
@@ -56,6 +56,28 @@ pub struct ExportOptions {
     /// `kd`: the tokenizer teacher and student share, to turn the teacher's tokens into ids.
     #[serde(skip)]
     pub tokenizer: Option<PathBuf>,
+}
+
+/// Parses `--mix`: `reasoning=3,general=1` by kind, or `source:NAME=W,...` by source.
+pub fn parse_mix(text: &str) -> Result<Vec<(MixKey, f64)>, String> {
+    text.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|part| {
+            let (key, weight) = part.split_once('=').ok_or_else(|| format!("--mix: {part:?} is not KEY=WEIGHT"))?;
+            let weight: f64 = weight.trim().parse().map_err(|_| format!("--mix: the weight in {part:?} is not a number"))?;
+            if !(weight > 0.0 && weight.is_finite()) {
+                return Err(format!("--mix: the weight in {part:?} must be above 0"));
+            }
+            let key = key.trim();
+            let key = if let Some(source) = key.strip_prefix("source:") {
+                MixKey::Source(source.to_owned())
+            } else {
+                key.parse::<crate::domain::Kind>().map_err(|e| format!("--mix: {e} (or write source:NAME)"))?;
+                MixKey::Kind(key.to_owned())
+            };
+            Ok((key, weight))
+        })
+        .collect()
 }
 
 /// One written file.
@@ -304,6 +326,7 @@ async fn write_part(
     part: &[Candidate],
     tokenizer: Option<&tokenizers::Tokenizer>,
     soft: &mut SoftSummary,
+    progress: &(dyn Fn(u64) + Sync),
 ) -> Result<PartReport, ExportError> {
     let path = opts.out.join(file);
     let partial = opts.out.join(format!(".{file}.partial"));
@@ -325,8 +348,11 @@ async fn write_part(
         }
     });
     let mut line = Vec::with_capacity(16 << 10);
+    let mut done = 0u64;
     while let Some(batch) = rx.recv().await {
         let batch = batch?;
+        done += batch.len() as u64;
+        progress(done);
         let soft_labels = match tokenizer {
             Some(_) => logprobs(store, &batch.iter().map(|(id, _)| *id).collect::<Vec<_>>()).await?,
             None => std::collections::HashMap::new(),
@@ -387,7 +413,13 @@ async fn rules_applied(store: &Store) -> Result<Vec<Value>, sqlx::Error> {
 }
 
 /// Runs an export (or, with `dry_run`, only counts it).
-pub async fn export(store: &Store, opts: &ExportOptions, dry_run: bool) -> Result<ExportReport, ExportError> {
+/// `progress(done, total)` follows the samples written.
+pub async fn export(
+    store: &Store,
+    opts: &ExportOptions,
+    dry_run: bool,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<ExportReport, ExportError> {
     if !(0.0..1.0).contains(&opts.val) {
         return Err(ExportError::Usage(format!("--val {} must be in [0, 1)", opts.val)));
     }
@@ -444,9 +476,12 @@ pub async fn export(store: &Store, opts: &ExportOptions, dry_run: bool) -> Resul
     };
     std::fs::create_dir_all(&opts.out).map_err(|e| io_error(&opts.out, &e))?;
     let mut soft = SoftSummary::default();
+    let mut written = 0u64;
     for (name, part) in &parts {
         let file = format!("{name}.jsonl");
-        report.parts.insert((*name).to_owned(), write_part(store, opts, &file, part, tokenizer.as_ref(), &mut soft).await?);
+        let sink = |done: u64| progress(written + done, report.samples);
+        report.parts.insert((*name).to_owned(), write_part(store, opts, &file, part, tokenizer.as_ref(), &mut soft, &sink).await?);
+        written += part.len() as u64;
     }
     if opts.format == ExportFormat::Sharegpt {
         let files: Vec<(&str, String)> = parts.iter().map(|(n, _)| (*n, format!("{n}.jsonl"))).collect();

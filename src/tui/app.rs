@@ -54,6 +54,8 @@ pub enum InputKind {
     Note,
     /// `e` / `+` on the Rules tab: a rule to save (`name: action where ...`).
     Rule,
+    /// Enter on a text option of the Export tab.
+    ExportField,
 }
 
 impl InputKind {
@@ -65,6 +67,7 @@ impl InputKind {
             InputKind::Filter => "filter: ",
             InputKind::Note => "note: ",
             InputKind::Rule => "rule: ",
+            InputKind::ExportField => "value: ",
         }
     }
 }
@@ -102,6 +105,9 @@ pub struct SearchState {
 /// Work for a background task.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
+    PreviewExport(Box<crate::ops::export::ExportOptions>),
+    RunExport(Box<crate::ops::export::ExportOptions>),
+    LoadExports,
     LoadCharts,
     DryRunRule {
         name: String,
@@ -156,6 +162,10 @@ pub enum Effect {
 /// A background task's answer.
 #[derive(Debug, Clone)]
 pub enum Msg {
+    ExportPreview(Result<crate::ops::export::ExportReport, String>),
+    ExportProgress(u64, u64),
+    ExportDone(Result<crate::ops::export::ExportReport, String>),
+    Exports(Vec<(i64, i64, String, i64, i64, String)>),
     Charts(Box<super::data::Charts>),
     RuleCount {
         name: String,
@@ -227,6 +237,7 @@ pub struct App {
     pub group: Option<(i64, Vec<(ListRow, String)>)>,
     pub stats: Option<Stats>,
     pub charts: Option<super::data::Charts>,
+    pub export: super::export_tab::ExportState,
     pub rules: Vec<RuleRow>,
     pub rule_cursor: usize,
     pub message: Option<String>,
@@ -263,6 +274,7 @@ impl App {
             group: None,
             stats: None,
             charts: None,
+            export: super::export_tab::ExportState::default(),
             rules: Vec::new(),
             rule_cursor: 0,
             message: None,
@@ -401,10 +413,12 @@ impl App {
                 match self.tab {
                     Tab::Stats => vec![Effect::LoadStats, Effect::LoadCharts],
                     Tab::Rules => vec![Effect::LoadRules],
+                    Tab::Export => self.enter_export(),
                     _ => Vec::new(),
                 }
             }
             _ if self.tab == Tab::Rules => self.update_rules(action),
+            _ if self.tab == Tab::Export => self.update_export(action),
             _ if self.tab != Tab::Review => Vec::new(),
             Action::SelectNext => self.move_by(1),
             Action::SelectPrevious => self.move_by(-1),
@@ -558,6 +572,29 @@ impl App {
                 self.rules = r.into_iter().map(|(name, source)| RuleRow { name, source, count: None }).collect();
                 self.rule_cursor = self.rule_cursor.min(self.rules.len().saturating_sub(1));
                 self.rules.iter().map(|r| Effect::DryRunRule { name: r.name.clone(), source: r.source.clone() }).collect()
+            }
+            Msg::ExportPreview(p) => {
+                self.export.preview = Some(p);
+                Vec::new()
+            }
+            Msg::ExportProgress(done, total) => {
+                if self.export.progress.is_some() {
+                    self.export.progress = Some((done, total));
+                }
+                Vec::new()
+            }
+            Msg::ExportDone(result) => {
+                self.export.progress = None;
+                self.message = Some(match &result {
+                    Ok(r) => format!("export #{} written: {} samples, {} tokens", r.export_id.unwrap_or(0), r.samples, r.tokens),
+                    Err(e) => e.clone(),
+                });
+                self.export.last = Some(result);
+                vec![Effect::LoadExports]
+            }
+            Msg::Exports(past) => {
+                self.export.past = past;
+                Vec::new()
             }
             Msg::Charts(c) => {
                 self.charts = Some(*c);
@@ -770,6 +807,7 @@ impl App {
                     Vec::new()
                 }
             },
+            InputKind::ExportField => self.submit_export_field(text),
             InputKind::Note => {
                 self.input = None;
                 self.current().map(|r| vec![Effect::SetNote { id: r.id, text }]).unwrap_or_default()
@@ -814,6 +852,17 @@ impl App {
     #[must_use]
     pub fn hints(&self) -> String {
         let k = |a| self.keymap.keys_of(a);
+        if self.tab == Tab::Export {
+            let hints = [
+                (Action::SelectNext, "move"),
+                (Action::ApplyRule, "change / run"),
+                (Action::NextTab, "tabs"),
+                (Action::Help, "help"),
+                (Action::Quit, "quit"),
+            ];
+            let text: Vec<String> = hints.iter().map(|(a, what)| format!("{} {what}", k(*a))).collect();
+            return text::truncate(&text.join("  "), usize::from(self.size.0));
+        }
         if self.tab == Tab::Rules {
             let hints = [
                 (Action::SelectNext, "move"),

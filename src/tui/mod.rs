@@ -6,6 +6,7 @@ pub mod action;
 pub mod app;
 pub mod bench;
 pub mod data;
+pub mod export_tab;
 pub mod keymap;
 pub mod search;
 pub mod text;
@@ -36,6 +37,19 @@ pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Ef
             }
             Effect::LoadGroup { prompt_id } => Msg::Group { prompt_id, samples: data::group(store, prompt_id).await.map_err(e)? },
             Effect::LoadCounts(filter) => Msg::Counts(data::counts(store, &filter).await.map_err(e)?),
+            Effect::PreviewExport(opts) => {
+                Msg::ExportPreview(ops::export::export(store, &opts, true, &|_, _| {}).await.map_err(|e| e.to_string()))
+            }
+            Effect::RunExport(opts) => {
+                let report = |done, total| partial(Msg::ExportProgress(done, total));
+                Msg::ExportDone(ops::export::export(store, &opts, false, &report).await.map_err(|e| e.to_string()))
+            }
+            Effect::LoadExports => Msg::Exports(
+                sqlx::query_as("SELECT id, created_at, format, samples, tokens, out_dir FROM exports ORDER BY id DESC LIMIT 20")
+                    .fetch_all(store.pool())
+                    .await
+                    .map_err(e)?,
+            ),
             Effect::LoadCharts => Msg::Charts(Box::new(data::charts(store).await.map_err(e)?)),
             Effect::LoadStats => Msg::Stats(Box::new(ops::stats::stats(store).await.map_err(e)?)),
             Effect::LoadRules => Msg::Rules(data::saved_rules(store).await.map_err(e)?),

@@ -65,12 +65,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) {
         Tab::Review => review::draw(frame, main, app, theme),
         Tab::Stats => draw_stats(frame, main, app, theme),
         Tab::Rules => draw_rules(frame, main, app, theme),
-        Tab::Export => draw_coming(
-            frame,
-            main,
-            "Export",
-            "arrives with the export issue (#5): until then, `retort list --where ... --json` writes the selected samples as JSONL.",
-        ),
+        Tab::Export => draw_export(frame, main, app, theme),
         Tab::Train => draw_coming(frame, main, "Train", "arrives with the built-in LoRA trainer (#7)."),
     }
     let line = match &app.message {
@@ -94,6 +89,52 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) {
     if app.help {
         draw_help(frame, app, theme);
     }
+}
+
+fn draw_export(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    use super::export_tab::FIELDS;
+    let state = &app.export;
+    let [form, side] = Layout::horizontal([Constraint::Percentage(50), Constraint::Fill(1)]).areas(area);
+    let width = usize::from(form.width.saturating_sub(2));
+    let mut lines: Vec<Line> = Vec::new();
+    for (i, name) in FIELDS.iter().enumerate() {
+        let value = super::text::truncate(&super::text::sanitize(&state.form.value(i)), width.saturating_sub(20));
+        let line = Line::from(vec![Span::styled(format!("{name:<18} "), theme.heading()), Span::raw(value)]);
+        lines.push(if i == state.form.cursor { line.style(Style::default().add_modifier(Modifier::REVERSED)) } else { line });
+    }
+    lines.push(Line::raw(String::new()));
+    if let Some((done, total)) = state.progress {
+        let gauge_w = width.saturating_sub(12);
+        let filled = if total > 0 { (done as usize * gauge_w) / total as usize } else { 0 };
+        lines.push(Line::raw(format!("writing [{}{}] {done}/{total}", "█".repeat(filled), " ".repeat(gauge_w.saturating_sub(filled)))));
+    }
+    lines.push(Line::styled("Preview", theme.heading()));
+    match &state.preview {
+        None => lines.push(Line::raw("counting…")),
+        Some(Err(e)) => lines.push(Line::styled(super::text::truncate(&super::text::sanitize(e), width), theme.status("rejected"))),
+        Some(Ok(r)) => {
+            for (part, p) in &r.parts {
+                lines.push(Line::raw(format!("  {part:<11} {:>8} samples {:>12} tokens", p.samples, p.tokens)));
+            }
+            for (kind, n) in &r.by_kind {
+                lines.push(Line::raw(format!("  {kind:<11} {n:>8} samples")));
+            }
+        }
+    }
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(Block::default().borders(Borders::ALL).title(" Export · enter changes or runs · tokens as counted on import ")),
+        form,
+    );
+    let mut past: Vec<Line> = Vec::new();
+    if state.past.is_empty() {
+        past.push(Line::raw("No exports yet."));
+    }
+    for (id, _, format, samples, tokens, out) in &state.past {
+        let out = super::text::truncate(&super::text::sanitize(out), usize::from(side.width.saturating_sub(40)));
+        past.push(Line::raw(format!("#{id:<4} {format:<17} {samples:>8} {tokens:>11}  {out}")));
+    }
+    frame.render_widget(Paragraph::new(past).block(Block::default().borders(Borders::ALL).title(" Past exports ")), side);
 }
 
 fn draw_coming(frame: &mut Frame, area: Rect, title: &str, text: &str) {

@@ -113,6 +113,14 @@ async fn teacher_text_cannot_drive_the_terminal() {
     assert!(screen.contains("␛[2J"), "{screen}");
 }
 
+/// ctrl-u: clears the line being typed.
+fn ctrl_u() -> ratatui::crossterm::event::KeyEvent {
+    ratatui::crossterm::event::KeyEvent::new(
+        ratatui::crossterm::event::KeyCode::Char('u'),
+        ratatui::crossterm::event::KeyModifiers::CONTROL,
+    )
+}
+
 fn keys(text: &str) -> Vec<ratatui::crossterm::event::KeyEvent> {
     use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     let mut out: Vec<KeyEvent> = text.chars().map(|c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)).collect();
@@ -129,11 +137,7 @@ async fn filter_search_and_full_text_narrow_the_list() {
     h.type_keys(&keys("tokenz > 3")).await;
     let error = h.app.input.as_ref().unwrap().error.clone().unwrap();
     assert!(error.starts_with("column 1: unknown field `tokenz`"), "{error}");
-    h.type_keys(&[ratatui::crossterm::event::KeyEvent::new(
-        ratatui::crossterm::event::KeyCode::Char('u'),
-        ratatui::crossterm::event::KeyModifiers::CONTROL,
-    )])
-    .await;
+    h.type_keys(&[ctrl_u()]).await;
     h.type_keys(&keys("score.imported < 1 and tokens > 3000")).await;
     assert!(h.app.input.is_none());
     let expected = sb.query_i64(
@@ -192,11 +196,7 @@ async fn rules_tab_counts_applies_and_undoes() {
     h.act(Action::NewRule).await;
     h.type_keys(&keys("wrong: reject where score.imported < \"x\"")).await;
     assert!(h.app.input.as_ref().unwrap().error.as_ref().unwrap().starts_with("column 38"), "{:?}", h.app.input);
-    h.type_keys(&[ratatui::crossterm::event::KeyEvent::new(
-        ratatui::crossterm::event::KeyCode::Char('u'),
-        ratatui::crossterm::event::KeyModifiers::CONTROL,
-    )])
-    .await;
+    h.type_keys(&[ctrl_u()]).await;
     h.type_keys(&keys("wrong: reject where score.imported < 1")).await;
     let failing = sb.query_i64("SELECT count(*) FROM scores WHERE score < 1");
     assert_eq!(h.app.rules.len(), 1);
@@ -264,11 +264,7 @@ async fn export_tab_previews_and_runs_an_export() {
         h.act(Action::SelectNext).await;
     }
     h.act(Action::ApplyRule).await;
-    h.type_keys(&[ratatui::crossterm::event::KeyEvent::new(
-        ratatui::crossterm::event::KeyCode::Char('u'),
-        ratatui::crossterm::event::KeyModifiers::CONTROL,
-    )])
-    .await;
+    h.type_keys(&[ctrl_u()]).await;
     h.type_keys(&keys("accepted,pending")).await;
     assert_eq!(h.app.export.preview.clone().unwrap().unwrap().samples, 241);
     // The out dir, then run.
@@ -276,11 +272,7 @@ async fn export_tab_previews_and_runs_an_export() {
         h.act(Action::SelectNext).await;
     }
     h.act(Action::ApplyRule).await;
-    h.type_keys(&[ratatui::crossterm::event::KeyEvent::new(
-        ratatui::crossterm::event::KeyCode::Char('u'),
-        ratatui::crossterm::event::KeyModifiers::CONTROL,
-    )])
-    .await;
+    h.type_keys(&[ctrl_u()]).await;
     let out = sb.path("tui-export");
     h.type_keys(&keys(out.to_str().unwrap())).await;
     h.act(Action::SelectNext).await;

@@ -851,49 +851,45 @@ impl App {
     /// The one-line key hints of the current tab.
     #[must_use]
     pub fn hints(&self) -> String {
-        let k = |a| self.keymap.keys_of(a);
-        if self.tab == Tab::Export {
-            let hints = [
-                (Action::SelectNext, "move"),
-                (Action::ApplyRule, "change / run"),
-                (Action::NextTab, "tabs"),
-                (Action::Help, "help"),
-                (Action::Quit, "quit"),
-            ];
-            let text: Vec<String> = hints.iter().map(|(a, what)| format!("{} {what}", k(*a))).collect();
-            return text::truncate(&text.join("  "), usize::from(self.size.0));
-        }
-        if self.tab == Tab::Rules {
-            let hints = [
-                (Action::SelectNext, "move"),
-                (Action::ApplyRule, "apply"),
-                (Action::EditRule, "edit"),
-                (Action::NewRule, "new"),
-                (Action::Undo, "undo"),
-                (Action::NextTab, "tabs"),
-                (Action::Help, "help"),
-                (Action::Quit, "quit"),
-            ];
-            let text: Vec<String> = hints.iter().map(|(a, what)| format!("{} {what}", k(*a))).collect();
-            return text::truncate(&text.join("  "), usize::from(self.size.0));
-        }
-        let labels = format!("{}/{}/{}", k(Action::LabelHard), k(Action::LabelSoft), k(Action::LabelPseudo));
-        let hints = [
+        const REVIEW: &[(Action, &str)] = &[
             (Action::SelectNext, "move"),
             (Action::Accept, "accept"),
             (Action::Reject, "reject"),
+            (Action::LabelHard, "label"),
             (Action::ToggleMark, "mark"),
             (Action::Undo, "undo"),
             (Action::Search, "search"),
             (Action::Filter, "filter"),
             (Action::Sort, "sort"),
             (Action::GroupView, "group"),
-            (Action::NextTab, "tabs"),
-            (Action::Help, "help"),
-            (Action::Quit, "quit"),
         ];
-        let mut text: Vec<String> = hints.iter().map(|(a, what)| format!("{} {what}", k(*a))).collect();
-        text.insert(3, format!("{labels} label"));
+        const RULES: &[(Action, &str)] = &[
+            (Action::SelectNext, "move"),
+            (Action::ApplyRule, "apply"),
+            (Action::EditRule, "edit"),
+            (Action::NewRule, "new"),
+            (Action::Undo, "undo"),
+        ];
+        const EXPORT: &[(Action, &str)] = &[(Action::SelectNext, "move"), (Action::ApplyRule, "change / run")];
+        const ALWAYS: &[(Action, &str)] = &[(Action::NextTab, "tabs"), (Action::Help, "help"), (Action::Quit, "quit")];
+        let tab = match self.tab {
+            Tab::Rules => RULES,
+            Tab::Export => EXPORT,
+            _ => REVIEW,
+        };
+        let text: Vec<String> = tab
+            .iter()
+            .chain(ALWAYS)
+            .map(|(a, what)| {
+                let keys = if *a == Action::LabelHard {
+                    // The three labels share one hint.
+                    [Action::LabelHard, Action::LabelSoft, Action::LabelPseudo].map(|l| self.keymap.keys_of(l)).join("/")
+                } else {
+                    self.keymap.keys_of(*a)
+                };
+                format!("{keys} {what}")
+            })
+            .collect();
         text::truncate(&text.join("  "), usize::from(self.size.0))
     }
 }

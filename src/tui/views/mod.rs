@@ -238,16 +238,32 @@ fn draw_rules(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
 
 fn draw_help(frame: &mut Frame, app: &App, theme: Theme) {
     let area = frame.area();
-    let w = area.width.saturating_sub(8).min(72);
-    let h = area.height.saturating_sub(4).min(app.keymap.bindings().len() as u16 + 4);
-    let popup = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
-    let lines: Vec<Line> = app
+    let entries: Vec<(String, &str)> = app
         .keymap
         .bindings()
         .iter()
-        .map(|(action, keys)| {
-            let keys: Vec<String> = keys.iter().map(super::keymap::Key::label).collect();
-            Line::from(vec![Span::styled(format!("{:<16}", keys.join(" ")), theme.heading()), Span::raw(action.describe())])
+        .map(|(action, keys)| (keys.iter().map(super::keymap::Key::label).collect::<Vec<_>>().join(" "), action.describe()))
+        .collect();
+    // As many columns as it takes to show every key on this screen.
+    let room = usize::from(area.height.saturating_sub(4)).max(1);
+    let columns = entries.len().div_ceil(room).clamp(1, 3);
+    let rows = entries.len().div_ceil(columns);
+    let w = if columns == 1 { area.width.saturating_sub(8).min(72) } else { area.width.saturating_sub(2) };
+    let h = (rows as u16 + 2).min(area.height);
+    let popup = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
+    let col_w = usize::from(w.saturating_sub(2)) / columns;
+    let key_w = if columns == 1 { 16 } else { 12 };
+    let lines: Vec<Line> = (0..rows)
+        .map(|r| {
+            let mut spans = Vec::new();
+            for c in 0..columns {
+                if let Some((keys, what)) = entries.get(c * rows + r) {
+                    spans.push(Span::styled(format!("{:<key_w$}", super::text::truncate(keys, key_w - 1)), theme.heading()));
+                    let what = super::text::truncate(what, col_w.saturating_sub(key_w + 1));
+                    spans.push(Span::raw(format!("{what:<width$}", width = col_w.saturating_sub(key_w))));
+                }
+            }
+            Line::from(spans)
         })
         .collect();
     frame.render_widget(Clear, popup);

@@ -2,6 +2,7 @@
 
 mod bench;
 mod export;
+mod generate;
 mod import;
 mod progress;
 mod rules;
@@ -103,6 +104,8 @@ pub enum Command {
     Tui,
     /// Write the accepted set as SFT JSONL (messages, prompt-completion, sharegpt, alpaca) with a manifest.
     Export(export::ExportArgs),
+    /// Sample a teacher n times per prompt through OpenAI-compatible servers (vLLM, SGLang, OpenAI...).
+    Generate(generate::GenerateArgs),
     /// Score samples with a verifier (math, exact, format, length, repetition, language, cmd).
     #[command(after_help = VERIFY_HELP)]
     Verify(verify::VerifyArgs),
@@ -247,6 +250,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Export(args)) => {
             let store = Store::open(&cli.db).await?;
             export::run(&store, args).await
+        }
+        Some(Command::Generate(args)) => {
+            let store = Store::open(&cli.db).await?;
+            generate::run(&store, args).await
         }
         Some(Command::Verify(args)) => {
             let store = Store::open(&cli.db).await?;

@@ -186,6 +186,23 @@ pub async fn import(
     Ok(reports)
 }
 
+/// The identities (hashes) of the prompts a file holds, in the file's detected format.
+pub fn prompt_hashes(path: &Path) -> Result<Vec<[u8; 32]>, String> {
+    let opts = ImportOptions::default();
+    let (checks, requests) = check::check_files(&[path.to_owned()], &opts, &|_| {}).map_err(|e| e.to_string())?;
+    let ctx = ParseContext { batch_requests: Arc::new(requests) };
+    let mut out = Vec::new();
+    for c in &checks {
+        let reader = RecordReader::open(&c.path, c.layout, opts.max_record_bytes).map_err(|e| format!("{}: {e}", c.path.display()))?;
+        for raw in reader.flatten() {
+            if let Ok(Parsed::Row(record)) = decode(&raw, Some(c.format), &ctx) {
+                out.push(prepare::prompt_hash(&record.prompt.turns, record.prompt.tools.as_ref()));
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn file_stem(path: &Path) -> String {
     path.file_stem().map_or_else(|| "import".into(), |s| s.to_string_lossy().into_owned())
 }

@@ -82,7 +82,7 @@ fn json_text(v: Option<&Value>) -> Option<String> {
 }
 
 /// sha256 of the prompt's turns and tools: the prompt's identity.
-fn prompt_hash(turns: &[Turn], tools: Option<&Value>) -> [u8; 32] {
+pub(crate) fn prompt_hash(turns: &[Turn], tools: Option<&Value>) -> [u8; 32] {
     let mut h = Sha256::new();
     for t in turns {
         h.update(t.role.as_bytes());

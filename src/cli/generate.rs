@@ -1,0 +1,103 @@
+//! `retort generate`.
+
+use std::path::PathBuf;
+
+use super::progress::ImportBar;
+use crate::ops::generate::{GenerateOptions, PromptSource, generate};
+use crate::rules::parse_filter;
+use crate::store::Store;
+
+#[derive(Debug, clap::Args)]
+pub struct GenerateArgs {
+    /// Prompts from a file in any format retort imports (GSM8K, MATH, LIMO sets, messages...).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["filter", "all"])]
+    pub prompts: Option<PathBuf>,
+    /// The prompts of the samples this predicate selects.
+    #[arg(long = "where", value_name = "EXPR", conflicts_with = "all")]
+    pub filter: Option<String>,
+    /// Every prompt in the store.
+    #[arg(long)]
+    pub all: bool,
+    /// An OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (repeat: requests round-robin).
+    #[arg(long = "endpoint", required = true, value_name = "URL")]
+    pub endpoints: Vec<String>,
+    /// The model to ask.
+    #[arg(long, value_name = "NAME")]
+    pub model: String,
+    /// The teacher name the samples are stored under (default: the model).
+    #[arg(long, value_name = "NAME")]
+    pub teacher: Option<String>,
+    /// Samples per prompt; a prompt with fewer gets only the missing ones.
+    #[arg(long, default_value_t = 4)]
+    pub n: u32,
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    #[arg(long)]
+    pub top_p: Option<f64>,
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// A system prompt for every request.
+    #[arg(long, value_name = "TEXT")]
+    pub system: Option<String>,
+    /// Keep the top K log-probs per token (soft labels).
+    #[arg(long, value_name = "K")]
+    pub logprobs: Option<u32>,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// The environment variable holding the API key (never stored or printed).
+    #[arg(long, default_value = "OPENAI_API_KEY", value_name = "VAR")]
+    pub api_key_env: String,
+    /// Seconds before a request is abandoned and retried.
+    #[arg(long, default_value_t = 600.0, value_name = "SECONDS")]
+    pub timeout: f64,
+    /// Retries of a request on 429, 5xx and connection errors before it is recorded as failed.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(store: &Store, args: GenerateArgs) -> anyhow::Result<()> {
+    let source = match (&args.prompts, &args.filter, args.all) {
+        (Some(file), _, _) => PromptSource::File(file.clone()),
+        (None, Some(expr), _) => PromptSource::Where(parse_filter(expr)?),
+        (None, None, true) => PromptSource::All,
+        (None, None, false) => anyhow::bail!("say which prompts: --prompts FILE, --where EXPR or --all"),
+    };
+    let opts = GenerateOptions {
+        endpoints: args.endpoints,
+        model: args.model,
+        teacher: args.teacher,
+        n: args.n,
+        temperature: args.temperature,
+        top_p: args.top_p,
+        max_tokens: args.max_tokens,
+        system: args.system,
+        logprobs: args.logprobs,
+        concurrency: args.concurrency,
+        api_key_env: Some(args.api_key_env),
+        timeout_s: args.timeout,
+        max_retries: args.retries,
+    };
+    let bar = ImportBar::new();
+    let report = generate(store, &source, &opts, &|done, total| bar.update_count("generate", done, total)).await;
+    bar.finish();
+    let report = report?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} prompts ({} already complete): {} requests, {} samples stored, {} requests failed",
+            report.prompts, report.complete, report.requests, report.samples, report.failures
+        );
+        for e in &report.first_errors {
+            println!("  {e}");
+        }
+        if report.failures > 0 {
+            println!("Running the same command again requests only what is missing.");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,259 @@
+//! `retort generate`: sampling a teacher n times per prompt through OpenAI-compatible servers.
+//!
+//! Prompts come from a file (imported first, in any prompt format retort reads) or from the store.
+//! For each prompt only what is missing is requested — n minus the samples this teacher already
+//! gave — so running the same command again completes an interrupted run. Requests run
+//! concurrently (a semaphore bounds them), each retried by the client on 429/5xx and connection
+//! errors; answers are parsed as the importer parses logged exchanges (reasoning split, top-k
+//! log-probs kept as soft labels) and written as they arrive. A request that keeps failing is
+//! recorded in `generation_failures` with its error.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::Row;
+
+use crate::ingest::tokens::TokenCounter;
+use crate::ops::import::prepare::{Defaults, prepare};
+use crate::ops::import::write::Writer;
+use crate::ops::import::{ImportOptions, import};
+use crate::rules::Expr;
+use crate::rules::compile::{FROM, compile};
+use crate::store::{self, Store};
+use crate::teacher::client::{ChatClient, ClientConfig};
+
+/// Which prompts to sample.
+#[derive(Debug, Clone)]
+pub enum PromptSource {
+    /// The prompts of a file (imported first).
+    File(PathBuf),
+    /// The prompts of the samples a predicate selects.
+    Where(Expr),
+    /// Every prompt in the store.
+    All,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GenerateOptions {
+    pub endpoints: Vec<String>,
+    pub model: String,
+    /// The teacher name samples are stored under (default: the model).
+    pub teacher: Option<String>,
+    pub n: u32,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub max_tokens: Option<u32>,
+    pub system: Option<String>,
+    pub logprobs: Option<u32>,
+    pub concurrency: usize,
+    #[serde(skip)]
+    pub api_key_env: Option<String>,
+    pub timeout_s: f64,
+    pub max_retries: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct GenerateReport {
+    pub prompts: u64,
+    /// Prompts that already had their n samples.
+    pub complete: u64,
+    pub requests: u64,
+    pub samples: u64,
+    pub failures: u64,
+    pub first_errors: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("the store: {0}")]
+    Sql(sqlx::Error),
+}
+
+// The cause is in the message, not chained as a source: `{:#}` would print it twice.
+impl From<sqlx::Error> for GenerateError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Sql(e)
+    }
+}
+
+/// One prompt to sample: its id, its chat turns, and how many samples it lacks.
+struct Job {
+    prompt_id: i64,
+    messages: Vec<Value>,
+    missing: u32,
+}
+
+async fn prompt_ids(store: &Store, source: &PromptSource) -> Result<Vec<i64>, GenerateError> {
+    Ok(match source {
+        PromptSource::All => sqlx::query_scalar("SELECT id FROM prompts ORDER BY id").fetch_all(store.pool()).await?,
+        PromptSource::Where(expr) => {
+            let c = compile(Some(expr));
+            let mut args = sqlx::sqlite::SqliteArguments::default();
+            c.add_to(&mut args)?;
+            let sql = format!("SELECT DISTINCT s.prompt_id FROM {FROM} WHERE {} ORDER BY s.prompt_id", c.sql);
+            sqlx::query_scalar_with(sqlx::AssertSqlSafe(sql), args).fetch_all(store.pool()).await?
+        }
+        PromptSource::File(path) => {
+            // The file's prompts enter the store as any import would; then they are found by hash.
+            import(store, std::slice::from_ref(path), &ImportOptions::default(), &|_| {})
+                .await
+                .map_err(|e| GenerateError::Usage(e.to_string()))?;
+            let hashes = crate::ops::import::prompt_hashes(path).map_err(GenerateError::Usage)?;
+            let mut ids = Vec::with_capacity(hashes.len());
+            for chunk in hashes.chunks(500) {
+                let sql = format!("SELECT id FROM prompts WHERE hash IN ({})", vec!["?"; chunk.len()].join(","));
+                let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+                for h in chunk {
+                    q = q.bind(h.to_vec());
+                }
+                ids.extend(q.fetch_all(store.pool()).await?);
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        }
+    })
+}
+
+async fn jobs(store: &Store, ids: &[i64], teacher: &str, n: u32, report: &mut GenerateReport) -> Result<Vec<Job>, GenerateError> {
+    let mut out = Vec::new();
+    for id in ids {
+        let row = sqlx::query(
+            "SELECT pt.text, pt.messages, (SELECT count(*) FROM samples s WHERE s.prompt_id = pt.prompt_id \
+               AND s.teacher_id = (SELECT id FROM teachers WHERE name = ?)) FROM prompt_texts pt WHERE pt.prompt_id = ?",
+        )
+        .bind(teacher)
+        .bind(id)
+        .fetch_one(store.pool())
+        .await?;
+        let have: i64 = row.try_get(2)?;
+        report.prompts += 1;
+        if have >= i64::from(n) {
+            report.complete += 1;
+            continue;
+        }
+        let messages = match row.try_get::<Option<String>, _>(1)?.and_then(|m| serde_json::from_str::<Value>(&m).ok()) {
+            Some(Value::Array(turns)) => turns,
+            _ => vec![json!({"role": "user", "content": row.try_get::<String, _>(0)?})],
+        };
+        out.push(Job { prompt_id: *id, messages, missing: n - have as u32 });
+    }
+    Ok(out)
+}
+
+/// Samples the teacher for the prompts of `source`; `progress(done, total)` after each answer.
+pub async fn generate(
+    store: &Store,
+    source: &PromptSource,
+    opts: &GenerateOptions,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<GenerateReport, GenerateError> {
+    if opts.n == 0 {
+        return Err(GenerateError::Usage("--n must be at least 1".into()));
+    }
+    let client = Arc::new(
+        ChatClient::new(&ClientConfig {
+            endpoints: opts.endpoints.clone(),
+            api_key_env: opts.api_key_env.clone(),
+            timeout: std::time::Duration::from_secs_f64(opts.timeout_s.max(0.1)),
+            max_retries: opts.max_retries,
+        })
+        .map_err(|e| GenerateError::Usage(e.to_string()))?,
+    );
+    let teacher = opts.teacher.clone().unwrap_or_else(|| opts.model.clone());
+    let mut report = GenerateReport::default();
+    let ids = prompt_ids(store, source).await?;
+    let jobs = jobs(store, &ids, &teacher, opts.n, &mut report).await?;
+    let total = jobs.len() as u64;
+    let (import_id,): (i64,) = sqlx::query_as(
+        "INSERT INTO imports (path, file_sha256, format, options, token_counter, started_at) VALUES (?, '', 'generate', ?, 'estimate', ?) RETURNING id",
+    )
+    .bind(opts.endpoints.join(" "))
+    .bind(serde_json::to_string(opts).unwrap_or_default())
+    .bind(store::now())
+    .fetch_one(store.pool())
+    .await?;
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(i64, Result<(Value, Value), String>)>(64);
+    for job in jobs {
+        let (client, semaphore, tx) = (Arc::clone(&client), Arc::clone(&semaphore), tx.clone());
+        let mut messages = Vec::with_capacity(job.messages.len() + 1);
+        if let Some(system) = &opts.system {
+            messages.push(json!({"role": "system", "content": system}));
+        }
+        messages.extend(job.messages);
+        let mut body = json!({"model": opts.model, "messages": messages, "n": job.missing});
+        for (key, value) in [
+            ("temperature", opts.temperature.map(|v| json!(v))),
+            ("top_p", opts.top_p.map(|v| json!(v))),
+            ("max_tokens", opts.max_tokens.map(|v| json!(v))),
+            ("logprobs", opts.logprobs.map(|_| json!(true))),
+            ("top_logprobs", opts.logprobs.map(|v| json!(v))),
+        ] {
+            if let Some(v) = value {
+                body[key] = v;
+            }
+        }
+        tokio::spawn(async move {
+            let Ok(_permit) = semaphore.acquire_owned().await else { return };
+            let answer = client.chat(&body).await.map(|response| (body, response)).map_err(|e| e.to_string());
+            let _ = tx.send((job.prompt_id, answer)).await;
+        });
+    }
+    drop(tx);
+    let defaults = Defaults {
+        teacher: Some(teacher.clone()),
+        kind: None,
+        source: Some(teacher.clone()),
+        fallback_name: teacher,
+        score_name: "imported".into(),
+    };
+    let counter = TokenCounter::Estimate;
+    let mut writer = Writer::new(import_id);
+    let mut done = 0u64;
+    while let Some((prompt_id, answer)) = rx.recv().await {
+        done += 1;
+        report.requests += 1;
+        match answer.and_then(|(request, response)| {
+            let exchange = json!({"request": request, "response": response});
+            let record = crate::ingest::json::as_object(exchange.clone()).and_then(|o| crate::ingest::chat::parse_exchange(&o))?;
+            Ok((record, exchange.to_string()))
+        }) {
+            Ok((mut record, raw)) => {
+                record.prompt.metadata = None;
+                // Each answer is new data, even one identical to an earlier answer's text.
+                let prepared = prepare(record, format!("{raw}#{import_id}:{done}").as_bytes(), 0, &defaults, &counter);
+                let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
+                let counts = writer.write(&mut tx, vec![prepared]).await?;
+                tx.commit().await?;
+                report.samples += counts.samples_added;
+            }
+            Err(error) => {
+                report.failures += 1;
+                if report.first_errors.len() < 5 {
+                    report.first_errors.push(format!("prompt {prompt_id}: {error}"));
+                }
+                sqlx::query("INSERT INTO generation_failures (prompt_id, teacher, error, created_at) VALUES (?, ?, ?, ?)")
+                    .bind(prompt_id)
+                    .bind(defaults.teacher.as_deref().unwrap_or_default())
+                    .bind(&error)
+                    .bind(store::now())
+                    .execute(store.pool())
+                    .await?;
+            }
+        }
+        progress(done, total);
+    }
+    sqlx::query("UPDATE imports SET finished_at = ?, samples_added = ? WHERE id = ?")
+        .bind(store::now())
+        .bind(report.samples as i64)
+        .bind(import_id)
+        .execute(store.pool())
+        .await?;
+    store::fts::catch_up(store.pool(), |_| {}).await?;
+    Ok(report)
+}

@@ -1,0 +1,139 @@
+//! `retort generate` against a local stand-in for an OpenAI-compatible server that answers in
+//! the recorded DeepSeek format (reasoning_content) and misbehaves on purpose.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too: a test fails loudly
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use common::{Sandbox, data, head};
+use predicates::prelude::*;
+use serde_json::{Value, json};
+
+struct Server {
+    url: String,
+    requests: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+/// Answers like deepseek-reasoner (the recorded example), `n` choices per request. The first
+/// request gets 429 with Retry-After; prompts containing `fail_always` get 500; the first request
+/// for a prompt containing `flaky` gets broken JSON.
+fn server() -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&requests);
+    let recorded: Value =
+        serde_json::from_str(&std::fs::read_to_string(data("wire-formats/deepseek_reasoner_nonstream.example.json")).unwrap()).unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let flaky_done = Arc::new(AtomicUsize::new(0));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let (seen, recorded, count, flaky_done) = (Arc::clone(&seen), recorded.clone(), Arc::clone(&count), Arc::clone(&flaky_done));
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let (mut headers, mut length) = (String::new(), 0);
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    headers.push_str(&line);
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let prompt = request["messages"]
+                    .as_array()
+                    .and_then(|m| m.last())
+                    .map(|m| m["content"].as_str().unwrap_or("").to_owned())
+                    .unwrap_or_default();
+                seen.lock().unwrap().push((headers, request.clone()));
+                let n = request["n"].as_u64().unwrap_or(1);
+                let i = count.fetch_add(1, Ordering::SeqCst);
+                let (status, text) = if i == 0 {
+                    ("429 Too Many Requests\r\nRetry-After: 0".to_owned(), "{\"error\": \"slow down\"}".to_owned())
+                } else if prompt.contains("fail_always") {
+                    ("500 Internal Server Error".to_owned(), "{\"error\": \"boom\"}".to_owned())
+                } else if prompt.contains("flaky") && flaky_done.fetch_add(1, Ordering::SeqCst) == 0 {
+                    ("200 OK".to_owned(), "{\"choices\": [".to_owned())
+                } else {
+                    let mut response = recorded.clone();
+                    let choice = response["choices"][0].clone();
+                    response["choices"] = Value::Array(
+                        (0..n)
+                            .map(|k| {
+                                let mut c = choice.clone();
+                                c["index"] = json!(k);
+                                c["message"]["content"] = json!(format!("Answer {k} to: {}", prompt.chars().take(30).collect::<String>()));
+                                c
+                            })
+                            .collect(),
+                    );
+                    ("200 OK".to_owned(), response.to_string())
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+            });
+        }
+    });
+    Server { url, requests }
+}
+
+#[test]
+fn every_prompt_gets_its_samples_or_a_recorded_failure_and_a_rerun_completes() {
+    let sb = Sandbox::new();
+    let mut lines = head(&data("gsm8k/test.jsonl"), 4);
+    lines.push_str("{\"question\": \"This one is flaky: what is 2+2?\", \"answer\": \"#### 4\"}\n");
+    lines.push_str("{\"question\": \"This one will fail_always: what is 3+3?\", \"answer\": \"#### 6\"}\n");
+    sb.write("prompts.jsonl", lines);
+    let srv = server();
+    let run = |sb: &Sandbox| {
+        sb.retort()
+            .env("TEACHER_KEY", "sk-very-secret")
+            .args(["generate", "--prompts", "prompts.jsonl", "--endpoint", &srv.url, "--model", "deepseek-reasoner", "--n", "3"])
+            .args(["--retries", "2", "--concurrency", "4", "--api-key-env", "TEACHER_KEY", "--temperature", "0.6"])
+            .assert()
+            .success()
+    };
+    run(&sb).stdout(predicate::str::contains("6 prompts").and(predicate::str::contains("sk-very-secret").not()));
+    // Four good prompts have their three samples; the flaky one failed once and the bad one twice.
+    let per_prompt =
+        |sb: &Sandbox| sb.query_i64("SELECT count(*) FROM (SELECT prompt_id FROM samples GROUP BY prompt_id HAVING count(*) = 3)");
+    assert_eq!(per_prompt(&sb), 4);
+    assert_eq!(sb.query_i64("SELECT count(*) FROM generation_failures"), 2);
+    assert!(sb.query_string("SELECT error FROM generation_failures WHERE error LIKE '%500%'").is_some());
+    // The reasoning came apart from the answer, with the parameters and the finish reason.
+    assert_eq!(
+        sb.query_string("SELECT DISTINCT t.name FROM samples s JOIN teachers t ON t.id = s.teacher_id").as_deref(),
+        Some("deepseek-reasoner")
+    );
+    assert!(sb.query_string("SELECT reasoning FROM sample_texts LIMIT 1").unwrap().starts_with("Okay, the user wrote"));
+    assert_eq!(
+        sb.query_string("SELECT CAST(json_extract(params, '$.temperature') AS TEXT) FROM sample_texts LIMIT 1").as_deref(),
+        Some("0.6")
+    );
+    assert_eq!(sb.query_string("SELECT DISTINCT finish_reason FROM samples").as_deref(), Some("stop"));
+    // The key went out in the header only: never in the store.
+    assert!(srv.requests.lock().unwrap().iter().any(|(h, _)| h.to_ascii_lowercase().contains("bearer sk-very-secret")));
+    assert!(!sb.snapshot().contains("sk-very-secret"));
+    // Again: only the missing prompts are asked, the flaky one completes, nothing is duplicated.
+    let before = srv.requests.lock().unwrap().len();
+    run(&sb).stdout(predicate::str::contains("4 already complete"));
+    let asked: Vec<Value> = srv.requests.lock().unwrap()[before..].iter().map(|(_, r)| r.clone()).collect();
+    assert!(asked.iter().all(|r| r["messages"][0]["content"].as_str().unwrap().contains("flaky")
+        || r["messages"][0]["content"].as_str().unwrap().contains("fail_always")));
+    assert_eq!(per_prompt(&sb), 5);
+    assert_eq!(sb.query_i64("SELECT count(*) FROM samples"), 15);
+    assert_eq!(sb.query_i64("SELECT count(*) FROM (SELECT content_hash FROM samples GROUP BY content_hash HAVING count(*) > 1)"), 0);
+}

@@ -20,7 +20,8 @@ struct Server {
 
 /// Answers like deepseek-reasoner (the recorded example), `n` choices per request. The first
 /// request gets 429 with Retry-After; prompts containing `fail_always` get 500; the first request
-/// for a prompt containing `flaky` gets broken JSON.
+/// for a prompt containing `flaky` gets broken JSON, for `drop` a closed connection, for `slow` an
+/// answer after the client's timeout.
 fn server() -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -30,10 +31,13 @@ fn server() -> Server {
         serde_json::from_str(&std::fs::read_to_string(data("wire-formats/deepseek_reasoner_nonstream.example.json")).unwrap()).unwrap();
     let count = Arc::new(AtomicUsize::new(0));
     let flaky_done = Arc::new(AtomicUsize::new(0));
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let slowed = Arc::new(AtomicUsize::new(0));
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             let (seen, recorded, count, flaky_done) = (Arc::clone(&seen), recorded.clone(), Arc::clone(&count), Arc::clone(&flaky_done));
+            let (dropped, slowed) = (Arc::clone(&dropped), Arc::clone(&slowed));
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let (mut headers, mut length) = (String::new(), 0);
@@ -57,6 +61,12 @@ fn server() -> Server {
                     .unwrap_or_default();
                 seen.lock().unwrap().push((headers, request.clone()));
                 let n = request["n"].as_u64().unwrap_or(1);
+                if prompt.contains("drop") && dropped.fetch_add(1, Ordering::SeqCst) == 0 {
+                    return; // the connection closes without an answer
+                }
+                if prompt.contains("slow") && slowed.fetch_add(1, Ordering::SeqCst) == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(1500));
+                }
                 let i = count.fetch_add(1, Ordering::SeqCst);
                 let (status, text) = if i == 0 {
                     ("429 Too Many Requests\r\nRetry-After: 0".to_owned(), "{\"error\": \"slow down\"}".to_owned())
@@ -96,21 +106,24 @@ fn every_prompt_gets_its_samples_or_a_recorded_failure_and_a_rerun_completes() {
     let mut lines = head(&data("gsm8k/test.jsonl"), 4);
     lines.push_str("{\"question\": \"This one is flaky: what is 2+2?\", \"answer\": \"#### 4\"}\n");
     lines.push_str("{\"question\": \"This one will fail_always: what is 3+3?\", \"answer\": \"#### 6\"}\n");
+    lines.push_str("{\"question\": \"This one is dropped once: what is 4+4?\", \"answer\": \"#### 8\"}\n");
+    lines.push_str("{\"question\": \"This one is slow once: what is 5+5?\", \"answer\": \"#### 10\"}\n");
     sb.write("prompts.jsonl", lines);
     let srv = server();
     let run = |sb: &Sandbox| {
         sb.retort()
             .env("TEACHER_KEY", "sk-very-secret")
             .args(["generate", "--prompts", "prompts.jsonl", "--endpoint", &srv.url, "--model", "deepseek-reasoner", "--n", "3"])
-            .args(["--retries", "2", "--concurrency", "4", "--api-key-env", "TEACHER_KEY", "--temperature", "0.6"])
+            .args(["--retries", "2", "--concurrency", "4", "--api-key-env", "TEACHER_KEY", "--temperature", "0.6", "--timeout", "0.5"])
             .assert()
             .success()
     };
-    run(&sb).stdout(predicate::str::contains("6 prompts").and(predicate::str::contains("sk-very-secret").not()));
-    // Four good prompts have their three samples; the flaky one failed once and the bad one twice.
+    run(&sb).stdout(predicate::str::contains("8 prompts").and(predicate::str::contains("sk-very-secret").not()));
+    // Six prompts have their three samples (the dropped and the slow one retried); the flaky one
+    // failed on broken JSON and the bad one on 500s, both recorded.
     let per_prompt =
         |sb: &Sandbox| sb.query_i64("SELECT count(*) FROM (SELECT prompt_id FROM samples GROUP BY prompt_id HAVING count(*) = 3)");
-    assert_eq!(per_prompt(&sb), 4);
+    assert_eq!(per_prompt(&sb), 6);
     assert_eq!(sb.query_i64("SELECT count(*) FROM generation_failures"), 2);
     assert!(sb.query_string("SELECT error FROM generation_failures WHERE error LIKE '%500%'").is_some());
     // The reasoning came apart from the answer, with the parameters and the finish reason.
@@ -129,11 +142,40 @@ fn every_prompt_gets_its_samples_or_a_recorded_failure_and_a_rerun_completes() {
     assert!(!sb.snapshot().contains("sk-very-secret"));
     // Again: only the missing prompts are asked, the flaky one completes, nothing is duplicated.
     let before = srv.requests.lock().unwrap().len();
-    run(&sb).stdout(predicate::str::contains("4 already complete"));
+    run(&sb).stdout(predicate::str::contains("6 already complete"));
     let asked: Vec<Value> = srv.requests.lock().unwrap()[before..].iter().map(|(_, r)| r.clone()).collect();
     assert!(asked.iter().all(|r| r["messages"][0]["content"].as_str().unwrap().contains("flaky")
         || r["messages"][0]["content"].as_str().unwrap().contains("fail_always")));
-    assert_eq!(per_prompt(&sb), 5);
-    assert_eq!(sb.query_i64("SELECT count(*) FROM samples"), 15);
+    assert_eq!(per_prompt(&sb), 7);
+    assert_eq!(sb.query_i64("SELECT count(*) FROM samples"), 21);
     assert_eq!(sb.query_i64("SELECT count(*) FROM (SELECT content_hash FROM samples GROUP BY content_hash HAVING count(*) > 1)"), 0);
+}
+
+#[test]
+fn batch_file_requests_come_back_through_import() {
+    let sb = Sandbox::new();
+    sb.write("prompts.jsonl", head(&data("gsm8k/test.jsonl"), 3));
+    sb.retort()
+        .args(["generate", "--prompts", "prompts.jsonl", "--model", "gpt-4o-mini", "--n", "2", "--batch-file", "batch_in.jsonl"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("3 requests written"));
+    // The provider's output file: one answer per request, in the recorded Batch API shape.
+    let recorded: Value =
+        serde_json::from_str(std::fs::read_to_string(data("wire-formats/openai_batch_output_example.jsonl")).unwrap().trim()).unwrap();
+    let mut answers = Vec::new();
+    for line in std::fs::read_to_string(sb.path("batch_in.jsonl")).unwrap().lines() {
+        let request: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(request["body"]["n"], 2);
+        let mut answer = recorded.clone();
+        answer["custom_id"] = request["custom_id"].clone();
+        let choice = answer["response"]["body"]["choices"][0].clone();
+        answer["response"]["body"]["choices"] = json!([choice.clone(), choice]);
+        answers.push(answer);
+    }
+    sb.write("batch_out.jsonl", common::to_jsonl(answers));
+    sb.retort().args(["import", "batch_in.jsonl", "batch_out.jsonl"]).assert().success();
+    assert_eq!(sb.query_i64("SELECT count(*) FROM samples"), 6);
+    assert_eq!(sb.query_i64("SELECT count(DISTINCT prompt_id) FROM samples"), 3);
+    assert_eq!(sb.query_i64("SELECT count(*) FROM prompts"), 3, "the batch's prompts are the prompts asked");
 }

@@ -19,7 +19,7 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub all: bool,
     /// An OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (repeat: requests round-robin).
-    #[arg(long = "endpoint", required = true, value_name = "URL")]
+    #[arg(long = "endpoint", required_unless_present = "batch_file", value_name = "URL")]
     pub endpoints: Vec<String>,
     /// The model to ask.
     #[arg(long, value_name = "NAME")]
@@ -54,6 +54,10 @@ pub struct GenerateArgs {
     /// Retries of a request on 429, 5xx and connection errors before it is recorded as failed.
     #[arg(long, default_value_t = 5)]
     pub retries: u32,
+    /// Write the requests as OpenAI Batch API input lines to this file instead of sending them;
+    /// import the input and the batch's output file together to bring the answers in.
+    #[arg(long, value_name = "FILE")]
+    pub batch_file: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -80,11 +84,16 @@ pub async fn run(store: &Store, args: GenerateArgs) -> anyhow::Result<()> {
         api_key_env: Some(args.api_key_env),
         timeout_s: args.timeout,
         max_retries: args.retries,
+        batch_file: args.batch_file.clone(),
     };
     let bar = ImportBar::new();
     let report = generate(store, &source, &opts, &|done, total| bar.update_count("generate", done, total)).await;
     bar.finish();
     let report = report?;
+    if let Some(path) = &args.batch_file {
+        println!("{} requests written to {} (Batch API input lines)", report.requests, path.display());
+        return Ok(());
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

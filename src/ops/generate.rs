@@ -52,6 +52,9 @@ pub struct GenerateOptions {
     pub api_key_env: Option<String>,
     pub timeout_s: f64,
     pub max_retries: u32,
+    /// Write the requests as OpenAI Batch API input lines here instead of sending them.
+    #[serde(skip)]
+    pub batch_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -145,6 +148,53 @@ async fn jobs(store: &Store, ids: &[i64], teacher: &str, n: u32, report: &mut Ge
     Ok(out)
 }
 
+/// The chat completion request for a job.
+fn request_body(job: &Job, opts: &GenerateOptions) -> Value {
+    let mut messages = Vec::with_capacity(job.messages.len() + 1);
+    if let Some(system) = &opts.system {
+        messages.push(json!({"role": "system", "content": system}));
+    }
+    messages.extend(job.messages.iter().cloned());
+    let mut body = json!({"model": opts.model, "messages": messages, "n": job.missing});
+    for (key, value) in [
+        ("temperature", opts.temperature.map(|v| json!(v))),
+        ("top_p", opts.top_p.map(|v| json!(v))),
+        ("max_tokens", opts.max_tokens.map(|v| json!(v))),
+        ("logprobs", opts.logprobs.map(|_| json!(true))),
+        ("top_logprobs", opts.logprobs.map(|v| json!(v))),
+    ] {
+        if let Some(v) = value {
+            body[key] = v;
+        }
+    }
+    body
+}
+
+/// Writes the requests as Batch API input lines (`custom_id` names the prompt), for teams that
+/// generate through batch APIs; `retort import input.jsonl output.jsonl` brings the answers back.
+fn write_batch(
+    path: &std::path::Path,
+    jobs: &[Job],
+    opts: &GenerateOptions,
+    mut report: GenerateReport,
+) -> Result<GenerateReport, GenerateError> {
+    use std::io::Write as _;
+    let fail = |e: std::io::Error| GenerateError::Usage(format!("cannot write {}: {e}", path.display()));
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(fail)?);
+    for job in jobs {
+        let line = json!({
+            "custom_id": format!("retort-prompt-{}", job.prompt_id),
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": request_body(job, opts),
+        });
+        writeln!(out, "{line}").map_err(fail)?;
+        report.requests += 1;
+    }
+    out.flush().map_err(fail)?;
+    Ok(report)
+}
+
 /// Samples the teacher for the prompts of `source`; `progress(done, total)` after each answer.
 pub async fn generate(
     store: &Store,
@@ -155,6 +205,14 @@ pub async fn generate(
     if opts.n == 0 {
         return Err(GenerateError::Usage("--n must be at least 1".into()));
     }
+    let teacher = opts.teacher.clone().unwrap_or_else(|| opts.model.clone());
+    let mut report = GenerateReport::default();
+    let ids = prompt_ids(store, source).await?;
+    let jobs = jobs(store, &ids, &teacher, opts.n, &mut report).await?;
+    let total = jobs.len() as u64;
+    if let Some(path) = &opts.batch_file {
+        return write_batch(path, &jobs, opts, report);
+    }
     let client = Arc::new(
         ChatClient::new(&ClientConfig {
             endpoints: opts.endpoints.clone(),
@@ -164,11 +222,6 @@ pub async fn generate(
         })
         .map_err(|e| GenerateError::Usage(e.to_string()))?,
     );
-    let teacher = opts.teacher.clone().unwrap_or_else(|| opts.model.clone());
-    let mut report = GenerateReport::default();
-    let ids = prompt_ids(store, source).await?;
-    let jobs = jobs(store, &ids, &teacher, opts.n, &mut report).await?;
-    let total = jobs.len() as u64;
     let (import_id,): (i64,) = sqlx::query_as(
         "INSERT INTO imports (path, file_sha256, format, options, token_counter, started_at) VALUES (?, '', 'generate', ?, 'estimate', ?) RETURNING id",
     )
@@ -181,23 +234,7 @@ pub async fn generate(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(i64, Result<(Value, Value), String>)>(64);
     for job in jobs {
         let (client, semaphore, tx) = (Arc::clone(&client), Arc::clone(&semaphore), tx.clone());
-        let mut messages = Vec::with_capacity(job.messages.len() + 1);
-        if let Some(system) = &opts.system {
-            messages.push(json!({"role": "system", "content": system}));
-        }
-        messages.extend(job.messages);
-        let mut body = json!({"model": opts.model, "messages": messages, "n": job.missing});
-        for (key, value) in [
-            ("temperature", opts.temperature.map(|v| json!(v))),
-            ("top_p", opts.top_p.map(|v| json!(v))),
-            ("max_tokens", opts.max_tokens.map(|v| json!(v))),
-            ("logprobs", opts.logprobs.map(|_| json!(true))),
-            ("top_logprobs", opts.logprobs.map(|v| json!(v))),
-        ] {
-            if let Some(v) = value {
-                body[key] = v;
-            }
-        }
+        let body = request_body(&job, opts);
         tokio::spawn(async move {
             let Ok(_permit) = semaphore.acquire_owned().await else { return };
             let answer = client.chat(&body).await.map(|response| (body, response)).map_err(|e| e.to_string());

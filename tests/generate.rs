@@ -179,3 +179,42 @@ fn batch_file_requests_come_back_through_import() {
     assert_eq!(sb.query_i64("SELECT count(DISTINCT prompt_id) FROM samples"), 3);
     assert_eq!(sb.query_i64("SELECT count(*) FROM prompts"), 3, "the batch's prompts are the prompts asked");
 }
+
+#[test]
+fn regenerate_truncated_replaces_only_cut_off_samples_once() {
+    let sb = Sandbox::new();
+    let recorded: Value =
+        serde_json::from_str(&std::fs::read_to_string(data("wire-formats/deepseek_reasoner_nonstream.example.json")).unwrap()).unwrap();
+    // Two logged calls: one answer complete, one cut off by the token limit.
+    let mut rows = Vec::new();
+    for (question, finish) in [("What is 6*7?", "stop"), ("Prove Fermat's last theorem.", "length")] {
+        let mut response = recorded.clone();
+        response["choices"][0]["finish_reason"] = json!(finish);
+        response["choices"][0]["message"]["content"] = json!(format!("About {question}"));
+        rows.push(
+            json!({"request": {"model": "deepseek-reasoner", "messages": [{"role": "user", "content": question}]}, "response": response}),
+        );
+    }
+    sb.write("calls.jsonl", common::to_jsonl(rows));
+    sb.retort().args(["import", "calls.jsonl"]).assert().success();
+    let srv = server();
+    let run = |sb: &Sandbox| {
+        sb.retort()
+            .args(["generate", "--all", "--regenerate-truncated", "--endpoint", &srv.url, "--model", "deepseek-reasoner", "--retries", "2"])
+            .assert()
+            .success()
+    };
+    run(&sb).stdout(predicate::str::contains("1 samples stored"));
+    let asked: Vec<String> =
+        srv.requests.lock().unwrap().iter().filter_map(|(_, r)| r["messages"][0]["content"].as_str().map(str::to_owned)).collect();
+    assert!(asked.iter().all(|q| q.contains("Fermat")), "{asked:?}");
+    assert_eq!(sb.query_i64("SELECT count(*) FROM samples"), 3);
+    assert_eq!(
+        sb.query_string("SELECT s.finish_reason FROM samples s JOIN sample_tags st ON st.sample_id = s.id").as_deref(),
+        Some("length")
+    );
+    // Nothing left to replace: a rerun asks nothing.
+    let before = srv.requests.lock().unwrap().len();
+    run(&sb).stdout(predicate::str::contains("2 already complete"));
+    assert_eq!(srv.requests.lock().unwrap().len(), before);
+}

@@ -54,6 +54,10 @@ pub struct GenerateArgs {
     /// Retries of a request on 429, 5xx and connection errors before it is recorded as failed.
     #[arg(long, default_value_t = 5)]
     pub retries: u32,
+    /// Ask again only for samples cut off by the token limit (finish_reason = length); the ones
+    /// replaced are tagged `regenerated` (filter them with `tag = "regenerated"`).
+    #[arg(long)]
+    pub regenerate_truncated: bool,
     /// Write the requests as OpenAI Batch API input lines to this file instead of sending them;
     /// import the input and the batch's output file together to bring the answers in.
     #[arg(long, value_name = "FILE")]
@@ -85,6 +89,7 @@ pub async fn run(store: &Store, args: GenerateArgs) -> anyhow::Result<()> {
         timeout_s: args.timeout,
         max_retries: args.retries,
         batch_file: args.batch_file.clone(),
+        regenerate_truncated: args.regenerate_truncated,
     };
     let bar = ImportBar::new();
     let report = generate(store, &source, &opts, &|done, total| bar.update_count("generate", done, total)).await;

@@ -52,6 +52,9 @@ pub struct GenerateOptions {
     pub api_key_env: Option<String>,
     pub timeout_s: f64,
     pub max_retries: u32,
+    /// Ask again only for samples cut off by the token limit (`finish_reason = length`); each
+    /// one replaced is tagged `regenerated`, so a rerun does not ask twice.
+    pub regenerate_truncated: bool,
     /// Write the requests as OpenAI Batch API input lines here instead of sending them.
     #[serde(skip)]
     pub batch_file: Option<PathBuf>,
@@ -88,7 +91,12 @@ struct Job {
     prompt_id: i64,
     messages: Vec<Value>,
     missing: u32,
+    /// With `--regenerate-truncated`: the cut-off samples the answers replace.
+    replaces: Vec<i64>,
 }
+
+/// The tag that marks a truncated sample as replaced by a regenerated one.
+const REGENERATED: &str = "regenerated";
 
 async fn prompt_ids(store: &Store, source: &PromptSource) -> Result<Vec<i64>, GenerateError> {
     Ok(match source {
@@ -122,9 +130,30 @@ async fn prompt_ids(store: &Store, source: &PromptSource) -> Result<Vec<i64>, Ge
     })
 }
 
-async fn jobs(store: &Store, ids: &[i64], teacher: &str, n: u32, report: &mut GenerateReport) -> Result<Vec<Job>, GenerateError> {
+async fn jobs(
+    store: &Store,
+    ids: &[i64],
+    teacher: &str,
+    opts: &GenerateOptions,
+    report: &mut GenerateReport,
+) -> Result<Vec<Job>, GenerateError> {
+    let n = opts.n;
     let mut out = Vec::new();
     for id in ids {
+        let replaces: Vec<i64> = if opts.regenerate_truncated {
+            sqlx::query_scalar(
+                "SELECT s.id FROM samples s WHERE s.prompt_id = ? AND s.finish_reason = 'length' \
+                 AND s.teacher_id = (SELECT id FROM teachers WHERE name = ?) \
+                 AND NOT EXISTS (SELECT 1 FROM sample_tags st JOIN tags t ON t.id = st.tag_id WHERE st.sample_id = s.id AND t.name = ?)",
+            )
+            .bind(id)
+            .bind(teacher)
+            .bind(REGENERATED)
+            .fetch_all(store.pool())
+            .await?
+        } else {
+            Vec::new()
+        };
         let row = sqlx::query(
             "SELECT pt.text, pt.messages, (SELECT count(*) FROM samples s WHERE s.prompt_id = pt.prompt_id \
                AND s.teacher_id = (SELECT id FROM teachers WHERE name = ?)) FROM prompt_texts pt WHERE pt.prompt_id = ?",
@@ -135,7 +164,8 @@ async fn jobs(store: &Store, ids: &[i64], teacher: &str, n: u32, report: &mut Ge
         .await?;
         let have: i64 = row.try_get(2)?;
         report.prompts += 1;
-        if have >= i64::from(n) {
+        let missing = if opts.regenerate_truncated { replaces.len() as u32 } else { n.saturating_sub(have as u32) };
+        if missing == 0 {
             report.complete += 1;
             continue;
         }
@@ -143,7 +173,7 @@ async fn jobs(store: &Store, ids: &[i64], teacher: &str, n: u32, report: &mut Ge
             Some(Value::Array(turns)) => turns,
             _ => vec![json!({"role": "user", "content": row.try_get::<String, _>(0)?})],
         };
-        out.push(Job { prompt_id: *id, messages, missing: n - have as u32 });
+        out.push(Job { prompt_id: *id, messages, missing, replaces });
     }
     Ok(out)
 }
@@ -208,7 +238,7 @@ pub async fn generate(
     let teacher = opts.teacher.clone().unwrap_or_else(|| opts.model.clone());
     let mut report = GenerateReport::default();
     let ids = prompt_ids(store, source).await?;
-    let jobs = jobs(store, &ids, &teacher, opts.n, &mut report).await?;
+    let jobs = jobs(store, &ids, &teacher, opts, &mut report).await?;
     let total = jobs.len() as u64;
     if let Some(path) = &opts.batch_file {
         return write_batch(path, &jobs, opts, report);
@@ -231,14 +261,14 @@ pub async fn generate(
     .fetch_one(store.pool())
     .await?;
     let semaphore = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(i64, Result<(Value, Value), String>)>(64);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(i64, Vec<i64>, Result<(Value, Value), String>)>(64);
     for job in jobs {
         let (client, semaphore, tx) = (Arc::clone(&client), Arc::clone(&semaphore), tx.clone());
         let body = request_body(&job, opts);
         tokio::spawn(async move {
             let Ok(_permit) = semaphore.acquire_owned().await else { return };
             let answer = client.chat(&body).await.map(|response| (body, response)).map_err(|e| e.to_string());
-            let _ = tx.send((job.prompt_id, answer)).await;
+            let _ = tx.send((job.prompt_id, job.replaces, answer)).await;
         });
     }
     drop(tx);
@@ -252,7 +282,7 @@ pub async fn generate(
     let counter = TokenCounter::Estimate;
     let mut writer = Writer::new(import_id);
     let mut done = 0u64;
-    while let Some((prompt_id, answer)) = rx.recv().await {
+    while let Some((prompt_id, replaces, answer)) = rx.recv().await {
         done += 1;
         report.requests += 1;
         match answer.and_then(|(request, response)| {
@@ -266,6 +296,16 @@ pub async fn generate(
                 let prepared = prepare(record, format!("{raw}#{import_id}:{done}").as_bytes(), 0, &defaults, &counter);
                 let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
                 let counts = writer.write(&mut tx, vec![prepared]).await?;
+                if !replaces.is_empty() {
+                    let tag = writer.ids.id(&mut tx, crate::store::ids::NameTable::Tags, REGENERATED).await?;
+                    for id in &replaces {
+                        sqlx::query("INSERT OR IGNORE INTO sample_tags (sample_id, tag_id) VALUES (?, ?)")
+                            .bind(id)
+                            .bind(tag)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
                 tx.commit().await?;
                 report.samples += counts.samples_added;
             }

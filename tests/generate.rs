@@ -61,6 +61,9 @@ fn server() -> Server {
                     .unwrap_or_default();
                 seen.lock().unwrap().push((headers, request.clone()));
                 let n = request["n"].as_u64().unwrap_or(1);
+                if prompt.contains("hang") {
+                    std::thread::sleep(std::time::Duration::from_secs(60));
+                }
                 if prompt.contains("drop") && dropped.fetch_add(1, Ordering::SeqCst) == 0 {
                     return; // the connection closes without an answer
                 }
@@ -217,4 +220,38 @@ fn regenerate_truncated_replaces_only_cut_off_samples_once() {
     let before = srv.requests.lock().unwrap().len();
     run(&sb).stdout(predicate::str::contains("2 already complete"));
     assert_eq!(srv.requests.lock().unwrap().len(), before);
+}
+
+#[test]
+fn ctrl_c_keeps_what_arrived() {
+    let sb = Sandbox::new();
+    let mut lines = head(&data("gsm8k/test.jsonl"), 2);
+    lines.push_str("{\"question\": \"This one will hang forever\", \"answer\": \"#### 1\"}\n");
+    sb.write("prompts.jsonl", lines);
+    let srv = server();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("retort"))
+        .current_dir(sb.dir.path())
+        .arg("--db")
+        .arg(sb.db())
+        .args(["generate", "--prompts", "prompts.jsonl", "--endpoint", &srv.url, "--model", "m", "--n", "2", "--retries", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the two quick prompts' samples, then interrupt while the third hangs.
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(30) {
+        let stored = rusqlite::Connection::open(sb.db())
+            .ok()
+            .and_then(|c| c.query_row("SELECT count(*) FROM samples", [], |r| r.get::<_, i64>(0)).ok());
+        if stored == Some(4) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Interrupted: everything that had arrived is stored"));
+    assert_eq!(sb.query_i64("SELECT count(*) FROM samples"), 4);
+    assert_eq!(sb.query_i64("SELECT count(*) FROM generation_failures"), 0);
 }

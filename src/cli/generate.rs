@@ -109,7 +109,10 @@ pub async fn run(store: &Store, args: GenerateArgs) -> anyhow::Result<()> {
         for e in &report.first_errors {
             println!("  {e}");
         }
-        if report.failures > 0 {
+        if report.interrupted {
+            println!("Interrupted: everything that had arrived is stored.");
+        }
+        if report.failures > 0 || report.interrupted {
             println!("Running the same command again requests only what is missing.");
         }
     }

@@ -69,6 +69,8 @@ pub struct GenerateReport {
     pub samples: u64,
     pub failures: u64,
     pub first_errors: Vec<String>,
+    /// Stopped by Ctrl-C: what had arrived is stored, the rest is asked for next time.
+    pub interrupted: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -282,7 +284,15 @@ pub async fn generate(
     let counter = TokenCounter::Estimate;
     let mut writer = Writer::new(import_id);
     let mut done = 0u64;
-    while let Some((prompt_id, replaces, answer)) = rx.recv().await {
+    loop {
+        let next = tokio::select! {
+            answer = rx.recv() => answer,
+            _ = tokio::signal::ctrl_c() => {
+                report.interrupted = true;
+                None
+            }
+        };
+        let Some((prompt_id, replaces, answer)) = next else { break };
         done += 1;
         report.requests += 1;
         match answer.and_then(|(request, response)| {

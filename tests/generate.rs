@@ -62,7 +62,7 @@ fn server() -> Server {
                 seen.lock().unwrap().push((headers, request.clone()));
                 let n = request["n"].as_u64().unwrap_or(1);
                 if prompt.contains("hang") {
-                    std::thread::sleep(std::time::Duration::from_secs(60));
+                    std::thread::sleep(std::time::Duration::from_mins(1));
                 }
                 if prompt.contains("drop") && dropped.fetch_add(1, Ordering::SeqCst) == 0 {
                     return; // the connection closes without an answer

@@ -10,6 +10,8 @@ pub enum BenchCommand {
     Tui(crate::tui::bench::TuiBenchArgs),
     /// Export N R1-sized accepted samples: MB/s and peak memory.
     Export(crate::ops::bench_export::ExportBenchArgs),
+    /// Generate against an instant local server: retort's own requests/s and memory.
+    Generate(crate::ops::bench_generate::GenerateBenchArgs),
 }
 
 pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
@@ -18,5 +20,6 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Rules(args) => crate::ops::bench_rules::rules_bench(&args).await,
         BenchCommand::Tui(args) => crate::tui::bench::tui_bench(&args).await,
         BenchCommand::Export(args) => crate::ops::bench_export::export_bench(&args).await,
+        BenchCommand::Generate(args) => crate::ops::bench_generate::generate_bench(&args).await,
     }
 }

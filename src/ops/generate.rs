@@ -292,47 +292,57 @@ pub async fn generate(
                 None
             }
         };
-        let Some((prompt_id, replaces, answer)) = next else { break };
-        done += 1;
-        report.requests += 1;
-        match answer.and_then(|(request, response)| {
-            let exchange = json!({"request": request, "response": response});
-            let record = crate::ingest::json::as_object(exchange.clone()).and_then(|o| crate::ingest::chat::parse_exchange(&o))?;
-            Ok((record, exchange.to_string()))
-        }) {
-            Ok((mut record, raw)) => {
-                record.prompt.metadata = None;
-                // Each answer is new data, even one identical to an earlier answer's text.
-                let prepared = prepare(record, format!("{raw}#{import_id}:{done}").as_bytes(), 0, &defaults, &counter);
-                let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
-                let counts = writer.write(&mut tx, vec![prepared]).await?;
-                if !replaces.is_empty() {
-                    let tag = writer.ids.id(&mut tx, crate::store::ids::NameTable::Tags, REGENERATED).await?;
-                    for id in &replaces {
-                        sqlx::query("INSERT OR IGNORE INTO sample_tags (sample_id, tag_id) VALUES (?, ?)")
-                            .bind(id)
-                            .bind(tag)
-                            .execute(&mut *tx)
-                            .await?;
+        let Some(first) = next else { break };
+        // Whatever else has arrived goes into the same transaction: one commit per burst,
+        // not per answer.
+        let mut arrived = vec![first];
+        while arrived.len() < 256
+            && let Ok(more) = rx.try_recv()
+        {
+            arrived.push(more);
+        }
+        let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
+        for (prompt_id, replaces, answer) in arrived {
+            done += 1;
+            report.requests += 1;
+            match answer.and_then(|(request, response)| {
+                let exchange = json!({"request": request, "response": response});
+                let record = crate::ingest::json::as_object(exchange.clone()).and_then(|o| crate::ingest::chat::parse_exchange(&o))?;
+                Ok((record, exchange.to_string()))
+            }) {
+                Ok((mut record, raw)) => {
+                    record.prompt.metadata = None;
+                    // Each answer is new data, even one identical to an earlier answer's text.
+                    let prepared = prepare(record, format!("{raw}#{import_id}:{done}").as_bytes(), 0, &defaults, &counter);
+                    let counts = writer.write(&mut tx, vec![prepared]).await?;
+                    if !replaces.is_empty() {
+                        let tag = writer.ids.id(&mut tx, crate::store::ids::NameTable::Tags, REGENERATED).await?;
+                        for id in &replaces {
+                            sqlx::query("INSERT OR IGNORE INTO sample_tags (sample_id, tag_id) VALUES (?, ?)")
+                                .bind(id)
+                                .bind(tag)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
                     }
+                    report.samples += counts.samples_added;
                 }
-                tx.commit().await?;
-                report.samples += counts.samples_added;
-            }
-            Err(error) => {
-                report.failures += 1;
-                if report.first_errors.len() < 5 {
-                    report.first_errors.push(format!("prompt {prompt_id}: {error}"));
+                Err(error) => {
+                    report.failures += 1;
+                    if report.first_errors.len() < 5 {
+                        report.first_errors.push(format!("prompt {prompt_id}: {error}"));
+                    }
+                    sqlx::query("INSERT INTO generation_failures (prompt_id, teacher, error, created_at) VALUES (?, ?, ?, ?)")
+                        .bind(prompt_id)
+                        .bind(defaults.teacher.as_deref().unwrap_or_default())
+                        .bind(&error)
+                        .bind(store::now())
+                        .execute(&mut *tx)
+                        .await?;
                 }
-                sqlx::query("INSERT INTO generation_failures (prompt_id, teacher, error, created_at) VALUES (?, ?, ?, ?)")
-                    .bind(prompt_id)
-                    .bind(defaults.teacher.as_deref().unwrap_or_default())
-                    .bind(&error)
-                    .bind(store::now())
-                    .execute(store.pool())
-                    .await?;
             }
         }
+        tx.commit().await?;
         progress(done, total);
     }
     sqlx::query("UPDATE imports SET finished_at = ?, samples_added = ? WHERE id = ?")

@@ -264,16 +264,23 @@ pub async fn generate(
     .await?;
     let semaphore = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(i64, Vec<i64>, Result<(Value, Value), String>)>(64);
-    for job in jobs {
-        let (client, semaphore, tx) = (Arc::clone(&client), Arc::clone(&semaphore), tx.clone());
-        let body = request_body(&job, opts);
+    // A request is built and spawned only once a slot is free, so memory stays bounded by the
+    // concurrency however many prompts there are.
+    let feeder = {
+        let opts = opts.clone();
         tokio::spawn(async move {
-            let Ok(_permit) = semaphore.acquire_owned().await else { return };
-            let answer = client.chat(&body).await.map(|response| (body, response)).map_err(|e| e.to_string());
-            let _ = tx.send((job.prompt_id, job.replaces, answer)).await;
-        });
-    }
-    drop(tx);
+            for job in jobs {
+                let Ok(permit) = Arc::clone(&semaphore).acquire_owned().await else { return };
+                let (client, tx) = (Arc::clone(&client), tx.clone());
+                let body = request_body(&job, &opts);
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let answer = client.chat(&body).await.map(|response| (body, response)).map_err(|e| e.to_string());
+                    let _ = tx.send((job.prompt_id, job.replaces, answer)).await;
+                });
+            }
+        })
+    };
     let defaults = Defaults {
         teacher: Some(teacher.clone()),
         kind: None,
@@ -302,6 +309,8 @@ pub async fn generate(
             arrived.push(more);
         }
         let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut prepared = Vec::with_capacity(arrived.len());
+        let mut replaced = Vec::new();
         for (prompt_id, replaces, answer) in arrived {
             done += 1;
             report.requests += 1;
@@ -313,19 +322,8 @@ pub async fn generate(
                 Ok((mut record, raw)) => {
                     record.prompt.metadata = None;
                     // Each answer is new data, even one identical to an earlier answer's text.
-                    let prepared = prepare(record, format!("{raw}#{import_id}:{done}").as_bytes(), 0, &defaults, &counter);
-                    let counts = writer.write(&mut tx, vec![prepared]).await?;
-                    if !replaces.is_empty() {
-                        let tag = writer.ids.id(&mut tx, crate::store::ids::NameTable::Tags, REGENERATED).await?;
-                        for id in &replaces {
-                            sqlx::query("INSERT OR IGNORE INTO sample_tags (sample_id, tag_id) VALUES (?, ?)")
-                                .bind(id)
-                                .bind(tag)
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                    }
-                    report.samples += counts.samples_added;
+                    prepared.push(prepare(record, format!("{raw}#{import_id}:{done}").as_bytes(), 0, &defaults, &counter));
+                    replaced.extend(replaces);
                 }
                 Err(error) => {
                     report.failures += 1;
@@ -342,9 +340,23 @@ pub async fn generate(
                 }
             }
         }
+        if !prepared.is_empty() {
+            report.samples += writer.write(&mut tx, prepared).await?.samples_added;
+        }
+        if !replaced.is_empty() {
+            let tag = writer.ids.id(&mut tx, crate::store::ids::NameTable::Tags, REGENERATED).await?;
+            for id in &replaced {
+                sqlx::query("INSERT OR IGNORE INTO sample_tags (sample_id, tag_id) VALUES (?, ?)")
+                    .bind(id)
+                    .bind(tag)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         tx.commit().await?;
         progress(done, total);
     }
+    feeder.abort();
     sqlx::query("UPDATE imports SET finished_at = ?, samples_added = ? WHERE id = ?")
         .bind(store::now())
         .bind(report.samples as i64)

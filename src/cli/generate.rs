@@ -30,10 +30,13 @@ pub struct GenerateArgs {
     /// Samples per prompt; a prompt with fewer gets only the missing ones.
     #[arg(long, default_value_t = 4)]
     pub n: u32,
+    /// Sampling temperature (default: the server's; R1 recommends 0.6 for reasoning)
     #[arg(long)]
     pub temperature: Option<f64>,
+    /// Nucleus sampling threshold (default: the server's; R1 recommends 0.95)
     #[arg(long)]
     pub top_p: Option<f64>,
+    /// The most tokens an answer may have; answers cut off are stored with finish_reason = length
     #[arg(long)]
     pub max_tokens: Option<u32>,
     /// A system prompt for every request.

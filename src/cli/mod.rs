@@ -105,6 +105,7 @@ pub enum Command {
     /// Write the accepted set as SFT JSONL (messages, prompt-completion, sharegpt, alpaca) with a manifest.
     Export(export::ExportArgs),
     /// Sample a teacher n times per prompt through OpenAI-compatible servers (vLLM, SGLang, OpenAI...).
+    #[command(after_help = GENERATE_HELP)]
     Generate(generate::GenerateArgs),
     /// Score samples with a verifier (math, exact, format, length, repetition, language, cmd).
     #[command(after_help = VERIFY_HELP)]
@@ -142,6 +143,19 @@ pub enum Command {
     Bench(bench::BenchCommand),
 }
 
+const GENERATE_HELP: &str = "\
+Examples:
+  retort generate --prompts gsm8k.jsonl --model Qwen/QwQ-32B --n 8 \\
+      --endpoint http://localhost:8000/v1
+  retort generate --where 'pass.math = 0' --model M --n 4 --endpoint URL
+  retort generate --all --model M --regenerate-truncated --endpoint URL
+  retort generate --prompts set.jsonl --model gpt-4o --batch-file batch.jsonl
+
+Rerunning the same command asks only for what is missing: answers already
+stored are kept, failed requests (listed in the report, stored in the
+generation_failures table) are asked again. Ctrl-C stops at once and keeps
+everything that arrived.";
+
 const VERIFY_HELP: &str = "\
 Verifiers write a score in [0, 1] and a pass/fail per sample, used in rules as score.NAME and pass.NAME:
   format       the trace is whole: not cut off (finish_reason length), reasoning closed, an answer given
@@ -159,10 +173,12 @@ Samples that already have the verifier's score are skipped unless --force.
   retort verify -v cmd --name unit_tests --cmd 'python3 run_tests.py' --timeout 20 --where 'kind = reasoning'";
 
 const FILTER_HELP: &str = "\
-Predicates: score.NAME, pass.NAME, tokens, reasoning_tokens, answer_tokens, teacher, source, kind, label,
-status, tag, finish_reason, has_logprobs, has_reference, prompt, reasoning, answer, reference; compared
-with = != < <= > >=, text with ~ \"regex\" and contains \"text\"; combined with and, or, not, ( ).
-  retort list --where 'score.imported >= 1 and tokens <= 16384 and finish_reason != \"length\"'
+Predicates: score.NAME, pass.NAME, tokens, reasoning_tokens, answer_tokens,
+teacher, source, kind, label, status, tag, finish_reason, has_logprobs,
+has_reference, prompt, reasoning, answer, reference; compared with
+= != < <= > >=, text with ~ \"regex\" and contains \"text\";
+combined with and, or, not, ( ).
+  retort list --where 'score.imported >= 1 and finish_reason != \"length\"'
   retort list --where 'prompt ~ \"^Find\" and not has_reference' --json";
 
 const RULES_HELP: &str = "\

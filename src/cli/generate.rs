@@ -95,7 +95,10 @@ pub async fn run(store: &Store, args: GenerateArgs) -> anyhow::Result<()> {
         regenerate_truncated: args.regenerate_truncated,
     };
     let bar = ImportBar::new();
-    let report = generate(store, &source, &opts, &|done, total| bar.update_count("generate", done, total)).await;
+    let report = generate(store, &source, &opts, &|r, total| {
+        bar.update_generate(r.requests, total, r.samples, r.tokens, r.failures);
+    })
+    .await;
     bar.finish();
     let report = report?;
     if let Some(path) = &args.batch_file {
@@ -106,8 +109,8 @@ pub async fn run(store: &Store, args: GenerateArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "{} prompts ({} already complete): {} requests, {} samples stored, {} requests failed",
-            report.prompts, report.complete, report.requests, report.samples, report.failures
+            "{} prompts ({} already complete): {} requests, {} samples stored ({} tokens), {} requests failed",
+            report.prompts, report.complete, report.requests, report.samples, report.tokens, report.failures
         );
         for e in &report.first_errors {
             println!("  {e}");

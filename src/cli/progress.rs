@@ -91,6 +91,14 @@ impl ImportBar {
         self.bar.set_position(done);
     }
 
+    /// A generation: requests answered of total, with samples, tokens/s and failures so far.
+    pub fn update_generate(&self, requests: u64, total: u64, samples: u64, tokens: u64, failures: u64) {
+        self.enter(5, Path::new("generate"), total, "{msg:60} [{bar:25}] {human_pos}/{human_len} requests {rate} eta {eta}", String::new());
+        let secs = self.bar.elapsed().as_secs_f64().max(1e-3);
+        self.bar.set_message(format!("generate: {samples} samples, {:.0} tokens/s, {failures} failed", tokens as f64 / secs));
+        self.bar.set_position(requests);
+    }
+
     pub fn finish(&self) {
         self.bar.finish_and_clear();
     }

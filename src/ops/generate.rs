@@ -67,6 +67,8 @@ pub struct GenerateReport {
     pub complete: u64,
     pub requests: u64,
     pub samples: u64,
+    /// Tokens of the answers stored (reasoning and answer).
+    pub tokens: u64,
     pub failures: u64,
     pub first_errors: Vec<String>,
     /// Stopped by Ctrl-C: what had arrived is stored, the rest is asked for next time.
@@ -227,12 +229,13 @@ fn write_batch(
     Ok(report)
 }
 
-/// Samples the teacher for the prompts of `source`; `progress(done, total)` after each answer.
+/// Samples the teacher for the prompts of `source`; `progress(report so far, total requests)`
+/// after each burst of answers.
 pub async fn generate(
     store: &Store,
     source: &PromptSource,
     opts: &GenerateOptions,
-    progress: &(dyn Fn(u64, u64) + Sync),
+    progress: &(dyn Fn(&GenerateReport, u64) + Sync),
 ) -> Result<GenerateReport, GenerateError> {
     if opts.n == 0 {
         return Err(GenerateError::Usage("--n must be at least 1".into()));
@@ -322,7 +325,9 @@ pub async fn generate(
                 Ok((mut record, raw)) => {
                     record.prompt.metadata = None;
                     // Each answer is new data, even one identical to an earlier answer's text.
-                    prepared.push(prepare(record, format!("{raw}#{import_id}:{done}").as_bytes(), 0, &defaults, &counter));
+                    let record = prepare(record, format!("{raw}#{import_id}:{done}").as_bytes(), 0, &defaults, &counter);
+                    report.tokens += record.samples.iter().map(|s| (s.reasoning_tokens + s.answer_tokens).max(0) as u64).sum::<u64>();
+                    prepared.push(record);
                     replaced.extend(replaces);
                 }
                 Err(error) => {
@@ -354,7 +359,7 @@ pub async fn generate(
             }
         }
         tx.commit().await?;
-        progress(done, total);
+        progress(&report, total);
     }
     feeder.abort();
     sqlx::query("UPDATE imports SET finished_at = ?, samples_added = ? WHERE id = ?")

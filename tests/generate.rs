@@ -4,12 +4,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::{Sandbox, data, head};
+use common::{Sandbox, data, head, read_request};
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
@@ -40,20 +40,7 @@ fn server() -> Server {
             let (dropped, slowed) = (Arc::clone(&dropped), Arc::clone(&slowed));
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let (mut headers, mut length) = (String::new(), 0);
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                    headers.push_str(&line);
-                }
-                let mut body = vec![0; length];
-                reader.read_exact(&mut body).unwrap();
-                let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let (headers, request) = read_request(&mut reader);
                 let prompt = request["messages"]
                     .as_array()
                     .and_then(|m| m.last())

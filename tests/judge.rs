@@ -4,11 +4,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use common::{Sandbox, data, head};
+use common::{Sandbox, data, head, read_request};
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
@@ -21,21 +21,7 @@ fn judge_server(requests: Arc<Mutex<Vec<(String, Value)>>>) -> String {
         for (n, stream) in listener.incoming().enumerate() {
             let Ok(mut stream) = stream else { continue };
             let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut headers = String::new();
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-                headers.push_str(&line);
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let (headers, request) = read_request(&mut reader);
             let prompt = request["messages"][0]["content"].as_str().unwrap_or("").to_owned();
             requests.lock().unwrap().push((headers, request));
             let (status, reply) = if n == 0 {

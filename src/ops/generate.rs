@@ -319,8 +319,9 @@ pub async fn generate(
             report.requests += 1;
             match answer.and_then(|(request, response)| {
                 let exchange = json!({"request": request, "response": response});
-                let record = crate::ingest::json::as_object(exchange.clone()).and_then(|o| crate::ingest::chat::parse_exchange(&o))?;
-                Ok((record, exchange.to_string()))
+                let raw = exchange.to_string();
+                let record = crate::ingest::json::as_object(exchange).and_then(|o| crate::ingest::chat::parse_exchange(&o))?;
+                Ok((record, raw))
             }) {
                 Ok((mut record, raw)) => {
                     record.prompt.metadata = None;

@@ -125,3 +125,22 @@ pub fn to_jsonl(values: impl IntoIterator<Item = Value>) -> String {
     }
     out
 }
+
+/// Reads one HTTP/1.1 request from a test server's connection: its header lines and its JSON
+/// body (`Null` when the body is not JSON).
+pub fn read_request(reader: &mut impl std::io::BufRead) -> (String, Value) {
+    let (mut headers, mut length) = (String::new(), 0);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        headers.push_str(&line);
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    (headers, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}

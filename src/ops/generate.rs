@@ -143,41 +143,50 @@ async fn jobs(
 ) -> Result<Vec<Job>, GenerateError> {
     let n = opts.n;
     let mut out = Vec::new();
-    for id in ids {
-        let replaces: Vec<i64> = if opts.regenerate_truncated {
-            sqlx::query_scalar(
-                "SELECT s.id FROM samples s WHERE s.prompt_id = ? AND s.finish_reason = 'length' \
+    // A few queries per 500 prompts, not a few per prompt.
+    for chunk in ids.chunks(500) {
+        let marks = vec!["?"; chunk.len()].join(",");
+        let mut replaces: std::collections::HashMap<i64, Vec<i64>> = std::collections::HashMap::new();
+        if opts.regenerate_truncated {
+            let sql = format!(
+                "SELECT s.prompt_id, s.id FROM samples s WHERE s.prompt_id IN ({marks}) AND s.finish_reason = 'length' \
                  AND s.teacher_id = (SELECT id FROM teachers WHERE name = ?) \
-                 AND NOT EXISTS (SELECT 1 FROM sample_tags st JOIN tags t ON t.id = st.tag_id WHERE st.sample_id = s.id AND t.name = ?)",
-            )
-            .bind(id)
-            .bind(teacher)
-            .bind(REGENERATED)
-            .fetch_all(store.pool())
-            .await?
-        } else {
-            Vec::new()
-        };
-        let row = sqlx::query(
-            "SELECT pt.text, pt.messages, (SELECT count(*) FROM samples s WHERE s.prompt_id = pt.prompt_id \
-               AND s.teacher_id = (SELECT id FROM teachers WHERE name = ?)) FROM prompt_texts pt WHERE pt.prompt_id = ?",
-        )
-        .bind(teacher)
-        .bind(id)
-        .fetch_one(store.pool())
-        .await?;
-        let have: i64 = row.try_get(2)?;
-        report.prompts += 1;
-        let missing = if opts.regenerate_truncated { replaces.len() as u32 } else { n.saturating_sub(have as u32) };
-        if missing == 0 {
-            report.complete += 1;
-            continue;
+                 AND NOT EXISTS (SELECT 1 FROM sample_tags st JOIN tags t ON t.id = st.tag_id WHERE st.sample_id = s.id AND t.name = ?) \
+                 ORDER BY s.id"
+            );
+            let mut q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for (prompt, sample) in q.bind(teacher).bind(REGENERATED).fetch_all(store.pool()).await? {
+                replaces.entry(prompt).or_default().push(sample);
+            }
         }
-        let messages = match row.try_get::<Option<String>, _>(1)?.and_then(|m| serde_json::from_str::<Value>(&m).ok()) {
-            Some(Value::Array(turns)) => turns,
-            _ => vec![json!({"role": "user", "content": row.try_get::<String, _>(0)?})],
-        };
-        out.push(Job { prompt_id: *id, messages, missing, replaces });
+        let sql = format!(
+            "SELECT pt.prompt_id, pt.text, pt.messages, (SELECT count(*) FROM samples s WHERE s.prompt_id = pt.prompt_id \
+               AND s.teacher_id = (SELECT id FROM teachers WHERE name = ?)) FROM prompt_texts pt WHERE pt.prompt_id IN ({marks}) \
+             ORDER BY pt.prompt_id"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(teacher);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        for row in q.fetch_all(store.pool()).await? {
+            let id: i64 = row.try_get(0)?;
+            let have: i64 = row.try_get(3)?;
+            let replaces = replaces.remove(&id).unwrap_or_default();
+            report.prompts += 1;
+            let missing = if opts.regenerate_truncated { replaces.len() as u32 } else { n.saturating_sub(have as u32) };
+            if missing == 0 {
+                report.complete += 1;
+                continue;
+            }
+            let messages = match row.try_get::<Option<String>, _>(2)?.and_then(|m| serde_json::from_str::<Value>(&m).ok()) {
+                Some(Value::Array(turns)) => turns,
+                _ => vec![json!({"role": "user", "content": row.try_get::<String, _>(1)?})],
+            };
+            out.push(Job { prompt_id: id, messages, missing, replaces });
+        }
     }
     Ok(out)
 }

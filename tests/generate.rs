@@ -235,10 +235,136 @@ fn ctrl_c_keeps_what_arrived() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    // Meanwhile the TUI's status line shows the run, from its heartbeat in the store.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let line = rt.block_on(async {
+        let store = retort::store::Store::open(&sb.db()).await.unwrap();
+        let mut h = retort::tui::Headless::new(store, (160, 30)).await.unwrap();
+        let mut line = String::new();
+        for _ in 0..100 {
+            h.settle(vec![retort::tui::app::Effect::LoadGenerations]).await;
+            line = h.app.status_line();
+            if line.contains("4 samples") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        line
+    });
+    assert!(line.contains("generating m: 2/3 requests, 4 samples"), "{line}");
+    assert!(line.contains("of 4 │ pending 4"), "the counts follow the samples arriving: {line}");
     std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("Interrupted: everything that had arrived is stored"));
     assert_eq!(sb.query_i64("SELECT count(*) FROM samples"), 4);
+    assert_eq!(sb.query_i64("SELECT count(*) FROM generation_failures"), 0);
+    // Stopped, it no longer shows as running.
+    let running = rt.block_on(async {
+        let store = retort::store::Store::open(&sb.db()).await.unwrap();
+        retort::ops::generate::running(&store).await.unwrap()
+    });
+    assert!(running.is_empty(), "{running:?}");
+}
+
+/// Answers with the recorded responses verbatim: the logprobs example when log-probs are asked,
+/// the live n=3 example when three choices are, else deepseek-reasoner's.
+fn replay_server() -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&requests);
+    let read = |name: &str| std::fs::read_to_string(data(&format!("wire-formats/{name}"))).unwrap();
+    let (logprobs, n3, reasoner) = (
+        read("openai_chat_completion_logprobs.json"),
+        read("openai_chat_completion_n3_live.json"),
+        read("deepseek_reasoner_nonstream.example.json"),
+    );
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (headers, request) = read_request(&mut reader);
+            seen.lock().unwrap().push((headers, request.clone()));
+            let text = if request["logprobs"] == json!(true) {
+                &logprobs
+            } else if request["n"] == json!(3) {
+                &n3
+            } else {
+                &reasoner
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    Server { url, requests }
+}
+
+#[test]
+fn recorded_wire_formats_n3_logprobs_and_reasoning_content_are_stored_whole() {
+    let sb = Sandbox::new();
+    sb.write("prompts.jsonl", head(&data("gsm8k/test.jsonl"), 2));
+    let srv = replay_server();
+    let generate = |extra: &[&str]| {
+        sb.retort()
+            .args(["generate", "--prompts", "prompts.jsonl", "--endpoint", &srv.url, "--retries", "0"])
+            .args(extra)
+            .assert()
+            .success()
+    };
+    // n=3: the three choices of the live recording, each a sample, usage kept.
+    generate(&["--model", "gpt-4o", "--n", "3"]).stdout(predicate::str::contains("6 samples stored"));
+    let n3: Value =
+        serde_json::from_str(&std::fs::read_to_string(data("wire-formats/openai_chat_completion_n3_live.json")).unwrap()).unwrap();
+    let mut expected: Vec<String> =
+        n3["choices"].as_array().unwrap().iter().map(|c| c["message"]["content"].as_str().unwrap().to_owned()).collect();
+    expected.sort();
+    for prompt in [1, 2] {
+        let got = sb.query_string(&format!(
+            "SELECT group_concat(answer, '|') FROM (SELECT st.answer FROM samples s JOIN sample_texts st ON st.sample_id = s.id \
+             WHERE s.prompt_id = {prompt} ORDER BY st.answer)"
+        ));
+        assert_eq!(got.unwrap(), expected.join("|"));
+    }
+    assert_eq!(
+        sb.query_i64("SELECT count(*) FROM sample_texts WHERE json_extract(metadata, '$.usage.total_tokens') = 123"),
+        6,
+        "usage as the server reported it"
+    );
+    assert_eq!(sb.query_string("SELECT DISTINCT finish_reason FROM samples").as_deref(), Some("stop"));
+    // The same command again: nothing is missing, nothing is asked.
+    let asked = srv.requests.lock().unwrap().len();
+    generate(&["--model", "gpt-4o", "--n", "3"]).stdout(predicate::str::contains("2 already complete"));
+    assert_eq!(srv.requests.lock().unwrap().len(), asked);
+
+    // Log-probs: the top-2 alternatives of every token are kept and the sample is a soft label.
+    generate(&["--model", "gpt-4o-mini", "--n", "1", "--logprobs", "2"]);
+    let asked = srv.requests.lock().unwrap().last().unwrap().1.clone();
+    assert_eq!((asked["logprobs"].clone(), asked["top_logprobs"].clone()), (json!(true), json!(2)));
+    let soft = "FROM samples s JOIN teachers t ON t.id = s.teacher_id JOIN sample_logprobs l ON l.sample_id = s.id \
+                WHERE t.name = 'gpt-4o-mini'";
+    assert_eq!(sb.query_i64(&format!("SELECT count(*) {soft} AND s.label = 'soft' AND l.k = 2 AND l.positions = 9")), 2);
+    assert_eq!(
+        sb.query_string(&format!("SELECT json_extract(l.content, '$[0].top_logprobs[1].token') {soft} LIMIT 1")).as_deref(),
+        Some("Hi")
+    );
+
+    // reasoning_content: the chain of thought apart from the answer. DeepSeek's API ignores `n`:
+    // the second sample of each prompt is asked for in a follow-up request.
+    generate(&["--model", "deepseek-reasoner", "--n", "2"]).stdout(predicate::str::contains("4 samples stored"));
+    let reasoner: Value =
+        serde_json::from_str(&std::fs::read_to_string(data("wire-formats/deepseek_reasoner_nonstream.example.json")).unwrap()).unwrap();
+    let message = &reasoner["choices"][0]["message"];
+    let split = "FROM samples s JOIN teachers t ON t.id = s.teacher_id JOIN sample_texts st ON st.sample_id = s.id \
+                 WHERE t.name = 'deepseek-reasoner'";
+    assert_eq!(
+        sb.query_string(&format!("SELECT reasoning {split} LIMIT 1")).unwrap(),
+        message["reasoning_content"].as_str().unwrap().trim()
+    );
+    assert_eq!(sb.query_string(&format!("SELECT answer {split} LIMIT 1")).unwrap(), message["content"].as_str().unwrap().trim());
+    assert_eq!(sb.query_i64("SELECT count(*) FROM samples"), 12);
     assert_eq!(sb.query_i64("SELECT count(*) FROM generation_failures"), 0);
 }

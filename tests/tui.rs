@@ -286,3 +286,37 @@ async fn export_tab_previews_and_runs_an_export() {
     assert_eq!(h.app.export.past.len(), 1);
     assert!(h.render().contains("Past exports"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_line_shows_running_generations_but_not_killed_ones() {
+    let sb = Sandbox::new();
+    let mut h = demo(&sb, (80, 24)).await;
+    let now = retort::store::now();
+    let progress = |teacher: &str| {
+        format!(r#"{{"teacher": "{teacher}", "requests": 340, "total": 1319, "samples": 1020, "failures": 3, "tokens": 99}}"#)
+    };
+    for (teacher, heartbeat) in [("killed-run", now - 600), ("deepseek-r1", now)] {
+        sqlx::query(
+            "INSERT INTO imports (path, file_sha256, format, options, token_counter, started_at, heartbeat_at, progress) \
+             VALUES ('http://x/v1', '', 'generate', '{}', 'estimate', ?, ?, ?)",
+        )
+        .bind(heartbeat)
+        .bind(heartbeat)
+        .bind(progress(teacher))
+        .execute(h.store.pool())
+        .await
+        .unwrap();
+    }
+    h.settle(vec![retort::tui::app::Effect::LoadGenerations]).await;
+    let line = h.app.status_line();
+    assert!(line.contains("generating deepseek-r1: 340/1319 requests, 1020 samples, 3 failed"), "{line}");
+    assert!(!line.contains("killed-run"), "{line}");
+    // At 80 columns the label counts give way to the run.
+    assert!(!line.contains("hard"), "{line}");
+    insta::assert_snapshot!("review_generating_80x24", h.render());
+    // The run ends: the line says so and goes back to the label counts.
+    sqlx::query("UPDATE imports SET finished_at = heartbeat_at").execute(h.store.pool()).await.unwrap();
+    h.settle(vec![retort::tui::app::Effect::LoadGenerations]).await;
+    assert_eq!(h.app.message.as_deref(), Some("generation finished"));
+    assert!(h.app.status_line().contains("hard"));
+}

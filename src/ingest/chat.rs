@@ -297,6 +297,13 @@ fn parse_completion(body: &Map<String, Value>, ctx: &RequestContext, path: &str)
             ..SampleDraft::default()
         };
         sample.set_trace(&content, reasoning_field(message)?);
+        // The response's token usage (shared by its n choices) and id, as the server reported them.
+        for key in ["usage", "id"] {
+            if let Some(v) = body.get(key).filter(|v| !v.is_null()) {
+                let field = if key == "id" { "response_id" } else { key };
+                sample.metadata.get_or_insert_with(Map::new).insert(field.into(), v.clone());
+            }
+        }
         if let Some(lp) = choice.get("logprobs").filter(|v| !v.is_null()) {
             sample.logprobs = parse_logprobs(lp, ctx, &format!("{here}.logprobs"))?;
             if sample.logprobs.is_some() {

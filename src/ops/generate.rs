@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::Row;
 
 use crate::ingest::tokens::TokenCounter;
 use crate::ops::import::prepare::{Defaults, prepare};
@@ -90,14 +89,18 @@ impl From<sqlx::Error> for GenerateError {
     }
 }
 
-/// One prompt to sample: its id, its chat turns, and how many samples it lacks.
+/// One prompt to sample: its id and how many samples it lacks. Its chat turns are read only
+/// when its requests are about to go out, a chunk at a time, so a run over 100k prompts holds
+/// the texts of a few hundred.
 struct Job {
     prompt_id: i64,
-    messages: Vec<Value>,
     missing: u32,
     /// With `--regenerate-truncated`: the cut-off samples the answers replace.
     replaces: Vec<i64>,
 }
+
+/// Prompts whose texts are read in one query.
+const CHUNK: usize = 500;
 
 /// The tag that marks a truncated sample as replaced by a regenerated one.
 const REGENERATED: &str = "regenerated";
@@ -144,7 +147,7 @@ async fn jobs(
     let n = opts.n;
     let mut out = Vec::new();
     // A few queries per 500 prompts, not a few per prompt.
-    for chunk in ids.chunks(500) {
+    for chunk in ids.chunks(CHUNK) {
         let marks = vec!["?"; chunk.len()].join(",");
         let mut replaces: std::collections::HashMap<i64, Vec<i64>> = std::collections::HashMap::new();
         if opts.regenerate_truncated {
@@ -163,17 +166,14 @@ async fn jobs(
             }
         }
         let sql = format!(
-            "SELECT pt.prompt_id, pt.text, pt.messages, (SELECT count(*) FROM samples s WHERE s.prompt_id = pt.prompt_id \
-               AND s.teacher_id = (SELECT id FROM teachers WHERE name = ?)) FROM prompt_texts pt WHERE pt.prompt_id IN ({marks}) \
-             ORDER BY pt.prompt_id"
+            "SELECT p.id, (SELECT count(*) FROM samples s WHERE s.prompt_id = p.id \
+               AND s.teacher_id = (SELECT id FROM teachers WHERE name = ?)) FROM prompts p WHERE p.id IN ({marks}) ORDER BY p.id"
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(teacher);
+        let mut q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql)).bind(teacher);
         for id in chunk {
             q = q.bind(id);
         }
-        for row in q.fetch_all(store.pool()).await? {
-            let id: i64 = row.try_get(0)?;
-            let have: i64 = row.try_get(3)?;
+        for (id, have) in q.fetch_all(store.pool()).await? {
             let replaces = replaces.remove(&id).unwrap_or_default();
             report.prompts += 1;
             let missing = if opts.regenerate_truncated { replaces.len() as u32 } else { n.saturating_sub(have as u32) };
@@ -181,23 +181,19 @@ async fn jobs(
                 report.complete += 1;
                 continue;
             }
-            let messages = match row.try_get::<Option<String>, _>(2)?.and_then(|m| serde_json::from_str::<Value>(&m).ok()) {
-                Some(Value::Array(turns)) => turns,
-                _ => vec![json!({"role": "user", "content": row.try_get::<String, _>(1)?})],
-            };
-            out.push(Job { prompt_id: id, messages, missing, replaces });
+            out.push(Job { prompt_id: id, missing, replaces });
         }
     }
     Ok(out)
 }
 
 /// The chat completion request for a job.
-fn request_body(job: &Job, opts: &GenerateOptions) -> Value {
-    let mut messages = Vec::with_capacity(job.messages.len() + 1);
+fn request_body(job: &Job, turns: Vec<Value>, opts: &GenerateOptions) -> Value {
+    let mut messages = Vec::with_capacity(turns.len() + 1);
     if let Some(system) = &opts.system {
         messages.push(json!({"role": "system", "content": system}));
     }
-    messages.extend(job.messages.iter().cloned());
+    messages.extend(turns);
     let mut body = json!({"model": opts.model, "messages": messages, "n": job.missing});
     for (key, value) in [
         ("temperature", opts.temperature.map(|v| json!(v))),
@@ -213,9 +209,53 @@ fn request_body(job: &Job, opts: &GenerateOptions) -> Value {
     body
 }
 
+/// The chat turns of a chunk of jobs' prompts, in the jobs' order: the stored messages when the
+/// prompt came as a conversation, else its text as one user turn.
+async fn turns(store: &Store, jobs: &[Job]) -> Result<Vec<Vec<Value>>, sqlx::Error> {
+    let sql = format!("SELECT prompt_id, text, messages FROM prompt_texts WHERE prompt_id IN ({})", vec!["?"; jobs.len()].join(","));
+    let mut q = sqlx::query_as::<_, (i64, String, Option<String>)>(sqlx::AssertSqlSafe(sql));
+    for job in jobs {
+        q = q.bind(job.prompt_id);
+    }
+    let mut by_id: std::collections::HashMap<i64, Vec<Value>> = q
+        .fetch_all(store.pool())
+        .await?
+        .into_iter()
+        .map(|(id, text, messages)| {
+            let turns = match messages.and_then(|m| serde_json::from_str::<Value>(&m).ok()) {
+                Some(Value::Array(turns)) => turns,
+                _ => vec![json!({"role": "user", "content": text})],
+            };
+            (id, turns)
+        })
+        .collect();
+    Ok(jobs.iter().map(|j| by_id.remove(&j.prompt_id).unwrap_or_default()).collect())
+}
+
+/// Sends one request; a server that returns fewer choices than `n` (DeepSeek's API ignores `n`)
+/// is asked again for the rest, and the choices come back as one response. A follow-up that
+/// fails keeps what arrived: the rest is asked for next run.
+async fn ask(client: &ChatClient, body: &Value) -> Result<Value, String> {
+    let wanted = body["n"].as_u64().unwrap_or(1) as usize;
+    let mut response = client.chat(body).await.map_err(|e| e.to_string())?;
+    let got = |r: &Value| r["choices"].as_array().map_or(0, Vec::len);
+    while (1..wanted).contains(&got(&response)) {
+        let mut more = body.clone();
+        more["n"] = json!(wanted - got(&response));
+        let Ok(extra) = client.chat(&more).await else { break };
+        let (Some(choices), Some(extra)) = (response["choices"].as_array_mut(), extra["choices"].as_array()) else { break };
+        if extra.is_empty() {
+            break;
+        }
+        choices.extend(extra.iter().cloned());
+    }
+    Ok(response)
+}
+
 /// Writes the requests as Batch API input lines (`custom_id` names the prompt), for teams that
 /// generate through batch APIs; `retort import input.jsonl output.jsonl` brings the answers back.
-fn write_batch(
+async fn write_batch(
+    store: &Store,
     path: &std::path::Path,
     jobs: &[Job],
     opts: &GenerateOptions,
@@ -224,18 +264,68 @@ fn write_batch(
     use std::io::Write as _;
     let fail = |e: std::io::Error| GenerateError::Usage(format!("cannot write {}: {e}", path.display()));
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(fail)?);
-    for job in jobs {
-        let line = json!({
-            "custom_id": format!("retort-prompt-{}", job.prompt_id),
-            "method": "POST",
-            "url": "/v1/chat/completions",
-            "body": request_body(job, opts),
-        });
-        writeln!(out, "{line}").map_err(fail)?;
-        report.requests += 1;
+    for chunk in jobs.chunks(CHUNK) {
+        for (job, turns) in chunk.iter().zip(turns(store, chunk).await?) {
+            let line = json!({
+                "custom_id": format!("retort-prompt-{}", job.prompt_id),
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": request_body(job, turns, opts),
+            });
+            writeln!(out, "{line}").map_err(fail)?;
+            report.requests += 1;
+        }
     }
     out.flush().map_err(fail)?;
     Ok(report)
+}
+
+/// How often a running generation refreshes its progress row.
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
+/// A run whose heartbeat is older than this was killed.
+const STALE_AFTER_S: i64 = 15;
+
+/// Writes how far a run is to its `imports` row, for whoever watches the store.
+async fn beat(store: &Store, import_id: i64, defaults: &Defaults, report: &GenerateReport, total: u64) -> Result<(), sqlx::Error> {
+    let progress = json!({
+        "teacher": defaults.teacher,
+        "requests": report.requests,
+        "total": total,
+        "samples": report.samples,
+        "failures": report.failures,
+        "tokens": report.tokens,
+    });
+    sqlx::query("UPDATE imports SET heartbeat_at = ?, progress = ? WHERE id = ?")
+        .bind(store::now())
+        .bind(progress.to_string())
+        .bind(import_id)
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}
+
+/// A generation running now (in this process or another), as its heartbeat last said.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Running {
+    pub teacher: String,
+    pub requests: u64,
+    pub total: u64,
+    pub samples: u64,
+    pub failures: u64,
+    pub tokens: u64,
+}
+
+/// The generations running now: unfinished runs whose heartbeat is recent (a killed run's row
+/// stays unfinished but its heartbeat stops).
+pub async fn running(store: &Store) -> Result<Vec<Running>, sqlx::Error> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT progress FROM imports WHERE format = 'generate' AND finished_at IS NULL AND heartbeat_at >= ? \
+         AND progress IS NOT NULL ORDER BY id",
+    )
+    .bind(store::now() - STALE_AFTER_S)
+    .fetch_all(store.pool())
+    .await?;
+    Ok(rows.into_iter().filter_map(|(p,)| serde_json::from_str(&p).ok()).collect())
 }
 
 /// Samples the teacher for the prompts of `source`; `progress(report so far, total requests)`
@@ -255,7 +345,7 @@ pub async fn generate(
     let jobs = jobs(store, &ids, &teacher, opts, &mut report).await?;
     let total = jobs.len() as u64;
     if let Some(path) = &opts.batch_file {
-        return write_batch(path, &jobs, opts, report);
+        return write_batch(store, path, &jobs, opts, report).await;
     }
     let client = Arc::new(
         ChatClient::new(&ClientConfig {
@@ -279,18 +369,24 @@ pub async fn generate(
     // A request is built and spawned only once a slot is free, so memory stays bounded by the
     // concurrency however many prompts there are.
     let feeder = {
-        let opts = opts.clone();
+        let (opts, store) = (opts.clone(), store.clone());
         tokio::spawn(async move {
-            for job in jobs {
-                let Ok(permit) = Arc::clone(&semaphore).acquire_owned().await else { return };
-                let (client, tx) = (Arc::clone(&client), tx.clone());
-                let body = request_body(&job, &opts);
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    let answer = client.chat(&body).await.map(|response| (body, response)).map_err(|e| e.to_string());
-                    let _ = tx.send((job.prompt_id, job.replaces, answer)).await;
-                });
+            let mut jobs = jobs.into_iter().peekable();
+            while jobs.peek().is_some() {
+                let chunk: Vec<Job> = jobs.by_ref().take(CHUNK).collect();
+                let turns = turns(&store, &chunk).await?;
+                for (job, turns) in chunk.into_iter().zip(turns) {
+                    let Ok(permit) = Arc::clone(&semaphore).acquire_owned().await else { break };
+                    let (client, tx) = (Arc::clone(&client), tx.clone());
+                    let body = request_body(&job, turns, &opts);
+                    tokio::spawn(async move {
+                        let _permit = permit;
+                        let answer = ask(&client, &body).await.map(|response| (body, response));
+                        let _ = tx.send((job.prompt_id, job.replaces, answer)).await;
+                    });
+                }
             }
+            Ok::<(), sqlx::Error>(())
         })
     };
     let defaults = Defaults {
@@ -303,12 +399,18 @@ pub async fn generate(
     let counter = TokenCounter::Estimate;
     let mut writer = Writer::new(import_id);
     let mut done = 0u64;
+    // Every few seconds the run says how far it is, for the TUI's status line.
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
     loop {
         let next = tokio::select! {
             answer = rx.recv() => answer,
             _ = tokio::signal::ctrl_c() => {
                 report.interrupted = true;
                 None
+            }
+            _ = heartbeat.tick() => {
+                beat(store, import_id, &defaults, &report, total).await?;
+                continue;
             }
         };
         let Some(first) = next else { break };
@@ -371,7 +473,13 @@ pub async fn generate(
         tx.commit().await?;
         progress(&report, total);
     }
-    feeder.abort();
+    if report.interrupted {
+        feeder.abort();
+    } else if let Ok(Err(e)) = feeder.await {
+        // The prompts' texts could not be read: what arrived is stored, the rest is asked next time.
+        return Err(e.into());
+    }
+    beat(store, import_id, &defaults, &report, total).await?;
     sqlx::query("UPDATE imports SET finished_at = ?, samples_added = ? WHERE id = ?")
         .bind(store::now())
         .bind(report.samples as i64)

@@ -135,6 +135,8 @@ pub enum Effect {
         prompt_id: i64,
     },
     LoadCounts(ListFilter),
+    /// Which generations are running (polled every few seconds).
+    LoadGenerations,
     LoadStats,
     LoadRules,
     Search {
@@ -201,6 +203,8 @@ pub enum Msg {
         message: String,
     },
     Rows(Vec<ListRow>),
+    /// The generations running now.
+    Generations(Vec<crate::ops::generate::Running>),
     Error(String),
 }
 
@@ -241,6 +245,8 @@ pub struct App {
     pub rules: Vec<RuleRow>,
     pub rule_cursor: usize,
     pub message: Option<String>,
+    /// Generations running now (`retort generate` in another terminal), for the status line.
+    pub generating: Vec<crate::ops::generate::Running>,
     /// The terminal's size, for paging and for wrapping the detail.
     pub size: (u16, u16),
 }
@@ -278,6 +284,7 @@ impl App {
             rules: Vec::new(),
             rule_cursor: 0,
             message: None,
+            generating: Vec::new(),
             size,
         }
     }
@@ -640,6 +647,25 @@ impl App {
                 }
                 Vec::new()
             }
+            Msg::Generations(now) => {
+                let stored = |runs: &[crate::ops::generate::Running]| runs.iter().map(|r| r.samples).sum::<u64>();
+                let (before, after) = (stored(&self.generating), stored(&now));
+                let finished = !self.generating.is_empty() && now.is_empty();
+                self.generating = now;
+                if finished {
+                    self.message = Some("generation finished".into());
+                }
+                if after == before && !finished {
+                    return Vec::new();
+                }
+                // New samples arrived: count them, and let the list read past its old end.
+                self.at_end = false;
+                let mut effects = vec![Effect::LoadCounts(self.filter.clone())];
+                if finished && self.tab == Tab::Stats {
+                    effects.push(Effect::LoadStats);
+                }
+                effects
+            }
             Msg::Error(e) => {
                 self.loading = None;
                 self.message = Some(e);
@@ -842,10 +868,24 @@ impl App {
             Some(label) => format!("{} matching {label}", c.matching),
             None => c.total.to_string(),
         };
-        format!(
-            " {pos} of {of} │ pending {} accepted {} rejected {} │ hard {} soft {} pseudo {}{marks}",
-            c.pending, c.accepted, c.rejected, c.hard, c.soft, c.pseudo
-        )
+        let mut generating = String::new();
+        for g in &self.generating {
+            use std::fmt::Write as _;
+            let failed = if g.failures == 0 { String::new() } else { format!(", {} failed", g.failures) };
+            let _ = write!(generating, " │ generating {}: {}/{} requests, {} samples{failed}", g.teacher, g.requests, g.total, g.samples);
+        }
+        let decisions = format!(" {pos} of {of} │ pending {} accepted {} rejected {}", c.pending, c.accepted, c.rejected);
+        let labels = format!(" │ hard {} soft {} pseudo {}", c.hard, c.soft, c.pseudo);
+        let full = format!("{decisions}{labels}{marks}{generating}");
+        if generating.is_empty() {
+            return full;
+        }
+        // A narrow terminal: the running generation matters more than the counts.
+        let width = usize::from(self.size.0);
+        [full, format!("{decisions}{marks}{generating}")]
+            .into_iter()
+            .find(|line| line.chars().count() <= width)
+            .unwrap_or_else(|| format!(" {pos} of {of}{marks}{generating}"))
     }
 
     /// The one-line key hints of the current tab.

@@ -109,6 +109,7 @@ pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Ef
                     redone.map_or_else(|| "nothing to redo".to_owned(), |u| format!("redid {} ({} samples)", u.description, u.reverted));
                 Msg::Changed { ids: Vec::new(), message }
             }
+            Effect::LoadGenerations => Msg::Generations(ops::generate::running(store).await.map_err(e)?),
             Effect::Refresh(ids) => Msg::Rows(data::rows(store, &ids).await.map_err(e)?),
         })
     }
@@ -186,6 +187,22 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, store: Store, keyma
             });
         }
     };
+    // A generation running in another terminal shows on the status line as it goes.
+    {
+        let (store, tx) = (store.clone(), tx.clone());
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(2));
+            loop {
+                every.tick().await;
+                // A failed poll says nothing: the status line just keeps what it showed.
+                if let Ok(runs) = ops::generate::running(&store).await
+                    && tx.send(Input::Msg(Msg::Generations(runs))).is_err()
+                {
+                    break;
+                }
+            }
+        });
+    }
     // Paint the first frame before the first query returns.
     terminal.draw(|f| views::draw(f, &app, theme))?;
     spawn(app.start());

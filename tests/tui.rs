@@ -320,3 +320,31 @@ async fn status_line_shows_running_generations_but_not_killed_ones() {
     assert_eq!(h.app.message.as_deref(), Some("generation finished"));
     assert!(h.app.status_line().contains("hard"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn samples_arriving_from_a_generation_fill_an_empty_list() {
+    let sb = Sandbox::new();
+    sb.write("prompts.jsonl", common::head(&common::data("gsm8k/test.jsonl"), 3));
+    sb.retort().args(["import", "prompts.jsonl"]).assert().success();
+    let store = retort::store::Store::open(&sb.db()).await.unwrap();
+    let mut h = Headless::new(store, (100, 30)).await.unwrap();
+    assert!(h.app.rows.is_empty());
+    // A generation (here: its answers imported, and its heartbeat) adds samples while the TUI is open.
+    sb.write(
+        "answers.jsonl",
+        "{\"prompt\": \"What is 2+2?\", \"completion\": \"4\"}\n{\"prompt\": \"What is 3+3?\", \"completion\": \"6\"}\n",
+    );
+    sb.retort().args(["import", "answers.jsonl"]).assert().success();
+    sqlx::query(
+        "INSERT INTO imports (path, file_sha256, format, options, token_counter, started_at, heartbeat_at, progress) \
+         VALUES ('http://x/v1', '', 'generate', '{}', 'estimate', ?1, ?1, \
+         '{\"teacher\": \"t\", \"requests\": 2, \"total\": 3, \"samples\": 2, \"failures\": 0, \"tokens\": 2}')",
+    )
+    .bind(retort::store::now())
+    .execute(h.store.pool())
+    .await
+    .unwrap();
+    h.settle(vec![retort::tui::app::Effect::LoadGenerations]).await;
+    assert_eq!(h.app.rows.len(), 2, "{}", h.app.status_line());
+    assert!(h.app.status_line().starts_with(" #1 of 2 │"), "{}", h.app.status_line());
+}

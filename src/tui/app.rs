@@ -353,6 +353,13 @@ impl App {
                 effects.push(Effect::LoadGroup { prompt_id });
             }
         }
+        effects.extend(self.prefetch());
+        effects
+    }
+
+    /// Reads the next page when the cursor nears an edge of the window that is not the list's.
+    fn prefetch(&mut self) -> Vec<Effect> {
+        let mut effects = Vec::new();
         if self.loading.is_none() {
             let from = if self.cursor + PREFETCH >= self.rows.len() && !self.at_end {
                 self.rows.last().map(|r| PageFrom::After(r.id))
@@ -658,9 +665,17 @@ impl App {
                 if after == before && !finished {
                     return Vec::new();
                 }
-                // New samples arrived: count them, and let the list read past its old end.
+                // New samples arrived: count them, and let the list read past its old end (at
+                // once when the cursor is near it, or the list was empty).
                 self.at_end = false;
                 let mut effects = vec![Effect::LoadCounts(self.filter.clone())];
+                if self.rows.is_empty() {
+                    if self.loading.is_none() {
+                        effects.extend(self.load(PageFrom::Start));
+                    }
+                } else {
+                    effects.extend(self.prefetch());
+                }
                 if finished && self.tab == Tab::Stats {
                     effects.push(Effect::LoadStats);
                 }
@@ -679,6 +694,7 @@ impl App {
             return Vec::new(); // stale: a jump replaced this request
         }
         self.loading = None;
+        let before = self.current().map(|r| r.id);
         let full = rows.len() as i64 >= PAGE;
         match from {
             PageFrom::Start | PageFrom::End => {
@@ -708,7 +724,8 @@ impl App {
                 }
             }
         }
-        self.moved()
+        // Rows read around the same sample (new samples arriving) leave its detail and scroll be.
+        if before.is_some() && self.current().map(|r| r.id) == before { self.prefetch() } else { self.moved() }
     }
 
     /// Keys on the Rules tab: move among the saved rules, apply one, edit or add one.

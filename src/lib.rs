@@ -12,5 +12,6 @@ pub mod ops;
 pub mod rules;
 pub mod store;
 pub mod teacher;
+pub mod train;
 pub mod tui;
 pub mod verify;

@@ -1,0 +1,12 @@
+//! The built-in LoRA trainer (DESIGN.md §Train): retort's own decoder code on candle, trained
+//! on an export, saved in PEFT's format.
+
+// Tensor code names its dimensions as the papers do: b, t, h, q, k, v, m.
+#![allow(clippy::many_single_char_names)]
+
+pub mod adapter;
+pub mod config;
+pub mod loss;
+pub mod model;
+pub mod optim;
+pub mod step;

@@ -1,0 +1,140 @@
+//! AdamW with its state in the open (checkpoints save and restore it), the warm-up + cosine
+//! schedule, and clipping by global norm. The update is PyTorch's `torch.optim.AdamW`.
+
+use std::collections::HashMap;
+
+use candle_core::backprop::GradStore;
+use candle_core::{DType, Tensor, Var};
+
+use super::model::Result;
+
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AdamWParams {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+}
+
+impl Default for AdamWParams {
+    fn default() -> Self {
+        Self { lr: 2e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 }
+    }
+}
+
+pub struct AdamW {
+    /// The variables with their names (the names key the saved state).
+    vars: Vec<(String, Var)>,
+    m: Vec<Tensor>,
+    v: Vec<Tensor>,
+    pub step: u64,
+    pub params: AdamWParams,
+}
+
+impl AdamW {
+    pub fn new(vars: Vec<(String, Var)>, params: AdamWParams) -> Result<Self> {
+        let zeros = |v: &Var| Tensor::zeros(v.shape(), DType::F32, v.device());
+        let m = vars.iter().map(|(_, v)| zeros(v)).collect::<Result<Vec<_>>>()?;
+        let v = vars.iter().map(|(_, v)| zeros(v)).collect::<Result<Vec<_>>>()?;
+        Ok(Self { vars, m, v, step: 0, params })
+    }
+
+    /// One update with `grads` (already scaled and clipped) at learning rate `lr`.
+    pub fn step(&mut self, grads: &GradStore, lr: f64) -> Result<()> {
+        self.step += 1;
+        let p = self.params;
+        let t = i32::try_from(self.step).unwrap_or(i32::MAX);
+        let (c1, c2) = (1.0 - p.beta1.powi(t), 1.0 - p.beta2.powi(t));
+        for (i, (_, var)) in self.vars.iter().enumerate() {
+            let Some(g) = grads.get(var.as_tensor()) else { continue };
+            let g = g.to_dtype(DType::F32)?;
+            let m = ((&self.m[i] * p.beta1)? + (&g * (1.0 - p.beta1))?)?;
+            let v = ((&self.v[i] * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?;
+            // torch: param *= 1 - lr·wd; param -= lr / c1 · m / (sqrt(v) / sqrt(c2) + eps)
+            let theta = (var.as_tensor() * (1.0 - lr * p.weight_decay))?;
+            let denom = ((v.sqrt()? / c2.sqrt())? + p.eps)?;
+            let theta = (theta - ((m.clone() / denom)? * (lr / c1))?)?;
+            var.set(&theta)?;
+            self.m[i] = m;
+            self.v[i] = v;
+        }
+        Ok(())
+    }
+
+    /// The moments by variable name (`<name>.exp_avg`, `<name>.exp_avg_sq`), for a checkpoint.
+    #[must_use]
+    pub fn state(&self) -> HashMap<String, Tensor> {
+        let mut out = HashMap::new();
+        for (i, (name, _)) in self.vars.iter().enumerate() {
+            out.insert(format!("{name}.exp_avg"), self.m[i].clone());
+            out.insert(format!("{name}.exp_avg_sq"), self.v[i].clone());
+        }
+        out
+    }
+
+    /// Restores the moments saved by [`AdamW::state`] and the step count.
+    pub fn restore(&mut self, mut state: HashMap<String, Tensor>, step: u64) -> std::result::Result<(), String> {
+        for (i, (name, var)) in self.vars.iter().enumerate() {
+            for (suffix, slot) in [("exp_avg", &mut self.m[i]), ("exp_avg_sq", &mut self.v[i])] {
+                let key = format!("{name}.{suffix}");
+                let t = state.remove(&key).ok_or_else(|| format!("the optimizer state has no `{key}`"))?;
+                if t.dims() != var.dims() {
+                    return Err(format!("`{key}` has shape {:?}, the adapter {:?}", t.dims(), var.dims()));
+                }
+                *slot = t.to_device(var.device()).map_err(|e| e.to_string())?;
+            }
+        }
+        self.step = step;
+        Ok(())
+    }
+}
+
+/// transformers' `get_cosine_schedule_with_warmup`: linear from 0 over `warmup` steps, then
+/// half a cosine down to 0 at `total`. `step` counts from 0.
+#[must_use]
+pub fn cosine_lr(peak: f64, step: u64, warmup: u64, total: u64) -> f64 {
+    if step < warmup {
+        return peak * step as f64 / warmup.max(1) as f64;
+    }
+    let progress = (step - warmup) as f64 / total.saturating_sub(warmup).max(1) as f64;
+    peak * (0.5 * (1.0 + (std::f64::consts::PI * progress).cos())).max(0.0)
+}
+
+/// The global L2 norm of the variables' gradients; when it exceeds `max_norm`, the gradients
+/// are scaled down to it (as `torch.nn.utils.clip_grad_norm_`). Returns the norm before clipping.
+pub fn clip_grad_norm(grads: &mut GradStore, vars: &[Var], max_norm: Option<f64>) -> Result<f64> {
+    // In f32 and in torch's order: each gradient's norm, then the norm of those norms.
+    let mut sum = 0f32;
+    for v in vars {
+        if let Some(g) = grads.get(v.as_tensor()) {
+            let norm = g.to_dtype(DType::F32)?.sqr()?.sum_all()?.to_scalar::<f32>()?.sqrt();
+            sum += norm * norm;
+        }
+    }
+    let norm = sum.sqrt();
+    if let Some(max) = max_norm {
+        let coef = max as f32 / (norm + 1e-6);
+        if coef < 1.0 {
+            for v in vars {
+                if let Some(g) = grads.remove(v.as_tensor()) {
+                    grads.insert(v.as_tensor(), (g * f64::from(coef))?);
+                }
+            }
+        }
+    }
+    Ok(f64::from(norm))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cosine_schedule_warms_up_then_decays_to_zero() {
+        assert!((cosine_lr(1.0, 0, 3, 20)).abs() < 1e-12);
+        assert!((cosine_lr(1.0, 3, 3, 20) - 1.0).abs() < 1e-12);
+        assert!(cosine_lr(1.0, 20, 3, 20).abs() < 1e-12);
+        assert!((cosine_lr(1.0, 1, 3, 20) - 1.0 / 3.0).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,100 @@
+//! A batch of token rows and the loss over it.
+
+use candle_core::{Device, Tensor};
+
+use super::loss::{self, KdWeights, SoftTargets};
+use super::model::{Model, Result};
+
+/// One training row: token ids and, per token, whether it is a target (an assistant token).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub ids: Vec<u32>,
+    pub target: Vec<bool>,
+    /// For soft-label rows: the teacher's top-k `(ids, logprobs)` for each target token, in
+    /// order (as many entries as targets).
+    pub soft: Option<Vec<(Vec<u32>, Vec<f32>)>>,
+}
+
+/// Rows padded on the right to one length, with the positions that carry loss.
+pub struct Batch {
+    pub ids: Tensor,
+    /// Flat indices (`row * len + t`) of the positions whose next token is a target.
+    pub positions: Tensor,
+    pub labels: Tensor,
+    pub soft: Option<SoftTargets>,
+    /// Targets in the batch (the loss is summed over these).
+    pub loss_tokens: usize,
+    /// Real (unpadded) tokens in the batch.
+    pub tokens: usize,
+}
+
+impl Batch {
+    pub fn new(rows: &[Row], pad: u32, device: &Device) -> Result<Self> {
+        let len = rows.iter().map(|r| r.ids.len()).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(rows.len() * len);
+        let (mut positions, mut labels) = (Vec::new(), Vec::new());
+        let soft_rows = rows.iter().any(|r| r.soft.is_some());
+        let (mut soft_ids, mut soft_lp, mut k) = (Vec::new(), Vec::new(), 0usize);
+        for (i, row) in rows.iter().enumerate() {
+            ids.extend(&row.ids);
+            ids.extend(std::iter::repeat_n(pad, len - row.ids.len()));
+            let mut next_soft = row.soft.as_ref().map(|s| s.iter());
+            for t in 1..row.ids.len() {
+                if !row.target[t] {
+                    continue;
+                }
+                positions.push((i * len + t - 1) as u32);
+                labels.push(row.ids[t]);
+                if soft_rows {
+                    // Rows without teacher log-probs get their label as a one-hot teacher.
+                    let (sid, slp) = match next_soft.as_mut().and_then(Iterator::next) {
+                        Some((sid, slp)) => (sid.clone(), slp.clone()),
+                        None => (vec![row.ids[t]], vec![0.0]),
+                    };
+                    k = k.max(sid.len());
+                    soft_ids.push(sid);
+                    soft_lp.push(slp);
+                }
+            }
+        }
+        let soft = if soft_rows {
+            // Pad each position's top-k to the widest with a log-prob of -1e9: weight 0 after the
+            // softmax, where -inf would make 0·inf = NaN.
+            let n = soft_ids.len();
+            let mut flat_ids = Vec::with_capacity(n * k);
+            let mut flat_lp = Vec::with_capacity(n * k);
+            for (sid, slp) in soft_ids.iter().zip(&soft_lp) {
+                for j in 0..k {
+                    flat_ids.push(sid.get(j).copied().unwrap_or(sid[0]));
+                    flat_lp.push(slp.get(j).copied().unwrap_or(-1e9));
+                }
+            }
+            Some(SoftTargets { ids: Tensor::from_vec(flat_ids, (n, k), device)?, logprobs: Tensor::from_vec(flat_lp, (n, k), device)? })
+        } else {
+            None
+        };
+        let loss_tokens = labels.len();
+        Ok(Self {
+            ids: Tensor::from_vec(ids, (rows.len(), len), device)?,
+            positions: Tensor::from_vec(positions, loss_tokens, device)?,
+            labels: Tensor::from_vec(labels, loss_tokens, device)?,
+            soft,
+            loss_tokens,
+            tokens: rows.iter().map(|r| r.ids.len()).sum(),
+        })
+    }
+}
+
+/// The loss summed over the batch's targets (divide by the target count of the whole
+/// optimizer step for the mean). With `kd` and soft targets, the distillation loss.
+pub fn loss_sum(model: &Model, batch: &Batch, kd: Option<KdWeights>, train: bool) -> Result<Tensor> {
+    let hidden = model.hidden(&batch.ids, None, train)?;
+    let (b, t, h) = hidden.dims3()?;
+    let picked = hidden.reshape((b * t, h))?.index_select(&batch.positions, 0)?;
+    let logits = model.logits(&picked)?;
+    let per_position = match (kd, &batch.soft) {
+        (Some(w), Some(soft)) => loss::kd(&logits, &batch.labels, soft, w)?,
+        _ => loss::cross_entropy(&logits, &batch.labels)?,
+    };
+    per_position.sum_all()
+}

@@ -226,6 +226,7 @@ fn kd_loss_and_gradient_match_pytorch() {
     let soft = SoftTargets {
         ids: Tensor::from_vec(ids.iter().flatten().map(|x| *x as u32).collect::<Vec<u32>>(), (n, kk), &dev).unwrap(),
         logprobs: Tensor::from_vec(flat(&mat(&k["teacher_logprobs"])), (n, kk), &dev).unwrap(),
+        mask: None,
     };
     let labels: Vec<u32> = k["labels"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
     let labels = Tensor::from_vec(labels, n, &dev).unwrap();

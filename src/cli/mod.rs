@@ -7,6 +7,7 @@ mod import;
 mod progress;
 mod rules;
 mod stats;
+mod train;
 mod verify;
 
 use std::path::PathBuf;
@@ -138,10 +139,26 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fine-tune a student with LoRA on an export (candle; CPU, or an NVIDIA GPU with the cuda build).
+    #[command(after_help = TRAIN_HELP)]
+    Train(train::TrainArgs),
     /// Measure retort's speed on generated data.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }
+
+const TRAIN_HELP: &str = "\
+Examples:
+  retort export --format messages --val 0.05 --out sft
+  retort train --model Qwen2.5-0.5B-Instruct --data sft --out runs/first --epochs 2
+  retort train --resume runs/first/checkpoint-200     continue after Ctrl-C or a crash
+  retort train merge --model Qwen2.5-0.5B-Instruct --adapter runs/first --out merged
+  retort train create-model --shape tiny --out tiny   a random model to try things on
+
+The loss is on the assistant's tokens only (reasoning included), rendered with the model's own
+chat template. Rows longer than --max-len are reported and skipped. A kd export (top-k
+log-probs) trains with kd-alpha·T²·KL + (1 − kd-alpha)·CE. Metrics go to DIR/metrics.jsonl and
+the store (the TUI's Train tab). The adapter is PEFT's format: PeftModel.from_pretrained loads it.";
 
 const GENERATE_HELP: &str = "\
 Examples:
@@ -286,6 +303,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Undo { last, rule, json }) => {
             let store = Store::open(&cli.db).await?;
             rules::run_undo(&store, last, rule, json).await
+        }
+        Some(Command::Train(args)) => {
+            // merge and create-model need no store.
+            if args.command.is_some() {
+                train::run(None, args).await
+            } else {
+                let store = Store::open(&cli.db).await?;
+                train::run(Some(&store), args).await
+            }
         }
         Some(Command::Bench(cmd)) => bench::run(cmd).await,
         None | Some(Command::Tui) => open_tui(&cli.db, cli.config.as_ref()).await,

@@ -11,5 +11,6 @@ pub mod import;
 pub mod list;
 pub mod rules;
 pub mod stats;
+pub mod train;
 pub mod undo;
 pub mod verify;

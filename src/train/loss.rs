@@ -9,6 +9,9 @@ use super::model::Result;
 pub struct SoftTargets {
     pub ids: Tensor,
     pub logprobs: Tensor,
+    /// `[n]`, 1 where the teacher gave its top-k and 0 where it did not (plain cross-entropy
+    /// there); `None`: everywhere.
+    pub mask: Option<Tensor>,
 }
 
 /// How the soft-label loss mixes with cross-entropy.
@@ -36,11 +39,12 @@ pub fn kd(logits: &Tensor, labels: &Tensor, soft: &SoftTargets, w: KdWeights) ->
     let teacher_log = candle_nn::ops::log_softmax(&(soft.logprobs.to_dtype(DType::F32)? / t)?, D::Minus1)?;
     let teacher = teacher_log.exp()?;
     let kl = (teacher * (teacher_log - student)?)?.sum(1)?;
-    let mut loss = (kl * (w.alpha * t * t))?;
-    if w.alpha < 1.0 {
-        loss = (loss + (cross_entropy(logits, labels)? * (1.0 - w.alpha))?)?;
+    let ce = cross_entropy(logits, labels)?;
+    let loss = ((kl * (w.alpha * t * t))? + (&ce * (1.0 - w.alpha))?)?;
+    match &soft.mask {
+        None => Ok(loss),
+        Some(m) => (loss * m)? + (ce * (1.0 - m)?)?,
     }
-    Ok(loss)
 }
 
 #[cfg(test)]
@@ -61,7 +65,7 @@ mod tests {
         let dev = Device::Cpu;
         let logits = Var::new(&[[1.0f32, 2.0, 0.5, -1.0]], &dev).unwrap();
         let logp = candle_nn::ops::log_softmax(logits.as_tensor(), D::Minus1).unwrap();
-        let soft = SoftTargets { ids: Tensor::new(&[[0u32, 1, 2, 3]], &dev).unwrap(), logprobs: logp.detach() };
+        let soft = SoftTargets { ids: Tensor::new(&[[0u32, 1, 2, 3]], &dev).unwrap(), logprobs: logp.detach(), mask: None };
         let labels = Tensor::new(&[1u32], &dev).unwrap();
         let loss = kd(logits.as_tensor(), &labels, &soft, KdWeights { alpha: 1.0, temperature: 1.0 }).unwrap();
         assert!(loss.to_vec1::<f32>().unwrap()[0].abs() < 1e-6);

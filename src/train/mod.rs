@@ -6,7 +6,11 @@
 
 pub mod adapter;
 pub mod config;
+pub mod data;
 pub mod loss;
+pub mod merge;
 pub mod model;
 pub mod optim;
+pub mod run;
 pub mod step;
+pub mod tiny;

@@ -5,14 +5,17 @@ use candle_core::{Device, Tensor};
 use super::loss::{self, KdWeights, SoftTargets};
 use super::model::{Model, Result};
 
+/// The teacher's top-k at one target token: ids and log-probs.
+pub type TopK = (Vec<u32>, Vec<f32>);
+
 /// One training row: token ids and, per token, whether it is a target (an assistant token).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub ids: Vec<u32>,
     pub target: Vec<bool>,
-    /// For soft-label rows: the teacher's top-k `(ids, logprobs)` for each target token, in
-    /// order (as many entries as targets).
-    pub soft: Option<Vec<(Vec<u32>, Vec<f32>)>>,
+    /// For soft-label rows: per target token, in order, the teacher's top-k `(ids, logprobs)`
+    /// where the teacher gave them (`None`: plain cross-entropy there).
+    pub soft: Option<Vec<Option<TopK>>>,
 }
 
 /// Rows padded on the right to one length, with the positions that carry loss.
@@ -34,7 +37,7 @@ impl Batch {
         let mut ids = Vec::with_capacity(rows.len() * len);
         let (mut positions, mut labels) = (Vec::new(), Vec::new());
         let soft_rows = rows.iter().any(|r| r.soft.is_some());
-        let (mut soft_ids, mut soft_lp, mut k) = (Vec::new(), Vec::new(), 0usize);
+        let (mut soft_ids, mut soft_lp, mut soft_mask, mut k) = (Vec::new(), Vec::new(), Vec::new(), 0usize);
         for (i, row) in rows.iter().enumerate() {
             ids.extend(&row.ids);
             ids.extend(std::iter::repeat_n(pad, len - row.ids.len()));
@@ -46,14 +49,17 @@ impl Batch {
                 positions.push((i * len + t - 1) as u32);
                 labels.push(row.ids[t]);
                 if soft_rows {
-                    // Rows without teacher log-probs get their label as a one-hot teacher.
-                    let (sid, slp) = match next_soft.as_mut().and_then(Iterator::next) {
-                        Some((sid, slp)) => (sid.clone(), slp.clone()),
-                        None => (vec![row.ids[t]], vec![0.0]),
-                    };
-                    k = k.max(sid.len());
-                    soft_ids.push(sid);
-                    soft_lp.push(slp);
+                    // Where the teacher gave nothing, a placeholder masked out of the KD term.
+                    if let Some((sid, slp)) = next_soft.as_mut().and_then(Iterator::next).and_then(Option::as_ref) {
+                        k = k.max(sid.len());
+                        soft_ids.push(sid.clone());
+                        soft_lp.push(slp.clone());
+                        soft_mask.push(1f32);
+                    } else {
+                        soft_ids.push(vec![row.ids[t]]);
+                        soft_lp.push(vec![0.0]);
+                        soft_mask.push(0f32);
+                    }
                 }
             }
         }
@@ -69,7 +75,11 @@ impl Batch {
                     flat_lp.push(slp.get(j).copied().unwrap_or(-1e9));
                 }
             }
-            Some(SoftTargets { ids: Tensor::from_vec(flat_ids, (n, k), device)?, logprobs: Tensor::from_vec(flat_lp, (n, k), device)? })
+            Some(SoftTargets {
+                ids: Tensor::from_vec(flat_ids, (n, k), device)?,
+                logprobs: Tensor::from_vec(flat_lp, (n, k), device)?,
+                mask: Some(Tensor::from_vec(soft_mask, n, device)?),
+            })
         } else {
             None
         };

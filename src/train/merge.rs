@@ -1,0 +1,40 @@
+//! `retort train merge`: the base model with an adapter folded in (W + B·A·alpha/r), written as
+//! safetensors beside the base's config and tokenizer files, for transformers, vLLM and others.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device};
+
+use super::adapter;
+use super::model::Model;
+
+pub fn merge(model_dir: &Path, adapter_dir: &Path, out: &Path) -> Result<PathBuf, String> {
+    let spec = adapter::read_spec(adapter_dir)?;
+    // Merged in f32, written in the base's own dtype.
+    let stored = super::model::read_weights(model_dir, &Device::Cpu)?;
+    let dtype = stored.values().next().map_or(DType::F32, candle_core::Tensor::dtype);
+    drop(stored);
+    let model = Model::load(model_dir, &Device::Cpu, DType::F32, Some(&spec), 0)?;
+    adapter::load_weights(&model, &adapter_dir.join("adapter_model.safetensors"))?;
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let tensors: std::collections::HashMap<String, candle_core::Tensor> = model
+        .merged_weights()
+        .and_then(|w| w.into_iter().map(|(k, t)| Ok((k, t.to_dtype(dtype)?))).collect())
+        .map_err(|e| e.to_string())?;
+    let file = out.join("model.safetensors");
+    candle_core::safetensors::save(&tensors, &file).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    for name in [
+        "config.json",
+        "generation_config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "chat_template.jinja",
+        "special_tokens_map.json",
+    ] {
+        let from = model_dir.join(name);
+        if from.exists() {
+            std::fs::copy(&from, out.join(name)).map_err(|e| format!("cannot copy {}: {e}", from.display()))?;
+        }
+    }
+    Ok(out.to_path_buf())
+}

@@ -1,0 +1,301 @@
+//! The training loop: length-bucketed batches under a token budget, gradient accumulation,
+//! AdamW with warm-up + cosine, clipping by global norm, validation loss, checkpoints (adapter +
+//! optimizer state + step) and resume. It is synchronous (candle) and reports through a callback;
+//! the CLI and the TUI run it on a thread of its own.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use candle_core::backprop::GradStore;
+use candle_core::{DType, Device};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::adapter;
+use super::data::{self, Dataset, Encoder, Skip};
+use super::loss::KdWeights;
+use super::model::{LoraSpec, Model};
+use super::optim::{AdamW, AdamWParams, clip_grad_norm, cosine_lr};
+use super::step::{Batch, Row, loss_sum};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainOptions {
+    pub model: PathBuf,
+    pub data: PathBuf,
+    pub out: PathBuf,
+    pub lora: LoraSpec,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub epochs: u32,
+    /// Tokens in one batch, padding included.
+    pub batch_tokens: usize,
+    pub grad_accum: usize,
+    /// Warm-up as a fraction of all optimizer steps.
+    pub warmup: f64,
+    pub max_len: usize,
+    pub max_grad_norm: Option<f64>,
+    /// Validation every this many steps (and at the end); 0: only at the end.
+    pub val_every: u64,
+    /// A checkpoint every this many steps; 0: only at the end and on Ctrl-C.
+    pub save_every: u64,
+    /// Stop after this many optimizer steps (for quick checks and benchmarks).
+    pub max_steps: Option<u64>,
+    pub seed: u64,
+    /// `cuda` or `cpu`.
+    pub device: String,
+    /// With soft labels in the export: weight of the distillation term and its temperature.
+    pub kd_alpha: f64,
+    pub temperature: f64,
+}
+
+/// What the loop reports as it goes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Started { total_steps: u64, train_rows: usize, validation_rows: usize, skipped: usize, soft: bool, device: String },
+    Step { step: u64, loss: f64, lr: f64, grad_norm: f64, tokens_per_s: f64, elapsed_s: f64 },
+    Validation { step: u64, loss: f64 },
+    Checkpoint { step: u64, dir: PathBuf },
+    Done { step: u64, adapter: PathBuf, cancelled: bool },
+}
+
+/// What a checkpoint's `trainer_state.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TrainerState {
+    step: u64,
+    options: TrainOptions,
+}
+
+/// The device `name` says, or an error saying why it is not there.
+pub fn device(name: &str) -> Result<Device, String> {
+    match name {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => {
+            if !candle_core::utils::cuda_is_available() {
+                return Err("--device cuda: this retort was built without the `cuda` feature (see scripts/build-cuda.sh)".into());
+            }
+            Device::new_cuda(0).map_err(|e| format!("--device cuda: no usable GPU: {e}"))
+        }
+        other => Err(format!("--device {other:?}: expected cpu or cuda")),
+    }
+}
+
+/// The loss over `rows` without updating anything (validation), as the mean over targets.
+fn evaluate(model: &Model, rows: &[Row], batch_tokens: usize, kd: Option<KdWeights>, pad: u32) -> Result<f64, String> {
+    let lengths: Vec<usize> = rows.iter().map(|r| r.ids.len()).collect();
+    let (mut sum, mut count) = (0f64, 0usize);
+    for batch in data::batches(&lengths, batch_tokens, 0, 0) {
+        let picked: Vec<Row> = batch.iter().map(|i| rows[*i].clone()).collect();
+        let b = Batch::new(&picked, pad, &model.device).map_err(|e| e.to_string())?;
+        if b.loss_tokens == 0 {
+            continue;
+        }
+        let loss = loss_sum(model, &b, kd, false).map_err(|e| e.to_string())?;
+        sum += f64::from(loss.to_dtype(DType::F32).and_then(|l| l.to_scalar::<f32>()).map_err(|e| e.to_string())?);
+        count += b.loss_tokens;
+    }
+    Ok(if count == 0 { f64::NAN } else { sum / count as f64 })
+}
+
+fn save_checkpoint(model: &Model, opt: &AdamW, opts: &TrainOptions, step: u64) -> Result<PathBuf, String> {
+    let dir = opts.out.join(format!("checkpoint-{step}"));
+    let base = opts.model.display().to_string();
+    adapter::save(model, &opts.lora, &base, &dir)?;
+    let state = dir.join("optimizer.safetensors");
+    candle_core::safetensors::save(&opt.state(), &state).map_err(|e| format!("cannot write {}: {e}", state.display()))?;
+    let text = serde_json::to_string_pretty(&TrainerState { step, options: opts.clone() }).unwrap_or_default();
+    std::fs::write(dir.join("trainer_state.json"), text).map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Reads a checkpoint's options and step (to resume it).
+pub fn read_checkpoint(dir: &Path) -> Result<(TrainOptions, u64), String> {
+    let path = dir.join("trainer_state.json");
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e} (is it a checkpoint directory?)", path.display()))?;
+    let state: TrainerState = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((state.options, state.step))
+}
+
+/// The token id used for padding: the tokenizer's pad or end-of-text token, else 0.
+fn pad_id(encoder: &Encoder) -> u32 {
+    ["<|endoftext|>", "<pad>", "</s>", "<|end_of_text|>"].iter().find_map(|t| encoder.tokenizer.token_to_id(t)).unwrap_or(0)
+}
+
+/// Trains as `opts` says, from the checkpoint `resume` when given; `report` hears every event;
+/// `cancel` stops the loop after the current step with a checkpoint.
+pub fn train(
+    opts: &TrainOptions,
+    resume: Option<&Path>,
+    cancel: &Arc<AtomicBool>,
+    report: &mut dyn FnMut(Event),
+) -> Result<(Dataset, PathBuf), String> {
+    if opts.lora.r == 0 {
+        return Err("--r must be at least 1".into());
+    }
+    if opts.grad_accum == 0 || opts.batch_tokens == 0 {
+        return Err("--grad-accum and --batch-tokens must be at least 1".into());
+    }
+    let device = device(&opts.device)?;
+    // bf16 base weights on a GPU (LoRA stays f32); f32 on the CPU, where bf16 is slower.
+    let dtype = if device.is_cuda() { DType::BF16 } else { DType::F32 };
+    let encoder = Encoder::load(&opts.model)?;
+    let dataset = data::load(&opts.data, &encoder, opts.max_len)?;
+    if dataset.train.is_empty() {
+        let why = dataset
+            .skipped
+            .first()
+            .map_or_else(String::new, |(at, s)| format!(" ({} skipped; the first, {at}: {s})", dataset.skipped.len()));
+        return Err(format!("{}: no training rows{why}", opts.data.display()));
+    }
+    let soft = dataset.train.iter().any(|r| r.soft.is_some());
+    let model = Model::load(&opts.model, &device, dtype, Some(&opts.lora), opts.seed)?;
+    if let Some(dir) = resume {
+        adapter::load_weights(&model, &dir.join("adapter_model.safetensors"))?;
+    }
+    // The validation rows say which tokenizer made the soft labels only through alignment;
+    // a student whose vocabulary is smaller than a teacher id cannot be distilled into.
+    if soft {
+        let vocab = model.config.vocab_size as u32;
+        if let Some(bad) =
+            dataset.train.iter().filter_map(|r| r.soft.as_ref()).flatten().flatten().flat_map(|(ids, _)| ids).find(|id| **id >= vocab)
+        {
+            return Err(format!(
+                "a teacher token id ({bad}) is outside the student's vocabulary ({vocab}): teacher and student tokenizers differ"
+            ));
+        }
+    }
+    let kd = soft.then_some(KdWeights { alpha: opts.kd_alpha, temperature: opts.temperature });
+    let pad = pad_id(&encoder);
+    let lengths: Vec<usize> = dataset.train.iter().map(|r| r.ids.len()).collect();
+    let per_epoch = data::batches(&lengths, opts.batch_tokens, opts.seed, 0).len().div_ceil(opts.grad_accum) as u64;
+    let mut total = per_epoch * u64::from(opts.epochs.max(1));
+    if let Some(max) = opts.max_steps {
+        total = total.min(max);
+    }
+    let warmup = (opts.warmup * total as f64).ceil() as u64;
+    let params = AdamWParams { lr: opts.lr, weight_decay: opts.weight_decay, ..AdamWParams::default() };
+    let mut opt = AdamW::new(model.lora.iter().map(|(k, v)| (k.clone(), v.clone())).collect(), params).map_err(|e| e.to_string())?;
+    let mut step = 0u64;
+    if let Some(dir) = resume {
+        let (_, saved_step) = read_checkpoint(dir)?;
+        let state = candle_core::safetensors::load(dir.join("optimizer.safetensors"), &device)
+            .map_err(|e| format!("cannot read {}: {e}", dir.join("optimizer.safetensors").display()))?;
+        opt.restore(state, saved_step)?;
+        step = saved_step;
+    }
+    std::fs::create_dir_all(&opts.out).map_err(|e| format!("cannot create {}: {e}", opts.out.display()))?;
+    let metrics_path = opts.out.join("metrics.jsonl");
+    let mut metrics = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&metrics_path)
+        .map_err(|e| format!("cannot write {}: {e}", metrics_path.display()))?;
+    let mut log = |value: serde_json::Value| {
+        use std::io::Write as _;
+        let _ = writeln!(metrics, "{value}");
+    };
+    report(Event::Started {
+        total_steps: total,
+        train_rows: dataset.train.len(),
+        validation_rows: dataset.validation.len(),
+        skipped: dataset.skipped.len(),
+        soft,
+        device: opts.device.clone(),
+    });
+    let vars = model.lora_vars();
+    let started = Instant::now();
+    let mut cancelled = false;
+    // The optimizer steps of every epoch, in order; a resumed run skips those already taken.
+    let mut epoch = 0u64;
+    let mut queue: std::collections::VecDeque<Vec<usize>> = std::collections::VecDeque::new();
+    let mut taken = 0u64;
+    'outer: while step < total {
+        if queue.is_empty() {
+            queue.extend(data::batches(&lengths, opts.batch_tokens, opts.seed, epoch));
+            epoch += 1;
+        }
+        let group: Vec<Vec<usize>> = (0..opts.grad_accum).filter_map(|_| queue.pop_front()).collect();
+        taken += 1;
+        if taken <= step {
+            continue; // done before the checkpoint this run resumed from
+        }
+        let t0 = Instant::now();
+        let batches: Vec<Batch> = group
+            .iter()
+            .map(|b| Batch::new(&b.iter().map(|i| dataset.train[*i].clone()).collect::<Vec<_>>(), pad, &device))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        // The mean over every target of the step, as transformers divides by the step's items.
+        let targets: usize = batches.iter().map(|b| b.loss_tokens).sum();
+        let tokens: usize = batches.iter().map(|b| b.tokens).sum();
+        if targets == 0 {
+            continue 'outer;
+        }
+        let mut grads: Option<GradStore> = None;
+        let mut loss_total = 0f64;
+        for b in &batches {
+            if b.loss_tokens == 0 {
+                continue;
+            }
+            let loss = (loss_sum(&model, b, kd, true).map_err(|e| e.to_string())? / targets as f64).map_err(|e| e.to_string())?;
+            loss_total += f64::from(loss.to_scalar::<f32>().map_err(|e| e.to_string())?);
+            let g = loss.backward().map_err(|e| e.to_string())?;
+            grads = Some(match grads {
+                None => g,
+                Some(mut acc) => {
+                    for v in &vars {
+                        if let Some(new) = g.get(v.as_tensor()) {
+                            let sum = match acc.get(v.as_tensor()) {
+                                Some(old) => (old + new).map_err(|e| e.to_string())?,
+                                None => new.clone(),
+                            };
+                            acc.insert(v.as_tensor(), sum);
+                        }
+                    }
+                    acc
+                }
+            });
+        }
+        let Some(mut grads) = grads else { continue };
+        let grad_norm = clip_grad_norm(&mut grads, &vars, opts.max_grad_norm).map_err(|e| e.to_string())?;
+        let lr = cosine_lr(opts.lr, step, warmup, total);
+        opt.step(&grads, lr).map_err(|e| e.to_string())?;
+        step += 1;
+        let secs = t0.elapsed().as_secs_f64();
+        let tokens_per_s = tokens as f64 / secs.max(1e-9);
+        log(
+            json!({"step": step, "split": "train", "loss": loss_total, "lr": lr, "grad_norm": grad_norm, "tokens_per_s": tokens_per_s, "step_s": secs}),
+        );
+        report(Event::Step { step, loss: loss_total, lr, grad_norm, tokens_per_s, elapsed_s: started.elapsed().as_secs_f64() });
+        let last = step == total;
+        if !dataset.validation.is_empty() && (last || (opts.val_every > 0 && step.is_multiple_of(opts.val_every))) {
+            let loss = evaluate(&model, &dataset.validation, opts.batch_tokens, kd, pad)?;
+            log(json!({"step": step, "split": "validation", "loss": loss}));
+            report(Event::Validation { step, loss });
+        }
+        cancelled = cancel.load(Ordering::SeqCst);
+        if cancelled || (opts.save_every > 0 && step.is_multiple_of(opts.save_every) && !last) {
+            let dir = save_checkpoint(&model, &opt, opts, step)?;
+            report(Event::Checkpoint { step, dir });
+        }
+        if cancelled {
+            break;
+        }
+    }
+    if !cancelled {
+        let dir = save_checkpoint(&model, &opt, opts, step)?;
+        report(Event::Checkpoint { step, dir });
+    }
+    adapter::save(&model, &opts.lora, &opts.model.display().to_string(), &opts.out)?;
+    report(Event::Done { step, adapter: opts.out.clone(), cancelled });
+    Ok((dataset, opts.out.clone()))
+}
+
+/// Why lines were skipped, for the report: the first few places.
+#[must_use]
+pub fn skipped_summary(skipped: &[(String, Skip)]) -> Vec<String> {
+    skipped.iter().take(5).map(|(at, why)| format!("{at}: {why}")).collect()
+}

@@ -1,0 +1,125 @@
+//! The trainer end to end on CPU: import → rules → export → train a few steps on a tiny model
+//! created for the test (with its own byte-level tokenizer and ChatML template) → adapter saved
+//! → resume gives the same steps → merge gives the same model.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too: a test fails loudly
+
+mod common;
+
+use candle_core::{DType, Device, Tensor};
+use common::{Sandbox, data};
+use predicates::prelude::*;
+use retort::train::model::Model;
+use serde_json::Value;
+
+/// A store with short LLaMA-Factory Alpaca conversations accepted and exported with a
+/// validation split, and a tiny random model beside it.
+fn prepared() -> Sandbox {
+    let sb = Sandbox::new();
+    sb.retort().args(["import", data("chat-formats/llamafactory_alpaca_en_demo.json").to_str().unwrap()]).assert().success();
+    sb.retort().args(["rules", "apply", "--expr", "accept where tokens < 40"]).assert().success();
+    sb.retort().args(["export", "--format", "messages", "--val", "0.25", "--max-samples", "24", "--out", "sft"]).assert().success();
+    sb.retort().args(["train", "create-model", "--shape", "tiny", "--out", "tiny"]).assert().success();
+    sb
+}
+
+fn train(sb: &Sandbox, extra: &[&str]) -> assert_cmd::assert::Assert {
+    sb.retort()
+        .args(["train", "--model", "tiny", "--data", "sft", "--out", "run", "--threads", "1", "--dropout", "0"])
+        .args(["--batch-tokens", "2048", "--lr", "1e-2", "--epochs", "3", "--val-every", "2"])
+        .args(extra)
+        .assert()
+}
+
+fn metrics(sb: &Sandbox) -> Vec<Value> {
+    std::fs::read_to_string(sb.path("run/metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn train_losses(m: &[Value]) -> Vec<(u64, f64)> {
+    m.iter().filter(|v| v["split"] == "train").map(|v| (v["step"].as_u64().unwrap(), v["loss"].as_f64().unwrap())).collect()
+}
+
+#[test]
+fn trains_saves_resumes_and_merges() {
+    let sb = prepared();
+    train(&sb, &["--max-steps", "6", "--save-every", "3"]).success().stdout(predicate::str::contains("6 steps"));
+    // A PEFT adapter, checkpoints with optimizer state, metrics in the file and in the store.
+    for f in [
+        "run/adapter_config.json",
+        "run/adapter_model.safetensors",
+        "run/checkpoint-3/optimizer.safetensors",
+        "run/checkpoint-6/trainer_state.json",
+    ] {
+        assert!(sb.path(f).exists(), "{f}");
+    }
+    let first = metrics(&sb);
+    let losses = train_losses(&first);
+    assert_eq!(losses.len(), 6);
+    assert!(losses[5].1 < losses[0].1, "the loss falls: {losses:?}");
+    assert!(first.iter().any(|v| v["split"] == "validation"));
+    assert_eq!(sb.query_i64("SELECT count(*) FROM run_metrics WHERE split = 'train'"), 6);
+    assert_eq!(sb.query_string("SELECT status FROM runs").as_deref(), Some("finished"));
+    assert_eq!(sb.query_i64("SELECT count(*) FROM runs WHERE export_id IS NOT NULL"), 1);
+    let adapter = candle_core::safetensors::load(sb.path("run/adapter_model.safetensors"), &Device::Cpu).unwrap();
+
+    // Resuming from step 3 takes steps 4–6 again, identically.
+    sb.retort().args(["train", "--resume", "run/checkpoint-3", "--threads", "1"]).assert().success();
+    let again = train_losses(&metrics(&sb));
+    assert_eq!(again.len(), 9);
+    for (a, b) in losses[3..].iter().zip(&again[6..]) {
+        assert_eq!(a.0, b.0);
+        assert!((a.1 - b.1).abs() < 1e-6, "step {}: {} then {}", a.0, a.1, b.1);
+    }
+    let resumed = candle_core::safetensors::load(sb.path("run/adapter_model.safetensors"), &Device::Cpu).unwrap();
+    for (name, t) in &adapter {
+        let d = (t - &resumed[name]).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(d < 1e-6, "{name}: {d}");
+    }
+
+    // Merged weights give the logits of base + adapter.
+    sb.retort().args(["train", "merge", "--model", "tiny", "--adapter", "run", "--out", "merged"]).assert().success();
+    let spec = retort::train::adapter::read_spec(&sb.path("run")).unwrap();
+    let with_adapter = Model::load(&sb.path("tiny"), &Device::Cpu, DType::F32, Some(&spec), 0).unwrap();
+    retort::train::adapter::load_weights(&with_adapter, &sb.path("run/adapter_model.safetensors")).unwrap();
+    let merged = Model::load(&sb.path("merged"), &Device::Cpu, DType::F32, None, 0).unwrap();
+    let ids = Tensor::new(&[[72u32, 105, 33, 257, 10, 200]], &Device::Cpu).unwrap();
+    let logits = |m: &Model| {
+        let h = m.hidden(&ids, None, false).unwrap();
+        m.logits(&h.squeeze(0).unwrap()).unwrap()
+    };
+    let d = (logits(&with_adapter) - logits(&merged)).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    assert!(d < 1e-4, "merged logits differ by {d}");
+    assert!(sb.path("merged/tokenizer.json").exists() && sb.path("merged/config.json").exists());
+}
+
+#[test]
+fn bad_inputs_are_refused_with_what_and_where() {
+    let sb = prepared();
+    // Every row longer than --max-len: nothing to train on, and the first one named.
+    train(&sb, &["--max-len", "8"])
+        .failure()
+        .stderr(predicate::str::contains("no training rows").and(predicate::str::contains("train.jsonl:1")));
+    // Not an export directory.
+    sb.retort()
+        .args(["train", "--model", "tiny", "--data", "tiny", "--out", "x"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("has no train.jsonl"));
+    // A broken line names its file and line.
+    std::fs::create_dir_all(sb.path("broken")).unwrap();
+    sb.write(
+        "broken/train.jsonl",
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": \"yo\"}]}\n{oops\n",
+    );
+    sb.retort()
+        .args(["train", "--model", "tiny", "--data", "broken", "--out", "x"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("broken/train.jsonl:2:2"));
+    // No GPU support in this build, or no such device.
+    if !candle_core::utils::cuda_is_available() {
+        train(&sb, &["--device", "cuda"]).failure().stderr(predicate::str::contains("without the `cuda` feature"));
+    }
+    // A model that is not a decoder the trainer knows.
+    std::fs::write(sb.path("tiny/config.json"), "{\"model_type\": \"gpt2\"}").unwrap();
+    train(&sb, &[]).failure().stderr(predicate::str::contains("gpt2"));
+}

@@ -5,6 +5,7 @@
 #![allow(clippy::many_single_char_names)]
 
 pub mod adapter;
+pub mod attention;
 pub mod config;
 pub mod data;
 pub mod loss;

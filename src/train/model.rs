@@ -277,13 +277,6 @@ impl Model {
         let offset = cache.as_ref().map_or(0, |c| c.len());
         let c = &self.config;
         let (cos, sin) = self.rotary(offset, t)?;
-        let total = offset + t;
-        let mask = if t > 1 {
-            let m: Vec<f32> = (0..t).flat_map(|i| (0..total).map(move |j| if j > i + offset { f32::NEG_INFINITY } else { 0.0 })).collect();
-            Some(Tensor::from_vec(m, (t, total), &self.device)?)
-        } else {
-            None
-        };
         let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, c.hidden_size))?;
         let scaling = 1.0 / (c.head_dim as f64).sqrt();
         let rep = c.num_heads / c.num_kv_heads;
@@ -322,13 +315,7 @@ impl Model {
             } else {
                 (k, v)
             };
-            let mut scores = (q.matmul(&k.t()?)? * scaling)?;
-            if let Some(m) = &mask {
-                scores = scores.broadcast_add(&m.to_dtype(scores.dtype())?)?;
-            }
-            // Softmax in f32, as transformers' eager attention does.
-            let probs = candle_nn::ops::softmax(&scores.to_dtype(DType::F32)?, D::Minus1)?.to_dtype(self.dtype)?;
-            let attn = probs.matmul(&v.contiguous()?)?.transpose(1, 2)?.reshape((b, t, c.num_heads * c.head_dim))?;
+            let attn = super::attention::causal(&q, &k, &v, scaling, offset)?.transpose(1, 2)?.reshape((b, t, c.num_heads * c.head_dim))?;
             x = (x + layer.o.forward(&attn, train)?)?;
             let h = rms_norm(&x, &layer.post_norm, c.rms_norm_eps)?;
             let mlp = (layer.gate.forward(&h, train)?.silu()? * layer.up.forward(&h, train)?)?;

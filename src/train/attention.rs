@@ -1,0 +1,190 @@
+//! Causal attention that keeps little for the backward pass: the forward runs in blocks of
+//! queries without recording a graph, and the backward recomputes each block's probabilities
+//! from q, k and v. Eager attention would keep several `[heads, len, len]` f32 tensors per
+//! layer for backward — tens of GB at 4k tokens — where this keeps the output only.
+//!
+//! It enters candle's autograd as a custom op: the forward hands back the output computed
+//! beforehand, the backward is the softmax-attention gradient:
+//! `dV = Pᵀ·dO`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP − rowsum(P ⊙ dP))`, `dQ = s·dS·K`, `dK = s·dSᵀ·Q`.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CudaStorage, CustomOp3, D, DType, Layout, Shape, Storage, Tensor};
+
+use super::model::Result;
+
+/// Query rows per block: bounds the `[batch, heads, block, keys]` temporaries.
+const BLOCK: usize = 512;
+
+/// The causal mask of queries `start..start + rows` (at absolute positions from `offset`)
+/// against `keys` keys, or `None` when no query sees past itself.
+fn mask(start: usize, rows: usize, offset: usize, keys: usize, device: &candle_core::Device) -> Result<Option<Tensor>> {
+    let needed = (start..start + rows).any(|i| i + offset + 1 < keys);
+    if !needed {
+        return Ok(None);
+    }
+    let m: Vec<f32> =
+        (start..start + rows).flat_map(|i| (0..keys).map(move |j| if j > i + offset { f32::NEG_INFINITY } else { 0.0 })).collect();
+    Ok(Some(Tensor::from_vec(m, (rows, keys), device)?))
+}
+
+/// The probabilities of a block of queries, in f32: softmax(scale·q·kᵀ + mask).
+fn probs(q: &Tensor, k: &Tensor, scale: f64, start: usize, offset: usize) -> Result<Tensor> {
+    let rows = q.dim(2)?;
+    let keys = k.dim(2)?;
+    let scores = (q.matmul(&k.t()?)?.to_dtype(DType::F32)? * scale)?;
+    let scores = match mask(start, rows, offset, keys, q.device())? {
+        Some(m) => scores.broadcast_add(&m)?,
+        None => scores,
+    };
+    let max = scores.max_keepdim(D::Minus1)?;
+    let e = scores.broadcast_sub(&max)?.exp()?;
+    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
+}
+
+/// The attention output for q `[b, h, t, d]`, k and v `[b, h, keys, d]` (k/v heads already
+/// repeated), query `i` at absolute position `offset + i`; no graph is recorded.
+fn forward_blocks(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, offset: usize) -> Result<Tensor> {
+    let t = q.dim(2)?;
+    let mut outs = Vec::with_capacity(t.div_ceil(BLOCK));
+    let mut start = 0;
+    while start < t {
+        let rows = BLOCK.min(t - start);
+        let qb = q.narrow(2, start, rows)?;
+        let p = probs(&qb, k, scale, start, offset)?.to_dtype(v.dtype())?;
+        outs.push(p.matmul(v)?);
+        start += rows;
+    }
+    Tensor::cat(&outs, 2)
+}
+
+struct Attention {
+    out: Tensor,
+    scale: f64,
+}
+
+fn copy_cpu(t: &Tensor) -> Result<CpuStorage> {
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(s) => s.try_clone(layout),
+        _ => Err(candle_core::Error::Msg("attention: expected a CPU tensor".into())),
+    }
+}
+
+fn copy_cuda(t: &Tensor) -> Result<CudaStorage> {
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cuda(s) => s.try_clone(layout),
+        _ => Err(candle_core::Error::Msg("attention: expected a CUDA tensor".into())),
+    }
+}
+
+impl CustomOp3 for Attention {
+    fn name(&self) -> &'static str {
+        "retort-causal-attention"
+    }
+
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout, _: &CpuStorage, _: &Layout, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
+        Ok((copy_cpu(&self.out)?, self.out.shape().clone()))
+    }
+
+    fn cuda_fwd(
+        &self,
+        _: &CudaStorage,
+        _: &Layout,
+        _: &CudaStorage,
+        _: &Layout,
+        _: &CudaStorage,
+        _: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        Ok((copy_cuda(&self.out)?, self.out.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        out: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let _ = out;
+        let (q, k, v, grad) = (q.detach(), k.detach(), v.detach(), grad.detach());
+        let dtype = q.dtype();
+        let t = q.dim(2)?;
+        let mut dq = Vec::with_capacity(t.div_ceil(BLOCK));
+        let mut dk = Tensor::zeros(k.shape(), DType::F32, k.device())?;
+        let mut dv = Tensor::zeros(v.shape(), DType::F32, v.device())?;
+        let mut start = 0;
+        while start < t {
+            let rows = BLOCK.min(t - start);
+            let qb = q.narrow(2, start, rows)?;
+            let gb = grad.narrow(2, start, rows)?.contiguous()?;
+            let p = probs(&qb, &k, self.scale, start, 0)?;
+            dv = (dv + p.to_dtype(dtype)?.t()?.matmul(&gb)?.to_dtype(DType::F32)?)?;
+            let dp = gb.matmul(&v.t()?)?.to_dtype(DType::F32)?;
+            // rowsum(P ⊙ dP) equals rowsum(dO ⊙ O); taken this way it rounds as torch's softmax
+            // backward does.
+            let delta = (&p * &dp)?.sum_keepdim(D::Minus1)?;
+            let ds = (p * dp.broadcast_sub(&delta)?)?;
+            let ds = (ds * self.scale)?.to_dtype(dtype)?;
+            dq.push(ds.matmul(&k)?);
+            dk = (dk + ds.t()?.matmul(&qb)?.to_dtype(DType::F32)?)?;
+            start += rows;
+        }
+        Ok((Some(Tensor::cat(&dq, 2)?), Some(dk.to_dtype(dtype)?), Some(dv.to_dtype(dtype)?)))
+    }
+}
+
+/// Causal attention of q `[b, h, t, d]` over k, v `[b, h, keys, d]`, query `i` at position
+/// `offset + i` (keys start at position 0). Differentiable through q, k and v.
+pub fn causal(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, offset: usize) -> Result<Tensor> {
+    let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
+    let out = forward_blocks(&q.detach(), &k.detach(), &v.detach(), scale, offset)?;
+    if offset > 0 || !(q.track_op() || k.track_op() || v.track_op()) {
+        // Decoding, or nothing to differentiate: the output as it is.
+        return Ok(out);
+    }
+    q.apply_op3(&k, &v, Attention { out: out.contiguous()?, scale })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    /// Eager attention with the graph recorded, as the reference.
+    fn eager(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Tensor {
+        let t = q.dim(2).unwrap();
+        let m: Vec<f32> = (0..t).flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 })).collect();
+        let m = Tensor::from_vec(m, (t, t), q.device()).unwrap();
+        let s = (q.matmul(&k.t().unwrap()).unwrap() * scale).unwrap().broadcast_add(&m).unwrap();
+        candle_nn::ops::softmax(&s, D::Minus1).unwrap().matmul(v).unwrap()
+    }
+
+    #[test]
+    fn blocked_attention_and_its_gradient_equal_eager_attention() {
+        let dev = Device::Cpu;
+        // Longer than a block, so the blocks and their masks are exercised.
+        let (b, h, t, d) = (1, 2, BLOCK + 37, 8);
+        let rand = |seed: f64| {
+            let n = b * h * t * d;
+            let v: Vec<f32> = (0..n).map(|i| ((i as f64 * 0.37 + seed).sin() * 2.0) as f32).collect();
+            Var::from_tensor(&Tensor::from_vec(v, (b, h, t, d), &dev).unwrap()).unwrap()
+        };
+        let (q, k, v) = (rand(0.1), rand(1.3), rand(2.7));
+        let w = Tensor::from_vec((0..b * h * t * d).map(|i| ((i % 13) as f32) - 6.0).collect::<Vec<_>>(), (b, h, t, d), &dev).unwrap();
+        let scale = 1.0 / (d as f64).sqrt();
+        let ours = causal(q.as_tensor(), k.as_tensor(), v.as_tensor(), scale, 0).unwrap();
+        let reference = eager(q.as_tensor(), k.as_tensor(), v.as_tensor(), scale);
+        let diff = (&ours - &reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-5, "forward differs by {diff}");
+        let g1 = (ours * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (reference * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        for (name, var) in [("q", &q), ("k", &k), ("v", &v)] {
+            let a = g1.get(var.as_tensor()).unwrap();
+            let e = g2.get(var.as_tensor()).unwrap();
+            let diff = (a - e).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(diff < 1e-3, "d{name} differs by {diff}");
+        }
+    }
+}

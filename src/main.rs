@@ -2,10 +2,32 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+// candle allocates a fresh buffer for every tensor op; glibc hands large ones back to the kernel
+// and faults them in again each step (a sixth of a training step's time). mimalloc keeps them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> ExitCode {
     let cli = retort::cli::Cli::parse();
-    match retort::cli::run(cli).await {
+    // candle sizes its CPU work by RAYON_NUM_THREADS on every op; unset, each op reads
+    // /proc and cgroup files to count the cores, which cost the trainer a third of its time.
+    // It is set here, before the runtime or any other thread exists.
+    let threads = retort::cli::threads_wanted(&cli)
+        .or_else(|| std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()))
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    // SAFETY: no other thread exists yet, so nothing can read the environment concurrently.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(retort::cli::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -7,12 +7,14 @@ mod import;
 mod progress;
 mod rules;
 mod stats;
-mod train;
+pub mod train;
 mod verify;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+
+pub use train::set_threads;
 
 use crate::domain::Kind;
 use crate::ingest::Format;
@@ -267,6 +269,16 @@ pub struct ImportArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The CPU threads a command asks for (`train --threads`, `bench train --threads`).
+#[must_use]
+pub fn threads_wanted(cli: &Cli) -> Option<usize> {
+    match &cli.command {
+        Some(Command::Train(args)) if args.command.is_none() => args.run.threads,
+        Some(Command::Bench(bench::BenchCommand::Train(args))) => Some(args.threads),
+        _ => None,
+    }
 }
 
 /// Runs the command line; returns the process exit code.

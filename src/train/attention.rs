@@ -139,8 +139,14 @@ impl CustomOp3 for Attention {
 /// `offset + i` (keys start at position 0). Differentiable through q, k and v.
 pub fn causal(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, offset: usize) -> Result<Tensor> {
     let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
+    let training = q.track_op() || k.track_op() || v.track_op();
+    if training && offset == 0 && q.dim(2)? <= BLOCK {
+        // Short rows: the graph of one block is small, and recomputing it costs more than it saves.
+        let p = probs(&q, &k, scale, 0, 0)?.to_dtype(v.dtype())?;
+        return p.matmul(&v);
+    }
     let out = forward_blocks(&q.detach(), &k.detach(), &v.detach(), scale, offset)?;
-    if offset > 0 || !(q.track_op() || k.track_op() || v.track_op()) {
+    if offset > 0 || !training {
         // Decoding, or nothing to differentiate: the output as it is.
         return Ok(out);
     }

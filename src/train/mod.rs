@@ -6,6 +6,7 @@
 
 pub mod adapter;
 pub mod attention;
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod loss;

@@ -1,0 +1,160 @@
+//! `retort bench train`: tokens/s of a LoRA step on a fixed random model, beside the same step
+//! in PyTorch + PEFT (scripts/peft_bench.py) when Python has torch, transformers and peft.
+//!
+//! Both sides train the same model directory (written by `train create-model`) on one batch of
+//! seeded random ids, loss on all but the first quarter of each row, LoRA on every projection,
+//! AdamW lr 2e-4, one optimizer step per batch, no clipping; warm-up steps are not timed.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use candle_core::DType;
+use rand::{Rng, SeedableRng};
+
+use super::model::{LoraSpec, Model, PROJECTIONS};
+use super::optim::{AdamW, AdamWParams};
+use super::step::{Batch, Row, loss_sum};
+use super::tiny::Shape;
+
+#[derive(Debug, clap::Args)]
+pub struct TrainBenchArgs {
+    #[arg(long, value_enum, default_value = "tiny")]
+    pub shape: Shape,
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 64)]
+    pub seq_len: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    #[arg(long, default_value_t = 16)]
+    pub r: usize,
+    /// CPU threads, for both sides.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// cpu or cuda (bf16 base weights on cuda, for both sides).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// The Python with torch, transformers and peft for the comparison.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+    /// Skip the PyTorch side.
+    #[arg(long)]
+    pub no_pytorch: bool,
+    /// Where to write the model (default: a temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+pub fn train_bench(args: &TrainBenchArgs) -> anyhow::Result<()> {
+    crate::cli::set_threads(Some(args.threads));
+    let device = super::run::device(&args.device).map_err(|e| anyhow::anyhow!(e))?;
+    let dtype = if device.is_cuda() { DType::BF16 } else { DType::F32 };
+    let temp = std::env::temp_dir().join(format!("retort-bench-train-{}", std::process::id()));
+    let dir = args.dir.clone().unwrap_or_else(|| temp.join("model"));
+    if !dir.join("config.json").exists() {
+        super::tiny::create(&dir, args.shape, dtype, 0).map_err(|e| anyhow::anyhow!(e))?;
+    }
+    let spec =
+        LoraSpec { r: args.r, alpha: 2.0 * args.r as f64, dropout: 0.0, targets: PROJECTIONS.iter().map(|p| (*p).to_owned()).collect() };
+    let model = Model::load(&dir, &device, dtype, Some(&spec), 0).map_err(|e| anyhow::anyhow!(e))?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let vocab = model.config.vocab_size.min(256) as u32;
+    let rows: Vec<Row> = (0..args.batch)
+        .map(|_| Row {
+            ids: (0..args.seq_len).map(|_| rng.random_range(0..vocab)).collect(),
+            target: (0..args.seq_len).map(|t| t >= args.seq_len / 4).collect(),
+            soft: None,
+        })
+        .collect();
+    let batch = Batch::new(&rows, 0, &device)?;
+    let params = AdamWParams { lr: 2e-4, weight_decay: 0.01, ..AdamWParams::default() };
+    let mut opt = AdamW::new(model.lora.iter().map(|(k, v)| (k.clone(), v.clone())).collect(), params)?;
+    let (mut times, mut losses) = (Vec::new(), Vec::new());
+    for step in 0..args.warmup + args.steps {
+        device.synchronize()?;
+        let t0 = Instant::now();
+        let loss = (loss_sum(&model, &batch, None, true)? / batch.loss_tokens as f64)?;
+        let grads = loss.backward()?;
+        opt.step(&grads, params.lr)?;
+        losses.push(f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?));
+        device.synchronize()?;
+        if step >= args.warmup {
+            times.push(t0.elapsed().as_secs_f64());
+        }
+    }
+    let tokens = (args.batch * args.seq_len) as f64;
+    let total: f64 = times.iter().sum();
+    let ours = tokens * times.len() as f64 / total;
+    println!(
+        "retort   {:>9.0} tokens/s  {:>8.1} ms/step  ({:?} {}x{} tokens, r {}, {} threads, {} {:?}; loss {:.4} -> {:.4})",
+        ours,
+        median(times) * 1000.0,
+        args.shape,
+        args.batch,
+        args.seq_len,
+        args.r,
+        args.threads,
+        args.device,
+        dtype,
+        losses.first().copied().unwrap_or(f64::NAN),
+        losses.last().copied().unwrap_or(f64::NAN)
+    );
+    let result = compare(args, &dir, dtype, ours);
+    let _ = std::fs::remove_dir_all(&temp);
+    result
+}
+
+/// Runs the PyTorch side on the same model and prints it beside retort's figure.
+fn compare(args: &TrainBenchArgs, dir: &std::path::Path, dtype: DType, ours: f64) -> anyhow::Result<()> {
+    if args.no_pytorch {
+        return Ok(());
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/peft_bench.py");
+    let script = if script.exists() { script } else { PathBuf::from("scripts/peft_bench.py") };
+    let out = std::process::Command::new(&args.python)
+        .arg(&script)
+        .arg("--model")
+        .arg(dir)
+        .args(["--batch", &args.batch.to_string(), "--seq-len", &args.seq_len.to_string()])
+        .args(["--steps", &args.steps.to_string(), "--warmup-steps", &args.warmup.to_string()])
+        .args(["--r", &args.r.to_string(), "--alpha", &(2 * args.r).to_string(), "--threads", &args.threads.to_string()])
+        .args(["--device", &args.device, "--dtype", if dtype == DType::BF16 { "bfloat16" } else { "float32" }])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            let line = String::from_utf8_lossy(&o.stdout);
+            let v: serde_json::Value = serde_json::from_str(line.trim().lines().last().unwrap_or("{}"))?;
+            let theirs = v["tokens_per_s"].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "pytorch  {:>9.0} tokens/s  {:>8.1} ms/step  (torch {}, transformers {}, peft {}, attn {})",
+                theirs,
+                v["step_ms_median"].as_f64().unwrap_or(f64::NAN),
+                v["torch"].as_str().unwrap_or("?"),
+                v["transformers"].as_str().unwrap_or("?"),
+                v["peft"].as_str().unwrap_or("?"),
+                v["attn"].as_str().unwrap_or("?")
+            );
+            if let Some(mem) = v["peak_mem_mib"].as_f64() {
+                println!("pytorch peak memory {mem:.0} MiB ({})", v["peak_mem_kind"].as_str().unwrap_or(""));
+            }
+            println!("ratio    {:.2}x (retort / PyTorch+PEFT)", ours / theirs);
+        }
+        Ok(o) => println!(
+            "PyTorch+PEFT not measured: {} {} failed: {}",
+            args.python,
+            script.display(),
+            String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("")
+        ),
+        Err(e) => println!("PyTorch+PEFT not measured: cannot run {}: {e}", args.python),
+    }
+    Ok(())
+}

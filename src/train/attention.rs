@@ -49,7 +49,7 @@ fn forward_blocks(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, offset: usize)
     let mut start = 0;
     while start < t {
         let rows = BLOCK.min(t - start);
-        let qb = q.narrow(2, start, rows)?;
+        let qb = q.narrow(2, start, rows)?.contiguous()?;
         let p = probs(&qb, k, scale, start, offset)?.to_dtype(v.dtype())?;
         outs.push(p.matmul(v)?);
         start += rows;
@@ -117,7 +117,7 @@ impl CustomOp3 for Attention {
         let mut start = 0;
         while start < t {
             let rows = BLOCK.min(t - start);
-            let qb = q.narrow(2, start, rows)?;
+            let qb = q.narrow(2, start, rows)?.contiguous()?;
             let gb = grad.narrow(2, start, rows)?.contiguous()?;
             let p = probs(&qb, &k, self.scale, start, 0)?;
             dv = (dv + p.to_dtype(dtype)?.t()?.matmul(&gb)?.to_dtype(DType::F32)?)?;

@@ -95,10 +95,13 @@ pub fn train_bench(args: &TrainBenchArgs) -> anyhow::Result<()> {
     let total: f64 = times.iter().sum();
     let ours = tokens * times.len() as f64 / total;
     println!(
-        "retort   {:>9.0} tokens/s  {:>8.1} ms/step  ({:?} {}x{} tokens, r {}, {} threads, {} {:?}; loss {:.4} -> {:.4})",
+        "retort   {:>9.0} tokens/s  {:>8.1} ms/step  ({} {} layers, hidden {}, vocab {}; {}x{} tokens, r {}, {} threads, {} {:?}; loss {:.4} -> {:.4})",
         ours,
         median(times) * 1000.0,
-        args.shape,
+        model.config.arch.as_str(),
+        model.config.num_layers,
+        model.config.hidden_size,
+        model.config.vocab_size,
         args.batch,
         args.seq_len,
         args.r,

@@ -8,13 +8,13 @@
 # What it does, and why:
 #  1. Toolkit. Debian's nvidia-cuda-toolkit is CUDA 11.8, the wrong major version for the GPU
 #     machines (CUDA 13 driver and runtime), and NVIDIA's own site is not reachable from here. So
-#     the CUDA 13.2 toolkit is installed from PyPI wheels (about 1.1 GB) into
+#     the CUDA 13.0 toolkit is installed from PyPI wheels (about 1.1 GB) into
 #     target/cuda-toolkit/py with `pip install --target`, never system-wide, once: a stamp file
 #     records the pinned set, and a rerun with the same pins installs nothing. The wheels unpack
 #     under py/nvidia/cu13/{bin,include,lib}. Versions are pinned to the set of the `cuda-toolkit`
-#     13.2.2 meta-package, which is also what PyTorch 2.15 (cu13) depends on, so the cuBLAS we
-#     link against is the one a PyTorch 2.15 install carries. The pins matter: candle-core
-#     0.11.1 uses cudarc 0.19.10 with `cuda-version-from-build-system`, which reads
+#     13.0.2 meta-package: the kernels' PTX must not be newer than the GPU driver's CUDA (see
+#     WHEELS below), and every CUDA 13 runtime reads what 13.0 writes. The pins matter too for
+#     cudarc 0.19.10 (candle-core 0.11.1), built with `cuda-version-from-build-system`: it reads
 #     `nvcc --version` and accepts CUDA up to 13.4 only.
 #  2. Link directory. The wheels ship only versioned libraries (libcudart.so.13, ...); the
 #     linker wants lib<name>.so, so target/cuda-toolkit/lib holds unversioned symlinks.
@@ -58,16 +58,19 @@ TOOLKIT_DIR="${RETORT_CUDA_TOOLKIT_DIR:-$ROOT/target/cuda-toolkit}"
 TARGET_DIR="$ROOT/target/cuda"
 OUT_BIN="$TARGET_DIR/retort-cuda"
 
-# The CUDA 13.2 toolkit, as pinned by the cuda-toolkit==13.2.2 meta-package.
+# The CUDA 13.0 toolkit, as pinned by the cuda-toolkit==13.0.2 meta-package. 13.0, not newer:
+# candle's kernels ship as PTX that the driver compiles at load time, and a driver only reads
+# the PTX of its own CUDA version or older. The H200 machine's driver 580 is CUDA 13.0; a 13.2
+# build failed there with CUDA_ERROR_UNSUPPORTED_PTX_VERSION. Its PyTorch is 2.11 (cu130).
 WHEELS=(
-    "nvidia-cuda-nvcc==13.2.86"    # nvcc, ptxas
-    "nvidia-cuda-crt==13.2.86"     # nvcc's crt/ headers
-    "nvidia-nvvm==13.2.86"         # cicc, libnvvm
-    "nvidia-cuda-runtime==13.2.86" # cuda_runtime.h, libcudart.so.13
-    "nvidia-cuda-cccl==13.2.86"    # CCCL (cub/thrust/libcu++) headers used by candle's kernels
-    "nvidia-cuda-nvrtc==13.2.86"   # libnvrtc.so.13 (cudarc's nvrtc feature)
-    "nvidia-cublas==13.4.1.3"      # libcublas.so.13, libcublasLt.so.13
-    "nvidia-curand==10.4.2.66"     # libcurand.so.10
+    "nvidia-cuda-nvcc==13.0.88"    # nvcc, ptxas
+    "nvidia-cuda-crt==13.0.88"     # nvcc's crt/ headers
+    "nvidia-nvvm==13.0.88"         # cicc, libnvvm
+    "nvidia-cuda-runtime==13.0.96" # cuda_runtime.h, libcudart.so.13
+    "nvidia-cuda-cccl==13.0.85"    # CCCL (cub/thrust/libcu++) headers used by candle's kernels
+    "nvidia-cuda-nvrtc==13.0.88"   # libnvrtc.so.13 (cudarc's nvrtc feature)
+    "nvidia-cublas==13.1.0.3"      # libcublas.so.13, libcublasLt.so.13
+    "nvidia-curand==10.4.0.35"     # libcurand.so.10
 )
 
 # ---------------------------------------------------------------- prerequisites
@@ -95,7 +98,7 @@ WANT="$(printf '%s\n' "${WHEELS[@]}")"
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" && -x "$PY_DIR/nvidia/cu13/bin/nvcc" ]]; then
     note "CUDA toolkit already installed in $PY_DIR"
 else
-    note "installing the CUDA 13.2 toolkit wheels (~1.1 GB download) into $PY_DIR"
+    note "installing the CUDA 13.0 toolkit wheels (~1.1 GB download) into $PY_DIR"
     mkdir -p "$TOOLKIT_DIR"
     rm -rf "$PY_DIR.tmp"
     "$PYTHON" -m pip install --disable-pip-version-check --no-cache-dir --no-input \
@@ -173,8 +176,17 @@ export CUDA_COMPUTE_CAP
 export LIBRARY_PATH="$LINK_DIR${LIBRARY_PATH:+:$LIBRARY_PATH}"
 export CARGO_TARGET_DIR="$TARGET_DIR"
 
+# cargo does not notice a different toolkit: the crates that compile kernels or bind CUDA are
+# rebuilt when the pinned set (or the compute capability) changed since the last build.
+BUILT_WITH="$TARGET_DIR/toolkit.txt"
+if [[ -f "$BUILT_WITH" && "$(cat "$BUILT_WITH")" != "$WANT sm_$CUDA_COMPUTE_CAP" ]]; then
+    note "the toolkit changed since the last build: rebuilding candle-kernels, cudarc and candle"
+    "$CARGO" clean --release --target-dir "$TARGET_DIR" -p candle-kernels -p cudarc -p candle-core -p candle-nn
+fi
+mkdir -p "$TARGET_DIR"
 note "cargo build --release --locked --features cuda --bin retort (CUDA $nvcc_release, sm_$CUDA_COMPUTE_CAP, target dir $TARGET_DIR)"
-"$CARGO" build --release --locked --features cuda --bin retort ||
+"$CARGO" build --release --locked --features cuda --bin retort &&
+    printf '%s sm_%s' "$WANT" "$CUDA_COMPUTE_CAP" >"$BUILT_WITH" ||
     die "cargo build failed (see above). Toolkit: $CU13; link dir: $LINK_DIR"
 
 BUILT="$TARGET_DIR/release/retort"
@@ -219,4 +231,4 @@ echo "  ldd retort-cuda | grep 'not found'   # should print nothing"
 echo "(nvidia is a namespace package: nvidia.__file__ is None, hence __path__.) PyTorch 2.15's"
 echo "cuda-toolkit dependency has no cuRAND: if libcurand.so.10 is missing, copy it from"
 echo "  $CU13/lib/libcurand.so.10"
-echo "or run 'pip install nvidia-curand==10.4.2.66' there."
+echo "or run 'pip install nvidia-curand==10.4.0.35' there."

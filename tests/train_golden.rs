@@ -256,3 +256,23 @@ fn kd_loss_and_gradient_match_pytorch() {
         }
     }
 }
+
+#[test]
+fn decoding_with_the_kv_cache_gives_the_logits_of_the_whole_sequence() {
+    for arch in ["llama", "qwen2", "qwen3"] {
+        let m = Model::load(&fixture(arch), &Device::Cpu, DType::F32, None, 0).unwrap();
+        let ids: Vec<u32> = golden(arch)["input_ids"][0].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        // Prefill 10 tokens, then one at a time.
+        let mut cache = retort::train::model::Cache::default();
+        let mut last = m.hidden(&Tensor::new(&ids[..10], &Device::Cpu).unwrap().unsqueeze(0).unwrap(), Some(&mut cache), false).unwrap();
+        for t in 10..ids.len() {
+            last = m.hidden(&Tensor::new(&ids[t..=t], &Device::Cpu).unwrap().unsqueeze(0).unwrap(), Some(&mut cache), false).unwrap();
+        }
+        let full = m.hidden(&Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap(), None, false).unwrap();
+        let a = m.logits(&last.squeeze(0).unwrap()).unwrap();
+        let b = m.logits(&full.squeeze(0).unwrap().narrow(0, ids.len() - 1, 1).unwrap()).unwrap();
+        let d = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(d < 1e-4, "{arch}: {d}");
+        assert_eq!(cache.len(), ids.len());
+    }
+}

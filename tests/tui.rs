@@ -348,3 +348,63 @@ async fn samples_arriving_from_a_generation_fill_an_empty_list() {
     assert_eq!(h.app.rows.len(), 2, "{}", h.app.status_line());
     assert!(h.app.status_line().starts_with(" #1 of 2 │"), "{}", h.app.status_line());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn train_tab_trains_charts_the_loss_and_shows_the_students_answers() {
+    let sb = Sandbox::new();
+    sb.retort().args(["import", common::data("chat-formats/llamafactory_alpaca_en_demo.json").to_str().unwrap()]).assert().success();
+    sb.retort().args(["rules", "apply", "--expr", "accept where tokens < 40"]).assert().success();
+    let export = sb.path("sft");
+    sb.retort()
+        .args(["export", "--format", "messages", "--val", "0.25", "--max-samples", "16", "--out", export.to_str().unwrap()])
+        .assert()
+        .success();
+    sb.retort().args(["train", "create-model", "--shape", "tiny", "--out", "tiny"]).assert().success();
+    let store = retort::store::Store::open(&sb.db()).await.unwrap();
+    let mut h = Headless::new(store, (120, 40)).await.unwrap();
+    for _ in 0..3 {
+        h.act(Action::NextTab).await;
+    }
+    assert_eq!(h.app.tab, Tab::Train);
+    assert_eq!(h.app.train.form.values[1], export.to_str().unwrap(), "the newest export is preselected");
+    // Starting without a model says what to do.
+    for _ in 0..11 {
+        h.act(Action::SelectNext).await;
+    }
+    h.act(Action::ApplyRule).await;
+    assert!(h.app.message.as_deref().unwrap_or_default().contains("model dir"));
+    // Model, out dir and a few steps; then start.
+    let set = |i: usize, value: String| (i, value);
+    for (field, value) in [
+        set(0, sb.path("tiny").display().to_string()),
+        set(2, sb.path("run").display().to_string()),
+        set(7, "2048".into()),
+        set(9, "4".into()),
+    ] {
+        while h.app.train.form.cursor > field {
+            h.act(Action::SelectPrevious).await;
+        }
+        while h.app.train.form.cursor < field {
+            h.act(Action::SelectNext).await;
+        }
+        h.act(Action::ApplyRule).await;
+        h.type_keys(&[ctrl_u()]).await;
+        h.type_keys(&keys(&value)).await;
+    }
+    insta::assert_snapshot!("train_form_120x40", h.render().replace(&sb.dir.path().display().to_string(), "<sandbox>"));
+    while h.app.train.form.cursor < 11 {
+        h.act(Action::SelectNext).await;
+    }
+    h.act(Action::ApplyRule).await;
+    // The run ran to its end in the background; its curve, the run list and the answers follow.
+    assert!(h.app.train.running.is_none());
+    let last = h.app.train.last.clone().unwrap();
+    assert_eq!(last.train.len(), 4, "{:?}", h.app.train.result);
+    assert!(!last.validation.is_empty());
+    assert_eq!(h.app.train.past.len(), 1);
+    assert_eq!(h.app.train.past[0].1, "finished");
+    assert!(!h.app.train.answers.is_empty(), "{:?}", h.app.message);
+    assert!(sb.path("run/adapter_model.safetensors").exists());
+    let screen = h.render();
+    assert!(screen.contains("step 4/4") && screen.contains("Past runs") && screen.contains("› "), "{screen}");
+}

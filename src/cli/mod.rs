@@ -144,6 +144,8 @@ pub enum Command {
     /// Fine-tune a student with LoRA on an export (candle; CPU, or an NVIDIA GPU with the cuda build).
     #[command(after_help = TRAIN_HELP)]
     Train(train::TrainArgs),
+    /// Decode with a local model (and adapter) to read what the student says: greedy or sampled, KV cache.
+    GenerateLocal(train::GenerateLocalArgs),
     /// Measure retort's speed on generated data.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -325,6 +327,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 train::run(Some(&store), args).await
             }
         }
+        Some(Command::GenerateLocal(args)) => tokio::task::spawn_blocking(move || train::generate_local(&args)).await?,
         Some(Command::Bench(cmd)) => bench::run(cmd).await,
         None | Some(Command::Tui) => open_tui(&cli.db, cli.config.as_ref()).await,
     }

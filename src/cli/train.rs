@@ -272,3 +272,61 @@ async fn train(store: &Store, args: &RunArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[derive(Debug, clap::Args)]
+pub struct GenerateLocalArgs {
+    /// A Hugging Face model directory (Llama, Qwen2, Qwen3).
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// A LoRA adapter to apply (what `retort train` wrote).
+    #[arg(long, value_name = "DIR")]
+    pub adapter: Option<PathBuf>,
+    /// A user message to answer (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    pub prompt: Vec<String>,
+    /// Answer the first --n conversations of this export's validation.jsonl (or train.jsonl).
+    #[arg(long, value_name = "EXPORT_DIR")]
+    pub data: Option<PathBuf>,
+    #[arg(long, default_value_t = 3)]
+    pub n: usize,
+    #[arg(long, default_value_t = 256)]
+    pub max_new_tokens: usize,
+    /// 0 decodes greedily.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    #[arg(long, default_value_t = 1.0)]
+    pub top_p: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// cpu, or cuda (a build with the `cuda` feature).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+pub fn generate_local(args: &GenerateLocalArgs) -> anyhow::Result<()> {
+    use crate::train::data::Conversation;
+    use crate::train::sample::{SampleOptions, Student};
+    let device = crate::train::run::device(&args.device).map_err(|e| anyhow::anyhow!(e))?;
+    let student = Student::load(&args.model, args.adapter.as_deref(), &device).map_err(|e| anyhow::anyhow!(e))?;
+    let mut conversations: Vec<Conversation> = args
+        .prompt
+        .iter()
+        .map(|p| Conversation { messages: vec![serde_json::json!({"role": "user", "content": p})], tools: None, soft: None })
+        .collect();
+    if let Some(dir) = &args.data {
+        let val = dir.join("validation.jsonl");
+        let file = if val.exists() && std::fs::metadata(&val).is_ok_and(|m| m.len() > 0) { val } else { dir.join("train.jsonl") };
+        conversations.extend(crate::train::data::read_file(&file).map_err(|e| anyhow::anyhow!(e))?.into_iter().take(args.n));
+    }
+    if conversations.is_empty() {
+        anyhow::bail!("nothing to answer: give --prompt TEXT or --data EXPORT_DIR");
+    }
+    let opts = SampleOptions { max_new_tokens: args.max_new_tokens, temperature: args.temperature, top_p: args.top_p, seed: args.seed };
+    for conv in &conversations {
+        let last_user = conv.messages.iter().rev().find(|m| m["role"] == "user").map(|m| m["content"].to_string()).unwrap_or_default();
+        println!("› {}", crate::tui::text::sanitize(last_user.trim_matches('"')));
+        let answer = student.answer(conv, &opts).map_err(|e| anyhow::anyhow!(e))?;
+        println!("{}\n", crate::tui::text::sanitize(&answer));
+    }
+    Ok(())
+}

@@ -149,6 +149,11 @@ impl Encoder {
         Ok(Self { tokenizer, template: ChatTemplate::load(model_dir)? })
     }
 
+    /// The prompt for the model's answer to `turns`: the rendering with the generation prompt.
+    pub fn render_prompt(&self, turns: &[Value], tools: Option<&Value>) -> Result<String, String> {
+        self.template.render(turns, tools, true)
+    }
+
     /// The rendering of `messages`, with reasoning moved inline (`<think>…</think>` before the
     /// answer) when the template would drop a `reasoning_content` field.
     fn render_all(&self, messages: &[Value], tools: Option<&Value>) -> Result<(Vec<Value>, String), String> {

@@ -14,5 +14,6 @@ pub mod merge;
 pub mod model;
 pub mod optim;
 pub mod run;
+pub mod sample;
 pub mod step;
 pub mod tiny;

@@ -56,6 +56,8 @@ pub enum InputKind {
     Rule,
     /// Enter on a text option of the Export tab.
     ExportField,
+    /// Enter on a field of the Train tab.
+    TrainField,
 }
 
 impl InputKind {
@@ -67,7 +69,7 @@ impl InputKind {
             InputKind::Filter => "filter: ",
             InputKind::Note => "note: ",
             InputKind::Rule => "rule: ",
-            InputKind::ExportField => "value: ",
+            InputKind::ExportField | InputKind::TrainField => "value: ",
         }
     }
 }
@@ -137,6 +139,12 @@ pub enum Effect {
     LoadCounts(ListFilter),
     /// Which generations are running (polled every few seconds).
     LoadGenerations,
+    /// Train with these options until done or cancelled.
+    RunTrain(Box<crate::train::run::TrainOptions>, super::train_tab::CancelFlag),
+    /// The past training runs.
+    LoadRuns,
+    /// What the student trained with these options says to a few validation prompts.
+    StudentAnswers(Box<crate::train::run::TrainOptions>),
     LoadStats,
     LoadRules,
     Search {
@@ -205,6 +213,12 @@ pub enum Msg {
     Rows(Vec<ListRow>),
     /// The generations running now.
     Generations(Vec<crate::ops::generate::Running>),
+    TrainEvent(crate::train::run::Event),
+    TrainDone(Result<crate::ops::train::RunSummary, String>),
+    /// (id, status, base model, steps, last loss)
+    Runs(Vec<(i64, String, String, i64, Option<f64>)>),
+    /// (prompt, answer)
+    Answers(Result<Vec<(String, String)>, String>),
     Error(String),
 }
 
@@ -242,6 +256,7 @@ pub struct App {
     pub stats: Option<Stats>,
     pub charts: Option<super::data::Charts>,
     pub export: super::export_tab::ExportState,
+    pub train: super::train_tab::TrainState,
     pub rules: Vec<RuleRow>,
     pub rule_cursor: usize,
     pub message: Option<String>,
@@ -281,6 +296,7 @@ impl App {
             stats: None,
             charts: None,
             export: super::export_tab::ExportState::default(),
+            train: super::train_tab::TrainState::default(),
             rules: Vec::new(),
             rule_cursor: 0,
             message: None,
@@ -428,11 +444,13 @@ impl App {
                     Tab::Stats => vec![Effect::LoadStats, Effect::LoadCharts],
                     Tab::Rules => vec![Effect::LoadRules],
                     Tab::Export => self.enter_export(),
-                    _ => Vec::new(),
+                    Tab::Train => self.enter_train(),
+                    Tab::Review => Vec::new(),
                 }
             }
             _ if self.tab == Tab::Rules => self.update_rules(action),
             _ if self.tab == Tab::Export => self.update_export(action),
+            _ if self.tab == Tab::Train => self.update_train(action),
             _ if self.tab != Tab::Review => Vec::new(),
             Action::SelectNext => self.move_by(1),
             Action::SelectPrevious => self.move_by(-1),
@@ -607,7 +625,26 @@ impl App {
                 vec![Effect::LoadExports]
             }
             Msg::Exports(past) => {
+                // The Train tab starts from the newest export.
+                if let Some((_, _, _, _, _, out)) = past.first()
+                    && self.train.form.values[1] == super::train_tab::TrainForm::default().values[1]
+                {
+                    self.train.form.values[1].clone_from(out);
+                }
                 self.export.past = past;
+                Vec::new()
+            }
+            Msg::TrainEvent(e) => self.train_event(e),
+            Msg::TrainDone(r) => self.train_done(r),
+            Msg::Runs(r) => {
+                self.train.past = r;
+                Vec::new()
+            }
+            Msg::Answers(a) => {
+                match a {
+                    Ok(a) => self.train.answers = a,
+                    Err(e) => self.message = Some(format!("the student's answers: {e}")),
+                }
                 Vec::new()
             }
             Msg::Charts(c) => {
@@ -851,6 +888,7 @@ impl App {
                 }
             },
             InputKind::ExportField => self.submit_export_field(text),
+            InputKind::TrainField => self.submit_train_field(&text),
             InputKind::Note => {
                 self.input = None;
                 self.current().map(|r| vec![Effect::SetNote { id: r.id, text }]).unwrap_or_default()
@@ -928,10 +966,12 @@ impl App {
             (Action::Undo, "undo"),
         ];
         const EXPORT: &[(Action, &str)] = &[(Action::SelectNext, "move"), (Action::ApplyRule, "change / run")];
+        const TRAIN: &[(Action, &str)] = &[(Action::SelectNext, "move"), (Action::ApplyRule, "change / start / cancel")];
         const ALWAYS: &[(Action, &str)] = &[(Action::NextTab, "tabs"), (Action::Help, "help"), (Action::Quit, "quit")];
         let tab = match self.tab {
             Tab::Rules => RULES,
             Tab::Export => EXPORT,
+            Tab::Train => TRAIN,
             _ => REVIEW,
         };
         let text: Vec<String> = tab

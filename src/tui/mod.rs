@@ -10,6 +10,7 @@ pub mod export_tab;
 pub mod keymap;
 pub mod search;
 pub mod text;
+pub mod train_tab;
 pub mod views;
 
 use std::time::{Duration, Instant};
@@ -109,6 +110,23 @@ pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Ef
                     redone.map_or_else(|| "nothing to redo".to_owned(), |u| format!("redid {} ({} samples)", u.description, u.reverted));
                 Msg::Changed { ids: Vec::new(), message }
             }
+            Effect::RunTrain(opts, cancel) => {
+                let report = |e: &crate::train::run::Event| partial(Msg::TrainEvent(e.clone()));
+                Msg::TrainDone(ops::train::run(store, *opts, None, cancel.0, &report).await.map_err(|e| format!("{e:#}")))
+            }
+            Effect::LoadRuns => Msg::Runs(
+                sqlx::query_as(
+                    "SELECT r.id, r.status, r.base_model, coalesce(max(m.step), 0), \
+                     (SELECT loss FROM run_metrics WHERE run_id = r.id AND split = 'train' ORDER BY step DESC LIMIT 1) \
+                     FROM runs r LEFT JOIN run_metrics m ON m.run_id = r.id GROUP BY r.id ORDER BY r.id DESC LIMIT 20",
+                )
+                .fetch_all(store.pool())
+                .await
+                .map_err(e)?,
+            ),
+            Effect::StudentAnswers(opts) => Msg::Answers(
+                tokio::task::spawn_blocking(move || crate::train::sample::validation_answers(&opts, 3)).await.map_err(|e| e.to_string())?,
+            ),
             Effect::LoadGenerations => Msg::Generations(ops::generate::running(store).await.map_err(e)?),
             Effect::Refresh(ids) => Msg::Rows(data::rows(store, &ids).await.map_err(e)?),
         })

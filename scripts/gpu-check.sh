@@ -12,13 +12,14 @@
 #     retort's tokens/s and peak GPU memory (nvidia-smi), then the same in PyTorch + PEFT
 #     (scripts/peft_bench.py on the same weights) and the ratio;
 #  3. a real run: `retort train` on DIR/export (reasoning samples of 3–4.6k tokens) for a few
-#     steps: tokens/s per step and the loss curve (metrics.jsonl).
+#     steps: tokens/s per step and the loss curve (metrics.jsonl);
+#  4. the trained adapter decoding a validation prompt on the GPU.
 # Build the binary with scripts/build-cuda.sh; prepare DIR as the README's "Training on a GPU" says.
 set -uo pipefail
 
 DIR="${1:-target/gpu-check}"
 OUT="${OUT:-$PWD/gpu-check-out}"
-STEPS="${STEPS:-10}"
+STEPS="${STEPS:-10}"   # timed steps of the speed comparison; SKIP_PYTORCH=1 leaves PyTorch out
 mkdir -p "$OUT"
 WORK="$(mktemp -d)"
 LOG="$OUT/gpu-check.log"
@@ -77,7 +78,7 @@ SMI=$!
 run timeout 240 "$BIN" bench train --dir "$WORK/q05" --device cuda --batch 1 --seq-len 4096 --steps "$STEPS" --warmup 2 --r 16 --no-pytorch
 kill "$SMI" 2>/dev/null
 say "retort peak GPU memory: $(sort -n "$OUT/retort-gpu-mem.csv" | tail -1) MiB (nvidia-smi, whole GPU)"
-if [[ -n "$PY" ]]; then
+if [[ -n "$PY" && -z "${SKIP_PYTORCH:-}" ]]; then
     run timeout 240 "$PY" scripts/peft_bench.py --model "$WORK/q05" --batch 1 --seq-len 4096 --steps "$STEPS" \
         --warmup-steps 2 --r 16 --alpha 32 --device cuda --dtype bfloat16 | tail -1 >"$OUT/pytorch.json"
     cat "$OUT/pytorch.json" >>"$LOG"
@@ -88,5 +89,8 @@ if [[ -d "$DIR/export" ]]; then
     run timeout 240 "$BIN" --db "$WORK/s.db" train --model "$WORK/q05" --data "$DIR/export" --out "$WORK/run" --device cuda \
         --max-steps 20 --batch-tokens 4096 --max-len 4096 --r 16 --alpha 32 --lr 2e-4 --val-every 10
     cp "$WORK/run/metrics.jsonl" "$OUT/" 2>/dev/null
+    say "4. the trained student decodes on the GPU (KV cache)"
+    run timeout 60 "$BIN" generate-local --model "$WORK/q05" --adapter "$WORK/run" --data "$DIR/export" --n 1 \
+        --max-new-tokens 16 --device cuda | tail -c 400
 fi
 say "done; logs in $OUT"

@@ -15,26 +15,25 @@ use super::model::Result;
 /// Query rows per block: bounds the `[batch, heads, block, keys]` temporaries.
 const BLOCK: usize = 512;
 
-/// The causal mask of queries `start..start + rows` (at absolute positions from `offset`)
-/// against `keys` keys, or `None` when no query sees past itself.
-fn mask(start: usize, rows: usize, offset: usize, keys: usize, device: &candle_core::Device) -> Result<Option<Tensor>> {
-    let needed = (start..start + rows).any(|i| i + offset + 1 < keys);
-    if !needed {
-        return Ok(None);
-    }
-    let m: Vec<f32> =
-        (start..start + rows).flat_map(|i| (0..keys).map(move |j| if j > i + offset { f32::NEG_INFINITY } else { 0.0 })).collect();
-    Ok(Some(Tensor::from_vec(m, (rows, keys), device)?))
+/// `[n, n]`: 0 on and below the diagonal, -inf above, built on the device.
+fn triangle(n: usize, device: &candle_core::Device) -> Result<Tensor> {
+    let i = Tensor::arange(0u32, n as u32, device)?;
+    let above = i.unsqueeze(0)?.broadcast_as((n, n))?.gt(&i.unsqueeze(1)?.broadcast_as((n, n))?)?;
+    above.where_cond(&Tensor::full(f32::NEG_INFINITY, (n, n), device)?, &Tensor::zeros((n, n), DType::F32, device)?)
 }
 
-/// The probabilities of a block of queries, in f32: softmax(scale·q·kᵀ + mask).
-fn probs(q: &Tensor, k: &Tensor, scale: f64, start: usize, offset: usize) -> Result<Tensor> {
+/// The probabilities, in f32, of a block of `rows` queries whose last one sits at key position
+/// `keys - 1` (causal: a block sees the keys up to its own last position): softmax(scale·q·kᵀ +
+/// mask), the mask being `tri` on the block's own diagonal square.
+fn probs(q: &Tensor, k: &Tensor, scale: f64, tri: &Tensor) -> Result<Tensor> {
     let rows = q.dim(2)?;
     let keys = k.dim(2)?;
     let scores = (q.matmul(&k.t()?)?.to_dtype(DType::F32)? * scale)?;
-    let scores = match mask(start, rows, offset, keys, q.device())? {
-        Some(m) => scores.broadcast_add(&m)?,
-        None => scores,
+    let scores = if rows > 1 {
+        let m = tri.narrow(0, 0, rows)?.narrow(1, 0, rows)?.pad_with_zeros(1, keys - rows, 0)?;
+        scores.broadcast_add(&m)?
+    } else {
+        scores
     };
     let max = scores.max_keepdim(D::Minus1)?;
     let e = scores.broadcast_sub(&max)?.exp()?;
@@ -45,13 +44,16 @@ fn probs(q: &Tensor, k: &Tensor, scale: f64, start: usize, offset: usize) -> Res
 /// repeated), query `i` at absolute position `offset + i`; no graph is recorded.
 fn forward_blocks(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, offset: usize) -> Result<Tensor> {
     let t = q.dim(2)?;
+    let tri = triangle(BLOCK.min(t), q.device())?;
     let mut outs = Vec::with_capacity(t.div_ceil(BLOCK));
     let mut start = 0;
     while start < t {
         let rows = BLOCK.min(t - start);
+        let end = offset + start + rows;
         let qb = q.narrow(2, start, rows)?.contiguous()?;
-        let p = probs(&qb, k, scale, start, offset)?.to_dtype(v.dtype())?;
-        outs.push(p.matmul(v)?);
+        let vp = v.narrow(2, 0, end)?.contiguous()?;
+        let p = probs(&qb, &k.narrow(2, 0, end)?.contiguous()?, scale, &tri)?.to_dtype(v.dtype())?;
+        outs.push(p.matmul(&vp)?);
         start += rows;
     }
     Tensor::cat(&outs, 2)
@@ -111,24 +113,29 @@ impl CustomOp3 for Attention {
         let (q, k, v, grad) = (q.detach(), k.detach(), v.detach(), grad.detach());
         let dtype = q.dtype();
         let t = q.dim(2)?;
+        let tri = triangle(BLOCK.min(t), q.device())?;
         let mut dq = Vec::with_capacity(t.div_ceil(BLOCK));
         let mut dk = Tensor::zeros(k.shape(), DType::F32, k.device())?;
         let mut dv = Tensor::zeros(v.shape(), DType::F32, v.device())?;
         let mut start = 0;
         while start < t {
             let rows = BLOCK.min(t - start);
+            let end = start + rows;
             let qb = q.narrow(2, start, rows)?.contiguous()?;
             let gb = grad.narrow(2, start, rows)?.contiguous()?;
-            let p = probs(&qb, &k, self.scale, start, 0)?;
-            dv = (dv + p.to_dtype(dtype)?.t()?.matmul(&gb)?.to_dtype(DType::F32)?)?;
-            let dp = gb.matmul(&v.t()?)?.to_dtype(DType::F32)?;
+            let kp = k.narrow(2, 0, end)?.contiguous()?;
+            let vp = v.narrow(2, 0, end)?.contiguous()?;
+            let p = probs(&qb, &kp, self.scale, &tri)?;
+            // This block's share of dK and dV covers keys 0..end; the rest is zero.
+            dv = (dv + p.to_dtype(dtype)?.t()?.matmul(&gb)?.to_dtype(DType::F32)?.pad_with_zeros(2, 0, t - end)?)?;
+            let dp = gb.matmul(&vp.t()?)?.to_dtype(DType::F32)?;
             // rowsum(P ⊙ dP) equals rowsum(dO ⊙ O); taken this way it rounds as torch's softmax
             // backward does.
             let delta = (&p * &dp)?.sum_keepdim(D::Minus1)?;
             let ds = (p * dp.broadcast_sub(&delta)?)?;
             let ds = (ds * self.scale)?.to_dtype(dtype)?;
-            dq.push(ds.matmul(&k)?);
-            dk = (dk + ds.t()?.matmul(&qb)?.to_dtype(DType::F32)?)?;
+            dq.push(ds.matmul(&kp)?);
+            dk = (dk + ds.t()?.matmul(&qb)?.to_dtype(DType::F32)?.pad_with_zeros(2, 0, t - end)?)?;
             start += rows;
         }
         Ok((Some(Tensor::cat(&dq, 2)?), Some(dk.to_dtype(dtype)?), Some(dv.to_dtype(dtype)?)))
@@ -142,7 +149,7 @@ pub fn causal(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, offset: usize) -> 
     let training = q.track_op() || k.track_op() || v.track_op();
     if training && offset == 0 && q.dim(2)? <= BLOCK {
         // Short rows: the graph of one block is small, and recomputing it costs more than it saves.
-        let p = probs(&q, &k, scale, 0, 0)?.to_dtype(v.dtype())?;
+        let p = probs(&q, &k, scale, &triangle(q.dim(2)?, q.device())?)?.to_dtype(v.dtype())?;
         return p.matmul(&v);
     }
     let out = forward_blocks(&q.detach(), &k.detach(), &v.detach(), scale, offset)?;
@@ -193,4 +200,43 @@ mod tests {
             assert!(diff < 1e-3, "d{name} differs by {diff}");
         }
     }
+}
+
+/// `x·Wᵀ (+ b)` for a frozen weight: candle's matmul backward would also compute W's gradient
+/// (a full GEMM, a zeroed buffer and an add per projection and step) although nothing reads
+/// it. Here the product is computed without a graph and enters autograd as an op whose
+/// backward gives x its gradient only: `dX = dY·W`.
+struct Frozen {
+    out: Tensor,
+    weight: Tensor,
+}
+
+impl candle_core::CustomOp1 for Frozen {
+    fn name(&self) -> &'static str {
+        "retort-frozen-linear"
+    }
+
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
+        Ok((copy_cpu(&self.out)?, self.out.shape().clone()))
+    }
+
+    fn cuda_fwd(&self, _: &CudaStorage, _: &Layout) -> Result<(CudaStorage, Shape)> {
+        Ok((copy_cuda(&self.out)?, self.out.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, _out: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(grad.detach().matmul(&self.weight)?))
+    }
+}
+
+/// `x·Wᵀ + b` for x `[rows, in]` and a frozen W `[out, in]`, differentiable through x only.
+pub fn frozen_linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let mut out = x.detach().matmul(&weight.t()?)?;
+    if let Some(b) = bias {
+        out = out.broadcast_add(b)?;
+    }
+    if !x.track_op() {
+        return Ok(out);
+    }
+    x.apply_op1(Frozen { out: out.contiguous()?, weight: weight.clone() })
 }

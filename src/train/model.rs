@@ -54,10 +54,7 @@ impl Linear {
         let inner = dims[dims.len() - 1];
         let rows = x.elem_count() / inner;
         let x2 = x.reshape((rows, inner))?;
-        let mut y = x2.matmul(&self.weight.t()?)?;
-        if let Some(b) = &self.bias {
-            y = y.broadcast_add(b)?;
-        }
+        let mut y = super::attention::frozen_linear(&x2, &self.weight, self.bias.as_ref())?;
         if let Some(l) = &self.lora {
             // As PEFT: the input in LoRA's dtype (f32), dropout on it, the update back in the base's.
             let mut xl = x2.to_dtype(l.a.dtype())?;
@@ -326,7 +323,7 @@ impl Model {
 
     /// Logits in f32 for hidden states `[n, hidden]` (only the positions that need them).
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        hidden.matmul(&self.lm_head.t()?)?.to_dtype(DType::F32)
+        super::attention::frozen_linear(hidden, &self.lm_head, None)?.to_dtype(DType::F32)
     }
 
     /// The full weights with LoRA folded in, under transformers' names (for `train merge`).

@@ -104,14 +104,18 @@ pub fn cosine_lr(peak: f64, step: u64, warmup: u64, total: u64) -> f64 {
 /// The global L2 norm of the variables' gradients; when it exceeds `max_norm`, the gradients
 /// are scaled down to it (as `torch.nn.utils.clip_grad_norm_`). Returns the norm before clipping.
 pub fn clip_grad_norm(grads: &mut GradStore, vars: &[Var], max_norm: Option<f64>) -> Result<f64> {
-    // In f32 and in torch's order: each gradient's norm, then the norm of those norms.
-    let mut sum = 0f32;
+    // In f32 and in torch's order: each gradient's norm, then the norm of those norms, on the
+    // device with one read back.
+    let mut norms = Vec::with_capacity(vars.len());
     for v in vars {
         if let Some(g) = grads.get(v.as_tensor()) {
-            let norm = g.to_dtype(DType::F32)?.sqr()?.sum_all()?.to_scalar::<f32>()?.sqrt();
-            sum += norm * norm;
+            norms.push(g.to_dtype(DType::F32)?.sqr()?.sum_all()?.sqrt()?);
         }
     }
+    if norms.is_empty() {
+        return Ok(0.0);
+    }
+    let sum = Tensor::stack(&norms, 0)?.sqr()?.sum_all()?.to_scalar::<f32>()?;
     let norm = sum.sqrt();
     if let Some(max) = max_norm {
         let coef = max as f32 / (norm + 1e-6);

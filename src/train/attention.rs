@@ -160,6 +160,45 @@ pub fn causal(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, offset: usize) -> 
     q.apply_op3(&k, &v, Attention { out: out.contiguous()?, scale })
 }
 
+/// `x·Wᵀ (+ b)` for a frozen weight: candle's matmul backward would also compute W's gradient
+/// (a full GEMM, a zeroed buffer and an add per projection and step) although nothing reads
+/// it. Here the product is computed without a graph and enters autograd as an op whose
+/// backward gives x its gradient only: `dX = dY·W`.
+struct Frozen {
+    out: Tensor,
+    weight: Tensor,
+}
+
+impl candle_core::CustomOp1 for Frozen {
+    fn name(&self) -> &'static str {
+        "retort-frozen-linear"
+    }
+
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
+        Ok((copy_cpu(&self.out)?, self.out.shape().clone()))
+    }
+
+    fn cuda_fwd(&self, _: &CudaStorage, _: &Layout) -> Result<(CudaStorage, Shape)> {
+        Ok((copy_cuda(&self.out)?, self.out.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, _out: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(grad.detach().matmul(&self.weight)?))
+    }
+}
+
+/// `x·Wᵀ + b` for x `[rows, in]` and a frozen W `[out, in]`, differentiable through x only.
+pub fn frozen_linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let mut out = x.detach().matmul(&weight.t()?)?;
+    if let Some(b) = bias {
+        out = out.broadcast_add(b)?;
+    }
+    if !x.track_op() {
+        return Ok(out);
+    }
+    x.apply_op1(Frozen { out: out.contiguous()?, weight: weight.clone() })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,43 +239,4 @@ mod tests {
             assert!(diff < 1e-3, "d{name} differs by {diff}");
         }
     }
-}
-
-/// `x·Wᵀ (+ b)` for a frozen weight: candle's matmul backward would also compute W's gradient
-/// (a full GEMM, a zeroed buffer and an add per projection and step) although nothing reads
-/// it. Here the product is computed without a graph and enters autograd as an op whose
-/// backward gives x its gradient only: `dX = dY·W`.
-struct Frozen {
-    out: Tensor,
-    weight: Tensor,
-}
-
-impl candle_core::CustomOp1 for Frozen {
-    fn name(&self) -> &'static str {
-        "retort-frozen-linear"
-    }
-
-    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
-        Ok((copy_cpu(&self.out)?, self.out.shape().clone()))
-    }
-
-    fn cuda_fwd(&self, _: &CudaStorage, _: &Layout) -> Result<(CudaStorage, Shape)> {
-        Ok((copy_cuda(&self.out)?, self.out.shape().clone()))
-    }
-
-    fn bwd(&self, _x: &Tensor, _out: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(grad.detach().matmul(&self.weight)?))
-    }
-}
-
-/// `x·Wᵀ + b` for x `[rows, in]` and a frozen W `[out, in]`, differentiable through x only.
-pub fn frozen_linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-    let mut out = x.detach().matmul(&weight.t()?)?;
-    if let Some(b) = bias {
-        out = out.broadcast_add(b)?;
-    }
-    if !x.track_op() {
-        return Ok(out);
-    }
-    x.apply_op1(Frozen { out: out.contiguous()?, weight: weight.clone() })
 }

@@ -123,3 +123,62 @@ fn bad_inputs_are_refused_with_what_and_where() {
     std::fs::write(sb.path("tiny/config.json"), "{\"model_type\": \"gpt2\"}").unwrap();
     train(&sb, &[]).failure().stderr(predicate::str::contains("gpt2"));
 }
+
+/// A logged exchange whose teacher reports its top-2 alternatives per byte-sized token, so the
+/// tiny model's byte-level tokenizer shares the teacher's vocabulary.
+fn kd_exchange(question: &str, answer: &str) -> Value {
+    let content: Vec<Value> = answer
+        .chars()
+        .map(|c| {
+            let t = c.to_string();
+            let alt = if c == 'x' { "y".to_owned() } else { "x".to_owned() };
+            serde_json::json!({"token": t, "logprob": -0.1, "bytes": t.as_bytes(),
+                "top_logprobs": [{"token": t, "logprob": -0.1}, {"token": alt, "logprob": -2.4}]})
+        })
+        .collect();
+    serde_json::json!({
+        "request": {"model": "teacher", "messages": [{"role": "user", "content": question}], "logprobs": true, "top_logprobs": 2},
+        "response": {"object": "chat.completion", "model": "teacher", "choices": [{"index": 0, "finish_reason": "stop",
+            "message": {"role": "assistant", "content": answer}, "logprobs": {"content": content}}]}
+    })
+}
+
+#[test]
+fn soft_labels_train_with_the_kd_loss_and_a_foreign_tokenizer_is_refused() {
+    let sb = Sandbox::new();
+    let rows: Vec<Value> = (0..8).map(|i| kd_exchange(&format!("What is {i} + {i}?"), &format!("It is {}.", 2 * i))).collect();
+    sb.write("soft.jsonl", common::to_jsonl(rows));
+    sb.retort().args(["import", "soft.jsonl"]).assert().success();
+    sb.retort().args(["rules", "apply", "--expr", "accept where label = soft"]).assert().success();
+    sb.retort().args(["train", "create-model", "--shape", "tiny", "--out", "tiny"]).assert().success();
+    sb.retort().args(["export", "--format", "kd", "--tokenizer", "tiny/tokenizer.json", "--val", "0.25", "--out", "kd"]).assert().success();
+    let kd_train = |model: &str| {
+        sb.retort()
+            .args(["train", "--model", model, "--data", "kd", "--out", "kdrun", "--threads", "1", "--max-steps", "3"])
+            .args(["--batch-tokens", "256"])
+            .args(["--kd-alpha", "0.7", "--temperature", "2"])
+            .assert()
+    };
+    kd_train("tiny").success().stdout(predicate::str::contains("soft labels (KD loss)"));
+    let losses = train_losses(
+        &std::fs::read_to_string(sb.path("kdrun/metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(losses.len(), 3);
+    assert!(losses.iter().all(|(_, l)| l.is_finite()));
+    // A student whose tokenizer spells the bytes differently: the teacher's ids do not line up.
+    std::fs::create_dir_all(sb.path("other")).unwrap();
+    for f in ["config.json", "model.safetensors", "tokenizer_config.json"] {
+        std::fs::copy(sb.path(&format!("tiny/{f}")), sb.path(&format!("other/{f}"))).unwrap();
+    }
+    let mut tok: Value = serde_json::from_str(&std::fs::read_to_string(sb.path("tiny/tokenizer.json")).unwrap()).unwrap();
+    let vocab = tok["model"]["vocab"].as_object_mut().unwrap();
+    for v in vocab.values_mut() {
+        *v = serde_json::json!((v.as_u64().unwrap() + 1) % 256);
+    }
+    std::fs::write(sb.path("other/tokenizer.json"), tok.to_string()).unwrap();
+    kd_train("other").failure().stderr(predicate::str::contains("kd/train.jsonl:1").and(predicate::str::contains("tokenizers differ")));
+}

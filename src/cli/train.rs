@@ -206,6 +206,14 @@ async fn train(store: &Store, args: &RunArgs) -> anyhow::Result<()> {
     let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout()) && !args.json;
     let bar = indicatif::ProgressBar::hidden();
     let quiet = args.json;
+    // Lines above the bar in a terminal; plain lines otherwise (a hidden bar prints nothing).
+    let say = |line: String| {
+        if terminal {
+            bar.println(line);
+        } else {
+            println!("{line}");
+        }
+    };
     let on_event = |e: &Event| match e {
         Event::Started { total_steps, train_rows, validation_rows, skipped, soft, device } => {
             if terminal {
@@ -218,7 +226,7 @@ async fn train(store: &Store, args: &RunArgs) -> anyhow::Result<()> {
             }
             if !quiet {
                 let kind = if *soft { "soft labels (KD loss)" } else { "cross-entropy" };
-                bar.println(format!(
+                say(format!(
                     "training on {device}: {train_rows} rows, {validation_rows} for validation, {skipped} skipped; {total_steps} steps, {kind}"
                 ));
             }
@@ -233,12 +241,12 @@ async fn train(store: &Store, args: &RunArgs) -> anyhow::Result<()> {
         }
         Event::Validation { step, loss } => {
             if !quiet {
-                bar.println(format!("step {step}: validation loss {loss:.4}"));
+                say(format!("step {step}: validation loss {loss:.4}"));
             }
         }
         Event::Checkpoint { step, dir } => {
             if !quiet {
-                bar.println(format!("step {step}: checkpoint {}", dir.display()));
+                say(format!("step {step}: checkpoint {}", dir.display()));
             }
         }
         Event::Done { .. } => bar.finish_and_clear(),

@@ -128,15 +128,17 @@ pub struct Encoder {
 pub enum Skip {
     /// Longer than `--max-len` tokens (the length).
     TooLong(usize),
-    /// Could not be rendered or aligned (the reason).
+    /// Could not be rendered (the reason).
     Bad(String),
+    /// The teacher's top-k tokens do not line up with the student's tokenization.
+    ForeignTokenizer(String),
 }
 
 impl std::fmt::Display for Skip {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Skip::TooLong(n) => write!(f, "{n} tokens, over --max-len"),
-            Skip::Bad(e) => f.write_str(e),
+            Skip::Bad(e) | Skip::ForeignTokenizer(e) => f.write_str(e),
         }
     }
 }
@@ -212,7 +214,7 @@ impl Encoder {
             encoding.get_offsets().iter().map(|(start, _)| spans.iter().any(|(a, b)| start >= a && start < b)).collect();
         let soft = match &conv.soft {
             None => None,
-            Some(s) => Some(align(&ids, &target, s).map_err(Skip::Bad)?),
+            Some(s) => Some(align(&ids, &target, s).map_err(Skip::ForeignTokenizer)?),
         };
         Ok(Row { ids, target, soft })
     }
@@ -277,6 +279,10 @@ pub fn load(export: &Path, encoder: &Encoder, max_len: usize) -> Result<Dataset,
             match encoder.encode(conv, max_len) {
                 Ok(row) if into_train => data.train.push(row),
                 Ok(row) => data.validation.push(row),
+                // Soft labels from another tokenizer would train on the wrong tokens: stop.
+                Err(Skip::ForeignTokenizer(e)) => {
+                    return Err(format!("{}:{}: {e} (teacher and student tokenizers differ)", path.display(), i + 1));
+                }
                 Err(skip) => data.skipped.push((format!("{}:{}", path.display(), i + 1), skip)),
             }
         }

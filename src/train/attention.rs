@@ -64,7 +64,7 @@ struct Attention {
     scale: f64,
 }
 
-fn copy_cpu(t: &Tensor) -> Result<CpuStorage> {
+pub(super) fn copy_cpu(t: &Tensor) -> Result<CpuStorage> {
     let (storage, layout) = t.storage_and_layout();
     match &*storage {
         Storage::Cpu(s) => s.try_clone(layout),
@@ -72,7 +72,7 @@ fn copy_cpu(t: &Tensor) -> Result<CpuStorage> {
     }
 }
 
-fn copy_cuda(t: &Tensor) -> Result<CudaStorage> {
+pub(super) fn copy_cuda(t: &Tensor) -> Result<CudaStorage> {
     let (storage, layout) = t.storage_and_layout();
     match &*storage {
         Storage::Cuda(s) => s.try_clone(layout),

@@ -9,6 +9,7 @@ pub mod attention;
 pub mod bench;
 pub mod config;
 pub mod data;
+pub mod fused;
 pub mod loss;
 pub mod merge;
 pub mod model;

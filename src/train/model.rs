@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use candle_core::{D, DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 
 use super::config::ModelConfig;
@@ -128,14 +128,7 @@ pub struct Model {
     pub device: Device,
 }
 
-/// RMSNorm as transformers computes it: in f32, scaled by the weight in the input's dtype.
-fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
-    let dtype = x.dtype();
-    let x32 = x.to_dtype(DType::F32)?;
-    let var = x32.sqr()?.mean_keepdim(D::Minus1)?;
-    let normed = x32.broadcast_div(&(var + eps)?.sqrt()?)?;
-    normed.to_dtype(dtype)?.broadcast_mul(weight)
-}
+use super::fused::rms_norm;
 
 /// Reads every tensor of a model directory: `model.safetensors`, or the shards its
 /// `model.safetensors.index.json` names.
@@ -290,8 +283,8 @@ impl Model {
             let q = heads(layer.q.forward(&h, train)?, c.num_heads, layer.q_norm.as_ref())?;
             let k = heads(layer.k.forward(&h, train)?, c.num_kv_heads, layer.k_norm.as_ref())?;
             let v = heads(layer.v.forward(&h, train)?, c.num_kv_heads, None)?;
-            let q = candle_nn::rotary_emb::rope_slow(&q, &cos, &sin)?;
-            let mut k = candle_nn::rotary_emb::rope_slow(&k, &cos, &sin)?;
+            let q = super::fused::rope(&q, &cos, &sin)?;
+            let mut k = super::fused::rope(&k, &cos, &sin)?;
             let mut v = v;
             if let Some(cache) = cache.as_deref_mut() {
                 if cache.kv.len() < self.layers.len() {

@@ -1,0 +1,149 @@
+//! RMSNorm and rotary embedding as single autograd ops with hand-written backward passes.
+//! Built from candle's elementwise ops they record a dozen nodes each, and candle's backward
+//! zero-fills and adds a gradient buffer for every argument of every node — including the
+//! frozen norm weight and the rotary tables, whose gradients nothing reads.
+
+use candle_core::{CpuStorage, CudaStorage, CustomOp1, D, DType, Layout, Shape, Tensor};
+
+use super::attention::{copy_cpu, copy_cuda};
+use super::model::Result;
+
+/// RMSNorm as transformers computes it: in f32, scaled by the weight in the input's dtype.
+fn rms_norm_plain(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+    let dtype = x.dtype();
+    let x32 = x.to_dtype(DType::F32)?;
+    let var = x32.sqr()?.mean_keepdim(D::Minus1)?;
+    let normed = x32.broadcast_div(&(var + eps)?.sqrt()?)?;
+    normed.to_dtype(dtype)?.broadcast_mul(weight)
+}
+
+struct RmsNorm {
+    out: Tensor,
+    weight: Tensor,
+    eps: f64,
+}
+
+impl CustomOp1 for RmsNorm {
+    fn name(&self) -> &'static str {
+        "retort-rms-norm"
+    }
+
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
+        Ok((copy_cpu(&self.out)?, self.out.shape().clone()))
+    }
+
+    fn cuda_fwd(&self, _: &CudaStorage, _: &Layout) -> Result<(CudaStorage, Shape)> {
+        Ok((copy_cuda(&self.out)?, self.out.shape().clone()))
+    }
+
+    /// With r = 1/√(mean(x²) + ε), n = x·r and dn = g·w: dx = r·(dn − n·mean(dn·n)).
+    fn bwd(&self, x: &Tensor, _out: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let x32 = x.detach().to_dtype(DType::F32)?;
+        let r = ((x32.sqr()?.mean_keepdim(D::Minus1)? + self.eps)?.sqrt()?).recip()?;
+        let n = x32.broadcast_mul(&r)?;
+        let dn = grad.detach().to_dtype(DType::F32)?.broadcast_mul(&self.weight.to_dtype(DType::F32)?)?;
+        let proj = (&dn * &n)?.mean_keepdim(D::Minus1)?;
+        let dx = (dn - n.broadcast_mul(&proj)?)?.broadcast_mul(&r)?;
+        Ok(Some(dx.to_dtype(x.dtype())?))
+    }
+}
+
+/// RMSNorm over the last dimension with a frozen weight, differentiable through x.
+pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
+    let out = rms_norm_plain(&x.detach(), weight, eps)?;
+    if !x.track_op() {
+        return Ok(out);
+    }
+    x.apply_op1(RmsNorm { out: out.contiguous()?, weight: weight.clone(), eps })
+}
+
+/// `rotate_half` of transformers: `[-x₂, x₁]` for the halves of the last dimension.
+fn rotate_half(x: &Tensor) -> Result<Tensor> {
+    let half = x.dim(D::Minus1)? / 2;
+    let x1 = x.narrow(D::Minus1, 0, half)?;
+    let x2 = x.narrow(D::Minus1, half, half)?;
+    Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)
+}
+
+struct Rope {
+    out: Tensor,
+    cos: Tensor,
+    sin: Tensor,
+}
+
+impl CustomOp1 for Rope {
+    fn name(&self) -> &'static str {
+        "retort-rope"
+    }
+
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
+        Ok((copy_cpu(&self.out)?, self.out.shape().clone()))
+    }
+
+    fn cuda_fwd(&self, _: &CudaStorage, _: &Layout) -> Result<(CudaStorage, Shape)> {
+        Ok((copy_cuda(&self.out)?, self.out.shape().clone()))
+    }
+
+    /// out = x·cos + rotate_half(x)·sin, so dx = g·cos + rotate_halfᵀ(g·sin), where
+    /// rotate_halfᵀ([y₁, y₂]) = [y₂, −y₁].
+    fn bwd(&self, _x: &Tensor, _out: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let g = grad.detach();
+        let gs = g.broadcast_mul(&self.sin)?;
+        let half = gs.dim(D::Minus1)? / 2;
+        let back = Tensor::cat(&[&gs.narrow(D::Minus1, half, half)?, &gs.narrow(D::Minus1, 0, half)?.neg()?], D::Minus1)?;
+        Ok(Some((g.broadcast_mul(&self.cos)? + back)?))
+    }
+}
+
+/// Rotary embedding of x `[b, h, t, d]` with cos and sin `[t, d / 2]` (rotate_half layout, as
+/// transformers' Llama and Qwen), differentiable through x.
+pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    let t = x.dim(2)?;
+    let cos = Tensor::cat(&[cos, cos], D::Minus1)?.narrow(0, 0, t)?.unsqueeze(0)?.unsqueeze(0)?;
+    let sin = Tensor::cat(&[sin, sin], D::Minus1)?.narrow(0, 0, t)?.unsqueeze(0)?.unsqueeze(0)?;
+    let xd = x.detach();
+    let out = (xd.broadcast_mul(&cos)? + rotate_half(&xd)?.broadcast_mul(&sin)?)?;
+    if !x.track_op() {
+        return Ok(out);
+    }
+    x.apply_op1(Rope { out: out.contiguous()?, cos, sin })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    fn var(shape: (usize, usize, usize, usize), seed: f64) -> Var {
+        let n = shape.0 * shape.1 * shape.2 * shape.3;
+        let v: Vec<f32> = (0..n).map(|i| ((i as f64 * 0.73 + seed).sin() * 1.5) as f32).collect();
+        Var::from_tensor(&Tensor::from_vec(v, shape, &Device::Cpu).unwrap()).unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+    }
+
+    #[test]
+    fn fused_ops_and_their_gradients_equal_the_recorded_graph() {
+        let dev = Device::Cpu;
+        let x = var((2, 3, 5, 8), 0.3);
+        let w = Tensor::from_vec((0..8).map(|i| 0.5 + i as f32 * 0.1).collect::<Vec<_>>(), 8, &dev).unwrap();
+        let probe = var((2, 3, 5, 8), 1.7).as_tensor().detach();
+        let ours = rms_norm(x.as_tensor(), &w, 1e-6).unwrap();
+        let reference = rms_norm_plain(x.as_tensor(), &w, 1e-6).unwrap();
+        assert!(max_diff(&ours, &reference) < 1e-6);
+        let g1 = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (reference * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(max_diff(g1.get(x.as_tensor()).unwrap(), g2.get(x.as_tensor()).unwrap()) < 1e-5);
+
+        let angles = Tensor::from_vec((0..20).map(|i| i as f32 * 0.37).collect::<Vec<_>>(), (5, 4), &dev).unwrap();
+        let (cos, sin) = (angles.cos().unwrap(), angles.sin().unwrap());
+        let ours = rope(x.as_tensor(), &cos, &sin).unwrap();
+        let reference = candle_nn::rotary_emb::rope_slow(x.as_tensor(), &cos, &sin).unwrap();
+        assert!(max_diff(&ours, &reference) < 1e-6);
+        let g1 = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (reference * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(max_diff(g1.get(x.as_tensor()).unwrap(), g2.get(x.as_tensor()).unwrap()) < 1e-5);
+    }
+}

@@ -64,7 +64,7 @@ struct Attention {
     scale: f64,
 }
 
-pub(super) fn copy_cpu(t: &Tensor) -> Result<CpuStorage> {
+fn copy_cpu(t: &Tensor) -> Result<CpuStorage> {
     let (storage, layout) = t.storage_and_layout();
     match &*storage {
         Storage::Cpu(s) => s.try_clone(layout),
@@ -72,7 +72,7 @@ pub(super) fn copy_cpu(t: &Tensor) -> Result<CpuStorage> {
     }
 }
 
-pub(super) fn copy_cuda(t: &Tensor) -> Result<CudaStorage> {
+fn copy_cuda(t: &Tensor) -> Result<CudaStorage> {
     let (storage, layout) = t.storage_and_layout();
     match &*storage {
         Storage::Cuda(s) => s.try_clone(layout),
@@ -160,18 +160,18 @@ pub fn causal(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, offset: usize) -> 
     q.apply_op3(&k, &v, Attention { out: out.contiguous()?, scale })
 }
 
-/// `x·Wᵀ (+ b)` for a frozen weight: candle's matmul backward would also compute W's gradient
-/// (a full GEMM, a zeroed buffer and an add per projection and step) although nothing reads
-/// it. Here the product is computed without a graph and enters autograd as an op whose
-/// backward gives x its gradient only: `dX = dY·W`.
-struct Frozen {
-    out: Tensor,
-    weight: Tensor,
+/// An op whose output was computed beforehand without a graph: its forward hands that output
+/// back, its backward is `backward(x, grad)`. It lets an expression enter candle's autograd as
+/// one node with a hand-written gradient (candle's forward of a custom op only sees storages).
+pub(super) struct Precomputed<F> {
+    pub name: &'static str,
+    pub out: Tensor,
+    pub backward: F,
 }
 
-impl candle_core::CustomOp1 for Frozen {
+impl<F: Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync> candle_core::CustomOp1 for Precomputed<F> {
     fn name(&self) -> &'static str {
-        "retort-frozen-linear"
+        self.name
     }
 
     fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
@@ -182,21 +182,33 @@ impl candle_core::CustomOp1 for Frozen {
         Ok((copy_cuda(&self.out)?, self.out.shape().clone()))
     }
 
-    fn bwd(&self, _x: &Tensor, _out: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(grad.detach().matmul(&self.weight)?))
+    fn bwd(&self, x: &Tensor, _out: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        (self.backward)(&x.detach(), &grad.detach()).map(Some)
     }
 }
 
-/// `x·Wᵀ + b` for x `[rows, in]` and a frozen W `[out, in]`, differentiable through x only.
+/// `out` as a function of `x` whose gradient `backward(x, grad)` gives; `out` itself when x
+/// records no graph.
+pub(super) fn precomputed<F>(name: &'static str, x: &Tensor, out: Tensor, backward: F) -> Result<Tensor>
+where
+    F: Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync + 'static,
+{
+    if !x.track_op() {
+        return Ok(out);
+    }
+    x.apply_op1(Precomputed { name, out: out.contiguous()?, backward })
+}
+
+/// `x·Wᵀ + b` for x `[rows, in]` and a frozen W `[out, in]`, differentiable through x only:
+/// candle's matmul backward would also compute W's gradient (a full GEMM, a zeroed buffer and an
+/// add per projection and step) although nothing reads it. Here `dX = dY·W` only.
 pub fn frozen_linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let mut out = x.detach().matmul(&weight.t()?)?;
     if let Some(b) = bias {
         out = out.broadcast_add(b)?;
     }
-    if !x.track_op() {
-        return Ok(out);
-    }
-    x.apply_op1(Frozen { out: out.contiguous()?, weight: weight.clone() })
+    let weight = weight.clone();
+    precomputed("retort-frozen-linear", x, out, move |_, grad| grad.matmul(&weight))
 }
 
 #[cfg(test)]

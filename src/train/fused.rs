@@ -3,9 +3,9 @@
 //! zero-fills and adds a gradient buffer for every argument of every node — including the
 //! frozen norm weight and the rotary tables, whose gradients nothing reads.
 
-use candle_core::{CpuStorage, CudaStorage, CustomOp1, D, DType, Layout, Shape, Tensor};
+use candle_core::{D, DType, Tensor};
 
-use super::attention::{copy_cpu, copy_cuda};
+use super::attention::precomputed;
 use super::model::Result;
 
 /// RMSNorm as transformers computes it: in f32, scaled by the weight in the input's dtype.
@@ -17,44 +17,19 @@ fn rms_norm_plain(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
     normed.to_dtype(dtype)?.broadcast_mul(weight)
 }
 
-struct RmsNorm {
-    out: Tensor,
-    weight: Tensor,
-    eps: f64,
-}
-
-impl CustomOp1 for RmsNorm {
-    fn name(&self) -> &'static str {
-        "retort-rms-norm"
-    }
-
-    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
-        Ok((copy_cpu(&self.out)?, self.out.shape().clone()))
-    }
-
-    fn cuda_fwd(&self, _: &CudaStorage, _: &Layout) -> Result<(CudaStorage, Shape)> {
-        Ok((copy_cuda(&self.out)?, self.out.shape().clone()))
-    }
-
-    /// With r = 1/√(mean(x²) + ε), n = x·r and dn = g·w: dx = r·(dn − n·mean(dn·n)).
-    fn bwd(&self, x: &Tensor, _out: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let x32 = x.detach().to_dtype(DType::F32)?;
-        let r = ((x32.sqr()?.mean_keepdim(D::Minus1)? + self.eps)?.sqrt()?).recip()?;
-        let n = x32.broadcast_mul(&r)?;
-        let dn = grad.detach().to_dtype(DType::F32)?.broadcast_mul(&self.weight.to_dtype(DType::F32)?)?;
-        let proj = (&dn * &n)?.mean_keepdim(D::Minus1)?;
-        let dx = (dn - n.broadcast_mul(&proj)?)?.broadcast_mul(&r)?;
-        Ok(Some(dx.to_dtype(x.dtype())?))
-    }
-}
-
-/// RMSNorm over the last dimension with a frozen weight, differentiable through x.
+/// RMSNorm over the last dimension with a frozen weight, differentiable through x. With
+/// r = 1/√(mean(x²) + ε), n = x·r and dn = g·w: dx = r·(dn − n·mean(dn·n)).
 pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
     let out = rms_norm_plain(&x.detach(), weight, eps)?;
-    if !x.track_op() {
-        return Ok(out);
-    }
-    x.apply_op1(RmsNorm { out: out.contiguous()?, weight: weight.clone(), eps })
+    let weight = weight.to_dtype(DType::F32)?;
+    precomputed("retort-rms-norm", x, out, move |x, grad| {
+        let x32 = x.to_dtype(DType::F32)?;
+        let r = ((x32.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?).recip()?;
+        let n = x32.broadcast_mul(&r)?;
+        let dn = grad.to_dtype(DType::F32)?.broadcast_mul(&weight)?;
+        let proj = (&dn * &n)?.mean_keepdim(D::Minus1)?;
+        (dn - n.broadcast_mul(&proj)?)?.broadcast_mul(&r)?.to_dtype(x.dtype())
+    })
 }
 
 /// `rotate_half` of transformers: `[-x₂, x₁]` for the halves of the last dimension.
@@ -65,48 +40,21 @@ fn rotate_half(x: &Tensor) -> Result<Tensor> {
     Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)
 }
 
-struct Rope {
-    out: Tensor,
-    cos: Tensor,
-    sin: Tensor,
-}
-
-impl CustomOp1 for Rope {
-    fn name(&self) -> &'static str {
-        "retort-rope"
-    }
-
-    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
-        Ok((copy_cpu(&self.out)?, self.out.shape().clone()))
-    }
-
-    fn cuda_fwd(&self, _: &CudaStorage, _: &Layout) -> Result<(CudaStorage, Shape)> {
-        Ok((copy_cuda(&self.out)?, self.out.shape().clone()))
-    }
-
-    /// out = x·cos + rotate_half(x)·sin, so dx = g·cos + rotate_halfᵀ(g·sin), where
-    /// rotate_halfᵀ([y₁, y₂]) = [y₂, −y₁].
-    fn bwd(&self, _x: &Tensor, _out: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let g = grad.detach();
-        let gs = g.broadcast_mul(&self.sin)?;
-        let half = gs.dim(D::Minus1)? / 2;
-        let back = Tensor::cat(&[&gs.narrow(D::Minus1, half, half)?, &gs.narrow(D::Minus1, 0, half)?.neg()?], D::Minus1)?;
-        Ok(Some((g.broadcast_mul(&self.cos)? + back)?))
-    }
-}
-
 /// Rotary embedding of x `[b, h, t, d]` with cos and sin `[t, d / 2]` (rotate_half layout, as
-/// transformers' Llama and Qwen), differentiable through x.
+/// transformers' Llama and Qwen), differentiable through x: out = x·cos + rotate_half(x)·sin, so
+/// dx = g·cos + rotate_halfᵀ(g·sin), where rotate_halfᵀ([y₁, y₂]) = [y₂, −y₁].
 pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     let t = x.dim(2)?;
     let cos = Tensor::cat(&[cos, cos], D::Minus1)?.narrow(0, 0, t)?.unsqueeze(0)?.unsqueeze(0)?;
     let sin = Tensor::cat(&[sin, sin], D::Minus1)?.narrow(0, 0, t)?.unsqueeze(0)?.unsqueeze(0)?;
     let xd = x.detach();
     let out = (xd.broadcast_mul(&cos)? + rotate_half(&xd)?.broadcast_mul(&sin)?)?;
-    if !x.track_op() {
-        return Ok(out);
-    }
-    x.apply_op1(Rope { out: out.contiguous()?, cos, sin })
+    precomputed("retort-rope", x, out, move |_, grad| {
+        let gs = grad.broadcast_mul(&sin)?;
+        let half = gs.dim(D::Minus1)? / 2;
+        let back = Tensor::cat(&[&gs.narrow(D::Minus1, half, half)?, &gs.narrow(D::Minus1, 0, half)?.neg()?], D::Minus1)?;
+        grad.broadcast_mul(&cos)? + back
+    })
 }
 
 #[cfg(test)]

@@ -37,10 +37,14 @@ wait_for "Keys (any key closes)"
 tmux send-keys -t "$session" Escape   # any key closes it
 tmux send-keys -t "$session" Tab      # the Rules tab
 wait_for "Saved rules"
+tmux send-keys -t "$session" Tab Tab  # the Export tab, then the Train tab
+wait_for "Train · enter changes"
+tmux send-keys -t "$session" G Enter  # "start" with no model: the form says what is missing
+wait_for "say which model"
 tmux send-keys -t "$session" q
 for _ in $(seq 1 100); do [ -f "$dir/exit" ] && break; sleep 0.1; done
 [ "$(cat "$dir/exit")" = 0 ] || { echo "smoke: retort exited with $(cat "$dir/exit")" >&2; exit 1; }
 accepted="$("$bin" --db "$dir/retort.db" list --where 'status = accepted' --json | grep -o '"id":[0-9]*' | tr '\n' ' ')"
 [ "$accepted" = '"id":2 ' ] || { echo "smoke: expected sample 2 accepted, the store says: $accepted" >&2; exit 1; }
-echo "tui smoke: start, move, accept, search, help, tab, quit; the decision is in the store"
+echo "tui smoke: start, move, accept, search, help, tabs, train form, quit; the decision is in the store"
 echo "smoke: 1 passed, 0 failed"

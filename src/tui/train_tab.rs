@@ -149,6 +149,14 @@ impl App {
                 form.cursor = form.cursor.saturating_sub(1);
                 Vec::new()
             }
+            Action::SelectFirst => {
+                form.cursor = 0;
+                Vec::new()
+            }
+            Action::SelectLast => {
+                form.cursor = FIELDS.len() - 1;
+                Vec::new()
+            }
             Action::ApplyRule if form.cursor == FIELDS.len() - 1 => {
                 if let Some(p) = &self.train.running {
                     p.cancel.0.store(true, Ordering::SeqCst);

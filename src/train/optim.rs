@@ -23,67 +23,94 @@ impl Default for AdamWParams {
     }
 }
 
+/// The moments of every variable live in two flat tensors and the update runs once over all of
+/// them: a LoRA has hundreds of small tensors, and a dozen ops on each cost more than the math.
 pub struct AdamW {
     /// The variables with their names (the names key the saved state).
     vars: Vec<(String, Var)>,
-    m: Vec<Tensor>,
-    v: Vec<Tensor>,
+    /// Each variable's place in the flat tensors.
+    spans: Vec<(usize, usize)>,
+    m: Tensor,
+    v: Tensor,
     pub step: u64,
     pub params: AdamWParams,
 }
 
 impl AdamW {
     pub fn new(vars: Vec<(String, Var)>, params: AdamWParams) -> Result<Self> {
-        let zeros = |v: &Var| Tensor::zeros(v.shape(), DType::F32, v.device());
-        let m = vars.iter().map(|(_, v)| zeros(v)).collect::<Result<Vec<_>>>()?;
-        let v = vars.iter().map(|(_, v)| zeros(v)).collect::<Result<Vec<_>>>()?;
-        Ok(Self { vars, m, v, step: 0, params })
+        let mut spans = Vec::with_capacity(vars.len());
+        let mut total = 0;
+        for (_, v) in &vars {
+            spans.push((total, v.elem_count()));
+            total += v.elem_count();
+        }
+        let device = vars.first().map_or(candle_core::Device::Cpu, |(_, v)| v.device().clone());
+        let m = Tensor::zeros(total, DType::F32, &device)?;
+        let v = Tensor::zeros(total, DType::F32, &device)?;
+        Ok(Self { vars, spans, m, v, step: 0, params })
     }
 
-    /// One update with `grads` (already scaled and clipped) at learning rate `lr`.
+    /// One update with `grads` (already scaled and clipped) at learning rate `lr`; a variable
+    /// without a gradient counts as a zero gradient.
     pub fn step(&mut self, grads: &GradStore, lr: f64) -> Result<()> {
+        if self.vars.is_empty() {
+            return Ok(());
+        }
         self.step += 1;
         let p = self.params;
         let t = i32::try_from(self.step).unwrap_or(i32::MAX);
         let (c1, c2) = (1.0 - p.beta1.powi(t), 1.0 - p.beta2.powi(t));
-        for (i, (_, var)) in self.vars.iter().enumerate() {
-            let Some(g) = grads.get(var.as_tensor()) else { continue };
-            let g = g.to_dtype(DType::F32)?;
-            let m = ((&self.m[i] * p.beta1)? + (&g * (1.0 - p.beta1))?)?;
-            let v = ((&self.v[i] * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?;
-            // torch: param *= 1 - lr·wd; param -= lr / c1 · m / (sqrt(v) / sqrt(c2) + eps)
-            let theta = (var.as_tensor() * (1.0 - lr * p.weight_decay))?;
-            let denom = ((v.sqrt()? / c2.sqrt())? + p.eps)?;
-            let theta = (theta - ((m.clone() / denom)? * (lr / c1))?)?;
-            var.set(&theta)?;
-            self.m[i] = m;
-            self.v[i] = v;
+        let mut gs = Vec::with_capacity(self.vars.len());
+        let mut thetas = Vec::with_capacity(self.vars.len());
+        for (_, var) in &self.vars {
+            gs.push(match grads.get(var.as_tensor()) {
+                Some(g) => g.to_dtype(DType::F32)?.flatten_all()?,
+                None => Tensor::zeros(var.elem_count(), DType::F32, var.device())?,
+            });
+            thetas.push(var.as_tensor().flatten_all()?);
         }
+        let g = Tensor::cat(&gs, 0)?;
+        let theta = Tensor::cat(&thetas, 0)?;
+        let m = ((&self.m * p.beta1)? + (&g * (1.0 - p.beta1))?)?;
+        let v = ((&self.v * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?;
+        // torch: param *= 1 - lr·wd; param -= lr / c1 · m / (sqrt(v) / sqrt(c2) + eps)
+        let theta = (theta * (1.0 - lr * p.weight_decay))?;
+        let denom = ((v.sqrt()? / c2.sqrt())? + p.eps)?;
+        let theta = (theta - ((&m / denom)? * (lr / c1))?)?;
+        for ((_, var), (start, len)) in self.vars.iter().zip(&self.spans) {
+            var.set(&theta.narrow(0, *start, *len)?.reshape(var.shape())?)?;
+        }
+        self.m = m;
+        self.v = v;
         Ok(())
     }
 
     /// The moments by variable name (`<name>.exp_avg`, `<name>.exp_avg_sq`), for a checkpoint.
-    #[must_use]
-    pub fn state(&self) -> HashMap<String, Tensor> {
+    pub fn state(&self) -> Result<HashMap<String, Tensor>> {
         let mut out = HashMap::new();
-        for (i, (name, _)) in self.vars.iter().enumerate() {
-            out.insert(format!("{name}.exp_avg"), self.m[i].clone());
-            out.insert(format!("{name}.exp_avg_sq"), self.v[i].clone());
+        for ((name, var), (start, len)) in self.vars.iter().zip(&self.spans) {
+            out.insert(format!("{name}.exp_avg"), self.m.narrow(0, *start, *len)?.reshape(var.shape())?);
+            out.insert(format!("{name}.exp_avg_sq"), self.v.narrow(0, *start, *len)?.reshape(var.shape())?);
         }
-        out
+        Ok(out)
     }
 
     /// Restores the moments saved by [`AdamW::state`] and the step count.
     pub fn restore(&mut self, mut state: HashMap<String, Tensor>, step: u64) -> std::result::Result<(), String> {
-        for (i, (name, var)) in self.vars.iter().enumerate() {
-            for (suffix, slot) in [("exp_avg", &mut self.m[i]), ("exp_avg_sq", &mut self.v[i])] {
+        let (mut ms, mut vs) = (Vec::new(), Vec::new());
+        for (name, var) in &self.vars {
+            for (suffix, into) in [("exp_avg", &mut ms), ("exp_avg_sq", &mut vs)] {
                 let key = format!("{name}.{suffix}");
                 let t = state.remove(&key).ok_or_else(|| format!("the optimizer state has no `{key}`"))?;
                 if t.dims() != var.dims() {
                     return Err(format!("`{key}` has shape {:?}, the adapter {:?}", t.dims(), var.dims()));
                 }
-                *slot = t.to_device(var.device()).map_err(|e| e.to_string())?;
+                into.push(t.to_device(var.device()).and_then(|t| t.to_dtype(DType::F32)?.flatten_all()).map_err(|e| e.to_string())?);
             }
+        }
+        if !ms.is_empty() {
+            self.m = Tensor::cat(&ms, 0).map_err(|e| e.to_string())?;
+            self.v = Tensor::cat(&vs, 0).map_err(|e| e.to_string())?;
         }
         self.step = step;
         Ok(())

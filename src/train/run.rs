@@ -104,7 +104,8 @@ fn save_checkpoint(model: &Model, opt: &AdamW, opts: &TrainOptions, step: u64) -
     let base = opts.model.display().to_string();
     adapter::save(model, &opts.lora, &base, &dir)?;
     let state = dir.join("optimizer.safetensors");
-    candle_core::safetensors::save(&opt.state(), &state).map_err(|e| format!("cannot write {}: {e}", state.display()))?;
+    candle_core::safetensors::save(&opt.state().map_err(|e| e.to_string())?, &state)
+        .map_err(|e| format!("cannot write {}: {e}", state.display()))?;
     let text = serde_json::to_string_pretty(&TrainerState { step, options: opts.clone() }).unwrap_or_default();
     std::fs::write(dir.join("trainer_state.json"), text).map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
     Ok(dir)

@@ -182,3 +182,47 @@ fn soft_labels_train_with_the_kd_loss_and_a_foreign_tokenizer_is_refused() {
     std::fs::write(sb.path("other/tokenizer.json"), tok.to_string()).unwrap();
     kd_train("other").failure().stderr(predicate::str::contains("kd/train.jsonl:1").and(predicate::str::contains("tokenizers differ")));
 }
+
+#[test]
+fn a_cancelled_run_stops_after_its_step_with_a_checkpoint_that_resumes() {
+    let sb = prepared();
+    let opts = retort::train::run::TrainOptions {
+        model: sb.path("tiny"),
+        data: sb.path("sft"),
+        out: sb.path("cancelled"),
+        lora: retort::train::model::LoraSpec { r: 4, alpha: 8.0, dropout: 0.0, targets: vec!["q_proj".into(), "v_proj".into()] },
+        lr: 1e-3,
+        weight_decay: 0.0,
+        epochs: 3,
+        batch_tokens: 1024,
+        grad_accum: 1,
+        warmup: 0.0,
+        max_len: 4096,
+        max_grad_norm: Some(1.0),
+        val_every: 0,
+        save_every: 0,
+        max_steps: None,
+        seed: 0,
+        device: "cpu".into(),
+        kd_alpha: 0.5,
+        temperature: 1.0,
+    };
+    // Ctrl-C sets this flag: the run ends after the step in progress, with a checkpoint.
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let mut events = Vec::new();
+    retort::train::run::train(&opts, None, &cancel, &mut |e| events.push(e)).unwrap();
+    assert!(events.iter().any(|e| matches!(e, retort::train::run::Event::Done { step: 1, cancelled: true, .. })), "{events:?}");
+    assert!(sb.path("cancelled/checkpoint-1/optimizer.safetensors").exists());
+    // The checkpoint resumes to the end.
+    sb.retort().args(["train", "--resume", sb.path("cancelled/checkpoint-1").to_str().unwrap(), "--threads", "1"]).assert().success();
+    let steps = train_losses(&metrics_in(&sb, "cancelled"));
+    let total = match events.first() {
+        Some(retort::train::run::Event::Started { total_steps, .. }) => *total_steps,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(steps.last().unwrap().0, total);
+}
+
+fn metrics_in(sb: &Sandbox, dir: &str) -> Vec<Value> {
+    std::fs::read_to_string(sb.path(&format!("{dir}/metrics.jsonl"))).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}

@@ -61,8 +61,9 @@ impl Linear {
             if train && l.dropout > 0.0 {
                 xl = candle_nn::ops::dropout(&xl, l.dropout)?;
             }
-            let update = xl.matmul(&l.a.as_tensor().t()?)?.matmul(&l.b.as_tensor().t()?)?;
-            let update = (update * l.scale)?.to_dtype(y.dtype())?;
+            // scale·(x·Aᵀ)·Bᵀ: the scale on the r-wide product, not the output-wide one.
+            let update = (xl.matmul(&l.a.as_tensor().t()?)? * l.scale)?.matmul(&l.b.as_tensor().t()?)?;
+            let update = update.to_dtype(y.dtype())?;
             y = (y + update)?;
         }
         let mut out = dims;

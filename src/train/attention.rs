@@ -15,8 +15,9 @@ use super::model::Result;
 /// Query rows per block: bounds the `[batch, heads, block, keys]` temporaries.
 const BLOCK: usize = 512;
 
-/// `[n, n]`: 0 on and below the diagonal, -inf above, built on the device.
-fn triangle(n: usize, device: &candle_core::Device) -> Result<Tensor> {
+/// `[n, n]`: 0 on and below the diagonal, -inf above, built on the device. The model builds it
+/// once per forward (`mask_size` rows) and every layer's attention reads a corner of it.
+pub fn triangle(n: usize, device: &candle_core::Device) -> Result<Tensor> {
     let i = Tensor::arange(0u32, n as u32, device)?;
     let above = i.unsqueeze(0)?.broadcast_as((n, n))?.gt(&i.unsqueeze(1)?.broadcast_as((n, n))?)?;
     above.where_cond(&Tensor::full(f32::NEG_INFINITY, (n, n), device)?, &Tensor::zeros((n, n), DType::F32, device)?)
@@ -30,7 +31,8 @@ fn probs(q: &Tensor, k: &Tensor, scale: f64, tri: &Tensor) -> Result<Tensor> {
     let keys = k.dim(2)?;
     let scores = (q.matmul(&k.t()?)?.to_dtype(DType::F32)? * scale)?;
     let scores = if rows > 1 {
-        let m = tri.narrow(0, 0, rows)?.narrow(1, 0, rows)?.pad_with_zeros(1, keys - rows, 0)?;
+        let m = tri.narrow(0, 0, rows)?.narrow(1, 0, rows)?;
+        let m = if keys > rows { m.pad_with_zeros(1, keys - rows, 0)? } else { m };
         scores.broadcast_add(&m)?
     } else {
         scores
@@ -42,9 +44,8 @@ fn probs(q: &Tensor, k: &Tensor, scale: f64, tri: &Tensor) -> Result<Tensor> {
 
 /// The attention output for q `[b, h, t, d]`, k and v `[b, h, keys, d]` (k/v heads already
 /// repeated), query `i` at absolute position `offset + i`; no graph is recorded.
-fn forward_blocks(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, offset: usize) -> Result<Tensor> {
+fn forward_blocks(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, offset: usize, tri: &Tensor) -> Result<Tensor> {
     let t = q.dim(2)?;
-    let tri = triangle(BLOCK.min(t), q.device())?;
     let mut outs = Vec::with_capacity(t.div_ceil(BLOCK));
     let mut start = 0;
     while start < t {
@@ -52,7 +53,7 @@ fn forward_blocks(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, offset: usize)
         let end = offset + start + rows;
         let qb = q.narrow(2, start, rows)?.contiguous()?;
         let vp = v.narrow(2, 0, end)?.contiguous()?;
-        let p = probs(&qb, &k.narrow(2, 0, end)?.contiguous()?, scale, &tri)?.to_dtype(v.dtype())?;
+        let p = probs(&qb, &k.narrow(2, 0, end)?.contiguous()?, scale, tri)?.to_dtype(v.dtype())?;
         outs.push(p.matmul(&vp)?);
         start += rows;
     }
@@ -62,6 +63,7 @@ fn forward_blocks(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, offset: usize)
 struct Attention {
     out: Tensor,
     scale: f64,
+    tri: Tensor,
 }
 
 fn copy_cpu(t: &Tensor) -> Result<CpuStorage> {
@@ -113,7 +115,7 @@ impl CustomOp3 for Attention {
         let (q, k, v, grad) = (q.detach(), k.detach(), v.detach(), grad.detach());
         let dtype = q.dtype();
         let t = q.dim(2)?;
-        let tri = triangle(BLOCK.min(t), q.device())?;
+        let tri = &self.tri;
         let mut dq = Vec::with_capacity(t.div_ceil(BLOCK));
         let mut dk = Tensor::zeros(k.shape(), DType::F32, k.device())?;
         let mut dv = Tensor::zeros(v.shape(), DType::F32, v.device())?;
@@ -125,7 +127,7 @@ impl CustomOp3 for Attention {
             let gb = grad.narrow(2, start, rows)?.contiguous()?;
             let kp = k.narrow(2, 0, end)?.contiguous()?;
             let vp = v.narrow(2, 0, end)?.contiguous()?;
-            let p = probs(&qb, &kp, self.scale, &tri)?;
+            let p = probs(&qb, &kp, self.scale, tri)?;
             // This block's share of dK and dV covers keys 0..end; the rest is zero.
             dv = (dv + p.to_dtype(dtype)?.t()?.matmul(&gb)?.to_dtype(DType::F32)?.pad_with_zeros(2, 0, t - end)?)?;
             let dp = gb.matmul(&vp.t()?)?.to_dtype(DType::F32)?;
@@ -142,22 +144,29 @@ impl CustomOp3 for Attention {
     }
 }
 
+/// Rows of the causal mask a forward over `t` positions needs.
+#[must_use]
+pub fn mask_size(t: usize) -> usize {
+    BLOCK.min(t)
+}
+
 /// Causal attention of q `[b, h, t, d]` over k, v `[b, h, keys, d]`, query `i` at position
-/// `offset + i` (keys start at position 0). Differentiable through q, k and v.
-pub fn causal(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, offset: usize) -> Result<Tensor> {
+/// `offset + i` (keys start at position 0), with `tri` from [`triangle`]`(`[`mask_size`]`(t))`.
+/// Differentiable through q, k and v.
+pub fn causal(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, offset: usize, tri: &Tensor) -> Result<Tensor> {
     let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
     let training = q.track_op() || k.track_op() || v.track_op();
     if training && offset == 0 && q.dim(2)? <= BLOCK {
         // Short rows: the graph of one block is small, and recomputing it costs more than it saves.
-        let p = probs(&q, &k, scale, &triangle(q.dim(2)?, q.device())?)?.to_dtype(v.dtype())?;
+        let p = probs(&q, &k, scale, tri)?.to_dtype(v.dtype())?;
         return p.matmul(&v);
     }
-    let out = forward_blocks(&q.detach(), &k.detach(), &v.detach(), scale, offset)?;
+    let out = forward_blocks(&q.detach(), &k.detach(), &v.detach(), scale, offset, tri)?;
     if offset > 0 || !training {
         // Decoding, or nothing to differentiate: the output as it is.
         return Ok(out);
     }
-    q.apply_op3(&k, &v, Attention { out: out.contiguous()?, scale })
+    q.apply_op3(&k, &v, Attention { out: out.contiguous()?, scale, tri: tri.clone() })
 }
 
 /// An op whose output was computed beforehand without a graph: its forward hands that output
@@ -238,7 +247,7 @@ mod tests {
         let (q, k, v) = (rand(0.1), rand(1.3), rand(2.7));
         let w = Tensor::from_vec((0..b * h * t * d).map(|i| ((i % 13) as f32) - 6.0).collect::<Vec<_>>(), (b, h, t, d), &dev).unwrap();
         let scale = 1.0 / (d as f64).sqrt();
-        let ours = causal(q.as_tensor(), k.as_tensor(), v.as_tensor(), scale, 0).unwrap();
+        let ours = causal(q.as_tensor(), k.as_tensor(), v.as_tensor(), scale, 0, &triangle(mask_size(t), &dev).unwrap()).unwrap();
         let reference = eager(q.as_tensor(), k.as_tensor(), v.as_tensor(), scale);
         let diff = (&ours - &reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(diff < 1e-5, "forward differs by {diff}");

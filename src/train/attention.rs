@@ -66,7 +66,7 @@ struct Attention {
     tri: Tensor,
 }
 
-fn copy_cpu(t: &Tensor) -> Result<CpuStorage> {
+pub(super) fn copy_cpu(t: &Tensor) -> Result<CpuStorage> {
     let (storage, layout) = t.storage_and_layout();
     match &*storage {
         Storage::Cpu(s) => s.try_clone(layout),
@@ -74,7 +74,7 @@ fn copy_cpu(t: &Tensor) -> Result<CpuStorage> {
     }
 }
 
-fn copy_cuda(t: &Tensor) -> Result<CudaStorage> {
+pub(super) fn copy_cuda(t: &Tensor) -> Result<CudaStorage> {
     let (storage, layout) = t.storage_and_layout();
     match &*storage {
         Storage::Cuda(s) => s.try_clone(layout),

@@ -54,18 +54,19 @@ impl Linear {
         let inner = dims[dims.len() - 1];
         let rows = x.elem_count() / inner;
         let x2 = x.reshape((rows, inner))?;
-        let mut y = super::attention::frozen_linear(&x2, &self.weight, self.bias.as_ref())?;
-        if let Some(l) = &self.lora {
+        let y = match &self.lora {
+            None => super::attention::frozen_linear(&x2, &self.weight, self.bias.as_ref())?,
             // As PEFT: the input in LoRA's dtype (f32), dropout on it, the update back in the base's.
-            let mut xl = x2.to_dtype(l.a.dtype())?;
-            if train && l.dropout > 0.0 {
-                xl = candle_nn::ops::dropout(&xl, l.dropout)?;
-            }
-            // scale·(x·Aᵀ)·Bᵀ: the scale on the r-wide product, not the output-wide one.
-            let update = (xl.matmul(&l.a.as_tensor().t()?)? * l.scale)?.matmul(&l.b.as_tensor().t()?)?;
-            let update = update.to_dtype(y.dtype())?;
-            y = (y + update)?;
-        }
+            Some(l) => super::fused::lora_linear(
+                &x2,
+                &self.weight,
+                self.bias.as_ref(),
+                l.a.as_tensor(),
+                l.b.as_tensor(),
+                l.scale,
+                if train { l.dropout } else { 0.0 },
+            )?,
+        };
         let mut out = dims;
         let last = out.len() - 1;
         out[last] = y.dim(1)?;

@@ -60,13 +60,7 @@ fn forward_blocks(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, offset: usize,
     Tensor::cat(&outs, 2)
 }
 
-struct Attention {
-    out: Tensor,
-    scale: f64,
-    tri: Tensor,
-}
-
-pub(super) fn copy_cpu(t: &Tensor) -> Result<CpuStorage> {
+fn copy_cpu(t: &Tensor) -> Result<CpuStorage> {
     let (storage, layout) = t.storage_and_layout();
     match &*storage {
         Storage::Cpu(s) => s.try_clone(layout),
@@ -74,7 +68,7 @@ pub(super) fn copy_cpu(t: &Tensor) -> Result<CpuStorage> {
     }
 }
 
-pub(super) fn copy_cuda(t: &Tensor) -> Result<CudaStorage> {
+fn copy_cuda(t: &Tensor) -> Result<CudaStorage> {
     let (storage, layout) = t.storage_and_layout();
     match &*storage {
         Storage::Cuda(s) => s.try_clone(layout),
@@ -82,9 +76,20 @@ pub(super) fn copy_cuda(t: &Tensor) -> Result<CudaStorage> {
     }
 }
 
-impl CustomOp3 for Attention {
+/// An op of three tensors whose output was computed beforehand without a graph: its forward
+/// hands that output back, its backward is `backward(a, b, c, grad)` on detached tensors.
+pub(super) struct Precomputed3<F> {
+    pub name: &'static str,
+    pub out: Tensor,
+    pub backward: F,
+}
+
+/// Gradients for the three arguments of a [`Precomputed3`].
+pub(super) type Grads3 = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
+
+impl<F: Fn(&Tensor, &Tensor, &Tensor, &Tensor) -> Result<Grads3> + Send + Sync> CustomOp3 for Precomputed3<F> {
     fn name(&self) -> &'static str {
-        "retort-causal-attention"
+        self.name
     }
 
     fn cpu_fwd(&self, _: &CpuStorage, _: &Layout, _: &CpuStorage, _: &Layout, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
@@ -103,45 +108,40 @@ impl CustomOp3 for Attention {
         Ok((copy_cuda(&self.out)?, self.out.shape().clone()))
     }
 
-    fn bwd(
-        &self,
-        q: &Tensor,
-        k: &Tensor,
-        v: &Tensor,
-        out: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let _ = out;
-        let (q, k, v, grad) = (q.detach(), k.detach(), v.detach(), grad.detach());
-        let dtype = q.dtype();
-        let t = q.dim(2)?;
-        let tri = &self.tri;
-        let mut dq = Vec::with_capacity(t.div_ceil(BLOCK));
-        let mut dk = Tensor::zeros(k.shape(), DType::F32, k.device())?;
-        let mut dv = Tensor::zeros(v.shape(), DType::F32, v.device())?;
-        let mut start = 0;
-        while start < t {
-            let rows = BLOCK.min(t - start);
-            let end = start + rows;
-            let qb = q.narrow(2, start, rows)?.contiguous()?;
-            let gb = grad.narrow(2, start, rows)?.contiguous()?;
-            let kp = k.narrow(2, 0, end)?.contiguous()?;
-            let vp = v.narrow(2, 0, end)?.contiguous()?;
-            let p = probs(&qb, &kp, self.scale, tri)?;
-            // This block's share of dK and dV covers keys 0..end; the rest is zero.
-            dv = (dv + p.to_dtype(dtype)?.t()?.matmul(&gb)?.to_dtype(DType::F32)?.pad_with_zeros(2, 0, t - end)?)?;
-            let dp = gb.matmul(&vp.t()?)?.to_dtype(DType::F32)?;
-            // rowsum(P ⊙ dP) equals rowsum(dO ⊙ O); taken this way it rounds as torch's softmax
-            // backward does.
-            let delta = (&p * &dp)?.sum_keepdim(D::Minus1)?;
-            let ds = (p * dp.broadcast_sub(&delta)?)?;
-            let ds = (ds * self.scale)?.to_dtype(dtype)?;
-            dq.push(ds.matmul(&kp)?);
-            dk = (dk + ds.t()?.matmul(&qb)?.to_dtype(DType::F32)?.pad_with_zeros(2, 0, t - end)?)?;
-            start += rows;
-        }
-        Ok((Some(Tensor::cat(&dq, 2)?), Some(dk.to_dtype(dtype)?), Some(dv.to_dtype(dtype)?)))
+    fn bwd(&self, a: &Tensor, b: &Tensor, c: &Tensor, _out: &Tensor, grad: &Tensor) -> Result<Grads3> {
+        (self.backward)(&a.detach(), &b.detach(), &c.detach(), &grad.detach())
     }
+}
+
+/// The gradients of causal attention, a block of queries at a time.
+fn attention_backward(q: &Tensor, k: &Tensor, v: &Tensor, grad: &Tensor, scale: f64, tri: &Tensor) -> Result<Grads3> {
+    let dtype = q.dtype();
+    let t = q.dim(2)?;
+    let mut dq = Vec::with_capacity(t.div_ceil(BLOCK));
+    let mut dk = Tensor::zeros(k.shape(), DType::F32, k.device())?;
+    let mut dv = Tensor::zeros(v.shape(), DType::F32, v.device())?;
+    let mut start = 0;
+    while start < t {
+        let rows = BLOCK.min(t - start);
+        let end = start + rows;
+        let qb = q.narrow(2, start, rows)?.contiguous()?;
+        let gb = grad.narrow(2, start, rows)?.contiguous()?;
+        let kp = k.narrow(2, 0, end)?.contiguous()?;
+        let vp = v.narrow(2, 0, end)?.contiguous()?;
+        let p = probs(&qb, &kp, scale, tri)?;
+        // This block's share of dK and dV covers keys 0..end; the rest is zero.
+        dv = (dv + p.to_dtype(dtype)?.t()?.matmul(&gb)?.to_dtype(DType::F32)?.pad_with_zeros(2, 0, t - end)?)?;
+        let dp = gb.matmul(&vp.t()?)?.to_dtype(DType::F32)?;
+        // rowsum(P ⊙ dP) equals rowsum(dO ⊙ O); taken this way it rounds as torch's softmax
+        // backward does.
+        let delta = (&p * &dp)?.sum_keepdim(D::Minus1)?;
+        let ds = (p * dp.broadcast_sub(&delta)?)?;
+        let ds = (ds * scale)?.to_dtype(dtype)?;
+        dq.push(ds.matmul(&kp)?);
+        dk = (dk + ds.t()?.matmul(&qb)?.to_dtype(DType::F32)?.pad_with_zeros(2, 0, t - end)?)?;
+        start += rows;
+    }
+    Ok((Some(Tensor::cat(&dq, 2)?), Some(dk.to_dtype(dtype)?), Some(dv.to_dtype(dtype)?)))
 }
 
 /// Rows of the causal mask a forward over `t` positions needs.
@@ -166,7 +166,9 @@ pub fn causal(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, offset: usize, tri
         // Decoding, or nothing to differentiate: the output as it is.
         return Ok(out);
     }
-    q.apply_op3(&k, &v, Attention { out: out.contiguous()?, scale, tri: tri.clone() })
+    let tri = tri.clone();
+    let backward = move |q: &Tensor, k: &Tensor, v: &Tensor, grad: &Tensor| attention_backward(q, k, v, grad, scale, &tri);
+    q.apply_op3(&k, &v, Precomputed3 { name: "retort-causal-attention", out: out.contiguous()?, backward })
 }
 
 /// An op whose output was computed beforehand without a graph: its forward hands that output

@@ -3,9 +3,9 @@
 //! zero-fills and adds a gradient buffer for every argument of every node — including the
 //! frozen norm weight and the rotary tables, whose gradients nothing reads.
 
-use candle_core::{CpuStorage, CudaStorage, D, DType, Layout, Shape, Tensor};
+use candle_core::{D, DType, Tensor};
 
-use super::attention::precomputed;
+use super::attention::{Grads3, Precomputed3, precomputed};
 use super::model::Result;
 
 /// RMSNorm as transformers computes it: in f32, scaled by the weight in the input's dtype.
@@ -57,65 +57,6 @@ pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     })
 }
 
-/// What the backward of a LoRA linear needs from its forward.
-struct LoraLinear {
-    out: Tensor,
-    weight: Tensor,
-    /// LoRA's input in f32, after dropout.
-    xl: Tensor,
-    /// scale·xl·Aᵀ, `[rows, r]`.
-    xa: Tensor,
-    /// The dropout mask over (1 − p), when dropout ran.
-    keep: Option<Tensor>,
-    scale: f64,
-}
-
-impl candle_core::CustomOp3 for LoraLinear {
-    fn name(&self) -> &'static str {
-        "retort-lora-linear"
-    }
-
-    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout, _: &CpuStorage, _: &Layout, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
-        Ok((super::attention::copy_cpu(&self.out)?, self.out.shape().clone()))
-    }
-
-    fn cuda_fwd(
-        &self,
-        _: &CudaStorage,
-        _: &Layout,
-        _: &CudaStorage,
-        _: &Layout,
-        _: &CudaStorage,
-        _: &Layout,
-    ) -> Result<(CudaStorage, Shape)> {
-        Ok((super::attention::copy_cuda(&self.out)?, self.out.shape().clone()))
-    }
-
-    /// y = x·Wᵀ + b + xa·Bᵀ with xa = s·xl·Aᵀ: dB = gᵀ·xa, d(xa) = g·B, dA = s·d(xa)ᵀ·xl,
-    /// dx = g·W + (s·d(xa)·A) ⊙ keep.
-    fn bwd(
-        &self,
-        x: &Tensor,
-        a: &Tensor,
-        b: &Tensor,
-        _out: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let g = grad.detach();
-        let g32 = g.to_dtype(DType::F32)?;
-        let db = g32.t()?.matmul(&self.xa)?;
-        let dxa = g32.matmul(&b.detach())?;
-        let dxa_s = (dxa * self.scale)?;
-        let da = dxa_s.t()?.matmul(&self.xl)?;
-        let mut dxl = dxa_s.matmul(&a.detach())?;
-        if let Some(keep) = &self.keep {
-            dxl = (dxl * keep)?;
-        }
-        let dx = (g.matmul(&self.weight)? + dxl.to_dtype(x.dtype())?)?;
-        Ok((Some(dx), Some(da), Some(db)))
-    }
-}
-
 /// `x·Wᵀ + b + scale·(dropout(x)·Aᵀ)·Bᵀ` for x `[rows, in]`, a frozen W and LoRA's A `[r, in]`
 /// and B `[out, r]` (f32), as PEFT computes it, as one autograd node: differentiable through x,
 /// A and B, with no gradient for W and none of the intermediate nodes' buffers.
@@ -138,7 +79,22 @@ pub fn lora_linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, a: &Tenso
     if !(x.track_op() || a.track_op() || b.track_op()) {
         return Ok(out);
     }
-    x.apply_op3(a, b, LoraLinear { out: out.contiguous()?, weight: weight.clone(), xl, xa, keep, scale })
+    // y = x·Wᵀ + b + xa·Bᵀ with xa = s·xl·Aᵀ: dB = gᵀ·xa, d(xa) = g·B, dA = s·d(xa)ᵀ·xl,
+    // dx = g·W + (s·d(xa)·A) ⊙ keep.
+    let weight = weight.clone();
+    let backward = move |x: &Tensor, a: &Tensor, b: &Tensor, g: &Tensor| -> Result<Grads3> {
+        let g32 = g.to_dtype(DType::F32)?;
+        let db = g32.t()?.matmul(&xa)?;
+        let dxa = (g32.matmul(b)? * scale)?;
+        let da = dxa.t()?.matmul(&xl)?;
+        let mut dxl = dxa.matmul(a)?;
+        if let Some(keep) = &keep {
+            dxl = (dxl * keep)?;
+        }
+        let dx = (g.matmul(&weight)? + dxl.to_dtype(x.dtype())?)?;
+        Ok((Some(dx), Some(da), Some(db)))
+    };
+    x.apply_op3(a, b, Precomputed3 { name: "retort-lora-linear", out: out.contiguous()?, backward })
 }
 
 #[cfg(test)]

@@ -134,4 +134,27 @@ mod tests {
         let g2 = (reference * &probe).unwrap().sum_all().unwrap().backward().unwrap();
         assert!(max_diff(g1.get(x.as_tensor()).unwrap(), g2.get(x.as_tensor()).unwrap()) < 1e-5);
     }
+
+    #[test]
+    fn the_lora_projection_and_its_gradients_equal_the_recorded_graph() {
+        let dev = Device::Cpu;
+        let grid = |rows: usize, cols: usize, seed: f64| {
+            let v: Vec<f32> = (0..rows * cols).map(|i| ((i as f64 * 0.61 + seed).cos() * 0.8) as f32).collect();
+            Tensor::from_vec(v, (rows, cols), &dev).unwrap()
+        };
+        let x = Var::from_tensor(&grid(6, 8, 0.2)).unwrap();
+        let (a, b) = (Var::from_tensor(&grid(3, 8, 1.1)).unwrap(), Var::from_tensor(&grid(5, 3, 2.3)).unwrap());
+        let (w, bias) = (grid(5, 8, 3.7), grid(1, 5, 4.1).squeeze(0).unwrap());
+        let probe = grid(6, 5, 5.9);
+        let ours = lora_linear(x.as_tensor(), &w, Some(&bias), a.as_tensor(), b.as_tensor(), 2.0, 0.0).unwrap();
+        let reference = (x.as_tensor().matmul(&w.t().unwrap()).unwrap().broadcast_add(&bias).unwrap()
+            + (x.as_tensor().matmul(&a.as_tensor().t().unwrap()).unwrap().matmul(&b.as_tensor().t().unwrap()).unwrap() * 2.0).unwrap())
+        .unwrap();
+        assert!(max_diff(&ours, &reference) < 1e-5);
+        let g1 = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (reference * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+        for v in [&x, &a, &b] {
+            assert!(max_diff(g1.get(v.as_tensor()).unwrap(), g2.get(v.as_tensor()).unwrap()) < 1e-5);
+        }
+    }
 }

@@ -14,7 +14,8 @@
 #  3. a real run: `retort train` on DIR/export (reasoning samples of 3–4.6k tokens) for a few
 #     steps: tokens/s per step and the loss curve (metrics.jsonl);
 #  4. the trained adapter decoding a validation prompt on the GPU.
-# Build the binary with scripts/build-cuda.sh; prepare DIR as the README's "Training on a GPU" says.
+# Build the binary with scripts/build-cuda.sh and prepare DIR as the README's "Training on a GPU"
+# shows (the binary xz-compressed, a messages export of 3–4k-token reasoning samples).
 set -uo pipefail
 
 DIR="${1:-target/gpu-check}"

@@ -1,4 +1,2 @@
--- The trainer's per-step gradient norm, and how far a run is (for the TUI's Train tab).
+-- The trainer's per-step gradient norm, beside loss, learning rate and tokens/s.
 ALTER TABLE run_metrics ADD COLUMN grad_norm REAL;
-ALTER TABLE runs ADD COLUMN total_steps INTEGER;
-ALTER TABLE runs ADD COLUMN heartbeat_at INTEGER;

@@ -7,14 +7,12 @@ mod import;
 mod progress;
 mod rules;
 mod stats;
-pub mod train;
+mod train;
 mod verify;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-
-pub use train::set_threads;
 
 use crate::domain::Kind;
 use crate::ingest::Format;

@@ -126,13 +126,6 @@ pub struct RunArgs {
     pub json: bool,
 }
 
-/// Sizes candle's CPU thread pool (it is rayon's global pool).
-pub fn set_threads(threads: Option<usize>) {
-    let n = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
-    // Fails only when the pool was built already: then it keeps its size.
-    let _ = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global();
-}
-
 fn options(args: &RunArgs) -> anyhow::Result<TrainOptions> {
     for t in &args.target {
         if !PROJECTIONS.contains(&t.as_str()) {
@@ -189,7 +182,6 @@ pub async fn run(store: Option<&Store>, args: TrainArgs) -> anyhow::Result<()> {
 }
 
 async fn train(store: &Store, args: &RunArgs) -> anyhow::Result<()> {
-    set_threads(args.threads);
     let opts = match &args.resume {
         Some(dir) => crate::train::run::read_checkpoint(dir).map_err(|e| anyhow::anyhow!(e))?.0,
         None => options(args)?,
@@ -322,17 +314,14 @@ pub fn generate_local(args: &GenerateLocalArgs) -> anyhow::Result<()> {
         .map(|p| Conversation { messages: vec![serde_json::json!({"role": "user", "content": p})], tools: None, soft: None })
         .collect();
     if let Some(dir) = &args.data {
-        let val = dir.join("validation.jsonl");
-        let file = if val.exists() && std::fs::metadata(&val).is_ok_and(|m| m.len() > 0) { val } else { dir.join("train.jsonl") };
-        conversations.extend(crate::train::data::read_file(&file).map_err(|e| anyhow::anyhow!(e))?.into_iter().take(args.n));
+        conversations.extend(crate::train::data::held_out(dir, args.n).map_err(|e| anyhow::anyhow!(e))?);
     }
     if conversations.is_empty() {
         anyhow::bail!("nothing to answer: give --prompt TEXT or --data EXPORT_DIR");
     }
     let opts = SampleOptions { max_new_tokens: args.max_new_tokens, temperature: args.temperature, top_p: args.top_p, seed: args.seed };
     for conv in &conversations {
-        let last_user = conv.messages.iter().rev().find(|m| m["role"] == "user").map(|m| m["content"].to_string()).unwrap_or_default();
-        println!("› {}", crate::tui::text::sanitize(last_user.trim_matches('"')));
+        println!("› {}", crate::tui::text::sanitize(&conv.last_user_text()));
         let answer = student.answer(conv, &opts).map_err(|e| anyhow::anyhow!(e))?;
         println!("{}\n", crate::tui::text::sanitize(&answer));
     }

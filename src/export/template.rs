@@ -10,7 +10,9 @@ use std::path::Path;
 use serde_json::Value;
 
 pub struct ChatTemplate {
-    source: String,
+    /// The environment with the template compiled once: a training set renders it several
+    /// times per conversation.
+    env: minijinja::Environment<'static>,
     bos_token: String,
     eos_token: String,
 }
@@ -49,7 +51,16 @@ impl ChatTemplate {
                 format!("{} has no chat template: neither `chat_template` in tokenizer_config.json nor chat_template.jinja", dir.display())
             })?,
         };
-        let template = Self { source, bos_token: token_text(config.get("bos_token")), eos_token: token_text(config.get("eos_token")) };
+        let mut env = minijinja::Environment::new();
+        let syntax = minijinja::syntax::SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).build().map_err(|e| e.to_string())?;
+        env.set_syntax(syntax);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_function("raise_exception", |msg: String| -> Result<String, minijinja::Error> {
+            Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
+        });
+        env.add_function("strftime_now", |_format: String| "26 Jul 2024".to_owned());
+        env.add_template_owned("chat", source).map_err(|e| format!("{}: the chat template does not render: {e}", dir.display()))?;
+        let template = Self { env, bos_token: token_text(config.get("bos_token")), eos_token: token_text(config.get("eos_token")) };
         template.render(&[], None, false).map_err(|e| format!("{}: the chat template does not render: {e}", dir.display()))?;
         Ok(template)
     }
@@ -61,16 +72,7 @@ impl ChatTemplate {
 
     /// Renders a conversation.
     pub fn render(&self, messages: &[Value], tools: Option<&Value>, add_generation_prompt: bool) -> Result<String, String> {
-        let mut env = minijinja::Environment::new();
-        let syntax = minijinja::syntax::SyntaxConfig::builder().trim_blocks(true).lstrip_blocks(true).build().map_err(|e| e.to_string())?;
-        env.set_syntax(syntax);
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |msg: String| -> Result<String, minijinja::Error> {
-            Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
-        });
-        env.add_function("strftime_now", |_format: String| "26 Jul 2024".to_owned());
-        env.add_template("chat", &self.source).map_err(|e| e.to_string())?;
-        let template = env.get_template("chat").map_err(|e| e.to_string())?;
+        let template = self.env.get_template("chat").map_err(|e| e.to_string())?;
         template
             .render(minijinja::context! {
                 messages => minijinja::Value::from(minijinja::value::Serde(messages)),

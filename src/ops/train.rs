@@ -37,15 +37,14 @@ pub async fn run(
         .fetch_optional(store.pool())
         .await?;
     let (run_id,): (i64,) = sqlx::query_as(
-        "INSERT INTO runs (created_at, base_model, export_id, hyperparams, status, adapter_dir, started_at, heartbeat_at) \
-         VALUES (?, ?, ?, ?, 'running', ?, ?, ?) RETURNING id",
+        "INSERT INTO runs (created_at, base_model, export_id, hyperparams, status, adapter_dir, started_at) \
+         VALUES (?, ?, ?, ?, 'running', ?, ?) RETURNING id",
     )
     .bind(store::now())
     .bind(opts.model.display().to_string())
     .bind(export_id)
     .bind(serde_json::to_string(&opts)?)
     .bind(opts.out.display().to_string())
-    .bind(store::now())
     .bind(store::now())
     .fetch_one(store.pool())
     .await?;
@@ -75,15 +74,10 @@ pub async fn run(
     while let Some(event) = rx.recv().await {
         on_event(&event);
         match &event {
-            Event::Started { total_steps, train_rows, validation_rows, skipped, .. } => {
+            Event::Started { train_rows, validation_rows, skipped, .. } => {
                 summary.train_rows = *train_rows;
                 summary.validation_rows = *validation_rows;
                 summary.skipped_count = *skipped;
-                sqlx::query("UPDATE runs SET total_steps = ? WHERE id = ?")
-                    .bind(*total_steps as i64)
-                    .bind(run_id)
-                    .execute(store.pool())
-                    .await?;
             }
             Event::Step { step, loss, lr, grad_norm, tokens_per_s, .. } => {
                 summary.steps = *step;
@@ -102,7 +96,6 @@ pub async fn run(
                 .bind(store::now())
                 .execute(store.pool())
                 .await?;
-                sqlx::query("UPDATE runs SET heartbeat_at = ? WHERE id = ?").bind(store::now()).bind(run_id).execute(store.pool()).await?;
             }
             Event::Validation { step, loss } => {
                 summary.last_validation_loss = Some(*loss);

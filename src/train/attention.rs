@@ -210,14 +210,20 @@ where
     x.apply_op1(Precomputed { name, out: out.contiguous()?, backward })
 }
 
+/// `x·Wᵀ + b`, no graph recorded (x detached by the caller).
+pub(super) fn affine(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let out = x.matmul(&weight.t()?)?;
+    match bias {
+        Some(b) => out.broadcast_add(b),
+        None => Ok(out),
+    }
+}
+
 /// `x·Wᵀ + b` for x `[rows, in]` and a frozen W `[out, in]`, differentiable through x only:
 /// candle's matmul backward would also compute W's gradient (a full GEMM, a zeroed buffer and an
 /// add per projection and step) although nothing reads it. Here `dX = dY·W` only.
 pub fn frozen_linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-    let mut out = x.detach().matmul(&weight.t()?)?;
-    if let Some(b) = bias {
-        out = out.broadcast_add(b)?;
-    }
+    let out = affine(&x.detach(), weight, bias)?;
     let weight = weight.clone();
     precomputed("retort-frozen-linear", x, out, move |_, grad| grad.matmul(&weight))
 }

@@ -55,7 +55,6 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 pub fn train_bench(args: &TrainBenchArgs) -> anyhow::Result<()> {
-    crate::cli::set_threads(Some(args.threads));
     let device = super::run::device(&args.device).map_err(|e| anyhow::anyhow!(e))?;
     let dtype = if device.is_cuda() { DType::BF16 } else { DType::F32 };
     let temp = std::env::temp_dir().join(format!("retort-bench-train-{}", std::process::id()));

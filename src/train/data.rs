@@ -117,6 +117,28 @@ pub fn conversation(line: &Value) -> Result<Conversation, String> {
     Ok(Conversation { messages, tools, soft })
 }
 
+impl Conversation {
+    /// The text of the last user turn (what a prompt list shows).
+    #[must_use]
+    pub fn last_user_text(&self) -> String {
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+            .and_then(|m| m.get("content"))
+            .map(|c| c.as_str().map_or_else(|| c.to_string(), str::to_owned))
+            .unwrap_or_default()
+    }
+}
+
+/// The first `n` held-out conversations of an export: its `validation.jsonl`, or its
+/// `train.jsonl` when it has no validation part.
+pub fn held_out(export: &Path, n: usize) -> Result<Vec<Conversation>, String> {
+    let val = export.join("validation.jsonl");
+    let file = if std::fs::metadata(&val).is_ok_and(|m| m.len() > 0) { val } else { export.join("train.jsonl") };
+    Ok(read_file(&file)?.into_iter().take(n).collect())
+}
+
 /// Renders and tokenizes conversations for one model.
 pub struct Encoder {
     pub tokenizer: tokenizers::Tokenizer,
@@ -191,7 +213,12 @@ impl Encoder {
                 continue;
             }
             let prefix = self.template.render(&messages[..i], tools, true).map_err(Skip::Bad)?;
-            let upto = self.template.render(&messages[..=i], tools, false).map_err(Skip::Bad)?;
+            // Up to the last turn is the whole conversation, rendered already.
+            let upto = if i + 1 == messages.len() {
+                full.clone()
+            } else {
+                self.template.render(&messages[..=i], tools, false).map_err(Skip::Bad)?
+            };
             // Templates that rewrite earlier turns (Qwen3 drops their reasoning) break the
             // prefix property there; those turns are context, not targets.
             if upto.starts_with(&prefix) && full.starts_with(&upto) && upto.len() > prefix.len() {

@@ -62,10 +62,7 @@ pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
 /// A and B, with no gradient for W and none of the intermediate nodes' buffers.
 pub fn lora_linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, a: &Tensor, b: &Tensor, scale: f64, dropout: f32) -> Result<Tensor> {
     let xd = x.detach();
-    let mut base = xd.matmul(&weight.t()?)?;
-    if let Some(bias) = bias {
-        base = base.broadcast_add(bias)?;
-    }
+    let base = super::attention::affine(&xd, weight, bias)?;
     let mut xl = xd.to_dtype(a.dtype())?;
     let keep = if dropout > 0.0 {
         let keep = (xl.rand_like(0.0, 1.0)?.ge(f64::from(dropout))?.to_dtype(DType::F32)? / (1.0 - f64::from(dropout)))?;

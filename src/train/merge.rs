@@ -10,11 +10,12 @@ use super::model::Model;
 
 pub fn merge(model_dir: &Path, adapter_dir: &Path, out: &Path) -> Result<PathBuf, String> {
     let spec = adapter::read_spec(adapter_dir)?;
-    // Merged in f32, written in the base's own dtype.
+    // Merged in f32, written in the base's own dtype; the weights are read once.
     let stored = super::model::read_weights(model_dir, &Device::Cpu)?;
     let dtype = stored.values().next().map_or(DType::F32, candle_core::Tensor::dtype);
-    drop(stored);
-    let model = Model::load(model_dir, &Device::Cpu, DType::F32, Some(&spec), 0)?;
+    let config = super::config::ModelConfig::load(model_dir)?;
+    let model = Model::from_weights(config, stored, &Device::Cpu, DType::F32, Some(&spec), 0)
+        .map_err(|e| format!("{}: {e}", model_dir.display()))?;
     adapter::load_weights(&model, &adapter_dir.join("adapter_model.safetensors"))?;
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let tensors: std::collections::HashMap<String, candle_core::Tensor> = model

@@ -87,7 +87,7 @@ fn evaluate(model: &Model, rows: &[Row], batch_tokens: usize, kd: Option<KdWeigh
     let lengths: Vec<usize> = rows.iter().map(|r| r.ids.len()).collect();
     let (mut sum, mut count) = (0f64, 0usize);
     for batch in data::batches(&lengths, batch_tokens, 0, 0) {
-        let picked: Vec<Row> = batch.iter().map(|i| rows[*i].clone()).collect();
+        let picked: Vec<&Row> = batch.iter().map(|i| &rows[*i]).collect();
         let b = Batch::new(&picked, pad, &model.device).map_err(|e| e.to_string())?;
         if b.loss_tokens == 0 {
             continue;
@@ -213,7 +213,7 @@ pub fn train(
     let mut epoch = 0u64;
     let mut queue: std::collections::VecDeque<Vec<usize>> = std::collections::VecDeque::new();
     let mut taken = 0u64;
-    'outer: while step < total {
+    while step < total {
         if queue.is_empty() {
             queue.extend(data::batches(&lengths, opts.batch_tokens, opts.seed, epoch));
             epoch += 1;
@@ -226,14 +226,14 @@ pub fn train(
         let t0 = Instant::now();
         let batches: Vec<Batch> = group
             .iter()
-            .map(|b| Batch::new(&b.iter().map(|i| dataset.train[*i].clone()).collect::<Vec<_>>(), pad, &device))
+            .map(|b| Batch::new(&b.iter().map(|i| &dataset.train[*i]).collect::<Vec<_>>(), pad, &device))
             .collect::<Result<_, _>>()
             .map_err(|e| e.to_string())?;
         // The mean over every target of the step, as transformers divides by the step's items.
         let targets: usize = batches.iter().map(|b| b.loss_tokens).sum();
         let tokens: usize = batches.iter().map(|b| b.tokens).sum();
         if targets == 0 {
-            continue 'outer;
+            continue;
         }
         let mut grads: Option<GradStore> = None;
         let mut loss_total = 0f64;

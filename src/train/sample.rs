@@ -116,20 +116,10 @@ fn sample(logits: &Tensor, opts: &SampleOptions, rng: &mut rand::rngs::StdRng) -
 pub fn validation_answers(opts: &super::run::TrainOptions, n: usize) -> Result<Vec<(String, String)>, String> {
     let device = super::run::device(&opts.device)?;
     let student = Student::load(&opts.model, Some(&opts.out), &device)?;
-    let val = opts.data.join("validation.jsonl");
-    let file = if val.exists() && std::fs::metadata(&val).is_ok_and(|m| m.len() > 0) { val } else { opts.data.join("train.jsonl") };
     let sample = SampleOptions { max_new_tokens: 128, temperature: 0.0, top_p: 1.0, seed: 0 };
     let mut out = Vec::new();
-    for conv in super::data::read_file(&file)?.iter().take(n) {
-        let prompt = conv
-            .messages
-            .iter()
-            .rev()
-            .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
-            .and_then(|m| m.get("content"))
-            .map(|c| c.as_str().map_or_else(|| c.to_string(), str::to_owned))
-            .unwrap_or_default();
-        out.push((prompt, student.answer(conv, &sample)?));
+    for conv in super::data::held_out(&opts.data, n)? {
+        out.push((conv.last_user_text(), student.answer(&conv, &sample)?));
     }
     Ok(out)
 }

@@ -32,7 +32,9 @@ pub struct Batch {
 }
 
 impl Batch {
-    pub fn new(rows: &[Row], pad: u32, device: &Device) -> Result<Self> {
+    /// Rows by value or by reference (a training step borrows them from the dataset).
+    pub fn new<R: std::borrow::Borrow<Row>>(rows: &[R], pad: u32, device: &Device) -> Result<Self> {
+        let rows: Vec<&Row> = rows.iter().map(std::borrow::Borrow::borrow).collect();
         let len = rows.iter().map(|r| r.ids.len()).max().unwrap_or(0);
         let mut ids = Vec::with_capacity(rows.len() * len);
         let (mut positions, mut labels) = (Vec::new(), Vec::new());

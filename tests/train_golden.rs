@@ -11,7 +11,7 @@ use candle_core::{DType, Device, Tensor};
 use retort::train::adapter;
 use retort::train::loss::{KdWeights, SoftTargets, kd};
 use retort::train::model::{LoraSpec, Model};
-use retort::train::optim::{AdamW, AdamWParams, clip_grad_norm, cosine_lr};
+use retort::train::optim::{AdamW, AdamWParams, cosine_lr};
 use retort::train::step::{Batch, Row, loss_sum};
 use serde_json::Value;
 
@@ -80,13 +80,12 @@ fn trajectory(arch: &str, key: &str) -> (Vec<f64>, Vec<f64>, Model) {
     for step in 0..steps {
         let loss = (loss_sum(&m, &b, None, true).unwrap() / b.loss_tokens as f64).unwrap();
         losses.push(f64::from(loss.to_scalar::<f32>().unwrap()));
-        let mut grads = loss.backward().unwrap();
-        norms.push(clip_grad_norm(&mut grads, &m.lora_vars(), max_norm).unwrap());
+        let grads = opt.flatten(&loss.backward().unwrap()).unwrap();
         let lr = match warmup {
             Some(w) => cosine_lr(params.lr, step, w, t["total_steps"].as_u64().unwrap()),
             None => params.lr,
         };
-        opt.step(&grads, lr).unwrap();
+        norms.push(f64::from(opt.step(&grads, lr, max_norm).unwrap().to_scalar::<f32>().unwrap()));
     }
     (losses, norms, m)
 }

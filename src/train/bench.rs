@@ -82,8 +82,8 @@ pub fn train_bench(args: &TrainBenchArgs) -> anyhow::Result<()> {
         device.synchronize()?;
         let t0 = Instant::now();
         let loss = (loss_sum(&model, &batch, None, true)? / batch.loss_tokens as f64)?;
-        let grads = loss.backward()?;
-        opt.step(&grads, params.lr)?;
+        let grads = opt.flatten(&loss.backward()?)?;
+        opt.step(&grads, params.lr, None)?;
         losses.push(f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?));
         device.synchronize()?;
         if step >= args.warmup {

@@ -1,5 +1,5 @@
-//! AdamW with its state in the open (checkpoints save and restore it), the warm-up + cosine
-//! schedule, and clipping by global norm. The update is PyTorch's `torch.optim.AdamW`.
+//! AdamW with its state in the open (checkpoints save and restore it), clipping by global norm,
+//! and the warm-up + cosine schedule. The update is PyTorch's `torch.optim.AdamW`.
 
 use std::collections::HashMap;
 
@@ -50,26 +50,42 @@ impl AdamW {
         Ok(Self { vars, spans, m, v, step: 0, params })
     }
 
-    /// One update with `grads` (already scaled and clipped) at learning rate `lr`; a variable
-    /// without a gradient counts as a zero gradient.
-    pub fn step(&mut self, grads: &GradStore, lr: f64) -> Result<()> {
-        if self.vars.is_empty() {
-            return Ok(());
-        }
-        self.step += 1;
-        let p = self.params;
-        let t = i32::try_from(self.step).unwrap_or(i32::MAX);
-        let (c1, c2) = (1.0 - p.beta1.powi(t), 1.0 - p.beta2.powi(t));
+    /// The variables' gradients in one flat f32 tensor, in the optimizer's order (zeros for a
+    /// variable without one): accumulating, clipping and the update then run once over it.
+    pub fn flatten(&self, grads: &GradStore) -> Result<Tensor> {
         let mut gs = Vec::with_capacity(self.vars.len());
-        let mut thetas = Vec::with_capacity(self.vars.len());
         for (_, var) in &self.vars {
             gs.push(match grads.get(var.as_tensor()) {
                 Some(g) => g.to_dtype(DType::F32)?.flatten_all()?,
                 None => Tensor::zeros(var.elem_count(), DType::F32, var.device())?,
             });
-            thetas.push(var.as_tensor().flatten_all()?);
         }
-        let g = Tensor::cat(&gs, 0)?;
+        if gs.is_empty() {
+            return Tensor::zeros(0, DType::F32, self.m.device());
+        }
+        Tensor::cat(&gs, 0)
+    }
+
+    /// One update with the flat gradients `g` of [`AdamW::flatten`] (already scaled) at learning
+    /// rate `lr`, clipped first to a global L2 norm of `max_norm` as
+    /// `torch.nn.utils.clip_grad_norm_` does. Returns the norm before clipping as a scalar
+    /// tensor: everything stays on the device, and the caller reads the norm once the step's
+    /// work is queued.
+    pub fn step(&mut self, g: &Tensor, lr: f64, max_norm: Option<f64>) -> Result<Tensor> {
+        let norm = g.sqr()?.sum_all()?.sqrt()?;
+        if self.vars.is_empty() {
+            return Ok(norm);
+        }
+        // torch: coef = clamp(max_norm / (norm + 1e-6), max=1), gradients scaled by it.
+        let g = match max_norm {
+            Some(max) => g.broadcast_mul(&((&norm + 1e-6)?.recip()? * max)?.minimum(1f64)?)?,
+            None => g.clone(),
+        };
+        self.step += 1;
+        let p = self.params;
+        let t = i32::try_from(self.step).unwrap_or(i32::MAX);
+        let (c1, c2) = (1.0 - p.beta1.powi(t), 1.0 - p.beta2.powi(t));
+        let thetas: Vec<Tensor> = self.vars.iter().map(|(_, var)| var.as_tensor().flatten_all()).collect::<Result<_>>()?;
         let theta = Tensor::cat(&thetas, 0)?;
         let m = ((&self.m * p.beta1)? + (&g * (1.0 - p.beta1))?)?;
         let v = ((&self.v * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?;
@@ -82,7 +98,7 @@ impl AdamW {
         }
         self.m = m;
         self.v = v;
-        Ok(())
+        Ok(norm)
     }
 
     /// The moments by variable name (`<name>.exp_avg`, `<name>.exp_avg_sq`), for a checkpoint.
@@ -126,35 +142,6 @@ pub fn cosine_lr(peak: f64, step: u64, warmup: u64, total: u64) -> f64 {
     }
     let progress = (step - warmup) as f64 / total.saturating_sub(warmup).max(1) as f64;
     peak * (0.5 * (1.0 + (std::f64::consts::PI * progress).cos())).max(0.0)
-}
-
-/// The global L2 norm of the variables' gradients; when it exceeds `max_norm`, the gradients
-/// are scaled down to it (as `torch.nn.utils.clip_grad_norm_`). Returns the norm before clipping.
-pub fn clip_grad_norm(grads: &mut GradStore, vars: &[Var], max_norm: Option<f64>) -> Result<f64> {
-    // In f32 and in torch's order: each gradient's norm, then the norm of those norms, on the
-    // device with one read back.
-    let mut norms = Vec::with_capacity(vars.len());
-    for v in vars {
-        if let Some(g) = grads.get(v.as_tensor()) {
-            norms.push(g.to_dtype(DType::F32)?.sqr()?.sum_all()?.sqrt()?);
-        }
-    }
-    if norms.is_empty() {
-        return Ok(0.0);
-    }
-    let sum = Tensor::stack(&norms, 0)?.sqr()?.sum_all()?.to_scalar::<f32>()?;
-    let norm = sum.sqrt();
-    if let Some(max) = max_norm {
-        let coef = max as f32 / (norm + 1e-6);
-        if coef < 1.0 {
-            for v in vars {
-                if let Some(g) = grads.remove(v.as_tensor()) {
-                    grads.insert(v.as_tensor(), (g * f64::from(coef))?);
-                }
-            }
-        }
-    }
-    Ok(f64::from(norm))
 }
 
 #[cfg(test)]

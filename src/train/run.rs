@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use candle_core::backprop::GradStore;
-use candle_core::{DType, Device};
+use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -17,7 +16,7 @@ use super::adapter;
 use super::data::{self, Dataset, Encoder, Skip};
 use super::loss::KdWeights;
 use super::model::{LoraSpec, Model};
-use super::optim::{AdamW, AdamWParams, clip_grad_norm, cosine_lr};
+use super::optim::{AdamW, AdamWParams, cosine_lr};
 use super::step::{Batch, Row, loss_sum};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -206,7 +205,6 @@ pub fn train(
         soft,
         device: opts.device.clone(),
     });
-    let vars = model.lora_vars();
     let started = Instant::now();
     let mut cancelled = false;
     // The optimizer steps of every epoch, in order; a resumed run skips those already taken.
@@ -235,35 +233,32 @@ pub fn train(
         if targets == 0 {
             continue;
         }
-        let mut grads: Option<GradStore> = None;
-        let mut loss_total = 0f64;
+        // Gradients summed in one flat tensor and the loss kept on the device: the host waits
+        // for the device once, when the step's work is all queued.
+        let mut grads: Option<Tensor> = None;
+        let mut loss_total: Option<Tensor> = None;
         for b in &batches {
             if b.loss_tokens == 0 {
                 continue;
             }
             let loss = (loss_sum(&model, b, kd, true).map_err(|e| e.to_string())? / targets as f64).map_err(|e| e.to_string())?;
-            loss_total += f64::from(loss.to_scalar::<f32>().map_err(|e| e.to_string())?);
-            let g = loss.backward().map_err(|e| e.to_string())?;
+            let g = opt.flatten(&loss.backward().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+            let loss = loss.detach();
             grads = Some(match grads {
                 None => g,
-                Some(mut acc) => {
-                    for v in &vars {
-                        if let Some(new) = g.get(v.as_tensor()) {
-                            let sum = match acc.get(v.as_tensor()) {
-                                Some(old) => (old + new).map_err(|e| e.to_string())?,
-                                None => new.clone(),
-                            };
-                            acc.insert(v.as_tensor(), sum);
-                        }
-                    }
-                    acc
-                }
+                Some(acc) => (acc + g).map_err(|e| e.to_string())?,
+            });
+            loss_total = Some(match loss_total {
+                None => loss,
+                Some(acc) => (acc + loss).map_err(|e| e.to_string())?,
             });
         }
-        let Some(mut grads) = grads else { continue };
-        let grad_norm = clip_grad_norm(&mut grads, &vars, opts.max_grad_norm).map_err(|e| e.to_string())?;
+        let (Some(grads), Some(loss_total)) = (grads, loss_total) else { continue };
         let lr = cosine_lr(opts.lr, step, warmup, total);
-        opt.step(&grads, lr).map_err(|e| e.to_string())?;
+        let grad_norm = opt.step(&grads, lr, opts.max_grad_norm).map_err(|e| e.to_string())?;
+        let read = |t: Tensor| t.to_dtype(DType::F32).and_then(|t| t.to_scalar::<f32>()).map(f64::from).map_err(|e| e.to_string());
+        let loss_total = read(loss_total)?;
+        let grad_norm = read(grad_norm)?;
         step += 1;
         let secs = t0.elapsed().as_secs_f64();
         let tokens_per_s = tokens as f64 / secs.max(1e-9);

@@ -4,8 +4,12 @@
 //! layer for backward — tens of GB at 4k tokens — where this keeps the output only.
 //!
 //! It enters candle's autograd as a custom op: the forward hands back the output computed
-//! beforehand, the backward is the softmax-attention gradient:
-//! `dV = Pᵀ·dO`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP − rowsum(P ⊙ dP))`, `dQ = s·dS·K`, `dK = s·dSᵀ·Q`.
+//! beforehand, the backward is the softmax-attention gradient (q already scaled):
+//! `dV = Pᵀ·dO`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP − rowsum(dO ⊙ O))`, `dQ = dS·K`, `dK = dSᵀ·Q`.
+//!
+//! Each block costs few passes over its `[rows, keys]` scores — the matmul, its f32 copy, the
+//! mask, candle's fused softmax (in f32, as transformers' eager attention) — since on a GPU those
+//! passes, not the matmuls, are where attention spends its time.
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CudaStorage, CustomOp3, D, DType, Layout, Shape, Storage, Tensor};
@@ -15,36 +19,58 @@ use super::model::Result;
 /// Query rows per block: bounds the `[batch, heads, block, keys]` temporaries.
 const BLOCK: usize = 512;
 
-/// `[n, n]`: 0 on and below the diagonal, -inf above, built on the device. The model builds it
-/// once per forward (`mask_size` rows) and every layer's attention reads a corner of it.
-pub fn triangle(n: usize, device: &candle_core::Device) -> Result<Tensor> {
-    let i = Tensor::arange(0u32, n as u32, device)?;
-    let above = i.unsqueeze(0)?.broadcast_as((n, n))?.gt(&i.unsqueeze(1)?.broadcast_as((n, n))?)?;
-    above.where_cond(&Tensor::full(f32::NEG_INFINITY, (n, n), device)?, &Tensor::zeros((n, n), DType::F32, device)?)
+/// The causal mask of a forward over `t` positions after `offset` cached ones, in `dtype`:
+/// `[min(t, BLOCK), offset + t]`, 0 where a query sees a key and -inf where not, aligned on
+/// the right — row `i` is the query `rows - 1 - i` places before the last, and every block of
+/// queries reads its mask as a view of a corner of this one (see [`block_mask`]).
+pub fn causal_mask(t: usize, offset: usize, dtype: DType, device: &candle_core::Device) -> Result<Tensor> {
+    let rows = BLOCK.min(t);
+    let keys = offset + t;
+    // Row i's query sits at key position keys - rows + i and sees the keys up to it.
+    let last = Tensor::arange((keys - rows) as u32, keys as u32, device)?.unsqueeze(1)?.broadcast_as((rows, keys))?;
+    let key = Tensor::arange(0u32, keys as u32, device)?.unsqueeze(0)?.broadcast_as((rows, keys))?;
+    let hidden = key.gt(&last)?;
+    hidden.where_cond(&Tensor::full(f32::NEG_INFINITY, (rows, keys), device)?, &Tensor::zeros((rows, keys), DType::F32, device)?)?.to_dtype(dtype)
 }
 
-/// The probabilities, in f32, of a block of `rows` queries whose last one sits at key position
-/// `keys - 1` (causal: a block sees the keys up to its own last position): softmax(scale·q·kᵀ +
-/// mask), the mask being `tri` on the block's own diagonal square.
-fn probs(q: &Tensor, k: &Tensor, scale: f64, tri: &Tensor) -> Result<Tensor> {
-    let rows = q.dim(2)?;
-    let keys = k.dim(2)?;
-    let scores = (q.matmul(&k.t()?)?.to_dtype(DType::F32)? * scale)?;
-    let scores = if rows > 1 {
-        let m = tri.narrow(0, 0, rows)?.narrow(1, 0, rows)?;
-        let m = if keys > rows { m.pad_with_zeros(1, keys - rows, 0)? } else { m };
-        scores.broadcast_add(&m)?
-    } else {
-        scores
+/// The mask of a block of `rows` queries whose last one sits at key position `end - 1`
+/// (a view of [`causal_mask`]); `None` for a single query, which sees every key before it.
+fn block_mask(mask: &Tensor, rows: usize, end: usize) -> Result<Option<Tensor>> {
+    if rows == 1 {
+        return Ok(None);
+    }
+    let (mask_rows, keys) = mask.dims2()?;
+    Ok(Some(mask.narrow(0, mask_rows - rows, rows)?.narrow(1, keys - end, end)?))
+}
+
+/// The probabilities, in f32, of a block of (scaled) queries over the keys `k`: softmax(q·kᵀ +
+/// mask).
+fn probs(q: &Tensor, k: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    let scores = q.matmul(&k.t()?)?;
+    let scores = match mask {
+        Some(m) => scores.broadcast_add(m)?,
+        None => scores,
     };
-    let max = scores.max_keepdim(D::Minus1)?;
-    let e = scores.broadcast_sub(&max)?.exp()?;
-    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
+    softmax_rows(&scores.to_dtype(DType::F32)?)
 }
 
-/// The attention output for q `[b, h, t, d]`, k and v `[b, h, keys, d]` (k/v heads already
-/// repeated), query `i` at absolute position `offset + i`; no graph is recorded.
-fn forward_blocks(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, offset: usize, tri: &Tensor) -> Result<Tensor> {
+/// Below this many elements a CPU tensor takes the plain ops rather than candle's fused kernels:
+/// their CPU versions hand every call to the thread pool, which costs more than small work.
+pub(super) const CPU_FUSED_MIN: usize = 64 * 1024;
+
+/// Softmax over the last dimension: candle's fused kernel (one pass on a GPU), or the plain
+/// ops for a small CPU tensor.
+fn softmax_rows(x: &Tensor) -> Result<Tensor> {
+    if x.device().is_cpu() && x.elem_count() < CPU_FUSED_MIN {
+        let e = x.broadcast_sub(&x.max_keepdim(D::Minus1)?)?.exp()?;
+        return e.broadcast_div(&e.sum_keepdim(D::Minus1)?);
+    }
+    candle_nn::ops::softmax_last_dim(x)
+}
+
+/// The attention output for q `[b, h, t, d]` (scaled), k and v `[b, h, keys, d]` (k/v heads
+/// already repeated), query `i` at absolute position `offset + i`; no graph is recorded.
+fn forward_blocks(q: &Tensor, k: &Tensor, v: &Tensor, offset: usize, mask: &Tensor) -> Result<Tensor> {
     let t = q.dim(2)?;
     let mut outs = Vec::with_capacity(t.div_ceil(BLOCK));
     let mut start = 0;
@@ -53,9 +79,13 @@ fn forward_blocks(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, offset: usize,
         let end = offset + start + rows;
         let qb = q.narrow(2, start, rows)?.contiguous()?;
         let vp = v.narrow(2, 0, end)?.contiguous()?;
-        let p = probs(&qb, &k.narrow(2, 0, end)?.contiguous()?, scale, tri)?.to_dtype(v.dtype())?;
+        let m = block_mask(mask, rows, end)?;
+        let p = probs(&qb, &k.narrow(2, 0, end)?.contiguous()?, m.as_ref())?.to_dtype(v.dtype())?;
         outs.push(p.matmul(&vp)?);
         start += rows;
+    }
+    if outs.len() == 1 {
+        return Ok(outs.remove(0));
     }
     Tensor::cat(&outs, 2)
 }
@@ -113,13 +143,25 @@ impl<F: Fn(&Tensor, &Tensor, &Tensor, &Tensor) -> Result<Grads3> + Send + Sync> 
     }
 }
 
-/// The gradients of causal attention, a block of queries at a time.
-fn attention_backward(q: &Tensor, k: &Tensor, v: &Tensor, grad: &Tensor, scale: f64, tri: &Tensor) -> Result<Grads3> {
+/// The gradients of causal attention for (scaled) q, k, v, the output `out` and its gradient,
+/// a block of queries at a time.
+fn attention_backward(q: &Tensor, k: &Tensor, v: &Tensor, out: &Tensor, grad: &Tensor, mask: &Tensor) -> Result<Grads3> {
     let dtype = q.dtype();
     let t = q.dim(2)?;
+    // rowsum(P ⊙ dP) = rowsum(dO ⊙ O): one [t, d] product instead of one per [rows, keys] block.
+    let delta = (grad.to_dtype(DType::F32)? * out.to_dtype(DType::F32)?)?.sum_keepdim(D::Minus1)?;
     let mut dq = Vec::with_capacity(t.div_ceil(BLOCK));
-    let mut dk = Tensor::zeros(k.shape(), DType::F32, k.device())?;
-    let mut dv = Tensor::zeros(v.shape(), DType::F32, v.device())?;
+    let mut dk: Option<Tensor> = None;
+    let mut dv: Option<Tensor> = None;
+    // This block's share of dK and dV covers keys 0..end; the rest is zero.
+    let add = |acc: Option<Tensor>, part: Tensor, end: usize| -> Result<Option<Tensor>> {
+        let part = part.to_dtype(DType::F32)?;
+        let part = if end < t { part.pad_with_zeros(2, 0, t - end)? } else { part };
+        Ok(Some(match acc {
+            Some(a) => (a + part)?,
+            None => part,
+        }))
+    };
     let mut start = 0;
     while start < t {
         let rows = BLOCK.min(t - start);
@@ -128,47 +170,38 @@ fn attention_backward(q: &Tensor, k: &Tensor, v: &Tensor, grad: &Tensor, scale: 
         let gb = grad.narrow(2, start, rows)?.contiguous()?;
         let kp = k.narrow(2, 0, end)?.contiguous()?;
         let vp = v.narrow(2, 0, end)?.contiguous()?;
-        let p = probs(&qb, &kp, scale, tri)?;
-        // This block's share of dK and dV covers keys 0..end; the rest is zero.
-        dv = (dv + p.to_dtype(dtype)?.t()?.matmul(&gb)?.to_dtype(DType::F32)?.pad_with_zeros(2, 0, t - end)?)?;
+        let m = block_mask(mask, rows, end)?;
+        let p = probs(&qb, &kp, m.as_ref())?;
+        dv = add(dv, p.to_dtype(dtype)?.t()?.matmul(&gb)?, end)?;
         let dp = gb.matmul(&vp.t()?)?.to_dtype(DType::F32)?;
-        // rowsum(P ⊙ dP) equals rowsum(dO ⊙ O); taken this way it rounds as torch's softmax
-        // backward does.
-        let delta = (&p * &dp)?.sum_keepdim(D::Minus1)?;
-        let ds = (p * dp.broadcast_sub(&delta)?)?;
-        let ds = (ds * scale)?.to_dtype(dtype)?;
+        let ds = (p * dp.broadcast_sub(&delta.narrow(2, start, rows)?)?)?.to_dtype(dtype)?;
         dq.push(ds.matmul(&kp)?);
-        dk = (dk + ds.t()?.matmul(&qb)?.to_dtype(DType::F32)?.pad_with_zeros(2, 0, t - end)?)?;
+        dk = add(dk, ds.t()?.matmul(&qb)?, end)?;
         start += rows;
     }
-    Ok((Some(Tensor::cat(&dq, 2)?), Some(dk.to_dtype(dtype)?), Some(dv.to_dtype(dtype)?)))
-}
-
-/// Rows of the causal mask a forward over `t` positions needs.
-#[must_use]
-pub fn mask_size(t: usize) -> usize {
-    BLOCK.min(t)
+    let dq = if dq.len() == 1 { dq.remove(0) } else { Tensor::cat(&dq, 2)? };
+    let to = |g: Option<Tensor>| g.map(|g| g.to_dtype(dtype)).transpose();
+    Ok((Some(dq), to(dk)?, to(dv)?))
 }
 
 /// Causal attention of q `[b, h, t, d]` over k, v `[b, h, keys, d]`, query `i` at position
-/// `offset + i` (keys start at position 0), with `tri` from [`triangle`]`(`[`mask_size`]`(t))`.
-/// Differentiable through q, k and v.
-pub fn causal(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, offset: usize, tri: &Tensor) -> Result<Tensor> {
-    let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
+/// `offset + i` (keys start at position 0), scores scaled by `scale`, with `mask` from
+/// [`causal_mask`]`(t, offset, ..)`. Differentiable through q, k and v.
+pub fn causal(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, offset: usize, mask: &Tensor) -> Result<Tensor> {
+    // Scaling q (`[t, d]`) instead of the scores (`[t, keys]`); exact for head sizes whose
+    // 1/√d is a power of two (64, 256), one rounding of q otherwise.
+    let q = (q * scale)?.contiguous()?;
+    let (k, v) = (k.contiguous()?, v.contiguous()?);
+    let out = forward_blocks(&q.detach(), &k.detach(), &v.detach(), offset, mask)?;
     let training = q.track_op() || k.track_op() || v.track_op();
-    if training && offset == 0 && q.dim(2)? <= BLOCK {
-        // Short rows: the graph of one block is small, and recomputing it costs more than it saves.
-        let p = probs(&q, &k, scale, tri)?.to_dtype(v.dtype())?;
-        return p.matmul(&v);
-    }
-    let out = forward_blocks(&q.detach(), &k.detach(), &v.detach(), scale, offset, tri)?;
     if offset > 0 || !training {
         // Decoding, or nothing to differentiate: the output as it is.
         return Ok(out);
     }
-    let tri = tri.clone();
-    let backward = move |q: &Tensor, k: &Tensor, v: &Tensor, grad: &Tensor| attention_backward(q, k, v, grad, scale, &tri);
-    q.apply_op3(&k, &v, Precomputed3 { name: "retort-causal-attention", out: out.contiguous()?, backward })
+    let mask = mask.clone();
+    let saved = out.clone();
+    let backward = move |q: &Tensor, k: &Tensor, v: &Tensor, grad: &Tensor| attention_backward(q, k, v, &saved, grad, &mask);
+    q.apply_op3(&k, &v, Precomputed3 { name: "retort-causal-attention", out, backward })
 }
 
 /// An op whose output was computed beforehand without a graph: its forward hands that output
@@ -245,27 +278,50 @@ mod tests {
     #[test]
     fn blocked_attention_and_its_gradient_equal_eager_attention() {
         let dev = Device::Cpu;
-        // Longer than a block, so the blocks and their masks are exercised.
-        let (b, h, t, d) = (1, 2, BLOCK + 37, 8);
-        let rand = |seed: f64| {
-            let n = b * h * t * d;
-            let v: Vec<f32> = (0..n).map(|i| ((i as f64 * 0.37 + seed).sin() * 2.0) as f32).collect();
-            Var::from_tensor(&Tensor::from_vec(v, (b, h, t, d), &dev).unwrap()).unwrap()
-        };
-        let (q, k, v) = (rand(0.1), rand(1.3), rand(2.7));
-        let w = Tensor::from_vec((0..b * h * t * d).map(|i| ((i % 13) as f32) - 6.0).collect::<Vec<_>>(), (b, h, t, d), &dev).unwrap();
-        let scale = 1.0 / (d as f64).sqrt();
-        let ours = causal(q.as_tensor(), k.as_tensor(), v.as_tensor(), scale, 0, &triangle(mask_size(t), &dev).unwrap()).unwrap();
-        let reference = eager(q.as_tensor(), k.as_tensor(), v.as_tensor(), scale);
-        let diff = (&ours - &reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-        assert!(diff < 1e-5, "forward differs by {diff}");
-        let g1 = (ours * &w).unwrap().sum_all().unwrap().backward().unwrap();
-        let g2 = (reference * &w).unwrap().sum_all().unwrap().backward().unwrap();
-        for (name, var) in [("q", &q), ("k", &k), ("v", &v)] {
-            let a = g1.get(var.as_tensor()).unwrap();
-            let e = g2.get(var.as_tensor()).unwrap();
-            let diff = (a - e).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-            assert!(diff < 1e-3, "d{name} differs by {diff}");
+        // One block, and longer than a block so that the blocks and their masks are exercised.
+        for t in [37, BLOCK + 37] {
+            let (b, h, d) = (1, 2, 8);
+            let rand = |seed: f64| {
+                let n = b * h * t * d;
+                let v: Vec<f32> = (0..n).map(|i| ((i as f64 * 0.37 + seed).sin() * 2.0) as f32).collect();
+                Var::from_tensor(&Tensor::from_vec(v, (b, h, t, d), &dev).unwrap()).unwrap()
+            };
+            let (q, k, v) = (rand(0.1), rand(1.3), rand(2.7));
+            let w = Tensor::from_vec((0..b * h * t * d).map(|i| ((i % 13) as f32) - 6.0).collect::<Vec<_>>(), (b, h, t, d), &dev).unwrap();
+            let scale = 1.0 / (d as f64).sqrt();
+            let mask = causal_mask(t, 0, DType::F32, &dev).unwrap();
+            let ours = causal(q.as_tensor(), k.as_tensor(), v.as_tensor(), scale, 0, &mask).unwrap();
+            let reference = eager(q.as_tensor(), k.as_tensor(), v.as_tensor(), scale);
+            let diff = (&ours - &reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(diff < 1e-5, "t {t}: forward differs by {diff}");
+            let g1 = (ours * &w).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = (reference * &w).unwrap().sum_all().unwrap().backward().unwrap();
+            for (name, var) in [("q", &q), ("k", &k), ("v", &v)] {
+                let a = g1.get(var.as_tensor()).unwrap();
+                let e = g2.get(var.as_tensor()).unwrap();
+                let diff = (a - e).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+                assert!(diff < 1e-3, "t {t}: d{name} differs by {diff}");
+            }
+        }
+    }
+
+    #[test]
+    fn queries_after_cached_keys_see_exactly_the_keys_before_them() {
+        // The last `t` queries over `offset + t` keys equal the tail of a full forward.
+        let dev = Device::Cpu;
+        let (b, h, d) = (1, 2, 8);
+        for (offset, t) in [(5, 1), (5, 7), (3, BLOCK + 9)] {
+            let n = offset + t;
+            let rand = |seed: f64| {
+                let v: Vec<f32> = (0..b * h * n * d).map(|i| ((i as f64 * 0.53 + seed).sin() * 2.0) as f32).collect();
+                Tensor::from_vec(v, (b, h, n, d), &dev).unwrap()
+            };
+            let (q, k, v) = (rand(0.4), rand(1.1), rand(2.2));
+            let full = eager(&q, &k, &v, 0.5).narrow(2, offset, t).unwrap();
+            let mask = causal_mask(t, offset, DType::F32, &dev).unwrap();
+            let tail = causal(&q.narrow(2, offset, t).unwrap(), &k, &v, 0.5, offset, &mask).unwrap();
+            let diff = (full - tail).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(diff < 1e-5, "offset {offset}, t {t}: differs by {diff}");
         }
     }
 }

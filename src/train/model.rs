@@ -269,7 +269,7 @@ impl Model {
         let offset = cache.as_ref().map_or(0, |c| c.len());
         let c = &self.config;
         let (cos, sin) = self.rotary(offset, t)?;
-        let tri = super::attention::triangle(super::attention::mask_size(t), &self.device)?;
+        let mask = super::attention::causal_mask(t, offset, self.dtype, &self.device)?;
         let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, c.hidden_size))?;
         let scaling = 1.0 / (c.head_dim as f64).sqrt();
         let rep = c.num_heads / c.num_kv_heads;
@@ -309,7 +309,7 @@ impl Model {
                 (k, v)
             };
             let attn =
-                super::attention::causal(&q, &k, &v, scaling, offset, &tri)?.transpose(1, 2)?.reshape((b, t, c.num_heads * c.head_dim))?;
+                super::attention::causal(&q, &k, &v, scaling, offset, &mask)?.transpose(1, 2)?.reshape((b, t, c.num_heads * c.head_dim))?;
             x = (x + layer.o.forward(&attn, train)?)?;
             let h = rms_norm(&x, &layer.post_norm, c.rms_norm_eps)?;
             let mlp = (layer.gate.forward(&h, train)?.silu()? * layer.up.forward(&h, train)?)?;

@@ -5,12 +5,23 @@
 
 use candle_core::{D, DType, Tensor};
 
-use super::attention::{Grads3, Precomputed3, precomputed};
+use super::attention::{CPU_FUSED_MIN, Grads3, Precomputed3, precomputed};
 use super::model::Result;
 
-/// RMSNorm as transformers computes it: in f32, scaled by the weight in the input's dtype.
+/// RMSNorm as transformers computes it: in f32, rounded to the input's dtype, then scaled by the
+/// weight in that dtype. On a GPU, and on a CPU in f32, candle's fused kernel does the first part
+/// in one pass (its CPU half-precision path would round the norm before dividing, so those
+/// tensors and small CPU ones take the plain ops).
 fn rms_norm_plain(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
     let dtype = x.dtype();
+    let cpu = x.device().is_cpu();
+    if !cpu || (dtype == DType::F32 && x.elem_count() >= CPU_FUSED_MIN) {
+        if dtype == DType::F32 {
+            return candle_nn::ops::rms_norm(&x.contiguous()?, weight, eps as f32);
+        }
+        let ones = Tensor::ones(weight.shape(), dtype, weight.device())?;
+        return candle_nn::ops::rms_norm(&x.contiguous()?, &ones, eps as f32)?.broadcast_mul(weight);
+    }
     let x32 = x.to_dtype(DType::F32)?;
     let var = x32.sqr()?.mean_keepdim(D::Minus1)?;
     let normed = x32.broadcast_div(&(var + eps)?.sqrt()?)?;
@@ -40,21 +51,27 @@ fn rotate_half(x: &Tensor) -> Result<Tensor> {
     Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)
 }
 
-/// Rotary embedding of x `[b, h, t, d]` with cos and sin `[t, d / 2]` (rotate_half layout, as
-/// transformers' Llama and Qwen), differentiable through x: out = x·cos + rotate_half(x)·sin, so
-/// dx = g·cos + rotate_halfᵀ(g·sin), where rotate_halfᵀ([y₁, y₂]) = [y₂, −y₁].
-pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+/// `x·cos + rotate_half(x)·sin` for x `[b, h, t, d]` and cos, sin `[t, d / 2]`: candle's fused
+/// kernel (the same products and sum, so the same rounding as transformers' ops), or the plain
+/// ops for a small CPU tensor.
+fn rope_plain(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    let x = x.contiguous()?;
+    if !x.device().is_cpu() || x.elem_count() >= CPU_FUSED_MIN {
+        return candle_nn::rotary_emb::rope(&x, cos, sin);
+    }
     let t = x.dim(2)?;
     let cos = Tensor::cat(&[cos, cos], D::Minus1)?.narrow(0, 0, t)?.unsqueeze(0)?.unsqueeze(0)?;
     let sin = Tensor::cat(&[sin, sin], D::Minus1)?.narrow(0, 0, t)?.unsqueeze(0)?.unsqueeze(0)?;
-    let xd = x.detach();
-    let out = (xd.broadcast_mul(&cos)? + rotate_half(&xd)?.broadcast_mul(&sin)?)?;
-    precomputed("retort-rope", x, out, move |_, grad| {
-        let gs = grad.broadcast_mul(&sin)?;
-        let half = gs.dim(D::Minus1)? / 2;
-        let back = Tensor::cat(&[&gs.narrow(D::Minus1, half, half)?, &gs.narrow(D::Minus1, 0, half)?.neg()?], D::Minus1)?;
-        grad.broadcast_mul(&cos)? + back
-    })
+    x.broadcast_mul(&cos)? + rotate_half(&x)?.broadcast_mul(&sin)?
+}
+
+/// Rotary embedding of x `[b, h, t, d]` with cos and sin `[t, d / 2]` (rotate_half layout, as
+/// transformers' Llama and Qwen), differentiable through x. The rotation's transpose is the
+/// rotation by the opposite angle: dx = rope(g, cos, −sin).
+pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    let out = rope_plain(&x.detach(), cos, sin)?;
+    let (cos, sin) = (cos.clone(), sin.clone());
+    precomputed("retort-rope", x, out, move |_, grad| rope_plain(grad, &cos, &sin.neg()?))
 }
 
 /// `x·Wᵀ + b + scale·(dropout(x)·Aᵀ)·Bᵀ` for x `[rows, in]`, a frozen W and LoRA's A `[r, in]`
@@ -109,27 +126,38 @@ mod tests {
         (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
     }
 
+    /// transformers' RMSNorm as recorded candle ops.
+    fn rms_norm_eager(x: &Tensor, w: &Tensor, eps: f64) -> Tensor {
+        let var = x.sqr().unwrap().mean_keepdim(D::Minus1).unwrap();
+        x.broadcast_div(&(var + eps).unwrap().sqrt().unwrap()).unwrap().broadcast_mul(w).unwrap()
+    }
+
     #[test]
     fn fused_ops_and_their_gradients_equal_the_recorded_graph() {
         let dev = Device::Cpu;
-        let x = var((2, 3, 5, 8), 0.3);
-        let w = Tensor::from_vec((0..8).map(|i| 0.5 + i as f32 * 0.1).collect::<Vec<_>>(), 8, &dev).unwrap();
-        let probe = var((2, 3, 5, 8), 1.7).as_tensor().detach();
-        let ours = rms_norm(x.as_tensor(), &w, 1e-6).unwrap();
-        let reference = rms_norm_plain(x.as_tensor(), &w, 1e-6).unwrap();
-        assert!(max_diff(&ours, &reference) < 1e-6);
-        let g1 = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
-        let g2 = (reference * &probe).unwrap().sum_all().unwrap().backward().unwrap();
-        assert!(max_diff(g1.get(x.as_tensor()).unwrap(), g2.get(x.as_tensor()).unwrap()) < 1e-5);
+        // Small tensors take the plain ops on a CPU, large ones candle's fused kernels.
+        for (shape, d) in [((2, 3, 5, 8), 8), ((1, 4, 128, 128), 128)] {
+            assert_eq!(shape.0 * shape.1 * shape.2 * shape.3 >= CPU_FUSED_MIN, d == 128);
+            let x = var(shape, 0.3);
+            let w = Tensor::from_vec((0..d).map(|i| 0.5 + i as f32 * 0.01).collect::<Vec<_>>(), d, &dev).unwrap();
+            let probe = var(shape, 1.7).as_tensor().detach();
+            let ours = rms_norm(x.as_tensor(), &w, 1e-6).unwrap();
+            let reference = rms_norm_eager(x.as_tensor(), &w, 1e-6);
+            assert!(max_diff(&ours, &reference) < 1e-5, "rms_norm d {d}");
+            let g1 = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = (reference * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            assert!(max_diff(g1.get(x.as_tensor()).unwrap(), g2.get(x.as_tensor()).unwrap()) < 1e-4, "rms_norm d {d}: dx");
 
-        let angles = Tensor::from_vec((0..20).map(|i| i as f32 * 0.37).collect::<Vec<_>>(), (5, 4), &dev).unwrap();
-        let (cos, sin) = (angles.cos().unwrap(), angles.sin().unwrap());
-        let ours = rope(x.as_tensor(), &cos, &sin).unwrap();
-        let reference = candle_nn::rotary_emb::rope_slow(x.as_tensor(), &cos, &sin).unwrap();
-        assert!(max_diff(&ours, &reference) < 1e-6);
-        let g1 = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
-        let g2 = (reference * &probe).unwrap().sum_all().unwrap().backward().unwrap();
-        assert!(max_diff(g1.get(x.as_tensor()).unwrap(), g2.get(x.as_tensor()).unwrap()) < 1e-5);
+            let t = shape.2;
+            let angles = Tensor::from_vec((0..t * d / 2).map(|i| i as f32 * 0.037).collect::<Vec<_>>(), (t, d / 2), &dev).unwrap();
+            let (cos, sin) = (angles.cos().unwrap(), angles.sin().unwrap());
+            let ours = rope(x.as_tensor(), &cos, &sin).unwrap();
+            let reference = candle_nn::rotary_emb::rope_slow(x.as_tensor(), &cos, &sin).unwrap();
+            assert!(max_diff(&ours, &reference) < 1e-6, "rope d {d}");
+            let g1 = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = (reference * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            assert!(max_diff(g1.get(x.as_tensor()).unwrap(), g2.get(x.as_tensor()).unwrap()) < 1e-5, "rope d {d}: dx");
+        }
     }
 
     #[test]

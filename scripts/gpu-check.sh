@@ -9,8 +9,10 @@
 #  1. correctness: the step-0 loss of a tiny model on the CPU (f32) and on the GPU (bf16);
 #  2. speed: a LoRA step (r 16 on every projection, bf16 base, f32 LoRA) on a random model of
 #     Qwen2-0.5B's shape (24 layers, hidden 896, vocab 151,936), one 4,096-token row per step:
-#     retort's tokens/s and peak GPU memory (nvidia-smi), then the same in PyTorch + PEFT
-#     (scripts/peft_bench.py on the same weights) and the ratio;
+#     retort's tokens/s and peak GPU memory (nvidia-smi) and where a step's time goes (forward,
+#     backward, optimizer; attention, loss head), then the same in PyTorch + PEFT
+#     (scripts/peft_bench.py on the same weights) and the ratio; SCAN=1 adds step times at
+#     other row lengths;
 #  3. a real run: `retort train` on DIR/export (reasoning samples of 3–4.6k tokens) for a few
 #     steps: tokens/s per step and the loss curve (metrics.jsonl);
 #  4. the trained adapter decoding a validation prompt on the GPU.
@@ -71,13 +73,22 @@ say "1. correctness: step-0 loss, CPU f32 vs GPU bf16 (tiny random Qwen2)"
 run "$BIN" train create-model --shape tiny --out "$WORK/tiny" >/dev/null
 run "$BIN" bench train --dir "$WORK/tiny" --device cpu --steps 1 --warmup 0 --no-pytorch --threads 4
 run "$BIN" bench train --dir "$WORK/tiny" --device cuda --steps 1 --warmup 0 --no-pytorch
+# Rows longer than one attention block (512 queries): the blocked path and its masks.
+run "$BIN" bench train --dir "$WORK/tiny" --device cpu --batch 1 --seq-len 1100 --steps 1 --warmup 0 --no-pytorch --threads 4
+run "$BIN" bench train --dir "$WORK/tiny" --device cuda --batch 1 --seq-len 1100 --steps 1 --warmup 0 --no-pytorch
 
 say "2. speed: Qwen2-0.5B shape, 1 x 4096 tokens a step, LoRA r 16 on every projection, bf16"
 run "$BIN" train create-model --shape qwen2-0.5b --bf16 --out "$WORK/q05"
 nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 >"$OUT/retort-gpu-mem.csv" &
 SMI=$!
-run timeout 240 "$BIN" bench train --dir "$WORK/q05" --device cuda --batch 1 --seq-len 4096 --steps "$STEPS" --warmup 2 --r 16 --no-pytorch
+run timeout 300 "$BIN" bench train --dir "$WORK/q05" --device cuda --batch 1 --seq-len 4096 --steps "$STEPS" --warmup 2 --r 16 --no-pytorch --profile
 kill "$SMI" 2>/dev/null
+if [[ -n "${SCAN:-}" ]]; then # SCAN=1: step time against row length (fixed cost vs attention)
+    for shape in "1 512" "1 1024" "1 2048" "8 512"; do
+        set -- $shape
+        run timeout 120 "$BIN" bench train --dir "$WORK/q05" --device cuda --batch "$1" --seq-len "$2" --steps 3 --warmup 1 --no-pytorch | grep '^retort'
+    done
+fi
 say "retort peak GPU memory: $(sort -n "$OUT/retort-gpu-mem.csv" | tail -1) MiB (nvidia-smi, whole GPU)"
 if [[ -n "$PY" && -z "${SKIP_PYTORCH:-}" ]]; then
     run timeout 240 "$PY" scripts/peft_bench.py --model "$WORK/q05" --batch 1 --seq-len 4096 --steps "$STEPS" \

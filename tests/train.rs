@@ -226,3 +226,23 @@ fn a_cancelled_run_stops_after_its_step_with_a_checkpoint_that_resumes() {
 fn metrics_in(sb: &Sandbox, dir: &str) -> Vec<Value> {
     std::fs::read_to_string(sb.path(&format!("{dir}/metrics.jsonl"))).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
+
+#[test]
+fn bench_train_profiles_where_a_step_goes() {
+    let sb = Sandbox::new();
+    let out = sb.retort().args(["bench", "train", "--no-pytorch", "--steps", "2", "--warmup", "0", "--profile"]).assert().success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let number = |line: &str, after: &str| -> f64 {
+        let rest = &line[line.find(after).unwrap_or_else(|| panic!("no {after:?} in {line}")) + after.len()..];
+        rest.trim_start().split_whitespace().next().unwrap().parse().unwrap_or_else(|_| panic!("{after:?} in {line}"))
+    };
+    let retort = text.lines().find(|l| l.starts_with("retort ")).unwrap_or_else(|| panic!("{text}"));
+    assert!(number(retort, "retort") > 0.0, "{retort}");
+    let parts = text.lines().find(|l| l.starts_with("profile  forward")).unwrap_or_else(|| panic!("{text}"));
+    for part in ["forward", "backward", "optimizer"] {
+        assert!(number(parts, part) > 0.0, "{parts}");
+    }
+    let split = text.lines().find(|l| l.contains("of which attention")).unwrap_or_else(|| panic!("{text}"));
+    assert!(number(split, "attention") > 0.0 && number(split, "loss head") > 0.0, "{split}");
+    assert!(split.contains("2 layers") && split.contains("8x64"), "{split}");
+}

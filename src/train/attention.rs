@@ -30,7 +30,9 @@ pub fn causal_mask(t: usize, offset: usize, dtype: DType, device: &candle_core::
     let last = Tensor::arange((keys - rows) as u32, keys as u32, device)?.unsqueeze(1)?.broadcast_as((rows, keys))?;
     let key = Tensor::arange(0u32, keys as u32, device)?.unsqueeze(0)?.broadcast_as((rows, keys))?;
     let hidden = key.gt(&last)?;
-    hidden.where_cond(&Tensor::full(f32::NEG_INFINITY, (rows, keys), device)?, &Tensor::zeros((rows, keys), DType::F32, device)?)?.to_dtype(dtype)
+    hidden
+        .where_cond(&Tensor::full(f32::NEG_INFINITY, (rows, keys), device)?, &Tensor::zeros((rows, keys), DType::F32, device)?)?
+        .to_dtype(dtype)
 }
 
 /// The mask of a block of `rows` queries whose last one sits at key position `end - 1`

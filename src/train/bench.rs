@@ -8,13 +8,14 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use candle_core::DType;
+use candle_core::{DType, Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 
-use super::model::{LoraSpec, Model, PROJECTIONS};
+use super::model::{LoraSpec, Model, PROJECTIONS, Result};
 use super::optim::{AdamW, AdamWParams};
 use super::step::{Batch, Row, loss_sum};
 use super::tiny::Shape;
+use super::{attention, loss};
 
 #[derive(Debug, clap::Args)]
 pub struct TrainBenchArgs {
@@ -47,6 +48,12 @@ pub struct TrainBenchArgs {
     /// Where to write the model (default: a temporary directory).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Then time the parts of a step apart, the device finishing each before the next starts:
+    /// forward, backward and optimizer, and on their own one layer's attention (forward and
+    /// backward, times the layers) and the loss head (lm_head and cross-entropy). Shows where
+    /// a step's time goes.
+    #[arg(long)]
+    pub profile: bool,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -110,9 +117,78 @@ pub fn train_bench(args: &TrainBenchArgs) -> anyhow::Result<()> {
         losses.first().copied().unwrap_or(f64::NAN),
         losses.last().copied().unwrap_or(f64::NAN)
     );
+    if args.profile {
+        profile(&model, &batch, &mut opt, args.steps.max(3))?;
+    }
     let result = compare(args, &dir, dtype, ours);
     let _ = std::fs::remove_dir_all(&temp);
     result
+}
+
+/// Milliseconds `f` takes, the device idle before and finished after.
+fn timed(device: &Device, f: impl FnOnce() -> Result<()>) -> Result<f64> {
+    device.synchronize()?;
+    let t0 = Instant::now();
+    f()?;
+    device.synchronize()?;
+    Ok(t0.elapsed().as_secs_f64() * 1000.0)
+}
+
+/// The `--profile` figures: medians of `steps` runs of each part.
+fn profile(model: &Model, batch: &Batch, opt: &mut AdamW, steps: usize) -> Result<()> {
+    let device = &model.device;
+    let (mut forward, mut backward, mut update, mut attention, mut head) = (vec![], vec![], vec![], vec![], vec![]);
+    let c = &model.config;
+    let (b, t) = batch.ids.dims2()?;
+    let random = |shape: (usize, usize, usize, usize)| -> Result<Var> {
+        Var::from_tensor(&Tensor::randn(0f32, 1.0, shape, device)?.to_dtype(model.dtype)?)
+    };
+    let (q, k, v) =
+        (random((b, c.num_heads, t, c.head_dim))?, random((b, c.num_heads, t, c.head_dim))?, random((b, c.num_heads, t, c.head_dim))?);
+    let mask = attention::causal_mask(t, 0, model.dtype, device)?;
+    let hidden = Var::from_tensor(&Tensor::randn(0f32, 1.0, (batch.loss_tokens, c.hidden_size), device)?.to_dtype(model.dtype)?)?;
+    for _ in 0..steps {
+        let mut loss = None;
+        forward.push(timed(device, || {
+            loss = Some((loss_sum(model, batch, None, true)? / batch.loss_tokens as f64)?);
+            Ok(())
+        })?);
+        let loss = loss.ok_or_else(|| candle_core::Error::Msg("no loss".into()))?;
+        let mut grads = None;
+        backward.push(timed(device, || {
+            grads = Some(loss.backward()?);
+            Ok(())
+        })?);
+        let grads = grads.ok_or_else(|| candle_core::Error::Msg("no gradients".into()))?;
+        update.push(timed(device, || opt.step(&opt.flatten(&grads)?, 2e-4, Some(1.0)).map(drop))?);
+        attention.push(timed(device, || {
+            let out = attention::causal(q.as_tensor(), k.as_tensor(), v.as_tensor(), 1.0 / (c.head_dim as f64).sqrt(), 0, &mask)?;
+            out.sum_all()?.backward().map(drop)
+        })?);
+        head.push(timed(device, || {
+            loss::cross_entropy(&model.logits(hidden.as_tensor())?, &batch.labels)?.sum_all()?.backward().map(drop)
+        })?);
+    }
+    let (f, bw, u) = (median(forward), median(backward), median(update));
+    let (a, h) = (median(attention), median(head));
+    println!(
+        "profile  forward {f:.1} ms, backward {bw:.1} ms, optimizer {u:.1} ms (medians; the device finishes each part before the next)"
+    );
+    println!(
+        "profile  of which attention {:.1} ms ({} layers x {a:.1} ms, forward+backward at {b}x{t}), loss head {h:.1} ms (lm_head + cross-entropy at {} positions), the rest {:.1} ms",
+        a * c.num_layers as f64,
+        c.num_layers,
+        batch.loss_tokens,
+        f + bw - a * c.num_layers as f64 - h
+    );
+    if let Some((used, total)) = super::run::device_memory(device) {
+        println!(
+            "profile  GPU memory in use {:.1} GiB of {:.1} GiB (the allocator keeps its peak)",
+            used as f64 / 1073741824.0,
+            total as f64 / 1073741824.0
+        );
+    }
+    Ok(())
 }
 
 /// Runs the PyTorch side on the same model and prints it beside retort's figure.

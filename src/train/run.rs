@@ -112,6 +112,20 @@ fn tune_cuda(device: &Device) -> Result<(), String> {
     Ok(())
 }
 
+/// Bytes of GPU memory in use and in all, for a CUDA device.
+#[must_use]
+pub fn device_memory(device: &Device) -> Option<(u64, u64)> {
+    #[cfg(feature = "cuda")]
+    if let Device::Cuda(cuda) = device {
+        use candle_core::cuda_backend::cudarc::driver::result;
+        cuda.cuda_stream().context().bind_to_thread().ok()?;
+        let (free, total) = result::mem_get_info().ok()?;
+        return Some(((total - free) as u64, total as u64));
+    }
+    let _ = device;
+    None
+}
+
 /// The loss over `rows` without updating anything (validation), as the mean over targets.
 fn evaluate(model: &Model, rows: &[Row], batch_tokens: usize, kd: Option<KdWeights>, pad: u32) -> Result<f64, String> {
     let lengths: Vec<usize> = rows.iter().map(|r| r.ids.len()).collect();

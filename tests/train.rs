@@ -234,7 +234,7 @@ fn bench_train_profiles_where_a_step_goes() {
     let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
     let number = |line: &str, after: &str| -> f64 {
         let rest = &line[line.find(after).unwrap_or_else(|| panic!("no {after:?} in {line}")) + after.len()..];
-        rest.trim_start().split_whitespace().next().unwrap().parse().unwrap_or_else(|_| panic!("{after:?} in {line}"))
+        rest.split_whitespace().next().unwrap().parse().unwrap_or_else(|_| panic!("{after:?} in {line}"))
     };
     let retort = text.lines().find(|l| l.starts_with("retort ")).unwrap_or_else(|| panic!("{text}"));
     assert!(number(retort, "retort") > 0.0, "{retort}");

@@ -125,6 +125,8 @@ pub fn train_bench(args: &TrainBenchArgs) -> anyhow::Result<()> {
     result
 }
 
+const GIB: f64 = (1u64 << 30) as f64;
+
 /// Milliseconds `f` takes, the device idle before and finished after.
 fn timed(device: &Device, f: impl FnOnce() -> Result<()>) -> Result<f64> {
     device.synchronize()?;
@@ -182,11 +184,7 @@ fn profile(model: &Model, batch: &Batch, opt: &mut AdamW, steps: usize) -> Resul
         f + bw - a * c.num_layers as f64 - h
     );
     if let Some((used, total)) = super::run::device_memory(device) {
-        println!(
-            "profile  GPU memory in use {:.1} GiB of {:.1} GiB (the allocator keeps its peak)",
-            used as f64 / 1073741824.0,
-            total as f64 / 1073741824.0
-        );
+        println!("profile  GPU memory in use {:.1} GiB of {:.1} GiB (the allocator keeps its peak)", used as f64 / GIB, total as f64 / GIB);
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ use retort::train::adapter;
 use retort::train::loss::{KdWeights, SoftTargets, kd};
 use retort::train::model::{LoraSpec, Model};
 use retort::train::optim::{AdamW, AdamWParams, cosine_lr};
-use retort::train::step::{Batch, Row, loss_sum};
+use retort::train::step::{Batch, Row, batch_loss};
 use serde_json::Value;
 
 fn fixture(rel: &str) -> PathBuf {
@@ -78,7 +78,7 @@ fn trajectory(arch: &str, key: &str) -> (Vec<f64>, Vec<f64>, Model) {
     let max_norm = t["max_grad_norm"].as_f64();
     let (mut losses, mut norms) = (Vec::new(), Vec::new());
     for step in 0..steps {
-        let loss = (loss_sum(&m, &b, None, true).unwrap() / b.loss_tokens as f64).unwrap();
+        let loss = batch_loss(&m, &b, None, true, b.loss_tokens).unwrap();
         losses.push(f64::from(loss.to_scalar::<f32>().unwrap()));
         let grads = opt.flatten(&loss.backward().unwrap()).unwrap();
         let lr = match warmup {
@@ -108,7 +108,7 @@ fn step0_loss_matches_transformers() {
         let m = model(arch, &g);
         let b = batch(&g);
         assert_eq!(b.loss_tokens as u64, g["loss_tokens"].as_u64().unwrap());
-        let loss = f64::from((loss_sum(&m, &b, None, false).unwrap() / b.loss_tokens as f64).unwrap().to_scalar::<f32>().unwrap());
+        let loss = f64::from(batch_loss(&m, &b, None, false, b.loss_tokens).unwrap().to_scalar::<f32>().unwrap());
         let want = g["step0_loss"].as_f64().unwrap();
         assert!(close(loss, want, 1e-5), "{arch}: {loss} vs transformers {want}");
         // The first logits too, position by position.
@@ -180,7 +180,7 @@ fn every_lora_variable_receives_a_gradient() {
             }
         }
         let b = batch(&g);
-        let grads = loss_sum(&m, &b, None, true).unwrap().backward().unwrap();
+        let grads = batch_loss(&m, &b, None, true, 1).unwrap().backward().unwrap();
         for (name, var) in &m.lora {
             let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("{arch}: {name} received no gradient"));
             let norm = g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();

@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 
 use super::model::{LoraSpec, Model, PROJECTIONS, Result};
 use super::optim::{AdamW, AdamWParams};
-use super::step::{Batch, Row, loss_sum};
+use super::step::{Batch, Row, batch_loss};
 use super::tiny::Shape;
 use super::{attention, loss};
 
@@ -88,7 +88,7 @@ pub fn train_bench(args: &TrainBenchArgs) -> anyhow::Result<()> {
     for step in 0..args.warmup + args.steps {
         device.synchronize()?;
         let t0 = Instant::now();
-        let loss = (loss_sum(&model, &batch, None, true)? / batch.loss_tokens as f64)?;
+        let loss = batch_loss(&model, &batch, None, true, batch.loss_tokens)?;
         let grads = opt.flatten(&loss.backward()?)?;
         opt.step(&grads, params.lr, None)?;
         losses.push(f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?));
@@ -152,7 +152,7 @@ fn profile(model: &Model, batch: &Batch, opt: &mut AdamW, steps: usize) -> Resul
     for _ in 0..steps {
         let mut loss = None;
         forward.push(timed(device, || {
-            loss = Some((loss_sum(model, batch, None, true)? / batch.loss_tokens as f64)?);
+            loss = Some(batch_loss(model, batch, None, true, batch.loss_tokens)?);
             Ok(())
         })?);
         let loss = loss.ok_or_else(|| candle_core::Error::Msg("no loss".into()))?;
@@ -168,7 +168,7 @@ fn profile(model: &Model, batch: &Batch, opt: &mut AdamW, steps: usize) -> Resul
             out.sum_all()?.backward().map(drop)
         })?);
         head.push(timed(device, || {
-            loss::cross_entropy(&model.logits(hidden.as_tensor())?, &batch.labels)?.sum_all()?.backward().map(drop)
+            loss::linear_cross_entropy(hidden.as_tensor(), model.lm_head(), &batch.labels, 1.0)?.sum_all()?.backward().map(drop)
         })?);
     }
     let (f, bw, u) = (median(forward), median(backward), median(update));

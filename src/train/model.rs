@@ -318,6 +318,12 @@ impl Model {
         rms_norm(&x, &self.norm, c.rms_norm_eps)
     }
 
+    /// The output projection `[vocab, hidden]` (the embedding when tied).
+    #[must_use]
+    pub fn lm_head(&self) -> &Tensor {
+        &self.lm_head
+    }
+
     /// Logits in f32 for hidden states `[n, hidden]` (only the positions that need them).
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         super::attention::frozen_linear(hidden, &self.lm_head, None)?.to_dtype(DType::F32)

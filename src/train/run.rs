@@ -17,7 +17,7 @@ use super::data::{self, Dataset, Encoder, Skip};
 use super::loss::KdWeights;
 use super::model::{LoraSpec, Model};
 use super::optim::{AdamW, AdamWParams, cosine_lr};
-use super::step::{Batch, Row, loss_sum};
+use super::step::{Batch, Row, batch_loss};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainOptions {
@@ -136,7 +136,7 @@ fn evaluate(model: &Model, rows: &[Row], batch_tokens: usize, kd: Option<KdWeigh
         if b.loss_tokens == 0 {
             continue;
         }
-        let loss = loss_sum(model, &b, kd, false).map_err(|e| e.to_string())?;
+        let loss = batch_loss(model, &b, kd, false, 1).map_err(|e| e.to_string())?;
         sum += f64::from(loss.to_dtype(DType::F32).and_then(|l| l.to_scalar::<f32>()).map_err(|e| e.to_string())?);
         count += b.loss_tokens;
     }
@@ -286,7 +286,7 @@ pub fn train(
             if b.loss_tokens == 0 {
                 continue;
             }
-            let loss = (loss_sum(&model, b, kd, true).map_err(|e| e.to_string())? / targets as f64).map_err(|e| e.to_string())?;
+            let loss = batch_loss(&model, b, kd, true, targets).map_err(|e| e.to_string())?;
             let g = opt.flatten(&loss.backward().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
             let loss = loss.detach();
             grads = Some(match grads {

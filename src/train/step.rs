@@ -97,16 +97,19 @@ impl Batch {
     }
 }
 
-/// The loss summed over the batch's targets (divide by the target count of the whole
-/// optimizer step for the mean). With `kd` and soft targets, the distillation loss.
-pub fn loss_sum(model: &Model, batch: &Batch, kd: Option<KdWeights>, train: bool) -> Result<Tensor> {
+/// The loss summed over the batch's targets and divided by `per` (the target count of the
+/// whole optimizer step, for its mean; 1 for the sum). With `kd` and soft targets, the
+/// distillation loss.
+pub fn batch_loss(model: &Model, batch: &Batch, kd: Option<KdWeights>, train: bool, per: usize) -> Result<Tensor> {
     let hidden = model.hidden(&batch.ids, None, train)?;
     let (b, t, h) = hidden.dims3()?;
     let picked = hidden.reshape((b * t, h))?.index_select(&batch.positions, 0)?;
-    let logits = model.logits(&picked)?;
-    let per_position = match (kd, &batch.soft) {
-        (Some(w), Some(soft)) => loss::kd(&logits, &batch.labels, soft, w)?,
-        _ => loss::cross_entropy(&logits, &batch.labels)?,
-    };
-    per_position.sum_all()
+    // Validation takes no gradient: the fused cross-entropy then skips computing it.
+    let picked = if train { picked } else { picked.detach() };
+    let scale = 1.0 / per.max(1) as f64;
+    match (kd, &batch.soft) {
+        (Some(w), Some(soft)) => loss::kd(&model.logits(&picked)?, &batch.labels, soft, w)?.sum_all()? * scale,
+        // Scaled per position, so that the gradient it computes ahead is the final one.
+        _ => loss::linear_cross_entropy(&picked, model.lm_head(), &batch.labels, scale)?.sum_all(),
+    }
 }

@@ -12,7 +12,7 @@ use retort::train::adapter;
 use retort::train::loss::{KdWeights, SoftTargets, kd};
 use retort::train::model::{LoraSpec, Model};
 use retort::train::optim::{AdamW, AdamWParams, cosine_lr};
-use retort::train::step::{Batch, Row, batch_loss};
+use retort::train::step::{Batch, Row, batch_loss, loss_and_grads};
 use serde_json::Value;
 
 fn fixture(rel: &str) -> PathBuf {
@@ -78,9 +78,9 @@ fn trajectory(arch: &str, key: &str) -> (Vec<f64>, Vec<f64>, Model) {
     let max_norm = t["max_grad_norm"].as_f64();
     let (mut losses, mut norms) = (Vec::new(), Vec::new());
     for step in 0..steps {
-        let loss = batch_loss(&m, &b, None, true, b.loss_tokens).unwrap();
+        let (loss, grads) = loss_and_grads(&m, &b, None, b.loss_tokens).unwrap();
         losses.push(f64::from(loss.to_scalar::<f32>().unwrap()));
-        let grads = opt.flatten(&loss.backward().unwrap()).unwrap();
+        let grads = opt.flatten(&grads).unwrap();
         let lr = match warmup {
             Some(w) => cosine_lr(params.lr, step, w, t["total_steps"].as_u64().unwrap()),
             None => params.lr,
@@ -108,11 +108,11 @@ fn step0_loss_matches_transformers() {
         let m = model(arch, &g);
         let b = batch(&g);
         assert_eq!(b.loss_tokens as u64, g["loss_tokens"].as_u64().unwrap());
-        let loss = f64::from(batch_loss(&m, &b, None, false, b.loss_tokens).unwrap().to_scalar::<f32>().unwrap());
+        let loss = f64::from(batch_loss(&m, &b, None, b.loss_tokens).unwrap().to_scalar::<f32>().unwrap());
         let want = g["step0_loss"].as_f64().unwrap();
         assert!(close(loss, want, 1e-5), "{arch}: {loss} vs transformers {want}");
         // The first logits too, position by position.
-        let hidden = m.hidden(&b.ids.narrow(0, 0, 1).unwrap(), None, false).unwrap();
+        let hidden = m.hidden(&b.ids.narrow(0, 0, 1).unwrap(), None).unwrap();
         let logits = m.logits(&hidden.squeeze(0).unwrap().narrow(0, 0, 4).unwrap()).unwrap().narrow(1, 0, 8).unwrap();
         let got = logits.to_vec2::<f32>().unwrap();
         for (r, row) in g["logits_head"].as_array().unwrap().iter().enumerate() {
@@ -180,9 +180,9 @@ fn every_lora_variable_receives_a_gradient() {
             }
         }
         let b = batch(&g);
-        let grads = batch_loss(&m, &b, None, true, 1).unwrap().backward().unwrap();
+        let (_, grads) = loss_and_grads(&m, &b, None, 1).unwrap();
         for (name, var) in &m.lora {
-            let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("{arch}: {name} received no gradient"));
+            let g = grads.get(var).unwrap_or_else(|| panic!("{arch}: {name} received no gradient"));
             let norm = g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
             assert!(norm > 0.0, "{arch}: {name} has an all-zero gradient");
         }
@@ -263,11 +263,11 @@ fn decoding_with_the_kv_cache_gives_the_logits_of_the_whole_sequence() {
         let ids: Vec<u32> = golden(arch)["input_ids"][0].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
         // Prefill 10 tokens, then one at a time.
         let mut cache = retort::train::model::Cache::default();
-        let mut last = m.hidden(&Tensor::new(&ids[..10], &Device::Cpu).unwrap().unsqueeze(0).unwrap(), Some(&mut cache), false).unwrap();
+        let mut last = m.hidden(&Tensor::new(&ids[..10], &Device::Cpu).unwrap().unsqueeze(0).unwrap(), Some(&mut cache)).unwrap();
         for t in 10..ids.len() {
-            last = m.hidden(&Tensor::new(&ids[t..=t], &Device::Cpu).unwrap().unsqueeze(0).unwrap(), Some(&mut cache), false).unwrap();
+            last = m.hidden(&Tensor::new(&ids[t..=t], &Device::Cpu).unwrap().unsqueeze(0).unwrap(), Some(&mut cache)).unwrap();
         }
-        let full = m.hidden(&Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap(), None, false).unwrap();
+        let full = m.hidden(&Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap(), None).unwrap();
         let a = m.logits(&last.squeeze(0).unwrap()).unwrap();
         let b = m.logits(&full.squeeze(0).unwrap().narrow(0, ids.len() - 1, 1).unwrap()).unwrap();
         let d = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();

@@ -1,18 +1,16 @@
 //! Causal attention that keeps little for the backward pass: the forward runs in blocks of
-//! queries without recording a graph, and the backward recomputes each block's probabilities
-//! from q, k and v. Eager attention would keep several `[heads, len, len]` f32 tensors per
-//! layer for backward — tens of GB at 4k tokens — where this keeps the output only.
-//!
-//! It enters candle's autograd as a custom op: the forward hands back the output computed
-//! beforehand, the backward is the softmax-attention gradient (q already scaled):
-//! `dV = Pᵀ·dO`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP − rowsum(dO ⊙ O))`, `dQ = dS·K`, `dK = dSᵀ·Q`.
+//! queries, and the backward recomputes each block's probabilities from q, k and v. Eager
+//! attention would keep several `[heads, len, len]` f32 tensors per layer for backward — tens
+//! of GB at 4k tokens — where this keeps the output only. The backward is the softmax-attention
+//! gradient (q already scaled): `dV = Pᵀ·dO`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP − rowsum(dO ⊙ O))`,
+//! `dQ = dS·K`, `dK = dSᵀ·Q`.
 //!
 //! Each block costs few passes over its `[rows, keys]` scores — the matmul, its f32 copy, the
 //! mask, candle's fused softmax (in f32, as transformers' eager attention) — since on a GPU those
 //! passes, not the matmuls, are where attention spends its time.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CudaStorage, CustomOp3, D, DType, Layout, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CudaStorage, D, DType, Layout, Shape, Storage, Tensor};
 
 use super::model::Result;
 
@@ -70,9 +68,11 @@ fn softmax_rows(x: &Tensor) -> Result<Tensor> {
     candle_nn::ops::softmax_last_dim(x)
 }
 
-/// The attention output for q `[b, h, t, d]` (scaled), k and v `[b, h, keys, d]` (k/v heads
-/// already repeated), query `i` at absolute position `offset + i`; no graph is recorded.
-fn forward_blocks(q: &Tensor, k: &Tensor, v: &Tensor, offset: usize, mask: &Tensor) -> Result<Tensor> {
+/// Causal attention of q `[b, h, t, d]` (already scaled) over k, v `[b, h, keys, d]` (key/value
+/// heads already repeated), query `i` at position `offset + i` (keys start at position 0), with
+/// `mask` from [`causal_mask`]`(t, offset, ..)`.
+pub fn forward(q: &Tensor, k: &Tensor, v: &Tensor, offset: usize, mask: &Tensor) -> Result<Tensor> {
+    let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
     let t = q.dim(2)?;
     let mut outs = Vec::with_capacity(t.div_ceil(BLOCK));
     let mut start = 0;
@@ -92,62 +92,10 @@ fn forward_blocks(q: &Tensor, k: &Tensor, v: &Tensor, offset: usize, mask: &Tens
     Tensor::cat(&outs, 2)
 }
 
-fn copy_cpu(t: &Tensor) -> Result<CpuStorage> {
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        Storage::Cpu(s) => s.try_clone(layout),
-        _ => Err(candle_core::Error::Msg("attention: expected a CPU tensor".into())),
-    }
-}
-
-fn copy_cuda(t: &Tensor) -> Result<CudaStorage> {
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        Storage::Cuda(s) => s.try_clone(layout),
-        _ => Err(candle_core::Error::Msg("attention: expected a CUDA tensor".into())),
-    }
-}
-
-/// An op of three tensors whose output was computed beforehand without a graph: its forward
-/// hands that output back, its backward is `backward(a, b, c, grad)` on detached tensors.
-pub(super) struct Precomputed3<F> {
-    pub name: &'static str,
-    pub out: Tensor,
-    pub backward: F,
-}
-
-/// Gradients for the three arguments of a [`Precomputed3`].
-pub(super) type Grads3 = (Option<Tensor>, Option<Tensor>, Option<Tensor>);
-
-impl<F: Fn(&Tensor, &Tensor, &Tensor, &Tensor) -> Result<Grads3> + Send + Sync> CustomOp3 for Precomputed3<F> {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-
-    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout, _: &CpuStorage, _: &Layout, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
-        Ok((copy_cpu(&self.out)?, self.out.shape().clone()))
-    }
-
-    fn cuda_fwd(
-        &self,
-        _: &CudaStorage,
-        _: &Layout,
-        _: &CudaStorage,
-        _: &Layout,
-        _: &CudaStorage,
-        _: &Layout,
-    ) -> Result<(CudaStorage, Shape)> {
-        Ok((copy_cuda(&self.out)?, self.out.shape().clone()))
-    }
-
-    fn bwd(&self, a: &Tensor, b: &Tensor, c: &Tensor, _out: &Tensor, grad: &Tensor) -> Result<Grads3> {
-        (self.backward)(&a.detach(), &b.detach(), &c.detach(), &grad.detach())
-    }
-}
-
-/// The gradients of causal attention for (scaled) q, k, v, the output `out` and its gradient,
-/// a block of queries at a time.
-fn attention_backward(q: &Tensor, k: &Tensor, v: &Tensor, out: &Tensor, grad: &Tensor, mask: &Tensor) -> Result<Grads3> {
+/// The gradients `(dq, dk, dv)` of [`forward`] (offset 0) for its inputs, its output `out` and
+/// the output's gradient, a block of queries at a time.
+pub fn backward(q: &Tensor, k: &Tensor, v: &Tensor, out: &Tensor, grad: &Tensor, mask: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+    let (q, k, v, grad) = (q.contiguous()?, k.contiguous()?, v.contiguous()?, grad.contiguous()?);
     let dtype = q.dtype();
     let t = q.dim(2)?;
     // rowsum(P ⊙ dP) = rowsum(dO ⊙ O): one [t, d] product instead of one per [rows, keys] block.
@@ -182,28 +130,29 @@ fn attention_backward(q: &Tensor, k: &Tensor, v: &Tensor, out: &Tensor, grad: &T
         start += rows;
     }
     let dq = if dq.len() == 1 { dq.remove(0) } else { Tensor::cat(&dq, 2)? };
-    let to = |g: Option<Tensor>| g.map(|g| g.to_dtype(dtype)).transpose();
-    Ok((Some(dq), to(dk)?, to(dv)?))
+    let to = |g: Option<Tensor>| -> Result<Tensor> {
+        match g {
+            Some(g) => g.to_dtype(dtype),
+            None => Tensor::zeros(k.shape(), dtype, k.device()),
+        }
+    };
+    Ok((dq, to(dk)?, to(dv)?))
 }
 
-/// Causal attention of q `[b, h, t, d]` over k, v `[b, h, keys, d]`, query `i` at position
-/// `offset + i` (keys start at position 0), scores scaled by `scale`, with `mask` from
-/// [`causal_mask`]`(t, offset, ..)`. Differentiable through q, k and v.
-pub fn causal(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, offset: usize, mask: &Tensor) -> Result<Tensor> {
-    // Scaling q (`[t, d]`) instead of the scores (`[t, keys]`); exact for head sizes whose
-    // 1/√d is a power of two (64, 256), one rounding of q otherwise.
-    let q = (q * scale)?.contiguous()?;
-    let (k, v) = (k.contiguous()?, v.contiguous()?);
-    let out = forward_blocks(&q.detach(), &k.detach(), &v.detach(), offset, mask)?;
-    let training = q.track_op() || k.track_op() || v.track_op();
-    if offset > 0 || !training {
-        // Decoding, or nothing to differentiate: the output as it is.
-        return Ok(out);
+fn copy_cpu(t: &Tensor) -> Result<CpuStorage> {
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(s) => s.try_clone(layout),
+        _ => Err(candle_core::Error::Msg("expected a CPU tensor".into())),
     }
-    let mask = mask.clone();
-    let saved = out.clone();
-    let backward = move |q: &Tensor, k: &Tensor, v: &Tensor, grad: &Tensor| attention_backward(q, k, v, &saved, grad, &mask);
-    q.apply_op3(&k, &v, Precomputed3 { name: "retort-causal-attention", out, backward })
+}
+
+fn copy_cuda(t: &Tensor) -> Result<CudaStorage> {
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cuda(s) => s.try_clone(layout),
+        _ => Err(candle_core::Error::Msg("expected a CUDA tensor".into())),
+    }
 }
 
 /// An op whose output was computed beforehand without a graph: its forward hands that output
@@ -278,7 +227,7 @@ mod tests {
     }
 
     #[test]
-    fn blocked_attention_and_its_gradient_equal_eager_attention() {
+    fn blocked_attention_and_its_backward_equal_eager_attention() {
         let dev = Device::Cpu;
         // One block, and longer than a block so that the blocks and their masks are exercised.
         for t in [37, BLOCK + 37] {
@@ -292,14 +241,16 @@ mod tests {
             let w = Tensor::from_vec((0..b * h * t * d).map(|i| ((i % 13) as f32) - 6.0).collect::<Vec<_>>(), (b, h, t, d), &dev).unwrap();
             let scale = 1.0 / (d as f64).sqrt();
             let mask = causal_mask(t, 0, DType::F32, &dev).unwrap();
-            let ours = causal(q.as_tensor(), k.as_tensor(), v.as_tensor(), scale, 0, &mask).unwrap();
+            let qs = (q.as_tensor().detach() * scale).unwrap();
+            let (kd, vd) = (k.as_tensor().detach(), v.as_tensor().detach());
+            let ours = forward(&qs, &kd, &vd, 0, &mask).unwrap();
             let reference = eager(q.as_tensor(), k.as_tensor(), v.as_tensor(), scale);
             let diff = (&ours - &reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
             assert!(diff < 1e-5, "t {t}: forward differs by {diff}");
-            let g1 = (ours * &w).unwrap().sum_all().unwrap().backward().unwrap();
+            let (dqs, dk, dv) = backward(&qs, &kd, &vd, &ours, &w, &mask).unwrap();
+            let dq = (dqs * scale).unwrap();
             let g2 = (reference * &w).unwrap().sum_all().unwrap().backward().unwrap();
-            for (name, var) in [("q", &q), ("k", &k), ("v", &v)] {
-                let a = g1.get(var.as_tensor()).unwrap();
+            for (name, var, a) in [("q", &q, &dq), ("k", &k, &dk), ("v", &v, &dv)] {
                 let e = g2.get(var.as_tensor()).unwrap();
                 let diff = (a - e).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
                 assert!(diff < 1e-3, "t {t}: d{name} differs by {diff}");
@@ -321,7 +272,7 @@ mod tests {
             let (q, k, v) = (rand(0.4), rand(1.1), rand(2.2));
             let full = eager(&q, &k, &v, 0.5).narrow(2, offset, t).unwrap();
             let mask = causal_mask(t, offset, DType::F32, &dev).unwrap();
-            let tail = causal(&q.narrow(2, offset, t).unwrap(), &k, &v, 0.5, offset, &mask).unwrap();
+            let tail = forward(&(q.narrow(2, offset, t).unwrap() * 0.5).unwrap(), &k, &v, offset, &mask).unwrap();
             let diff = (full - tail).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
             assert!(diff < 1e-5, "offset {offset}, t {t}: differs by {diff}");
         }

@@ -8,14 +8,14 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor};
 use rand::{Rng, SeedableRng};
 
+use super::attention;
 use super::model::{LoraSpec, Model, PROJECTIONS, Result};
 use super::optim::{AdamW, AdamWParams};
-use super::step::{Batch, Row, batch_loss};
+use super::step::{Batch, Row, head, loss_and_grads};
 use super::tiny::Shape;
-use super::{attention, loss};
 
 #[derive(Debug, clap::Args)]
 pub struct TrainBenchArgs {
@@ -49,9 +49,9 @@ pub struct TrainBenchArgs {
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// Then time the parts of a step apart, the device finishing each before the next starts:
-    /// forward, backward and optimizer, and on their own one layer's attention (forward and
-    /// backward, times the layers) and the loss head (lm_head and cross-entropy). Shows where
-    /// a step's time goes.
+    /// forward, loss head (lm_head and cross-entropy with its gradient), backward and
+    /// optimizer, and on its own one layer's attention (forward and backward, times the
+    /// layers). Shows where a step's time goes.
     #[arg(long)]
     pub profile: bool,
 }
@@ -88,8 +88,8 @@ pub fn train_bench(args: &TrainBenchArgs) -> anyhow::Result<()> {
     for step in 0..args.warmup + args.steps {
         device.synchronize()?;
         let t0 = Instant::now();
-        let loss = batch_loss(&model, &batch, None, true, batch.loss_tokens)?;
-        let grads = opt.flatten(&loss.backward()?)?;
+        let (loss, grads) = loss_and_grads(&model, &batch, None, batch.loss_tokens)?;
+        let grads = opt.flatten(&grads)?;
         opt.step(&grads, params.lr, None)?;
         losses.push(f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?));
         device.synchronize()?;
@@ -139,49 +139,48 @@ fn timed(device: &Device, f: impl FnOnce() -> Result<()>) -> Result<f64> {
 /// The `--profile` figures: medians of `steps` runs of each part.
 fn profile(model: &Model, batch: &Batch, opt: &mut AdamW, steps: usize) -> Result<()> {
     let device = &model.device;
-    let (mut forward, mut backward, mut update, mut attention, mut head) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut forward, mut loss_head, mut backward, mut update, mut attention) = (vec![], vec![], vec![], vec![], vec![]);
     let c = &model.config;
     let (b, t) = batch.ids.dims2()?;
-    let random = |shape: (usize, usize, usize, usize)| -> Result<Var> {
-        Var::from_tensor(&Tensor::randn(0f32, 1.0, shape, device)?.to_dtype(model.dtype)?)
-    };
-    let (q, k, v) =
-        (random((b, c.num_heads, t, c.head_dim))?, random((b, c.num_heads, t, c.head_dim))?, random((b, c.num_heads, t, c.head_dim))?);
+    let random = || -> Result<Tensor> { Tensor::randn(0f32, 1.0, (b, c.num_heads, t, c.head_dim), device)?.to_dtype(model.dtype) };
+    let (q, k, v) = (random()?, random()?, random()?);
     let mask = attention::causal_mask(t, 0, model.dtype, device)?;
-    let hidden = Var::from_tensor(&Tensor::randn(0f32, 1.0, (batch.loss_tokens, c.hidden_size), device)?.to_dtype(model.dtype)?)?;
     for _ in 0..steps {
-        let mut loss = None;
+        let mut run = None;
         forward.push(timed(device, || {
-            loss = Some(batch_loss(model, batch, None, true, batch.loss_tokens)?);
+            run = Some(model.forward_train(&batch.ids)?);
             Ok(())
         })?);
-        let loss = loss.ok_or_else(|| candle_core::Error::Msg("no loss".into()))?;
+        let (hidden, tape) = run.ok_or_else(|| candle_core::Error::Msg("no forward".into()))?;
+        let mut d_hidden = None;
+        loss_head.push(timed(device, || {
+            d_hidden = Some(head(model, batch, None, batch.loss_tokens, &hidden)?.1);
+            Ok(())
+        })?);
+        let d_hidden = d_hidden.ok_or_else(|| candle_core::Error::Msg("no loss".into()))?;
         let mut grads = None;
         backward.push(timed(device, || {
-            grads = Some(loss.backward()?);
+            grads = Some(model.backward(tape, &d_hidden)?);
             Ok(())
         })?);
         let grads = grads.ok_or_else(|| candle_core::Error::Msg("no gradients".into()))?;
         update.push(timed(device, || opt.step(&opt.flatten(&grads)?, 2e-4, Some(1.0)).map(drop))?);
         attention.push(timed(device, || {
-            let out = attention::causal(q.as_tensor(), k.as_tensor(), v.as_tensor(), 1.0 / (c.head_dim as f64).sqrt(), 0, &mask)?;
-            out.sum_all()?.backward().map(drop)
-        })?);
-        head.push(timed(device, || {
-            loss::linear_cross_entropy(hidden.as_tensor(), model.lm_head(), &batch.labels, 1.0)?.sum_all()?.backward().map(drop)
+            let out = attention::forward(&q, &k, &v, 0, &mask)?;
+            attention::backward(&q, &k, &v, &out, &q, &mask).map(drop)
         })?);
     }
-    let (f, bw, u) = (median(forward), median(backward), median(update));
-    let (a, h) = (median(attention), median(head));
+    let (f, h, bw, u, a) = (median(forward), median(loss_head), median(backward), median(update), median(attention));
     println!(
-        "profile  forward {f:.1} ms, backward {bw:.1} ms, optimizer {u:.1} ms (medians; the device finishes each part before the next)"
+        "profile  forward {f:.1} ms, loss head {h:.1} ms (lm_head + cross-entropy and its gradient at {} positions), backward {bw:.1} ms, optimizer {u:.1} ms (medians; the device finishes each part before the next)",
+        batch.loss_tokens
     );
+    let layers = c.num_layers as f64;
     println!(
-        "profile  of which attention {:.1} ms ({} layers x {a:.1} ms, forward+backward at {b}x{t}), loss head {h:.1} ms (lm_head + cross-entropy at {} positions), the rest {:.1} ms",
-        a * c.num_layers as f64,
+        "profile  attention alone {:.1} ms of forward+backward ({} layers x {a:.1} ms at {b}x{t}); the layers without it {:.1} ms",
+        a * layers,
         c.num_layers,
-        batch.loss_tokens,
-        f + bw - a * c.num_layers as f64 - h
+        f + bw - a * layers
     );
     if let Some((used, total)) = super::run::device_memory(device) {
         println!("profile  GPU memory in use {:.1} GiB of {:.1} GiB (the allocator keeps its peak)", used as f64 / GIB, total as f64 / GIB);

@@ -34,25 +34,20 @@ pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
 const CE_ROWS: usize = 1024;
 
 /// Per-position cross-entropy `[n]`, times `scale`, of the f32 logits `hidden·Wᵀ` (hidden
-/// `[n, h]`, a frozen W `[vocab, h]`) against labels `[n]`, as one autograd node differentiable
-/// through hidden.
-/// The logits never exist whole: a chunk of positions at a time, the loss is log-sum-exp minus
-/// the label's logit and, when hidden records a graph, the gradient is taken right there while
-/// the chunk's logits are at hand — d hidden = scale·(softmax − onehot(label))·W — and the
-/// backward multiplies it by each position's incoming gradient (1 for a plain sum). `scale`
-/// applies before the matmul, where eager ops would apply the mean's 1/n, so the gradient
-/// rounds as theirs. Eager ops would keep half a dozen
+/// `[n, h]`, a frozen W `[vocab, h]`) against labels `[n]` and, with `grad`, the gradient of
+/// its sum with respect to hidden. The logits never exist whole: a chunk of positions at a time,
+/// the loss is log-sum-exp minus the label's logit and the gradient is taken right there while
+/// the chunk's logits are at hand — scale·(softmax − onehot(label))·W, the scale applied before
+/// the matmul as the eager graph applies a mean's 1/n. Eager ops would keep half a dozen
 /// `[n, vocab]` f32 tensors for the backward (gigabytes at 4k positions) and pass over them
 /// twenty-odd times.
-pub fn linear_cross_entropy(hidden: &Tensor, weight: &Tensor, labels: &Tensor, scale: f64) -> Result<Tensor> {
+pub fn linear_cross_entropy(hidden: &Tensor, weight: &Tensor, labels: &Tensor, scale: f64, grad: bool) -> Result<(Tensor, Option<Tensor>)> {
     let n = hidden.dim(0)?;
-    let train = hidden.track_op();
-    let x = hidden.detach();
     let (mut losses, mut grads) = (Vec::with_capacity(n.div_ceil(CE_ROWS)), Vec::new());
     let mut start = 0;
     while start < n {
         let rows = CE_ROWS.min(n - start);
-        let h = x.narrow(0, start, rows)?;
+        let h = hidden.narrow(0, start, rows)?;
         let y = labels.narrow(0, start, rows)?.unsqueeze(1)?;
         let shifted = {
             let logits = h.matmul(&weight.t()?)?.to_dtype(DType::F32)?;
@@ -61,7 +56,7 @@ pub fn linear_cross_entropy(hidden: &Tensor, weight: &Tensor, labels: &Tensor, s
         let e = shifted.exp()?;
         let sum = e.sum_keepdim(1)?;
         losses.push(((sum.log()? - shifted.gather(&y, 1)?)? * scale)?.squeeze(1)?);
-        if train {
+        if grad {
             let p = e.broadcast_div(&sum)?;
             p.scatter_add_set(&y, &Tensor::full(-1f32, (rows, 1), p.device())?, 1)?;
             grads.push((p * scale)?.to_dtype(h.dtype())?.matmul(weight)?);
@@ -69,13 +64,12 @@ pub fn linear_cross_entropy(hidden: &Tensor, weight: &Tensor, labels: &Tensor, s
         start += rows;
     }
     let loss = if losses.len() == 1 { losses.remove(0) } else { Tensor::cat(&losses, 0)? };
-    if !train {
-        return Ok(loss);
-    }
-    let dh = if grads.len() == 1 { grads.remove(0) } else { Tensor::cat(&grads, 0)? };
-    super::attention::precomputed("retort-linear-cross-entropy", hidden, loss, move |x, g| {
-        dh.to_dtype(DType::F32)?.broadcast_mul(&g.to_dtype(DType::F32)?.unsqueeze(1)?)?.to_dtype(x.dtype())
-    })
+    let grad = match grads.len() {
+        0 => None,
+        1 => Some(grads.remove(0)),
+        _ => Some(Tensor::cat(&grads, 0)?),
+    };
+    Ok((loss, grad))
 }
 
 /// Per-position `alpha·T²·KL(p_T^teacher ‖ p_T^student) + (1−alpha)·CE`, where the teacher is
@@ -135,19 +129,21 @@ mod tests {
         let hidden = Var::from_tensor(&grid(n, h, 0.2)).unwrap();
         let weight = grid(vocab, h, 1.9);
         let labels = Tensor::from_vec((0..n).map(|i| ((i * 7) % vocab) as u32).collect::<Vec<_>>(), n, &dev).unwrap();
-        // Unequal weights per position: the backward scales by each position's gradient.
-        let probe = Tensor::from_vec((0..n).map(|i| 0.5 + (i % 5) as f32).collect::<Vec<_>>(), n, &dev).unwrap();
-        let ours = (linear_cross_entropy(hidden.as_tensor(), &weight, &labels, 0.25).unwrap() * 4.0).unwrap();
+        let (ours, d_hidden) = linear_cross_entropy(&hidden.as_tensor().detach(), &weight, &labels, 0.25, true).unwrap();
         let reference = cross_entropy(&hidden.as_tensor().matmul(&weight.t().unwrap()).unwrap(), &labels).unwrap();
-        let diff = (&ours - &reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let diff = ((ours * 4.0).unwrap() - &reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(diff < 1e-5, "loss differs by {diff}");
-        let g1 = (ours * &probe).unwrap().sum_all().unwrap().backward().unwrap();
-        let g2 = (reference * &probe).unwrap().sum_all().unwrap().backward().unwrap();
-        let (a, e) = (g1.get(hidden.as_tensor()).unwrap(), g2.get(hidden.as_tensor()).unwrap());
-        let diff = (a - e).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-        assert!(diff < 1e-5, "gradient differs by {diff}");
-        // Without a graph it only computes the loss.
-        let plain = linear_cross_entropy(&hidden.as_tensor().detach(), &weight, &labels, 1.0).unwrap();
-        assert!(!plain.track_op());
+        let want = (reference.sum_all().unwrap() * 0.25).unwrap().backward().unwrap();
+        let diff = (d_hidden.unwrap() - want.get(hidden.as_tensor()).unwrap())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(diff < 1e-6, "gradient differs by {diff}");
+        // Without `grad` it only computes the loss.
+        assert!(linear_cross_entropy(hidden.as_tensor(), &weight, &labels, 1.0, false).unwrap().1.is_none());
     }
 }

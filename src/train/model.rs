@@ -1,8 +1,11 @@
 //! The decoder (Llama, Qwen2, Qwen3) in retort's own code, with LoRA on chosen projections.
 //!
-//! Base weights are plain tensors (frozen: they never enter the gradient store); LoRA's A and B
-//! are `Var`s named with PEFT's on-disk keys. Every op here is differentiable in candle: no fused
-//! `softmax_last_dim`, `rms_norm` or `rope` kernels, which silently drop gradients.
+//! Base weights are plain tensors, frozen; LoRA's A and B are `Var`s named with PEFT's on-disk
+//! keys. Training runs its own backward pass rather than candle's autograd: the forward records
+//! what each layer's backward reads (a [`Tape`]), and [`Model::backward`] walks the layers in
+//! reverse to the LoRA gradients. candle's autograd would record every op and, for every edge
+//! of the graph, zero-fill a gradient buffer and add into it — on a GPU, kernel launches that
+//! cost more than the math — and compute gradients for frozen weights nobody reads.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -48,29 +51,74 @@ pub struct Linear {
     lora: Option<Lora>,
 }
 
+/// What a LoRA projection's backward reads besides its input: `s·dropout(x)·Aᵀ` (f32, `[rows,
+/// r]`) and the dropout's keep mask.
+#[derive(Default)]
+struct LinearSaved {
+    xa: Option<Tensor>,
+    keep: Option<Tensor>,
+}
+
+/// The LoRA variables' gradients of one backward pass.
+#[derive(Default)]
+pub struct LoraGrads(HashMap<candle_core::TensorId, Tensor>);
+
+impl LoraGrads {
+    #[must_use]
+    pub fn get(&self, var: &Var) -> Option<&Tensor> {
+        self.0.get(&var.as_tensor().id())
+    }
+
+    fn insert(&mut self, var: &Var, grad: Tensor) {
+        self.0.insert(var.as_tensor().id(), grad);
+    }
+}
+
 impl Linear {
-    fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let dims = x.dims().to_vec();
-        let inner = dims[dims.len() - 1];
-        let rows = x.elem_count() / inner;
-        let x2 = x.reshape((rows, inner))?;
-        let y = match &self.lora {
-            None => super::attention::frozen_linear(&x2, &self.weight, self.bias.as_ref())?,
-            // As PEFT: the input in LoRA's dtype (f32), dropout on it, the update back in the base's.
-            Some(l) => super::fused::lora_linear(
-                &x2,
-                &self.weight,
-                self.bias.as_ref(),
-                l.a.as_tensor(),
-                l.b.as_tensor(),
-                l.scale,
-                if train { l.dropout } else { 0.0 },
-            )?,
+    /// `x·Wᵀ + b + s·(dropout(x)·Aᵀ)·Bᵀ` for x `[rows, in]` as PEFT computes it: the input in
+    /// LoRA's dtype (f32), dropout on it, the update added back in the base's dtype.
+    fn forward(&self, x: &Tensor, dropout: bool) -> Result<(Tensor, LinearSaved)> {
+        let base = x.matmul(&self.weight.t()?)?;
+        let base = match &self.bias {
+            Some(b) => base.broadcast_add(b)?,
+            None => base,
         };
-        let mut out = dims;
-        let last = out.len() - 1;
-        out[last] = y.dim(1)?;
-        y.reshape(out)
+        let Some(l) = &self.lora else { return Ok((base, LinearSaved::default())) };
+        let (a, b) = (l.a.as_tensor().detach(), l.b.as_tensor().detach());
+        let mut xl = x.to_dtype(a.dtype())?;
+        let keep = if dropout && l.dropout > 0.0 {
+            let keep = (xl.rand_like(0.0, 1.0)?.ge(f64::from(l.dropout))?.to_dtype(DType::F32)? / (1.0 - f64::from(l.dropout)))?;
+            xl = (xl * &keep)?;
+            Some(keep)
+        } else {
+            None
+        };
+        let xa = (xl.matmul(&a.t()?)? * l.scale)?;
+        let y = (&base + xa.matmul(&b.t()?)?.to_dtype(base.dtype())?)?;
+        Ok((y, LinearSaved { xa: Some(xa), keep }))
+    }
+
+    /// For the forward's input x, its saved values and the output's gradient g: LoRA's
+    /// gradients into `grads` (dB = gᵀ·xa, d(xa) = g·B, dA = s·d(xa)ᵀ·dropout(x)) and, when
+    /// `need_dx`, dx = g·W + s·(d(xa)·A) ⊙ keep.
+    fn backward(&self, x: &Tensor, saved: &LinearSaved, g: &Tensor, need_dx: bool, grads: &mut LoraGrads) -> Result<Option<Tensor>> {
+        let base = if need_dx { Some(g.matmul(&self.weight)?) } else { None };
+        let (Some(l), Some(xa)) = (&self.lora, &saved.xa) else { return Ok(base) };
+        let (a, b) = (l.a.as_tensor().detach(), l.b.as_tensor().detach());
+        let g32 = g.to_dtype(DType::F32)?;
+        grads.insert(&l.b, g32.t()?.matmul(xa)?);
+        let dxa = (g32.matmul(&b)? * l.scale)?;
+        let mut xl = x.to_dtype(DType::F32)?;
+        if let Some(keep) = &saved.keep {
+            xl = (xl * keep)?;
+        }
+        grads.insert(&l.a, dxa.t()?.matmul(&xl)?);
+        let Some(base) = base else { return Ok(None) };
+        let mut dxl = dxa.matmul(&a)?;
+        if let Some(keep) = &saved.keep {
+            dxl = (dxl * keep)?;
+        }
+        Ok(Some((base + dxl.to_dtype(x.dtype())?)?))
     }
 
     /// The weight with the LoRA update folded in (for merging).
@@ -130,7 +178,55 @@ pub struct Model {
     pub device: Device,
 }
 
-use super::fused::rms_norm;
+use super::fused::{rms_norm, rms_norm_backward, rope, rope_backward, swiglu, swiglu_backward};
+
+/// The per-forward tables every layer reads.
+pub struct Run {
+    b: usize,
+    t: usize,
+    offset: usize,
+    cos: Tensor,
+    sin: Tensor,
+    mask: Tensor,
+}
+
+/// What one layer's backward reads from its forward.
+struct LayerTape {
+    /// The layer's input `[b, t, hidden]` and its input norm `[rows, hidden]`.
+    x: Tensor,
+    h: Tensor,
+    /// q and k `[b, t, heads, d]` before their per-head norm (Qwen3).
+    q_pre: Option<Tensor>,
+    k_pre: Option<Tensor>,
+    /// Attention's inputs (q scaled, k and v repeated to the query heads) and output.
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    o: Tensor,
+    /// The output as o_proj's input `[rows, hidden]`.
+    attn: Tensor,
+    /// The residual after attention and its norm; the MLP's gate, up and their SwiGLU.
+    x2: Tensor,
+    h2: Tensor,
+    gate: Tensor,
+    up: Tensor,
+    act: Tensor,
+    /// q, k, v, o, gate, up, down.
+    saved: [LinearSaved; 7],
+}
+
+/// A training forward's record for [`Model::backward`].
+pub struct Tape {
+    run: Run,
+    layers: Vec<LayerTape>,
+    /// The last layer's output (the final norm's input).
+    last: Tensor,
+}
+
+/// An input gradient that was asked for.
+fn need(g: Option<Tensor>) -> Result<Tensor> {
+    g.ok_or_else(|| candle_core::Error::Msg("an input gradient was not computed".into()))
+}
 
 /// Reads every tensor of a model directory: `model.safetensors`, or the shards its
 /// `model.safetensors.index.json` names.
@@ -263,59 +359,187 @@ impl Model {
     }
 
     /// The final hidden states `[batch, len, hidden]` for token ids `[batch, len]` that follow
-    /// `cache`'s positions (all sequences the same length; right padding needs no mask).
-    pub fn hidden(&self, ids: &Tensor, mut cache: Option<&mut Cache>, train: bool) -> Result<Tensor> {
-        let (b, t) = ids.dims2()?;
+    /// `cache`'s positions (all sequences the same length; right padding needs no mask). No
+    /// dropout, nothing kept for a backward pass.
+    pub fn hidden(&self, ids: &Tensor, mut cache: Option<&mut Cache>) -> Result<Tensor> {
         let offset = cache.as_ref().map_or(0, |c| c.len());
-        let c = &self.config;
+        let run = self.start(ids, offset)?;
+        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((run.b, run.t, self.config.hidden_size))?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let kv = cache.as_deref_mut().map(|c| {
+                if c.kv.len() < self.layers.len() {
+                    c.kv.resize(self.layers.len(), None);
+                }
+                &mut c.kv[i]
+            });
+            x = self.layer_forward(layer, &x, &run, kv, false, None)?;
+        }
+        rms_norm(&x, &self.norm, self.config.rms_norm_eps)
+    }
+
+    /// The final hidden states for token ids `[batch, len]`, with LoRA dropout, and the tape
+    /// [`Model::backward`] reads.
+    pub fn forward_train(&self, ids: &Tensor) -> Result<(Tensor, Tape)> {
+        let run = self.start(ids, 0)?;
+        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((run.b, run.t, self.config.hidden_size))?;
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            let mut saved = None;
+            x = self.layer_forward(layer, &x, &run, None, true, Some(&mut saved))?;
+            layers.push(saved.ok_or_else(|| candle_core::Error::Msg("a layer kept no tape".into()))?);
+        }
+        let hidden = rms_norm(&x, &self.norm, self.config.rms_norm_eps)?;
+        Ok((hidden, Tape { run, layers, last: x }))
+    }
+
+    /// The rotary tables and the mask of a forward over `ids` after `offset` cached positions.
+    fn start(&self, ids: &Tensor, offset: usize) -> Result<Run> {
+        let (b, t) = ids.dims2()?;
         let (cos, sin) = self.rotary(offset, t)?;
         let mask = super::attention::causal_mask(t, offset, self.dtype, &self.device)?;
-        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, c.hidden_size))?;
-        let scaling = 1.0 / (c.head_dim as f64).sqrt();
-        let rep = c.num_heads / c.num_kv_heads;
-        for (i, layer) in self.layers.iter().enumerate() {
-            let h = rms_norm(&x, &layer.input_norm, c.rms_norm_eps)?;
-            let heads = |y: Tensor, n: usize, norm: Option<&Tensor>| -> Result<Tensor> {
-                let y = y.reshape((b, t, n, c.head_dim))?;
-                let y = match norm {
-                    Some(w) => rms_norm(&y, w, c.rms_norm_eps)?,
-                    None => y,
-                };
-                y.transpose(1, 2)?.contiguous()
-            };
-            let q = heads(layer.q.forward(&h, train)?, c.num_heads, layer.q_norm.as_ref())?;
-            let k = heads(layer.k.forward(&h, train)?, c.num_kv_heads, layer.k_norm.as_ref())?;
-            let v = heads(layer.v.forward(&h, train)?, c.num_kv_heads, None)?;
-            let q = super::fused::rope(&q, &cos, &sin)?;
-            let mut k = super::fused::rope(&k, &cos, &sin)?;
-            let mut v = v;
-            if let Some(cache) = cache.as_deref_mut() {
-                if cache.kv.len() < self.layers.len() {
-                    cache.kv.resize(self.layers.len(), None);
-                }
-                if let Some((pk, pv)) = &cache.kv[i] {
-                    k = Tensor::cat(&[pk, &k], 2)?;
-                    v = Tensor::cat(&[pv, &v], 2)?;
-                }
-                cache.kv[i] = Some((k.clone(), v.clone()));
+        Ok(Run { b, t, offset, cos, sin, mask })
+    }
+
+    /// One decoder layer over x `[b, t, hidden]`; with `tape`, what its backward reads.
+    fn layer_forward(
+        &self,
+        layer: &Layer,
+        x: &Tensor,
+        run: &Run,
+        kv: Option<&mut Option<(Tensor, Tensor)>>,
+        dropout: bool,
+        tape: Option<&mut Option<LayerTape>>,
+    ) -> Result<Tensor> {
+        let c = &self.config;
+        let (b, t) = (run.b, run.t);
+        let rows = b * t;
+        let h = rms_norm(x, &layer.input_norm, c.rms_norm_eps)?.reshape((rows, c.hidden_size))?;
+        let (q, sq) = layer.q.forward(&h, dropout)?;
+        let (k, sk) = layer.k.forward(&h, dropout)?;
+        let (v, sv) = layer.v.forward(&h, dropout)?;
+        // [rows, n·d] -> [b, n, t, d], normed per head first where the model does (Qwen3).
+        let heads = |y: Tensor, n: usize, norm: Option<&Tensor>| -> Result<(Tensor, Option<Tensor>)> {
+            let y = y.reshape((b, t, n, c.head_dim))?;
+            match norm {
+                Some(w) => Ok((rms_norm(&y, w, c.rms_norm_eps)?.transpose(1, 2)?.contiguous()?, Some(y))),
+                None => Ok((y.transpose(1, 2)?.contiguous()?, None)),
             }
-            let (k, v) = if rep > 1 {
-                let expand = |y: &Tensor| -> Result<Tensor> {
-                    let (bb, kvh, tt, d) = y.dims4()?;
-                    y.unsqueeze(2)?.broadcast_as((bb, kvh, rep, tt, d))?.reshape((bb, kvh * rep, tt, d))
-                };
-                (expand(&k)?, expand(&v)?)
-            } else {
-                (k, v)
-            };
-            let attn =
-                super::attention::causal(&q, &k, &v, scaling, offset, &mask)?.transpose(1, 2)?.reshape((b, t, c.num_heads * c.head_dim))?;
-            x = (x + layer.o.forward(&attn, train)?)?;
-            let h = rms_norm(&x, &layer.post_norm, c.rms_norm_eps)?;
-            let mlp = (layer.gate.forward(&h, train)?.silu()? * layer.up.forward(&h, train)?)?;
-            x = (x + layer.down.forward(&mlp, train)?)?;
+        };
+        let (q, q_pre) = heads(q, c.num_heads, layer.q_norm.as_ref())?;
+        let (k, k_pre) = heads(k, c.num_kv_heads, layer.k_norm.as_ref())?;
+        let (v, _) = heads(v, c.num_kv_heads, None)?;
+        let q = (rope(&q, &run.cos, &run.sin)? * (1.0 / (c.head_dim as f64).sqrt()))?;
+        let mut k = rope(&k, &run.cos, &run.sin)?;
+        let mut v = v;
+        if let Some(kv) = kv {
+            if let Some((pk, pv)) = kv.as_ref() {
+                k = Tensor::cat(&[pk, &k], 2)?;
+                v = Tensor::cat(&[pv, &v], 2)?;
+            }
+            *kv = Some((k.clone(), v.clone()));
         }
-        rms_norm(&x, &self.norm, c.rms_norm_eps)
+        let (k, v) = (self.repeat_kv(&k)?, self.repeat_kv(&v)?);
+        let o = super::attention::forward(&q, &k, &v, run.offset, &run.mask)?;
+        let attn = o.transpose(1, 2)?.reshape((rows, c.num_heads * c.head_dim))?;
+        let (y, so) = layer.o.forward(&attn, dropout)?;
+        let x2 = (x + y.reshape((b, t, c.hidden_size))?)?;
+        let h2 = rms_norm(&x2, &layer.post_norm, c.rms_norm_eps)?.reshape((rows, c.hidden_size))?;
+        let (gate, sg) = layer.gate.forward(&h2, dropout)?;
+        let (up, su) = layer.up.forward(&h2, dropout)?;
+        let act = swiglu(&gate, &up)?;
+        let (down, sd) = layer.down.forward(&act, dropout)?;
+        let out = (&x2 + down.reshape((b, t, c.hidden_size))?)?;
+        if let Some(tape) = tape {
+            *tape = Some(LayerTape {
+                x: x.clone(),
+                h,
+                q_pre,
+                k_pre,
+                q,
+                k,
+                v,
+                o,
+                attn,
+                x2,
+                h2,
+                gate,
+                up,
+                act,
+                saved: [sq, sk, sv, so, sg, su, sd],
+            });
+        }
+        Ok(out)
+    }
+
+    /// Key/value heads repeated to the query heads (grouped-query attention).
+    fn repeat_kv(&self, y: &Tensor) -> Result<Tensor> {
+        let rep = self.config.num_heads / self.config.num_kv_heads;
+        if rep == 1 {
+            return Ok(y.clone());
+        }
+        let (b, kvh, t, d) = y.dims4()?;
+        y.unsqueeze(2)?.broadcast_as((b, kvh, rep, t, d))?.reshape((b, kvh * rep, t, d))
+    }
+
+    /// The LoRA gradients for the gradient `d_hidden` of [`Model::forward_train`]'s output.
+    /// The first layer's input needs no gradient (the embedding is frozen), so its q, k and v
+    /// skip their input gradients.
+    pub fn backward(&self, tape: Tape, d_hidden: &Tensor) -> Result<LoraGrads> {
+        let c = &self.config;
+        let Tape { run, layers, last } = tape;
+        let (b, t) = (run.b, run.t);
+        let rows = b * t;
+        let mut grads = LoraGrads::default();
+        let mut dx = rms_norm_backward(&last, &self.norm, d_hidden, c.rms_norm_eps)?;
+        for (i, (layer, lt)) in self.layers.iter().zip(layers).enumerate().rev() {
+            let [sq, sk, sv, so, sg, su, sd] = &lt.saved;
+            // MLP: out = x2 + down(swiglu(gate(h2), up(h2))), h2 = post_norm(x2).
+            let d_out = dx.reshape((rows, c.hidden_size))?;
+            let d_act = need(layer.down.backward(&lt.act, sd, &d_out, true, &mut grads)?)?;
+            let (d_gate, d_up) = swiglu_backward(&lt.gate, &lt.up, &d_act)?;
+            let dh2 = (need(layer.gate.backward(&lt.h2, sg, &d_gate, true, &mut grads)?)?
+                + need(layer.up.backward(&lt.h2, su, &d_up, true, &mut grads)?)?)?;
+            let dx2 = (&dx + rms_norm_backward(&lt.x2, &layer.post_norm, &dh2.reshape((b, t, c.hidden_size))?, c.rms_norm_eps)?)?;
+            // Attention: x2 = x + o(attn(q, k, v)), q, k, v from h = input_norm(x).
+            let d_attn = need(layer.o.backward(&lt.attn, so, &dx2.reshape((rows, c.hidden_size))?, true, &mut grads)?)?;
+            let d_o = d_attn.reshape((b, t, c.num_heads, c.head_dim))?.transpose(1, 2)?;
+            let (dq, dk, dv) = super::attention::backward(&lt.q, &lt.k, &lt.v, &lt.o, &d_o, &run.mask)?;
+            let dq = rope_backward(&(dq * (1.0 / (c.head_dim as f64).sqrt()))?, &run.cos, &run.sin)?;
+            let dk = rope_backward(&self.unrepeat_kv(&dk)?, &run.cos, &run.sin)?;
+            let dv = self.unrepeat_kv(&dv)?;
+            // [b, n, t, d] -> [rows, n·d], through the per-head norm where there is one.
+            let flat = |g: Tensor, n: usize, pre: Option<&Tensor>, norm: Option<&Tensor>| -> Result<Tensor> {
+                let g = g.transpose(1, 2)?.contiguous()?;
+                let g = match (pre, norm) {
+                    (Some(pre), Some(w)) => rms_norm_backward(pre, w, &g, c.rms_norm_eps)?,
+                    _ => g,
+                };
+                g.reshape((rows, n * c.head_dim))
+            };
+            let dq = flat(dq, c.num_heads, lt.q_pre.as_ref(), layer.q_norm.as_ref())?;
+            let dk = flat(dk, c.num_kv_heads, lt.k_pre.as_ref(), layer.k_norm.as_ref())?;
+            let dv = flat(dv, c.num_kv_heads, None, None)?;
+            let first = i == 0;
+            let dh_q = layer.q.backward(&lt.h, sq, &dq, !first, &mut grads)?;
+            let dh_k = layer.k.backward(&lt.h, sk, &dk, !first, &mut grads)?;
+            let dh_v = layer.v.backward(&lt.h, sv, &dv, !first, &mut grads)?;
+            if first {
+                break;
+            }
+            let dh = ((need(dh_q)? + need(dh_k)?)? + need(dh_v)?)?;
+            dx = (dx2 + rms_norm_backward(&lt.x, &layer.input_norm, &dh.reshape((b, t, c.hidden_size))?, c.rms_norm_eps)?)?;
+        }
+        Ok(grads)
+    }
+
+    /// The gradient of [`Model::repeat_kv`]: each key/value head's copies summed.
+    fn unrepeat_kv(&self, g: &Tensor) -> Result<Tensor> {
+        let rep = self.config.num_heads / self.config.num_kv_heads;
+        if rep == 1 {
+            return Ok(g.clone());
+        }
+        let (b, h, t, d) = g.dims4()?;
+        g.reshape((b, h / rep, rep, t, d))?.sum(2)
     }
 
     /// The output projection `[vocab, hidden]` (the embedding when tied).
@@ -324,7 +548,8 @@ impl Model {
         &self.lm_head
     }
 
-    /// Logits in f32 for hidden states `[n, hidden]` (only the positions that need them).
+    /// Logits in f32 for hidden states `[n, hidden]` (only the positions that need them),
+    /// differentiable through the hidden states.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         super::attention::frozen_linear(hidden, &self.lm_head, None)?.to_dtype(DType::F32)
     }
@@ -360,5 +585,55 @@ impl Model {
             out.push(("lm_head.weight".to_owned(), self.lm_head.clone()));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid(rows: usize, cols: usize, seed: f64) -> Tensor {
+        let v: Vec<f32> = (0..rows * cols).map(|i| ((i as f64 * 0.61 + seed).cos() * 0.8) as f32).collect();
+        Tensor::from_vec(v, (rows, cols), &Device::Cpu).unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+    }
+
+    #[test]
+    fn the_lora_projection_and_its_backward_equal_the_recorded_graph() {
+        for dropout in [0.0, 0.5] {
+            let (a, b) = (Var::from_tensor(&grid(3, 8, 1.1)).unwrap(), Var::from_tensor(&grid(5, 3, 2.3)).unwrap());
+            let lin = Linear {
+                weight: grid(5, 8, 3.7),
+                bias: Some(grid(1, 5, 4.1).squeeze(0).unwrap()),
+                lora: Some(Lora { a: a.clone(), b: b.clone(), scale: 2.0, dropout }),
+            };
+            let x = Var::from_tensor(&grid(64, 8, 0.2)).unwrap();
+            let probe = grid(64, 5, 5.9);
+            let (y, saved) = lin.forward(&x.as_tensor().detach(), true).unwrap();
+            assert_eq!(saved.keep.is_some(), dropout > 0.0);
+            // The same function as recorded ops, with the same dropout mask.
+            let xl = match &saved.keep {
+                Some(keep) => (x.as_tensor() * keep).unwrap(),
+                None => x.as_tensor().clone(),
+            };
+            let reference = (x.as_tensor().matmul(&lin.weight.t().unwrap()).unwrap().broadcast_add(lin.bias.as_ref().unwrap()).unwrap()
+                + (xl.matmul(&a.as_tensor().t().unwrap()).unwrap().matmul(&b.as_tensor().t().unwrap()).unwrap() * 2.0).unwrap())
+            .unwrap();
+            assert!(max_diff(&y, &reference) < 1e-5, "dropout {dropout}");
+            let want = (reference * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            let mut grads = LoraGrads::default();
+            let dx = lin.backward(&x.as_tensor().detach(), &saved, &probe, true, &mut grads).unwrap().unwrap();
+            assert!(max_diff(&dx, want.get(x.as_tensor()).unwrap()) < 1e-5, "dropout {dropout}: dx");
+            for (name, v) in [("A", &a), ("B", &b)] {
+                assert!(max_diff(grads.get(v).unwrap(), want.get(v.as_tensor()).unwrap()) < 1e-5, "dropout {dropout}: d{name}");
+            }
+            // Without dx, the LoRA gradients only.
+            let mut again = LoraGrads::default();
+            assert!(lin.backward(&x.as_tensor().detach(), &saved, &probe, false, &mut again).unwrap().is_none());
+            assert!(max_diff(again.get(&a).unwrap(), grads.get(&a).unwrap()) == 0.0);
+        }
     }
 }

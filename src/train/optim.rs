@@ -3,10 +3,9 @@
 
 use std::collections::HashMap;
 
-use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor, Var};
 
-use super::model::Result;
+use super::model::{LoraGrads, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AdamWParams {
@@ -52,10 +51,10 @@ impl AdamW {
 
     /// The variables' gradients in one flat f32 tensor, in the optimizer's order (zeros for a
     /// variable without one): accumulating, clipping and the update then run once over it.
-    pub fn flatten(&self, grads: &GradStore) -> Result<Tensor> {
+    pub fn flatten(&self, grads: &LoraGrads) -> Result<Tensor> {
         let mut gs = Vec::with_capacity(self.vars.len());
         for (_, var) in &self.vars {
-            gs.push(match grads.get(var.as_tensor()) {
+            gs.push(match grads.get(var) {
                 Some(g) => g.to_dtype(DType::F32)?.flatten_all()?,
                 None => Tensor::zeros(var.elem_count(), DType::F32, var.device())?,
             });

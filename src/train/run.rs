@@ -17,7 +17,7 @@ use super::data::{self, Dataset, Encoder, Skip};
 use super::loss::KdWeights;
 use super::model::{LoraSpec, Model};
 use super::optim::{AdamW, AdamWParams, cosine_lr};
-use super::step::{Batch, Row, batch_loss};
+use super::step::{Batch, Row, batch_loss, loss_and_grads};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainOptions {
@@ -136,7 +136,7 @@ fn evaluate(model: &Model, rows: &[Row], batch_tokens: usize, kd: Option<KdWeigh
         if b.loss_tokens == 0 {
             continue;
         }
-        let loss = batch_loss(model, &b, kd, false, 1).map_err(|e| e.to_string())?;
+        let loss = batch_loss(model, &b, kd, 1).map_err(|e| e.to_string())?;
         sum += f64::from(loss.to_dtype(DType::F32).and_then(|l| l.to_scalar::<f32>()).map_err(|e| e.to_string())?);
         count += b.loss_tokens;
     }
@@ -286,9 +286,8 @@ pub fn train(
             if b.loss_tokens == 0 {
                 continue;
             }
-            let loss = batch_loss(&model, b, kd, true, targets).map_err(|e| e.to_string())?;
-            let g = opt.flatten(&loss.backward().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-            let loss = loss.detach();
+            let (loss, g) = loss_and_grads(&model, b, kd, targets).map_err(|e| e.to_string())?;
+            let g = opt.flatten(&g).map_err(|e| e.to_string())?;
             grads = Some(match grads {
                 None => g,
                 Some(acc) => (acc + g).map_err(|e| e.to_string())?,

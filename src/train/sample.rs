@@ -71,7 +71,7 @@ impl Student {
         let mut input = Tensor::new(ids, device)?.unsqueeze(0)?;
         let mut out = Vec::new();
         for _ in 0..opts.max_new_tokens {
-            let hidden = self.model.hidden(&input, Some(&mut cache), false)?;
+            let hidden = self.model.hidden(&input, Some(&mut cache))?;
             let last = hidden.narrow(1, hidden.dim(1)? - 1, 1)?.squeeze(1)?;
             let logits = self.model.logits(&last)?.squeeze(0)?;
             let next =

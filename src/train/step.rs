@@ -1,9 +1,9 @@
 //! A batch of token rows and the loss over it.
 
-use candle_core::{Device, Tensor};
+use candle_core::{Device, Tensor, Var};
 
 use super::loss::{self, KdWeights, SoftTargets};
-use super::model::{Model, Result};
+use super::model::{LoraGrads, Model, Result};
 
 /// The teacher's top-k at one target token: ids and log-probs.
 pub type TopK = (Vec<u32>, Vec<f32>);
@@ -99,17 +99,48 @@ impl Batch {
 
 /// The loss summed over the batch's targets and divided by `per` (the target count of the
 /// whole optimizer step, for its mean; 1 for the sum). With `kd` and soft targets, the
-/// distillation loss.
-pub fn batch_loss(model: &Model, batch: &Batch, kd: Option<KdWeights>, train: bool, per: usize) -> Result<Tensor> {
-    let hidden = model.hidden(&batch.ids, None, train)?;
+/// distillation loss. Forward only (validation).
+pub fn batch_loss(model: &Model, batch: &Batch, kd: Option<KdWeights>, per: usize) -> Result<Tensor> {
+    let hidden = model.hidden(&batch.ids, None)?;
     let (b, t, h) = hidden.dims3()?;
     let picked = hidden.reshape((b * t, h))?.index_select(&batch.positions, 0)?;
-    // Validation takes no gradient: the fused cross-entropy then skips computing it.
-    let picked = if train { picked } else { picked.detach() };
     let scale = 1.0 / per.max(1) as f64;
     match (kd, &batch.soft) {
         (Some(w), Some(soft)) => loss::kd(&model.logits(&picked)?, &batch.labels, soft, w)?.sum_all()? * scale,
-        // Scaled per position, so that the gradient it computes ahead is the final one.
-        _ => loss::linear_cross_entropy(&picked, model.lm_head(), &batch.labels, scale)?.sum_all(),
+        _ => loss::linear_cross_entropy(&picked, model.lm_head(), &batch.labels, scale, false)?.0.sum_all(),
     }
+}
+
+/// [`batch_loss`] of a training step (LoRA dropout on) and the LoRA variables' gradients of it.
+pub fn loss_and_grads(model: &Model, batch: &Batch, kd: Option<KdWeights>, per: usize) -> Result<(Tensor, LoraGrads)> {
+    let (hidden, tape) = model.forward_train(&batch.ids)?;
+    let (loss, d_hidden) = head(model, batch, kd, per, &hidden)?;
+    Ok((loss, model.backward(tape, &d_hidden)?))
+}
+
+/// The loss of [`batch_loss`] from the final hidden states `[b, t, hidden]`, and its gradient
+/// with respect to them.
+pub fn head(model: &Model, batch: &Batch, kd: Option<KdWeights>, per: usize, hidden: &Tensor) -> Result<(Tensor, Tensor)> {
+    let (b, t, h) = hidden.dims3()?;
+    let picked = hidden.reshape((b * t, h))?.index_select(&batch.positions, 0)?;
+    let scale = 1.0 / per.max(1) as f64;
+    let (loss, d_picked) = if let (Some(w), Some(soft)) = (kd, &batch.soft) {
+        // The distillation loss through candle's autograd, from the picked positions on.
+        let picked = Var::from_tensor(&picked)?;
+        let loss = (loss::kd(&model.logits(picked.as_tensor())?, &batch.labels, soft, w)?.sum_all()? * scale)?;
+        let grads = loss.backward()?;
+        let d = grads
+            .get(picked.as_tensor())
+            .cloned()
+            .ok_or_else(|| candle_core::Error::Msg("no gradient reached the hidden states".into()))?;
+        (loss.detach(), d)
+    } else {
+        let (per_position, d) = loss::linear_cross_entropy(&picked, model.lm_head(), &batch.labels, scale, true)?;
+        let d = d.ok_or_else(|| candle_core::Error::Msg("the loss head computed no gradient".into()))?;
+        (per_position.sum_all()?, d)
+    };
+    // Back to every position (zero where no target).
+    let d_hidden =
+        Tensor::zeros((b * t, h), hidden.dtype(), hidden.device())?.index_add(&batch.positions, &d_picked.to_dtype(hidden.dtype())?, 0)?;
+    Ok((loss, d_hidden.reshape((b, t, h))?))
 }

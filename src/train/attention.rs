@@ -72,6 +72,7 @@ fn softmax_rows(x: &Tensor) -> Result<Tensor> {
 /// heads already repeated), query `i` at position `offset + i` (keys start at position 0), with
 /// `mask` from [`causal_mask`]`(t, offset, ..)`.
 pub fn forward(q: &Tensor, k: &Tensor, v: &Tensor, offset: usize, mask: &Tensor) -> Result<Tensor> {
+    // Blocks read q, k and v as views (matmuls take their strides); only the scores are new.
     let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
     let t = q.dim(2)?;
     let mut outs = Vec::with_capacity(t.div_ceil(BLOCK));
@@ -79,11 +80,9 @@ pub fn forward(q: &Tensor, k: &Tensor, v: &Tensor, offset: usize, mask: &Tensor)
     while start < t {
         let rows = BLOCK.min(t - start);
         let end = offset + start + rows;
-        let qb = q.narrow(2, start, rows)?.contiguous()?;
-        let vp = v.narrow(2, 0, end)?.contiguous()?;
         let m = block_mask(mask, rows, end)?;
-        let p = probs(&qb, &k.narrow(2, 0, end)?.contiguous()?, m.as_ref())?.to_dtype(v.dtype())?;
-        outs.push(p.matmul(&vp)?);
+        let p = probs(&q.narrow(2, start, rows)?, &k.narrow(2, 0, end)?, m.as_ref())?.to_dtype(v.dtype())?;
+        outs.push(p.matmul(&v.narrow(2, 0, end)?)?);
         start += rows;
     }
     if outs.len() == 1 {
@@ -93,7 +92,8 @@ pub fn forward(q: &Tensor, k: &Tensor, v: &Tensor, offset: usize, mask: &Tensor)
 }
 
 /// The gradients `(dq, dk, dv)` of [`forward`] (offset 0) for its inputs, its output `out` and
-/// the output's gradient, a block of queries at a time.
+/// the output's gradient, a block of queries at a time, the last first: its share of dK and dV
+/// covers every key, and each earlier block's (keys 0..end) is added into the front.
 pub fn backward(q: &Tensor, k: &Tensor, v: &Tensor, out: &Tensor, grad: &Tensor, mask: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
     let (q, k, v, grad) = (q.contiguous()?, k.contiguous()?, v.contiguous()?, grad.contiguous()?);
     let dtype = q.dtype();
@@ -101,25 +101,29 @@ pub fn backward(q: &Tensor, k: &Tensor, v: &Tensor, out: &Tensor, grad: &Tensor,
     // rowsum(P ⊙ dP) = rowsum(dO ⊙ O): one [t, d] product instead of one per [rows, keys] block.
     let delta = (grad.to_dtype(DType::F32)? * out.to_dtype(DType::F32)?)?.sum_keepdim(D::Minus1)?;
     let mut dq = Vec::with_capacity(t.div_ceil(BLOCK));
-    let mut dk: Option<Tensor> = None;
-    let mut dv: Option<Tensor> = None;
-    // This block's share of dK and dV covers keys 0..end; the rest is zero.
+    let (mut dk, mut dv): (Option<Tensor>, Option<Tensor>) = (None, None);
+    // Accumulated in f32; the first part (the last block's) is every key's.
     let add = |acc: Option<Tensor>, part: Tensor, end: usize| -> Result<Option<Tensor>> {
         let part = part.to_dtype(DType::F32)?;
-        let part = if end < t { part.pad_with_zeros(2, 0, t - end)? } else { part };
         Ok(Some(match acc {
-            Some(a) => (a + part)?,
-            None => part,
+            None => part.contiguous()?,
+            Some(acc) => {
+                let sum = (acc.narrow(2, 0, end)? + part)?;
+                acc.slice_set(&sum, 2, 0)?;
+                acc
+            }
         }))
     };
-    let mut start = 0;
-    while start < t {
-        let rows = BLOCK.min(t - start);
-        let end = start + rows;
-        let qb = q.narrow(2, start, rows)?.contiguous()?;
-        let gb = grad.narrow(2, start, rows)?.contiguous()?;
-        let kp = k.narrow(2, 0, end)?.contiguous()?;
-        let vp = v.narrow(2, 0, end)?.contiguous()?;
+    let mut end = t;
+    while end > 0 {
+        let rows = match end % BLOCK {
+            0 => BLOCK.min(end),
+            r => r,
+        };
+        let start = end - rows;
+        let qb = q.narrow(2, start, rows)?;
+        let gb = grad.narrow(2, start, rows)?;
+        let (kp, vp) = (k.narrow(2, 0, end)?, v.narrow(2, 0, end)?);
         let m = block_mask(mask, rows, end)?;
         let p = probs(&qb, &kp, m.as_ref())?;
         dv = add(dv, p.to_dtype(dtype)?.t()?.matmul(&gb)?, end)?;
@@ -127,8 +131,9 @@ pub fn backward(q: &Tensor, k: &Tensor, v: &Tensor, out: &Tensor, grad: &Tensor,
         let ds = (p * dp.broadcast_sub(&delta.narrow(2, start, rows)?)?)?.to_dtype(dtype)?;
         dq.push(ds.matmul(&kp)?);
         dk = add(dk, ds.t()?.matmul(&qb)?, end)?;
-        start += rows;
+        end = start;
     }
+    dq.reverse();
     let dq = if dq.len() == 1 { dq.remove(0) } else { Tensor::cat(&dq, 2)? };
     let to = |g: Option<Tensor>| -> Result<Tensor> {
         match g {
@@ -231,7 +236,7 @@ mod tests {
         let dev = Device::Cpu;
         // One block, and longer than a block so that the blocks and their masks are exercised.
         for t in [37, BLOCK + 37] {
-            let (b, h, d) = (1, 2, 8);
+            let (b, h, d) = (2, 3, 8);
             let rand = |seed: f64| {
                 let n = b * h * t * d;
                 let v: Vec<f32> = (0..n).map(|i| ((i as f64 * 0.37 + seed).sin() * 2.0) as f32).collect();

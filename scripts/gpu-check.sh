@@ -9,8 +9,10 @@
 #  1. correctness: the step-0 loss of a tiny model on the CPU (f32) and on the GPU (bf16);
 #  2. speed: a LoRA step (r 16 on every projection, bf16 base, f32 LoRA) on a random model of
 #     Qwen2-0.5B's shape (24 layers, hidden 896, vocab 151,936), one 4,096-token row per step:
-#     retort's tokens/s and peak GPU memory (nvidia-smi) and where a step's time goes (forward,
-#     backward, optimizer; attention, loss head), then the same in PyTorch + PEFT
+#     retort's tokens/s and peak GPU memory (nvidia-smi), where a step's time goes (forward,
+#     loss head, backward, optimizer; attention alone) and how far the GPU's attention (retort's
+#     kernels) is from the CPU's; the step again with candle's ops for attention
+#     (RETORT_FUSED_ATTENTION=0); then the same in PyTorch + PEFT
 #     (scripts/peft_bench.py on the same weights) and the ratio; SCAN=1 adds step times at
 #     other row lengths;
 #  3. a real run: `retort train` on DIR/export (reasoning samples of 3–4.6k tokens) for a few
@@ -83,6 +85,8 @@ nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 >"$OUT
 SMI=$!
 run timeout 300 "$BIN" bench train --dir "$WORK/q05" --device cuda --batch 1 --seq-len 4096 --steps "$STEPS" --warmup 2 --r 16 --no-pytorch --profile
 kill "$SMI" 2>/dev/null
+# The same step with candle's ops for attention instead of retort's kernels (src/train/kernels.cu).
+RETORT_FUSED_ATTENTION=0 run timeout 120 "$BIN" bench train --dir "$WORK/q05" --device cuda --batch 1 --seq-len 4096 --steps 3 --warmup 1 --r 16 --no-pytorch | grep '^retort' | sed 's/^retort /retort (candle attention) /'
 if [[ -n "${SCAN:-}" ]]; then # SCAN=1: step time against row length (fixed cost vs attention)
     for shape in "1 512" "1 1024" "1 2048" "8 512"; do
         set -- $shape

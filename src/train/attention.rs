@@ -43,15 +43,27 @@ fn block_mask(mask: &Tensor, rows: usize, end: usize) -> Result<Option<Tensor>> 
     Ok(Some(mask.narrow(0, mask_rows - rows, rows)?.narrow(1, keys - end, end)?))
 }
 
-/// The probabilities, in f32, of a block of (scaled) queries over the keys `k`: softmax(q·kᵀ +
-/// mask).
-fn probs(q: &Tensor, k: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+/// The probabilities of a block of (scaled) queries over the keys `k`, softmax(q·kᵀ + mask) in
+/// f32, in q's dtype: on a GPU one fused kernel over the scores (the mask follows from the
+/// block's shape), else candle's ops with the mask view.
+fn probs(q: &Tensor, k: &Tensor, mask: Option<&Tensor>, fused: bool) -> Result<Tensor> {
     let scores = q.matmul(&k.t()?)?;
+    if fused {
+        return super::cuda_ops::causal_softmax(&scores);
+    }
     let scores = match mask {
         Some(m) => scores.broadcast_add(m)?,
         None => scores,
     };
-    softmax_rows(&scores.to_dtype(DType::F32)?)
+    softmax_rows(&scores.to_dtype(DType::F32)?)?.to_dtype(q.dtype())
+}
+
+/// The scores' gradient of a block, `p ⊙ (dp − delta)` in f32, in p's dtype.
+fn scores_grad(p: &Tensor, dp: &Tensor, delta: &Tensor, fused: bool) -> Result<Tensor> {
+    if fused {
+        return super::cuda_ops::attention_ds(p, dp, delta);
+    }
+    (p.to_dtype(DType::F32)? * dp.to_dtype(DType::F32)?.broadcast_sub(delta)?)?.to_dtype(p.dtype())
 }
 
 /// Below this many elements a CPU tensor takes the plain ops rather than candle's fused kernels:
@@ -72,6 +84,11 @@ fn softmax_rows(x: &Tensor) -> Result<Tensor> {
 /// heads already repeated), query `i` at position `offset + i` (keys start at position 0), with
 /// `mask` from [`causal_mask`]`(t, offset, ..)`.
 pub fn forward(q: &Tensor, k: &Tensor, v: &Tensor, offset: usize, mask: &Tensor) -> Result<Tensor> {
+    forward_with(q, k, v, offset, mask, super::cuda_ops::fused(q.device()))
+}
+
+/// [`forward`], through the fused kernels' ops or candle's.
+fn forward_with(q: &Tensor, k: &Tensor, v: &Tensor, offset: usize, mask: &Tensor, fused: bool) -> Result<Tensor> {
     // Blocks read q, k and v as views (matmuls take their strides); only the scores are new.
     let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
     let t = q.dim(2)?;
@@ -81,7 +98,7 @@ pub fn forward(q: &Tensor, k: &Tensor, v: &Tensor, offset: usize, mask: &Tensor)
         let rows = BLOCK.min(t - start);
         let end = offset + start + rows;
         let m = block_mask(mask, rows, end)?;
-        let p = probs(&q.narrow(2, start, rows)?, &k.narrow(2, 0, end)?, m.as_ref())?.to_dtype(v.dtype())?;
+        let p = probs(&q.narrow(2, start, rows)?, &k.narrow(2, 0, end)?, m.as_ref(), fused)?;
         outs.push(p.matmul(&v.narrow(2, 0, end)?)?);
         start += rows;
     }
@@ -95,6 +112,19 @@ pub fn forward(q: &Tensor, k: &Tensor, v: &Tensor, offset: usize, mask: &Tensor)
 /// the output's gradient, a block of queries at a time, the last first: its share of dK and dV
 /// covers every key, and each earlier block's (keys 0..end) is added into the front.
 pub fn backward(q: &Tensor, k: &Tensor, v: &Tensor, out: &Tensor, grad: &Tensor, mask: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+    backward_with(q, k, v, out, grad, mask, super::cuda_ops::fused(q.device()))
+}
+
+/// [`backward`], through the fused kernels' ops or candle's.
+fn backward_with(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    out: &Tensor,
+    grad: &Tensor,
+    mask: &Tensor,
+    fused: bool,
+) -> Result<(Tensor, Tensor, Tensor)> {
     let (q, k, v, grad) = (q.contiguous()?, k.contiguous()?, v.contiguous()?, grad.contiguous()?);
     let dtype = q.dtype();
     let t = q.dim(2)?;
@@ -125,10 +155,9 @@ pub fn backward(q: &Tensor, k: &Tensor, v: &Tensor, out: &Tensor, grad: &Tensor,
         let gb = grad.narrow(2, start, rows)?;
         let (kp, vp) = (k.narrow(2, 0, end)?, v.narrow(2, 0, end)?);
         let m = block_mask(mask, rows, end)?;
-        let p = probs(&qb, &kp, m.as_ref())?;
-        dv = add(dv, p.to_dtype(dtype)?.t()?.matmul(&gb)?, end)?;
-        let dp = gb.matmul(&vp.t()?)?.to_dtype(DType::F32)?;
-        let ds = (p * dp.broadcast_sub(&delta.narrow(2, start, rows)?)?)?.to_dtype(dtype)?;
+        let p = probs(&qb, &kp, m.as_ref(), fused)?;
+        dv = add(dv, p.t()?.matmul(&gb)?, end)?;
+        let ds = scores_grad(&p, &gb.matmul(&vp.t()?)?, &delta.narrow(2, start, rows)?, fused)?;
         dq.push(ds.matmul(&kp)?);
         dk = add(dk, ds.t()?.matmul(&qb)?, end)?;
         end = start;
@@ -234,8 +263,9 @@ mod tests {
     #[test]
     fn blocked_attention_and_its_backward_equal_eager_attention() {
         let dev = Device::Cpu;
-        // One block, and longer than a block so that the blocks and their masks are exercised.
-        for t in [37, BLOCK + 37] {
+        // One block, and longer than a block so that the blocks and their masks are exercised;
+        // through candle's ops and through the fused kernels' ops (their CPU references).
+        for (t, fused) in [(37, false), (BLOCK + 37, false), (37, true), (BLOCK + 37, true)] {
             let (b, h, d) = (2, 3, 8);
             let rand = |seed: f64| {
                 let n = b * h * t * d;
@@ -248,17 +278,17 @@ mod tests {
             let mask = causal_mask(t, 0, DType::F32, &dev).unwrap();
             let qs = (q.as_tensor().detach() * scale).unwrap();
             let (kd, vd) = (k.as_tensor().detach(), v.as_tensor().detach());
-            let ours = forward(&qs, &kd, &vd, 0, &mask).unwrap();
+            let ours = forward_with(&qs, &kd, &vd, 0, &mask, fused).unwrap();
             let reference = eager(q.as_tensor(), k.as_tensor(), v.as_tensor(), scale);
             let diff = (&ours - &reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-            assert!(diff < 1e-5, "t {t}: forward differs by {diff}");
-            let (dqs, dk, dv) = backward(&qs, &kd, &vd, &ours, &w, &mask).unwrap();
+            assert!(diff < 1e-5, "t {t} fused {fused}: forward differs by {diff}");
+            let (dqs, dk, dv) = backward_with(&qs, &kd, &vd, &ours, &w, &mask, fused).unwrap();
             let dq = (dqs * scale).unwrap();
             let g2 = (reference * &w).unwrap().sum_all().unwrap().backward().unwrap();
             for (name, var, a) in [("q", &q, &dq), ("k", &k, &dk), ("v", &v, &dv)] {
                 let e = g2.get(var.as_tensor()).unwrap();
                 let diff = (a - e).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-                assert!(diff < 1e-3, "t {t}: d{name} differs by {diff}");
+                assert!(diff < 1e-3, "t {t} fused {fused}: d{name} differs by {diff}");
             }
         }
     }
@@ -277,9 +307,11 @@ mod tests {
             let (q, k, v) = (rand(0.4), rand(1.1), rand(2.2));
             let full = eager(&q, &k, &v, 0.5).narrow(2, offset, t).unwrap();
             let mask = causal_mask(t, offset, DType::F32, &dev).unwrap();
-            let tail = forward(&(q.narrow(2, offset, t).unwrap() * 0.5).unwrap(), &k, &v, offset, &mask).unwrap();
-            let diff = (full - tail).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-            assert!(diff < 1e-5, "offset {offset}, t {t}: differs by {diff}");
+            for fused in [false, true] {
+                let tail = forward_with(&(q.narrow(2, offset, t).unwrap() * 0.5).unwrap(), &k, &v, offset, &mask, fused).unwrap();
+                let diff = (&full - tail).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+                assert!(diff < 1e-5, "offset {offset}, t {t}, fused {fused}: differs by {diff}");
+            }
         }
     }
 }

@@ -182,6 +182,34 @@ fn profile(model: &Model, batch: &Batch, opt: &mut AdamW, steps: usize) -> Resul
         c.num_layers,
         f + bw - a * layers
     );
+    if !device.is_cpu() {
+        // The GPU's attention (fused kernels unless RETORT_FUSED_ATTENTION=0) against the CPU's
+        // in f32 on the same inputs, over two blocks' worth of positions.
+        let n = t.min(1100);
+        let head_of = |x: &Tensor| x.narrow(2, 0, n);
+        let (q, k, v) = (head_of(&q)?, head_of(&k)?, head_of(&v)?);
+        let g = Tensor::randn(0f32, 1.0, q.shape(), device)?.to_dtype(model.dtype)?;
+        let mask = attention::causal_mask(n, 0, model.dtype, device)?;
+        let out = attention::forward(&q, &k, &v, 0, &mask)?;
+        let (dq, dk, dv) = attention::backward(&q, &k, &v, &out, &g, &mask)?;
+        let cpu = |x: &Tensor| x.to_device(&Device::Cpu)?.to_dtype(DType::F32);
+        let (cq, ck, cv, cg) = (cpu(&q)?, cpu(&k)?, cpu(&v)?, cpu(&g)?);
+        let cmask = attention::causal_mask(n, 0, DType::F32, &Device::Cpu)?;
+        let cout = attention::forward(&cq, &ck, &cv, 0, &cmask)?;
+        let (cdq, cdk, cdv) = attention::backward(&cq, &ck, &cv, &cout, &cg, &cmask)?;
+        let rel = |a: &Tensor, b: &Tensor| -> Result<f32> {
+            let err = (cpu(a)? - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
+            Ok(err / b.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?.max(f32::MIN_POSITIVE))
+        };
+        println!(
+            "profile  attention on the GPU ({}) vs the CPU in f32 at {b}x{n}: out {:.1e}, dq {:.1e}, dk {:.1e}, dv {:.1e} (largest error / largest value)",
+            if super::cuda_ops::fused(device) { "retort's kernels" } else { "candle's ops" },
+            rel(&out, &cout)?,
+            rel(&dq, &cdq)?,
+            rel(&dk, &cdk)?,
+            rel(&dv, &cdv)?
+        );
+    }
     if let Some((used, total)) = super::run::device_memory(device) {
         println!("profile  GPU memory in use {:.1} GiB of {:.1} GiB (the allocator keeps its peak)", used as f64 / GIB, total as f64 / GIB);
     }

@@ -8,6 +8,7 @@ pub mod adapter;
 pub mod attention;
 pub mod bench;
 pub mod config;
+pub mod cuda_ops;
 pub mod data;
 pub mod fused;
 pub mod loss;

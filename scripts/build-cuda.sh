@@ -29,9 +29,10 @@
 #     CARGO_TARGET_DIR=target/cuda (so it never invalidates the normal CPU build in target/),
 #     nvcc on PATH, CUDA_HOME pointing at the wheels' cu13 tree, CUDA_COMPUTE_CAP for
 #     candle-kernels (there is no nvidia-smi here to detect it), and LIBRARY_PATH pointing at
-#     the link directory. A clean build takes about 10 minutes on 2 cores; a rerun is a no-op.
+#     the link directory. retort's own kernels (src/train/kernels.cu) become PTX in build.rs with
+#     the same nvcc. A clean build takes about 10 minutes on 2 cores; a rerun is a no-op.
 #  5. Output. A stripped copy goes to target/cuda/retort-cuda, and a gzip of it to
-#     target/cuda/retort-cuda.gz (the binary is ~75 MB, mostly candle's sm_90a kernels, which is
+#     target/cuda/retort-cuda.gz (the binary is ~82 MB, mostly candle's sm_90a kernels, which is
 #     over the 64 MiB the device tool carries; the .gz is ~22 MB). The script prints the size, the
 #     shared libraries it needs and how to find them on the GPU machine.
 #
@@ -198,7 +199,7 @@ if [[ ! -f "$OUT_BIN" || "$BUILT" -nt "$OUT_BIN" ]]; then
     chmod +x "$OUT_BIN.tmp"
     mv "$OUT_BIN.tmp" "$OUT_BIN"
 fi
-# The stripped binary is ~75 MB, over the 64 MiB a device-tool call can carry; gzip makes it ~22 MB.
+# The stripped binary is ~82 MB, over the 64 MiB a device-tool call can carry; gzip makes it ~22 MB.
 if [[ ! -f "$OUT_BIN.gz" || "$OUT_BIN" -nt "$OUT_BIN.gz" ]]; then
     gzip -6 -n -c "$OUT_BIN" >"$OUT_BIN.gz.tmp" || die "gzip failed on $OUT_BIN"
     mv "$OUT_BIN.gz.tmp" "$OUT_BIN.gz"

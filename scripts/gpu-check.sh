@@ -10,9 +10,9 @@
 #  2. speed: a LoRA step (r 16 on every projection, bf16 base, f32 LoRA) on a random model of
 #     Qwen2-0.5B's shape (24 layers, hidden 896, vocab 151,936), one 4,096-token row per step:
 #     retort's tokens/s and peak GPU memory (nvidia-smi), where a step's time goes (forward,
-#     loss head, backward, optimizer; attention alone) and how far the GPU's attention (retort's
-#     kernels) is from the CPU's; the step again with candle's ops for attention
-#     (RETORT_FUSED_ATTENTION=0); then the same in PyTorch + PEFT
+#     loss head, backward, optimizer; attention alone) and how far the GPU's attention, RMSNorm
+#     and SwiGLU backwards (retort's kernels) are from the CPU's; the step again with candle's ops
+#     instead of retort's kernels (RETORT_KERNELS=0); then the same in PyTorch + PEFT
 #     (scripts/peft_bench.py on the same weights) and the ratio; SCAN=1 adds step times at
 #     other row lengths;
 #  3. a real run: `retort train` on DIR/export (reasoning samples of 3–4.6k tokens) for a few
@@ -76,8 +76,8 @@ run "$BIN" train create-model --shape tiny --out "$WORK/tiny" >/dev/null
 run "$BIN" bench train --dir "$WORK/tiny" --device cpu --steps 1 --warmup 0 --no-pytorch --threads 4
 if ! run "$BIN" bench train --dir "$WORK/tiny" --device cuda --steps 1 --warmup 0 --no-pytorch; then
     # Without retort's attention kernels, so that the rest still measures something.
-    say "the GPU step failed; again with candle's ops for attention (RETORT_FUSED_ATTENTION=0)"
-    export RETORT_FUSED_ATTENTION=0
+    say "the GPU step failed; again with candle's ops instead of retort's kernels (RETORT_KERNELS=0)"
+    export RETORT_KERNELS=0
     run "$BIN" bench train --dir "$WORK/tiny" --device cuda --steps 1 --warmup 0 --no-pytorch
 fi
 # Rows longer than one attention block (512 queries): the blocked path and its masks.
@@ -90,8 +90,8 @@ nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 >"$OUT
 SMI=$!
 run timeout 300 "$BIN" bench train --dir "$WORK/q05" --device cuda --batch 1 --seq-len 4096 --steps "$STEPS" --warmup 2 --r 16 --no-pytorch --profile
 kill "$SMI" 2>/dev/null
-# The same step with candle's ops for attention instead of retort's kernels (src/train/kernels.cu).
-RETORT_FUSED_ATTENTION=0 run timeout 120 "$BIN" bench train --dir "$WORK/q05" --device cuda --batch 1 --seq-len 4096 --steps 3 --warmup 1 --r 16 --no-pytorch | grep '^retort' | sed 's/^retort /retort (candle attention) /'
+# The same step with candle's ops instead of retort's kernels (src/train/kernels.cu).
+RETORT_KERNELS=0 run timeout 120 "$BIN" bench train --dir "$WORK/q05" --device cuda --batch 1 --seq-len 4096 --steps 3 --warmup 1 --r 16 --no-pytorch | grep '^retort' | sed "s/^retort /retort (candle's ops) /"
 if [[ -n "${SCAN:-}" ]]; then # SCAN=1: step time against row length (fixed cost vs attention)
     for shape in "1 512" "1 1024" "1 2048" "8 512"; do
         set -- $shape

@@ -183,8 +183,8 @@ fn profile(model: &Model, batch: &Batch, opt: &mut AdamW, steps: usize) -> Resul
         f + bw - a * layers
     );
     if !device.is_cpu() {
-        // The GPU's attention (fused kernels unless RETORT_FUSED_ATTENTION=0) against the CPU's
-        // in f32 on the same inputs, over two blocks' worth of positions.
+        // The GPU's kernels (unless RETORT_KERNELS=0) against the CPU's ops in f32 on the same
+        // inputs; attention over two CPU blocks' worth of positions.
         let n = t.min(1100);
         let head_of = |x: &Tensor| x.narrow(2, 0, n);
         let (q, k, v) = (head_of(&q)?, head_of(&k)?, head_of(&v)?);
@@ -201,13 +201,25 @@ fn profile(model: &Model, batch: &Batch, opt: &mut AdamW, steps: usize) -> Resul
             let err = (cpu(a)? - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
             Ok(err / b.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?.max(f32::MIN_POSITIVE))
         };
+        // RMSNorm's and SwiGLU's backwards on [b·n, hidden] and [b·n, intermediate] rows.
+        let rows = b * n;
+        let random = |cols: usize| -> Result<Tensor> { Tensor::randn(0f32, 1.0, (rows, cols), device)?.to_dtype(model.dtype) };
+        let (x, w, gx) = (random(c.hidden_size)?, random(c.hidden_size)?.get(0)?, random(c.hidden_size)?);
+        let dx = super::fused::rms_norm_backward(&x, &w, &gx, c.rms_norm_eps)?;
+        let cdx = super::fused::rms_norm_backward(&cpu(&x)?, &cpu(&w)?, &cpu(&gx)?, c.rms_norm_eps)?;
+        let (gate, up, ga) = (random(c.intermediate_size)?, random(c.intermediate_size)?, random(c.intermediate_size)?);
+        let (dg, du) = super::fused::swiglu_backward(&gate, &up, &ga)?;
+        let (cdg, cdu) = super::fused::swiglu_backward(&cpu(&gate)?, &cpu(&up)?, &cpu(&ga)?)?;
         println!(
-            "profile  attention on the GPU ({}) vs the CPU in f32 at {b}x{n}: out {:.1e}, dq {:.1e}, dk {:.1e}, dv {:.1e} (largest error / largest value)",
+            "profile  the GPU ({}) vs the CPU in f32 at {b}x{n}: attention out {:.1e}, dq {:.1e}, dk {:.1e}, dv {:.1e}; RMSNorm dx {:.1e}; SwiGLU d gate {:.1e}, d up {:.1e} (largest error / largest value)",
             if super::cuda_ops::fused(device) { "retort's kernels" } else { "candle's ops" },
             rel(&out, &cout)?,
             rel(&dq, &cdq)?,
             rel(&dk, &cdk)?,
-            rel(&dv, &cdv)?
+            rel(&dv, &cdv)?,
+            rel(&dx, &cdx)?,
+            rel(&dg, &cdg)?,
+            rel(&du, &cdu)?
         );
     }
     if let Some((used, total)) = super::run::device_memory(device) {

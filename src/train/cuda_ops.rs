@@ -1,19 +1,33 @@
-//! Fused passes over a block of attention scores. On a GPU each is one kernel of
-//! `kernels.cu` where candle's ops would take four or five, each reading and writing the whole
-//! `[rows, keys]` block; the CPU implementations here define what the kernels compute (the
-//! tests check them, and the blocked attention through them, against eager attention). Elsewhere
-//! than CUDA the trainer keeps candle's ops, which run the CPU's cores in parallel.
+//! retort's fused ops: on a GPU each is one kernel of `kernels.cu` where candle's ops would take
+//! from four to seventeen, each reading and writing the whole tensor — the passes of blocked
+//! attention over a block's `[rows, keys]` scores, RMSNorm's backward and SwiGLU's backward. The
+//! CPU implementations here define what the kernels compute (the tests check them against
+//! candle's ops, and the blocked attention through them against eager attention). Elsewhere than
+//! CUDA the trainer keeps candle's ops, which run the CPU's cores in parallel.
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Device, Layout, Shape, Tensor};
 
 use super::model::Result;
 
-/// Whether attention on `device` runs through these kernels: on CUDA, unless the environment
-/// sets `RETORT_FUSED_ATTENTION=0` (candle's ops then, to compare or to work around).
+/// Whether the trainer on `device` runs through these kernels: on CUDA, unless the environment
+/// sets `RETORT_KERNELS=0` (candle's ops then, to compare or to work around).
 pub fn fused(device: &Device) -> bool {
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    device.is_cuda() && !*OFF.get_or_init(|| std::env::var("RETORT_FUSED_ATTENTION").is_ok_and(|v| v == "0"))
+    device.is_cuda() && !*OFF.get_or_init(|| std::env::var("RETORT_KERNELS").is_ok_and(|v| v == "0"))
+}
+
+/// RMSNorm's gradient with respect to x `[.., n]` for the weight `[n]` and the output's
+/// gradient g: with r = 1/√(mean(x²) + ε), dx = r·(g·w − x·r·mean(g·w·x·r)), in f32, in x's dtype.
+pub fn rms_norm_backward(x: &Tensor, weight: &Tensor, g: &Tensor, eps: f64) -> Result<Tensor> {
+    x.contiguous()?.apply_op3_no_bwd(&weight.contiguous()?, &g.contiguous()?, &RmsNormBackward { eps: eps as f32 })
+}
+
+/// SwiGLU's gradients `(d gate, d up)` for `silu(gate)·up` and the output's gradient g:
+/// d gate = g·up·σ(z)·(1 + z·(1 − σ(z))), d up = g·silu(z), in f32, in gate's dtype.
+pub fn swiglu_backward(gate: &Tensor, up: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor)> {
+    let both = gate.contiguous()?.apply_op3_no_bwd(&up.contiguous()?, &g.contiguous()?, &SwigluBackward)?;
+    Ok((both.get(0)?, both.get(1)?))
 }
 
 /// Causal softmax of a block's scores `[.., rows, keys]`: row `i` is the query at key position
@@ -31,6 +45,10 @@ pub fn attention_ds(p: &Tensor, dp: &Tensor, delta: &Tensor) -> Result<Tensor> {
 
 struct CausalSoftmax;
 struct AttentionDs;
+struct RmsNormBackward {
+    eps: f32,
+}
+struct SwigluBackward;
 
 /// `(rows, keys, row count)` of a contiguous `[.., rows, keys]` layout.
 fn block_dims(l: &Layout) -> Result<(usize, usize, usize)> {
@@ -64,6 +82,158 @@ fn softmax_rows<T: Copy>(x: &[T], rows: usize, keys: usize, to: impl Fn(T) -> f3
 
 fn ds_rows<T: Copy>(p: &[T], dp: &[T], delta: &[f32], keys: usize, to: impl Fn(T) -> f32, from: impl Fn(f32) -> T) -> Vec<T> {
     p.iter().zip(dp).enumerate().map(|(i, (p, dp))| from(to(*p) * (to(*dp) - delta[i / keys]))).collect()
+}
+
+fn rms_backward_rows<T: Copy>(x: &[T], w: &[T], g: &[T], n: usize, eps: f32, to: impl Fn(T) -> f32, from: impl Fn(f32) -> T) -> Vec<T> {
+    let mut out = Vec::with_capacity(x.len());
+    for (xr, gr) in x.chunks(n).zip(g.chunks(n)) {
+        let r = 1.0 / (xr.iter().map(|v| to(*v) * to(*v)).sum::<f32>() / n as f32 + eps).sqrt();
+        let proj = xr.iter().zip(gr).zip(w).map(|((x, g), w)| to(*g) * to(*w) * (to(*x) * r)).sum::<f32>() / n as f32;
+        out.extend(xr.iter().zip(gr).zip(w).map(|((x, g), w)| from((to(*g) * to(*w) - to(*x) * r * proj) * r)));
+    }
+    out
+}
+
+fn swiglu_backward_all<T: Copy>(gate: &[T], up: &[T], g: &[T], to: impl Fn(T) -> f32, from: impl Fn(f32) -> T) -> Vec<T> {
+    let sig = |z: f32| 1.0 / (1.0 + (-z).exp());
+    let d_gate = gate.iter().zip(up).zip(g).map(|((z, u), g)| {
+        let (z, s) = (to(*z), sig(to(*z)));
+        from(to(*g) * to(*u) * s * (1.0 + z * (1.0 - s)))
+    });
+    let d_up = gate.iter().zip(g).map(|(z, g)| from(to(*g) * to(*z) * sig(to(*z))));
+    d_gate.chain(d_up).collect()
+}
+
+/// The storages of three same-dtype, same-size f32 or bf16 tensors through `f32s` or `bf16s`.
+fn cpu3(
+    (a, la): (&CpuStorage, &Layout),
+    (b, lb): (&CpuStorage, &Layout),
+    (c, lc): (&CpuStorage, &Layout),
+    f32s: impl Fn(&[f32], &[f32], &[f32]) -> Vec<f32>,
+    bf16s: impl Fn(&[half::bf16], &[half::bf16], &[half::bf16]) -> Vec<half::bf16>,
+) -> Result<CpuStorage> {
+    if la.contiguous_offsets().is_none() || lb.contiguous_offsets().is_none() || lc.contiguous_offsets().is_none() {
+        candle_core::bail!("fused ops take contiguous tensors");
+    }
+    Ok(match (a, b, c) {
+        (CpuStorage::F32(a), CpuStorage::F32(b), CpuStorage::F32(c)) => {
+            CpuStorage::F32(f32s(cpu_slice(a, la), cpu_slice(b, lb), cpu_slice(c, lc)))
+        }
+        (CpuStorage::BF16(a), CpuStorage::BF16(b), CpuStorage::BF16(c)) => {
+            CpuStorage::BF16(bf16s(cpu_slice(a, la), cpu_slice(b, lb), cpu_slice(c, lc)))
+        }
+        _ => candle_core::bail!("fused ops take f32 or bf16 tensors of one dtype"),
+    })
+}
+
+impl CustomOp3 for RmsNormBackward {
+    fn name(&self) -> &'static str {
+        "retort-rms-norm-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        lx: &Layout,
+        w: &CpuStorage,
+        lw: &Layout,
+        g: &CpuStorage,
+        lg: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let n = rms_dims(lx, lw, lg)?.1;
+        let eps = self.eps;
+        let out = cpu3(
+            (x, lx),
+            (w, lw),
+            (g, lg),
+            |x, w, g| rms_backward_rows(x, w, g, n, eps, |v| v, |v| v),
+            |x, w, g| rms_backward_rows(x, w, g, n, eps, half::bf16::to_f32, half::bf16::from_f32),
+        )?;
+        Ok((out, lx.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        x: &candle_core::CudaStorage,
+        lx: &Layout,
+        w: &candle_core::CudaStorage,
+        lw: &Layout,
+        g: &candle_core::CudaStorage,
+        lg: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let (n_rows, n) = rms_dims(lx, lw, lg)?;
+        let out = match x.dtype() {
+            DType::BF16 => gpu::launch_rms::<half::bf16>([(x, lx), (w, lw), (g, lg)], "rms_norm_backward_bf16", n_rows, n, self.eps)?,
+            DType::F32 => gpu::launch_rms::<f32>([(x, lx), (w, lw), (g, lg)], "rms_norm_backward_f32", n_rows, n, self.eps)?,
+            other => candle_core::bail!("rms norm backward: unsupported dtype {other:?}"),
+        };
+        Ok((out, lx.shape().clone()))
+    }
+}
+
+/// `(rows, n)` of RMSNorm's x and g `[.., n]` and weight `[n]`.
+fn rms_dims(lx: &Layout, lw: &Layout, lg: &Layout) -> Result<(usize, usize)> {
+    let n = lx.dims().last().copied().unwrap_or(0);
+    if lg.shape() != lx.shape() || lw.shape().elem_count() != n || n == 0 {
+        candle_core::bail!("rms norm backward: shapes {:?}, {:?} and {:?} do not fit", lx.shape(), lw.shape(), lg.shape());
+    }
+    Ok((lx.shape().elem_count() / n, n))
+}
+
+impl CustomOp3 for SwigluBackward {
+    fn name(&self) -> &'static str {
+        "retort-swiglu-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        gate: &CpuStorage,
+        l1: &Layout,
+        up: &CpuStorage,
+        l2: &Layout,
+        g: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let shape = swiglu_shape(l1, l2, l3)?;
+        let out = cpu3(
+            (gate, l1),
+            (up, l2),
+            (g, l3),
+            |a, b, c| swiglu_backward_all(a, b, c, |v| v, |v| v),
+            |a, b, c| swiglu_backward_all(a, b, c, half::bf16::to_f32, half::bf16::from_f32),
+        )?;
+        Ok((out, shape))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        gate: &candle_core::CudaStorage,
+        l1: &Layout,
+        up: &candle_core::CudaStorage,
+        l2: &Layout,
+        g: &candle_core::CudaStorage,
+        l3: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let shape = swiglu_shape(l1, l2, l3)?;
+        let out = match gate.dtype() {
+            DType::BF16 => gpu::launch_swiglu::<half::bf16>([(gate, l1), (up, l2), (g, l3)], "swiglu_backward_bf16")?,
+            DType::F32 => gpu::launch_swiglu::<f32>([(gate, l1), (up, l2), (g, l3)], "swiglu_backward_f32")?,
+            other => candle_core::bail!("swiglu backward: unsupported dtype {other:?}"),
+        };
+        Ok((out, shape))
+    }
+}
+
+/// `[2, ..]` (d gate, d up) for SwiGLU's three same-shaped inputs.
+fn swiglu_shape(l1: &Layout, l2: &Layout, l3: &Layout) -> Result<Shape> {
+    if l2.shape() != l1.shape() || l3.shape() != l1.shape() {
+        candle_core::bail!("swiglu backward: shapes {:?}, {:?} and {:?} differ", l1.shape(), l2.shape(), l3.shape());
+    }
+    let mut dims = vec![2];
+    dims.extend_from_slice(l1.dims());
+    Ok(Shape::from(dims))
 }
 
 impl CustomOp1 for CausalSoftmax {
@@ -195,6 +365,62 @@ mod gpu {
         Ok(CudaStorage::wrap_cuda_slice(dst, dev))
     }
 
+    fn range(l: &Layout) -> std::ops::Range<usize> {
+        l.contiguous_offsets().map_or(0..0, |(a, b)| a..b)
+    }
+
+    /// `name(x, w, g, dx, n_rows, n, eps)`, a warp per row.
+    pub fn launch_rms<T: CudaDType + DeviceRepr>(
+        inputs: [(&CudaStorage, &Layout); 3],
+        name: &str,
+        n_rows: usize,
+        n: usize,
+        eps: f32,
+    ) -> Result<CudaStorage> {
+        let dev = inputs[0].0.device().clone();
+        let [x, w, g] = inputs.map(|(s, l)| s.as_cuda_slice::<T>().map(|s| s.slice(range(l))));
+        let (x, w, g) = (x?, w?, g?);
+        // SAFETY: every element is written by the kernel before anything reads it.
+        let dx = unsafe { dev.alloc::<T>(n_rows * n)? };
+        let func = dev.get_or_load_custom_func(name, MODULE, PTX)?;
+        let (rows, cols) = (u32_of(n_rows)?, u32_of(n)?);
+        let mut builder = func.builder();
+        builder.arg(&x);
+        builder.arg(&w);
+        builder.arg(&g);
+        builder.arg(&dx);
+        builder.arg(&rows);
+        builder.arg(&cols);
+        builder.arg(&eps);
+        let cfg = LaunchConfig { grid_dim: (u32_of(n_rows.div_ceil(4))?, 1, 1), block_dim: (32, 4, 1), shared_mem_bytes: 0 };
+        // SAFETY: the kernel's parameters are the pointers and scalars pushed above, in order.
+        unsafe { builder.launch(cfg) }.w()?;
+        Ok(CudaStorage::wrap_cuda_slice(dx, dev))
+    }
+
+    /// `name(gate, up, g, d, n)`, a grid-stride loop; d holds d gate then d up.
+    pub fn launch_swiglu<T: CudaDType + DeviceRepr>(inputs: [(&CudaStorage, &Layout); 3], name: &str) -> Result<CudaStorage> {
+        let dev = inputs[0].0.device().clone();
+        let n = inputs[0].1.shape().elem_count();
+        let [gate, up, g] = inputs.map(|(s, l)| s.as_cuda_slice::<T>().map(|s| s.slice(range(l))));
+        let (gate, up, g) = (gate?, up?, g?);
+        // SAFETY: every element is written by the kernel before anything reads it.
+        let d = unsafe { dev.alloc::<T>(2 * n)? };
+        let func = dev.get_or_load_custom_func(name, MODULE, PTX)?;
+        let count = u32_of(n)?;
+        let mut builder = func.builder();
+        builder.arg(&gate);
+        builder.arg(&up);
+        builder.arg(&g);
+        builder.arg(&d);
+        builder.arg(&count);
+        let cfg =
+            LaunchConfig { grid_dim: (u32_of(n.div_ceil(256).clamp(1, 1 << 16))?, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
+        // SAFETY: the kernel's parameters are the pointers and u32 pushed above, in order.
+        unsafe { builder.launch(cfg) }.w()?;
+        Ok(CudaStorage::wrap_cuda_slice(d, dev))
+    }
+
     /// `name(p, dp, delta, ds, n_rows, keys)`, a grid-stride loop over the elements.
     pub fn launch_ds<T: CudaDType + DeviceRepr>(
         (p, lp): (&CudaStorage, &Layout),
@@ -205,7 +431,6 @@ mod gpu {
         keys: usize,
     ) -> Result<CudaStorage> {
         let dev = p.device().clone();
-        let range = |l: &Layout| l.contiguous_offsets().map_or(0..0, |(a, b)| a..b);
         let n = n_rows * keys;
         let p = p.as_cuda_slice::<T>()?.slice(range(lp));
         let dp = dp.as_cuda_slice::<T>()?.slice(range(ldp));
@@ -265,5 +490,22 @@ mod tests {
         let delta = grid((2, 3, 5, 1), 3.3);
         let want = (&p * dp.broadcast_sub(&delta).unwrap()).unwrap();
         assert!(max_diff(&attention_ds(&p, &dp, &delta).unwrap(), &want) < 1e-6);
+
+        // RMSNorm's and SwiGLU's backwards against candle's ops (fused.rs), f32 and bf16.
+        let (x, g) = (grid((2, 3, 5, 12), 1.1), grid((2, 3, 5, 12), 4.7));
+        let w = grid((1, 1, 1, 12), 0.9).flatten_all().unwrap();
+        let want = super::super::fused::rms_norm_backward(&x, &w, &g, 1e-6).unwrap();
+        assert!(max_diff(&rms_norm_backward(&x, &w, &g, 1e-6).unwrap(), &want) < 1e-5);
+        let up = grid((2, 3, 5, 12), 2.5);
+        let (wg, wu) = super::super::fused::swiglu_backward(&x, &up, &g).unwrap();
+        let (dg, du) = swiglu_backward(&x, &up, &g).unwrap();
+        assert!(max_diff(&dg, &wg) < 1e-5 && max_diff(&du, &wu) < 1e-5);
+        let b = |t: &Tensor| t.to_dtype(DType::BF16).unwrap();
+        let f = |t: Tensor| t.to_dtype(DType::F32).unwrap();
+        let rel =
+            |a: Tensor, e: &Tensor| max_diff(&a, e) / e.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+        assert!(rel(f(rms_norm_backward(&b(&x), &b(&w), &b(&g), 1e-6).unwrap()), &want) < 2e-2);
+        let (dg, du) = swiglu_backward(&b(&x), &b(&up), &b(&g)).unwrap();
+        assert!(rel(f(dg), &wg) < 2e-2 && rel(f(du), &wu) < 2e-2);
     }
 }

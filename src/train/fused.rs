@@ -1,7 +1,7 @@
 //! The decoder's elementwise pieces, each a forward without a graph and a hand-written
 //! backward (the trainer runs its own backward pass, see `model.rs`): RMSNorm, rotary
 //! embedding and the SwiGLU gate. On a GPU the forwards are candle's fused kernels where those
-//! round as transformers does.
+//! round as transformers does, and the backwards of RMSNorm and SwiGLU retort's (`cuda_ops`).
 
 use candle_core::{D, DType, Tensor};
 
@@ -31,6 +31,9 @@ pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
 /// The gradient of [`rms_norm`] with respect to x, for the output's gradient g. With
 /// r = 1/√(mean(x²) + ε), n = x·r and dn = g·w: dx = r·(dn − n·mean(dn·n)), in f32.
 pub fn rms_norm_backward(x: &Tensor, weight: &Tensor, g: &Tensor, eps: f64) -> Result<Tensor> {
+    if super::cuda_ops::fused(x.device()) {
+        return super::cuda_ops::rms_norm_backward(x, weight, g, eps);
+    }
     let x32 = x.to_dtype(DType::F32)?;
     let r = ((x32.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?).recip()?;
     let n = x32.broadcast_mul(&r)?;
@@ -76,6 +79,9 @@ pub fn swiglu(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
 /// The gradients of [`swiglu`] for the output's gradient g: d up = g·silu(gate), d gate =
 /// g·up·σ(gate)·(1 + gate·(1 − σ(gate))), the derivative in f32 as torch's `silu_backward`.
 pub fn swiglu_backward(gate: &Tensor, up: &Tensor, g: &Tensor) -> Result<(Tensor, Tensor)> {
+    if super::cuda_ops::fused(gate.device()) {
+        return super::cuda_ops::swiglu_backward(gate, up, g);
+    }
     let d_up = (g * gate.silu()?)?;
     let z = gate.to_dtype(DType::F32)?;
     let s = candle_nn::ops::sigmoid(&z)?;

@@ -1,7 +1,7 @@
-// retort's CUDA kernels for blocked causal attention (src/train/cuda_ops.rs launches them; the
-// CPU reference of each is there too). Compiled to PTX by build.rs when the `cuda` feature is on.
-// Every block of queries materialises its [rows, keys] scores; these fuse the elementwise passes
-// over them that candle's ops would make one kernel each.
+// retort's CUDA kernels (src/train/cuda_ops.rs launches them; the CPU reference of each is there
+// too). Compiled to PTX by build.rs when the `cuda` feature is on. Each fuses a chain of candle
+// ops — one kernel launch and one pass over the data each — into one: the passes of blocked
+// causal attention over a block's [rows, keys] scores, RMSNorm's backward, SwiGLU's backward.
 #include <cuda_bf16.h>
 #include <stdint.h>
 
@@ -55,6 +55,44 @@ __device__ void attention_ds(const T *p, const T *dp, const float *delta, T *ds,
     }
 }
 
+// RMSNorm's backward for x, g [n_rows, n] and the weight w [n]: with r = 1/sqrt(mean(x²) + eps),
+// dx = r·(g·w − x·r·mean(g·w·x·r)), in f32. One warp per row, blockDim (32, 4).
+template <typename T>
+__device__ void rms_norm_backward(const T *x, const T *w, const T *g, T *dx, uint32_t n_rows, uint32_t n, float eps) {
+    const uint32_t row = blockIdx.x * blockDim.y + threadIdx.y;
+    if (row >= n_rows) return;
+    const uint32_t lane = threadIdx.x;
+    const T *xr = x + (size_t)row * n;
+    const T *gr = g + (size_t)row * n;
+    T *out = dx + (size_t)row * n;
+    float ss = 0.0f;
+    for (uint32_t j = lane; j < n; j += 32) {
+        const float v = to_f32(xr[j]);
+        ss += v * v;
+    }
+    const float r = 1.0f / sqrtf(warp_sum(ss) / (float)n + eps);
+    float dot = 0.0f;
+    for (uint32_t j = lane; j < n; j += 32) dot += to_f32(gr[j]) * to_f32(w[j]) * (to_f32(xr[j]) * r);
+    const float proj = warp_sum(dot) / (float)n;
+    for (uint32_t j = lane; j < n; j += 32) {
+        const float dn = to_f32(gr[j]) * to_f32(w[j]);
+        out[j] = from_f32<T>((dn - to_f32(xr[j]) * r * proj) * r);
+    }
+}
+
+// SwiGLU's backward for out = silu(gate)·up and its gradient g (all [n]): d_gate into d[0..n],
+// d_up into d[n..2n]; silu's derivative σ(z)·(1 + z·(1 − σ(z))), in f32.
+template <typename T>
+__device__ void swiglu_backward(const T *gate, const T *up, const T *g, T *d, size_t n) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        const float z = to_f32(gate[i]);
+        const float s = 1.0f / (1.0f + expf(-z));
+        const float gi = to_f32(g[i]);
+        d[i] = from_f32<T>(gi * to_f32(up[i]) * s * (1.0f + z * (1.0f - s)));
+        d[n + i] = from_f32<T>(gi * z * s);
+    }
+}
+
 #define KERNELS(T, NAME)                                                                                   \
     extern "C" __global__ void causal_softmax_##NAME(const T *s, T *p, uint32_t n_rows, uint32_t rows,    \
                                                       uint32_t keys) {                                     \
@@ -63,6 +101,14 @@ __device__ void attention_ds(const T *p, const T *dp, const float *delta, T *ds,
     extern "C" __global__ void attention_ds_##NAME(const T *p, const T *dp, const float *delta, T *ds,    \
                                                     uint32_t n_rows, uint32_t keys) {                      \
         attention_ds<T>(p, dp, delta, ds, n_rows, keys);                                                   \
+    }                                                                                                      \
+    extern "C" __global__ void rms_norm_backward_##NAME(const T *x, const T *w, const T *g, T *dx,       \
+                                                         uint32_t n_rows, uint32_t n, float eps) {         \
+        rms_norm_backward<T>(x, w, g, dx, n_rows, n, eps);                                                 \
+    }                                                                                                      \
+    extern "C" __global__ void swiglu_backward_##NAME(const T *gate, const T *up, const T *g, T *d,      \
+                                                       uint32_t n) {                                       \
+        swiglu_backward<T>(gate, up, g, d, n);                                                             \
     }
 
 KERNELS(float, f32)

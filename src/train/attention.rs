@@ -5,9 +5,10 @@
 //! gradient (q already scaled): `dV = Pᵀ·dO`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP − rowsum(dO ⊙ O))`,
 //! `dQ = dS·K`, `dK = dSᵀ·Q`.
 //!
-//! Each block costs few passes over its `[rows, keys]` scores — the matmul, its f32 copy, the
-//! mask, candle's fused softmax (in f32, as transformers' eager attention) — since on a GPU those
-//! passes, not the matmuls, are where attention spends its time.
+//! Each block costs few passes over its `[rows, keys]` scores, since on a GPU those passes, not
+//! the matmuls, are where attention spends its time: on a GPU the matmul and one kernel of
+//! retort's for the masked softmax (in f32, as transformers' eager attention) and one for dS
+//! (`cuda_ops`); elsewhere the mask, an f32 copy and candle's softmax.
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CudaStorage, D, DType, Layout, Shape, Storage, Tensor};

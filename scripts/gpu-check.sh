@@ -75,12 +75,12 @@ say "1. correctness: step-0 loss, CPU f32 vs GPU bf16 (tiny random Qwen2)"
 run "$BIN" train create-model --shape tiny --out "$WORK/tiny" >/dev/null
 run "$BIN" bench train --dir "$WORK/tiny" --device cpu --steps 1 --warmup 0 --no-pytorch --threads 4
 if ! run "$BIN" bench train --dir "$WORK/tiny" --device cuda --steps 1 --warmup 0 --no-pytorch; then
-    # Without retort's attention kernels, so that the rest still measures something.
+    # Without retort's kernels, so that the rest still measures something.
     say "the GPU step failed; again with candle's ops instead of retort's kernels (RETORT_KERNELS=0)"
     export RETORT_KERNELS=0
     run "$BIN" bench train --dir "$WORK/tiny" --device cuda --steps 1 --warmup 0 --no-pytorch
 fi
-# Rows longer than one attention block (512 queries): the blocked path and its masks.
+# Rows longer than one attention block (1,024 queries on a GPU, 512 on a CPU): the blocked path.
 run "$BIN" bench train --dir "$WORK/tiny" --device cpu --batch 1 --seq-len 1100 --steps 1 --warmup 0 --no-pytorch --threads 4
 run "$BIN" bench train --dir "$WORK/tiny" --device cuda --batch 1 --seq-len 1100 --steps 1 --warmup 0 --no-pytorch
 

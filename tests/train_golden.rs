@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use retort::train::adapter;
-use retort::train::loss::{KdWeights, SoftTargets, kd};
+use retort::train::loss::{KdWeights, SoftTargets, linear_loss};
 use retort::train::model::{LoraSpec, Model};
 use retort::train::optim::{AdamW, AdamWParams, cosine_lr};
 use retort::train::step::{Batch, Row, batch_loss, loss_and_grads};
@@ -240,14 +240,22 @@ fn kd_loss_and_gradient_match_pytorch() {
     };
     let labels: Vec<u32> = k["labels"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
     let labels = Tensor::from_vec(labels, n, &dev).unwrap();
+    // The identity as the output projection: the hidden states are the student's logits.
+    let eye = Tensor::from_vec(
+        (0..vocab * vocab).map(|i| if i % (vocab + 1) == 0 { 1f32 } else { 0.0 }).collect::<Vec<_>>(),
+        (vocab, vocab),
+        &dev,
+    )
+    .unwrap();
+    let hidden = Tensor::from_vec(flat(&logits), (n, vocab), &dev).unwrap();
     for case in k["cases"].as_array().unwrap() {
         let w = KdWeights { alpha: case["alpha"].as_f64().unwrap(), temperature: case["T"].as_f64().unwrap() };
-        let var = candle_core::Var::from_tensor(&Tensor::from_vec(flat(&logits), (n, vocab), &dev).unwrap()).unwrap();
-        let loss = kd(var.as_tensor(), &labels, &soft, w).unwrap().mean_all().unwrap();
-        let got = f64::from(loss.to_scalar::<f32>().unwrap());
+        // The mean over positions, as the reference takes it.
+        let (loss, grad) = linear_loss(&hidden, &eye, &labels, Some((&soft, w)), 1.0 / n as f64, true).unwrap();
+        let got = f64::from(loss.sum_all().unwrap().to_scalar::<f32>().unwrap());
         let want = case["loss"].as_f64().unwrap();
         assert!(close(got, want, 1e-5), "{w:?}: {got} vs {want}");
-        let grad = loss.backward().unwrap().get(var.as_tensor()).unwrap().to_vec2::<f32>().unwrap();
+        let grad = grad.unwrap().to_vec2::<f32>().unwrap();
         for (r, row) in mat(&case["grad"]).iter().enumerate() {
             for (c, v) in row.iter().enumerate() {
                 assert!(close(f64::from(grad[r][c]), *v, 1e-6), "{w:?} grad[{r}][{c}]: {} vs {v}", grad[r][c]);

@@ -10,8 +10,7 @@
 //! retort's for the masked softmax (in f32, as transformers' eager attention) and one for dS
 //! (`cuda_ops`); elsewhere the mask, an f32 copy and candle's softmax.
 
-use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CudaStorage, D, DType, Layout, Shape, Storage, Tensor};
+use candle_core::{D, DType, Tensor};
 
 use super::model::Result;
 
@@ -180,79 +179,6 @@ fn backward_with(
         }
     };
     Ok((dq, to(dk)?, to(dv)?))
-}
-
-fn copy_cpu(t: &Tensor) -> Result<CpuStorage> {
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        Storage::Cpu(s) => s.try_clone(layout),
-        _ => Err(candle_core::Error::Msg("expected a CPU tensor".into())),
-    }
-}
-
-fn copy_cuda(t: &Tensor) -> Result<CudaStorage> {
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        Storage::Cuda(s) => s.try_clone(layout),
-        _ => Err(candle_core::Error::Msg("expected a CUDA tensor".into())),
-    }
-}
-
-/// An op whose output was computed beforehand without a graph: its forward hands that output
-/// back, its backward is `backward(x, grad)`. It lets an expression enter candle's autograd as
-/// one node with a hand-written gradient (candle's forward of a custom op only sees storages).
-pub(super) struct Precomputed<F> {
-    pub name: &'static str,
-    pub out: Tensor,
-    pub backward: F,
-}
-
-impl<F: Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync> candle_core::CustomOp1 for Precomputed<F> {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-
-    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
-        Ok((copy_cpu(&self.out)?, self.out.shape().clone()))
-    }
-
-    fn cuda_fwd(&self, _: &CudaStorage, _: &Layout) -> Result<(CudaStorage, Shape)> {
-        Ok((copy_cuda(&self.out)?, self.out.shape().clone()))
-    }
-
-    fn bwd(&self, x: &Tensor, _out: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        (self.backward)(&x.detach(), &grad.detach()).map(Some)
-    }
-}
-
-/// `out` as a function of `x` whose gradient `backward(x, grad)` gives; `out` itself when x
-/// records no graph.
-pub(super) fn precomputed<F>(name: &'static str, x: &Tensor, out: Tensor, backward: F) -> Result<Tensor>
-where
-    F: Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync + 'static,
-{
-    if !x.track_op() {
-        return Ok(out);
-    }
-    x.apply_op1(Precomputed { name, out: out.contiguous()?, backward })
-}
-
-/// `x·Wᵀ + b`, no graph recorded (x detached by the caller).
-pub(super) fn affine(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-    let out = x.matmul(&weight.t()?)?;
-    match bias {
-        Some(b) => out.broadcast_add(b),
-        None => Ok(out),
-    }
-}
-
-/// `x·Wᵀ + b` for x `[rows, in]` and a frozen W `[out, in]`, differentiable through x only:
-/// candle's matmul backward would also compute W's gradient (a full GEMM, a zeroed buffer and an
-/// add per projection and step) although nothing reads it. Here `dX = dY·W` only.
-pub fn frozen_linear(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
-    let out = affine(&x.detach(), weight, bias)?;
-    let weight = weight.clone();
-    precomputed("retort-frozen-linear", x, out, move |_, grad| grad.matmul(&weight))
 }
 
 #[cfg(test)]

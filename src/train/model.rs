@@ -548,10 +548,9 @@ impl Model {
         &self.lm_head
     }
 
-    /// Logits in f32 for hidden states `[n, hidden]` (only the positions that need them),
-    /// differentiable through the hidden states.
+    /// Logits in f32 for hidden states `[n, hidden]` (only the positions that need them).
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        super::attention::frozen_linear(hidden, &self.lm_head, None)?.to_dtype(DType::F32)
+        hidden.matmul(&self.lm_head.t()?)?.to_dtype(DType::F32)
     }
 
     /// The full weights with LoRA folded in, under transformers' names (for `train merge`).

@@ -1,6 +1,6 @@
 //! A batch of token rows and the loss over it.
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Device, Tensor};
 
 use super::loss::{self, KdWeights, SoftTargets};
 use super::model::{LoraGrads, Model, Result};
@@ -105,10 +105,12 @@ pub fn batch_loss(model: &Model, batch: &Batch, kd: Option<KdWeights>, per: usiz
     let (b, t, h) = hidden.dims3()?;
     let picked = hidden.reshape((b * t, h))?.index_select(&batch.positions, 0)?;
     let scale = 1.0 / per.max(1) as f64;
-    match (kd, &batch.soft) {
-        (Some(w), Some(soft)) => loss::kd(&model.logits(&picked)?, &batch.labels, soft, w)?.sum_all()? * scale,
-        _ => loss::linear_cross_entropy(&picked, model.lm_head(), &batch.labels, scale, false)?.0.sum_all(),
-    }
+    loss::linear_loss(&picked, model.lm_head(), &batch.labels, distill(batch, kd), scale, false)?.0.sum_all()
+}
+
+/// The batch's soft targets with their weights, when both are there.
+fn distill(batch: &Batch, kd: Option<KdWeights>) -> Option<(&SoftTargets, KdWeights)> {
+    batch.soft.as_ref().zip(kd)
 }
 
 /// [`batch_loss`] of a training step (LoRA dropout on) and the LoRA variables' gradients of it.
@@ -124,23 +126,10 @@ pub fn head(model: &Model, batch: &Batch, kd: Option<KdWeights>, per: usize, hid
     let (b, t, h) = hidden.dims3()?;
     let picked = hidden.reshape((b * t, h))?.index_select(&batch.positions, 0)?;
     let scale = 1.0 / per.max(1) as f64;
-    let (loss, d_picked) = if let (Some(w), Some(soft)) = (kd, &batch.soft) {
-        // The distillation loss through candle's autograd, from the picked positions on.
-        let picked = Var::from_tensor(&picked)?;
-        let loss = (loss::kd(&model.logits(picked.as_tensor())?, &batch.labels, soft, w)?.sum_all()? * scale)?;
-        let grads = loss.backward()?;
-        let d = grads
-            .get(picked.as_tensor())
-            .cloned()
-            .ok_or_else(|| candle_core::Error::Msg("no gradient reached the hidden states".into()))?;
-        (loss.detach(), d)
-    } else {
-        let (per_position, d) = loss::linear_cross_entropy(&picked, model.lm_head(), &batch.labels, scale, true)?;
-        let d = d.ok_or_else(|| candle_core::Error::Msg("the loss head computed no gradient".into()))?;
-        (per_position.sum_all()?, d)
-    };
+    let (per_position, d_picked) = loss::linear_loss(&picked, model.lm_head(), &batch.labels, distill(batch, kd), scale, true)?;
+    let d_picked = d_picked.ok_or_else(|| candle_core::Error::Msg("the loss head computed no gradient".into()))?;
     // Back to every position (zero where no target).
     let d_hidden =
         Tensor::zeros((b * t, h), hidden.dtype(), hidden.device())?.index_add(&batch.positions, &d_picked.to_dtype(hidden.dtype())?, 0)?;
-    Ok((loss, d_hidden.reshape((b, t, h))?))
+    Ok((per_position.sum_all()?, d_hidden.reshape((b, t, h))?))
 }

@@ -164,8 +164,10 @@ impl CustomOp3 for RmsNormBackward {
     ) -> Result<(candle_core::CudaStorage, Shape)> {
         let (n_rows, n) = rms_dims(lx, lw, lg)?;
         let out = match x.dtype() {
-            DType::BF16 => gpu::launch_rms::<half::bf16>([(x, lx), (w, lw), (g, lg)], "rms_norm_backward_bf16", n_rows, n, self.eps)?,
-            DType::F32 => gpu::launch_rms::<f32>([(x, lx), (w, lw), (g, lg)], "rms_norm_backward_f32", n_rows, n, self.eps)?,
+            DType::BF16 => {
+                gpu::rms_norm_backward::<half::bf16>([(x, lx), (w, lw), (g, lg)], "rms_norm_backward_bf16", n_rows, n, self.eps)?
+            }
+            DType::F32 => gpu::rms_norm_backward::<f32>([(x, lx), (w, lw), (g, lg)], "rms_norm_backward_f32", n_rows, n, self.eps)?,
             other => candle_core::bail!("rms norm backward: unsupported dtype {other:?}"),
         };
         Ok((out, lx.shape().clone()))
@@ -218,8 +220,8 @@ impl CustomOp3 for SwigluBackward {
     ) -> Result<(candle_core::CudaStorage, Shape)> {
         let shape = swiglu_shape(l1, l2, l3)?;
         let out = match gate.dtype() {
-            DType::BF16 => gpu::launch_swiglu::<half::bf16>([(gate, l1), (up, l2), (g, l3)], "swiglu_backward_bf16")?,
-            DType::F32 => gpu::launch_swiglu::<f32>([(gate, l1), (up, l2), (g, l3)], "swiglu_backward_f32")?,
+            DType::BF16 => gpu::swiglu_backward::<half::bf16>([(gate, l1), (up, l2), (g, l3)], "swiglu_backward_bf16")?,
+            DType::F32 => gpu::swiglu_backward::<f32>([(gate, l1), (up, l2), (g, l3)], "swiglu_backward_f32")?,
             other => candle_core::bail!("swiglu backward: unsupported dtype {other:?}"),
         };
         Ok((out, shape))
@@ -254,11 +256,9 @@ impl CustomOp1 for CausalSoftmax {
     #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, s: &candle_core::CudaStorage, l: &Layout) -> Result<(candle_core::CudaStorage, Shape)> {
         let (rows, keys, n_rows) = block_dims(l)?;
-        let (o1, o2) = l.contiguous_offsets().unwrap_or((0, 0));
-        let grid = (n_rows.div_ceil(4), 32, 4);
         let out = match s.dtype() {
-            DType::BF16 => gpu::launch1::<half::bf16>(s, o1..o2, "causal_softmax_bf16", grid, [n_rows, rows, keys])?,
-            DType::F32 => gpu::launch1::<f32>(s, o1..o2, "causal_softmax_f32", grid, [n_rows, rows, keys])?,
+            DType::BF16 => gpu::causal_softmax::<half::bf16>(s, l, "causal_softmax_bf16", [n_rows, rows, keys])?,
+            DType::F32 => gpu::causal_softmax::<f32>(s, l, "causal_softmax_f32", [n_rows, rows, keys])?,
             other => candle_core::bail!("causal softmax: unsupported dtype {other:?}"),
         };
         Ok((out, l.shape().clone()))
@@ -312,8 +312,8 @@ impl CustomOp3 for AttentionDs {
             candle_core::bail!("attention ds: shapes {:?}, {:?} and {:?} do not fit", lp.shape(), ldp.shape(), ld.shape());
         }
         let out = match p.dtype() {
-            DType::BF16 => gpu::launch_ds::<half::bf16>((p, lp), (dp, ldp), (delta, ld), "attention_ds_bf16", n_rows, keys)?,
-            DType::F32 => gpu::launch_ds::<f32>((p, lp), (dp, ldp), (delta, ld), "attention_ds_f32", n_rows, keys)?,
+            DType::BF16 => gpu::attention_ds::<half::bf16>([(p, lp), (dp, ldp), (delta, ld)], "attention_ds_bf16", n_rows, keys)?,
+            DType::F32 => gpu::attention_ds::<f32>([(p, lp), (dp, ldp), (delta, ld)], "attention_ds_f32", n_rows, keys)?,
             other => candle_core::bail!("attention ds: unsupported dtype {other:?}"),
         };
         Ok((out, lp.shape().clone()))
@@ -335,122 +335,89 @@ mod gpu {
     const MODULE: &str = "retort_kernels";
 
     fn u32_of(n: usize) -> Result<u32> {
-        u32::try_from(n).map_err(|_| candle_core::Error::Msg(format!("attention block too large for the kernels: {n}")))
-    }
-
-    /// `name(src, dst, a, b, c)` over `src[range]` with `(blocks, threads x, threads y)`.
-    pub fn launch1<T: CudaDType + DeviceRepr>(
-        s: &CudaStorage,
-        range: std::ops::Range<usize>,
-        name: &str,
-        grid: (usize, u32, u32),
-        args: [usize; 3],
-    ) -> Result<CudaStorage> {
-        let dev = s.device().clone();
-        let n = range.len();
-        let src = s.as_cuda_slice::<T>()?.slice(range);
-        // SAFETY: every element is written by the kernel before anything reads it.
-        let dst = unsafe { dev.alloc::<T>(n)? };
-        let func = dev.get_or_load_custom_func(name, MODULE, PTX)?;
-        let [a, b, c] = [u32_of(args[0])?, u32_of(args[1])?, u32_of(args[2])?];
-        let mut builder = func.builder();
-        builder.arg(&src);
-        builder.arg(&dst);
-        builder.arg(&a);
-        builder.arg(&b);
-        builder.arg(&c);
-        let cfg = LaunchConfig { grid_dim: (u32_of(grid.0)?, 1, 1), block_dim: (grid.1, grid.2, 1), shared_mem_bytes: 0 };
-        // SAFETY: the kernel's parameters are the pointers and u32s pushed above, in order.
-        unsafe { builder.launch(cfg) }.w()?;
-        Ok(CudaStorage::wrap_cuda_slice(dst, dev))
+        u32::try_from(n).map_err(|_| candle_core::Error::Msg(format!("too large for retort's kernels: {n}")))
     }
 
     fn range(l: &Layout) -> std::ops::Range<usize> {
         l.contiguous_offsets().map_or(0..0, |(a, b)| a..b)
     }
 
-    /// `name(x, w, g, dx, n_rows, n, eps)`, a warp per row.
-    pub fn launch_rms<T: CudaDType + DeviceRepr>(
+    /// A warp per row, four rows a block.
+    fn per_row(n_rows: usize) -> Result<LaunchConfig> {
+        Ok(LaunchConfig { grid_dim: (u32_of(n_rows.div_ceil(4))?, 1, 1), block_dim: (32, 4, 1), shared_mem_bytes: 0 })
+    }
+
+    /// A grid-stride loop over `n` elements, 256 threads a block.
+    fn per_element(n: usize) -> Result<LaunchConfig> {
+        Ok(LaunchConfig { grid_dim: (u32_of(n.div_ceil(256).clamp(1, 1 << 16))?, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 })
+    }
+
+    /// Runs kernel `name` of `kernels.cu`, whose parameters are the inputs, a fresh output of
+    /// `len` elements of `T`, then the scalars, on candle's stream; the output as a storage.
+    macro_rules! launch {
+        ($dev:expr, $name:expr, $t:ty, $len:expr, $cfg:expr, [$($input:expr),*], [$($scalar:expr),*]) => {{
+            let dev = $dev;
+            // SAFETY: the kernel writes every element of its output before anything reads it.
+            let out = unsafe { dev.alloc::<$t>($len)? };
+            let func = dev.get_or_load_custom_func($name, MODULE, PTX)?;
+            let mut builder = func.builder();
+            $(builder.arg($input);)*
+            builder.arg(&out);
+            $(builder.arg($scalar);)*
+            // SAFETY: the arguments pushed above are the kernel's parameters, in its order.
+            unsafe { builder.launch($cfg) }.w()?;
+            Ok(CudaStorage::wrap_cuda_slice(out, dev.clone()))
+        }};
+    }
+
+    /// `causal_softmax_*(s, p, n_rows, rows, keys)`.
+    pub fn causal_softmax<T: CudaDType + DeviceRepr>(
+        s: &CudaStorage,
+        l: &Layout,
+        name: &str,
+        [n_rows, rows, keys]: [usize; 3],
+    ) -> Result<CudaStorage> {
+        let src = s.as_cuda_slice::<T>()?.slice(range(l));
+        let (n, r, k) = (u32_of(n_rows)?, u32_of(rows)?, u32_of(keys)?);
+        launch!(s.device(), name, T, n_rows * keys, per_row(n_rows)?, [&src], [&n, &r, &k])
+    }
+
+    /// `rms_norm_backward_*(x, w, g, dx, n_rows, n, eps)`.
+    pub fn rms_norm_backward<T: CudaDType + DeviceRepr>(
         inputs: [(&CudaStorage, &Layout); 3],
         name: &str,
         n_rows: usize,
         n: usize,
         eps: f32,
     ) -> Result<CudaStorage> {
-        let dev = inputs[0].0.device().clone();
         let [x, w, g] = inputs.map(|(s, l)| s.as_cuda_slice::<T>().map(|s| s.slice(range(l))));
         let (x, w, g) = (x?, w?, g?);
-        // SAFETY: every element is written by the kernel before anything reads it.
-        let dx = unsafe { dev.alloc::<T>(n_rows * n)? };
-        let func = dev.get_or_load_custom_func(name, MODULE, PTX)?;
         let (rows, cols) = (u32_of(n_rows)?, u32_of(n)?);
-        let mut builder = func.builder();
-        builder.arg(&x);
-        builder.arg(&w);
-        builder.arg(&g);
-        builder.arg(&dx);
-        builder.arg(&rows);
-        builder.arg(&cols);
-        builder.arg(&eps);
-        let cfg = LaunchConfig { grid_dim: (u32_of(n_rows.div_ceil(4))?, 1, 1), block_dim: (32, 4, 1), shared_mem_bytes: 0 };
-        // SAFETY: the kernel's parameters are the pointers and scalars pushed above, in order.
-        unsafe { builder.launch(cfg) }.w()?;
-        Ok(CudaStorage::wrap_cuda_slice(dx, dev))
+        launch!(inputs[0].0.device(), name, T, n_rows * n, per_row(n_rows)?, [&x, &w, &g], [&rows, &cols, &eps])
     }
 
-    /// `name(gate, up, g, d, n)`, a grid-stride loop; d holds d gate then d up.
-    pub fn launch_swiglu<T: CudaDType + DeviceRepr>(inputs: [(&CudaStorage, &Layout); 3], name: &str) -> Result<CudaStorage> {
-        let dev = inputs[0].0.device().clone();
+    /// `swiglu_backward_*(gate, up, g, d, n)`; d holds d gate then d up.
+    pub fn swiglu_backward<T: CudaDType + DeviceRepr>(inputs: [(&CudaStorage, &Layout); 3], name: &str) -> Result<CudaStorage> {
         let n = inputs[0].1.shape().elem_count();
         let [gate, up, g] = inputs.map(|(s, l)| s.as_cuda_slice::<T>().map(|s| s.slice(range(l))));
         let (gate, up, g) = (gate?, up?, g?);
-        // SAFETY: every element is written by the kernel before anything reads it.
-        let d = unsafe { dev.alloc::<T>(2 * n)? };
-        let func = dev.get_or_load_custom_func(name, MODULE, PTX)?;
         let count = u32_of(n)?;
-        let mut builder = func.builder();
-        builder.arg(&gate);
-        builder.arg(&up);
-        builder.arg(&g);
-        builder.arg(&d);
-        builder.arg(&count);
-        let cfg =
-            LaunchConfig { grid_dim: (u32_of(n.div_ceil(256).clamp(1, 1 << 16))?, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
-        // SAFETY: the kernel's parameters are the pointers and u32 pushed above, in order.
-        unsafe { builder.launch(cfg) }.w()?;
-        Ok(CudaStorage::wrap_cuda_slice(d, dev))
+        launch!(inputs[0].0.device(), name, T, 2 * n, per_element(n)?, [&gate, &up, &g], [&count])
     }
 
-    /// `name(p, dp, delta, ds, n_rows, keys)`, a grid-stride loop over the elements.
-    pub fn launch_ds<T: CudaDType + DeviceRepr>(
-        (p, lp): (&CudaStorage, &Layout),
-        (dp, ldp): (&CudaStorage, &Layout),
-        (delta, ld): (&CudaStorage, &Layout),
+    /// `attention_ds_*(p, dp, delta, ds, n_rows, keys)`.
+    pub fn attention_ds<T: CudaDType + DeviceRepr>(
+        inputs: [(&CudaStorage, &Layout); 3],
         name: &str,
         n_rows: usize,
         keys: usize,
     ) -> Result<CudaStorage> {
-        let dev = p.device().clone();
-        let n = n_rows * keys;
-        let p = p.as_cuda_slice::<T>()?.slice(range(lp));
+        let [(p, lp), (dp, ldp), (delta, ld)] = inputs;
+        let p_view = p.as_cuda_slice::<T>()?.slice(range(lp));
         let dp = dp.as_cuda_slice::<T>()?.slice(range(ldp));
         let delta = delta.as_cuda_slice::<f32>()?.slice(range(ld));
-        // SAFETY: every element is written by the kernel before anything reads it.
-        let ds = unsafe { dev.alloc::<T>(n)? };
-        let func = dev.get_or_load_custom_func(name, MODULE, PTX)?;
-        let (rows, keys) = (u32_of(n_rows)?, u32_of(keys)?);
-        let mut builder = func.builder();
-        builder.arg(&p);
-        builder.arg(&dp);
-        builder.arg(&delta);
-        builder.arg(&ds);
-        builder.arg(&rows);
-        builder.arg(&keys);
-        let blocks = u32_of(n.div_ceil(256).clamp(1, 1 << 16))?;
-        let cfg = LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
-        // SAFETY: the kernel's parameters are the pointers and u32s pushed above, in order.
-        unsafe { builder.launch(cfg) }.w()?;
-        Ok(CudaStorage::wrap_cuda_slice(ds, dev))
+        let (rows, k) = (u32_of(n_rows)?, u32_of(keys)?);
+        launch!(p.device(), name, T, n_rows * keys, per_element(n_rows * keys)?, [&p_view, &dp, &delta], [&rows, &k])
     }
 }
 

@@ -139,6 +139,17 @@ fn rotary_frequencies_match_transformers() {
 
 #[test]
 fn lora_trajectories_match_peft() {
+    check_trajectories();
+}
+
+/// The same through the GPU's code path: retort's kernels' operations (their CPU
+/// implementations here) where a GPU runs them.
+#[test]
+fn lora_trajectories_match_peft_on_the_gpus_code_path() {
+    retort::train::cuda_ops::with_kernel_references(check_trajectories);
+}
+
+fn check_trajectories() {
     for arch in ["llama", "qwen2", "qwen3"] {
         let g = golden(arch);
         for (key, dir) in [("trajectory_constant", "adapter_constant"), ("trajectory_schedule", "adapter_schedule")] {
@@ -266,6 +277,11 @@ fn kd_loss_and_gradient_match_pytorch() {
 
 #[test]
 fn decoding_with_the_kv_cache_gives_the_logits_of_the_whole_sequence() {
+    check_decoding();
+    retort::train::cuda_ops::with_kernel_references(check_decoding);
+}
+
+fn check_decoding() {
     for arch in ["llama", "qwen2", "qwen3"] {
         let m = Model::load(&fixture(arch), &Device::Cpu, DType::F32, None, 0).unwrap();
         let ids: Vec<u32> = golden(arch)["input_ids"][0].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();

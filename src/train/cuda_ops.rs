@@ -10,11 +10,31 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Device, Layout, Shape
 
 use super::model::Result;
 
+thread_local! {
+    static REFERENCES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Whether the trainer on `device` runs through these kernels: on CUDA, unless the environment
-/// sets `RETORT_KERNELS=0` (candle's ops then, to compare or to work around).
+/// sets `RETORT_KERNELS=0` (candle's ops then, to compare or to work around); and on this
+/// thread inside [`with_kernel_references`].
 pub fn fused(device: &Device) -> bool {
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    device.is_cuda() && !*OFF.get_or_init(|| std::env::var("RETORT_KERNELS").is_ok_and(|v| v == "0"))
+    REFERENCES.with(std::cell::Cell::get)
+        || (device.is_cuda() && !*OFF.get_or_init(|| std::env::var("RETORT_KERNELS").is_ok_and(|v| v == "0")))
+}
+
+/// Runs `f` with the trainer on this thread taking the GPU's code path on any device: these ops
+/// where a GPU runs kernels, their CPU implementations standing in. For the tests, which check
+/// the whole path a GPU takes against PEFT on the CPU.
+pub fn with_kernel_references<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            REFERENCES.with(|r| r.set(self.0));
+        }
+    }
+    let _reset = Reset(REFERENCES.with(|r| r.replace(true)));
+    f()
 }
 
 /// RMSNorm's gradient with respect to x `[.., n]` for the weight `[n]` and the output's
@@ -434,6 +454,13 @@ mod tests {
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
         (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+    }
+
+    #[test]
+    fn the_gpus_code_path_can_be_taken_on_a_cpu_for_a_while() {
+        assert!(!fused(&Device::Cpu));
+        assert!(with_kernel_references(|| fused(&Device::Cpu)));
+        assert!(!fused(&Device::Cpu));
     }
 
     #[test]

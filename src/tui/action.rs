@@ -76,6 +76,20 @@ pub enum Action {
 }
 
 impl Action {
+    /// Where a cursor over `len` rows goes for this action (next, previous, first, last), or
+    /// `None` when the action does not move a cursor.
+    #[must_use]
+    pub fn moved_cursor(self, cursor: usize, len: usize) -> Option<usize> {
+        let last = len.saturating_sub(1);
+        match self {
+            Action::SelectNext => Some((cursor + 1).min(last)),
+            Action::SelectPrevious => Some(cursor.saturating_sub(1)),
+            Action::SelectFirst => Some(0),
+            Action::SelectLast => Some(last),
+            _ => None,
+        }
+    }
+
     /// What the help screen says the action does.
     #[must_use]
     pub fn describe(self) -> &'static str {

@@ -769,12 +769,8 @@ impl App {
     fn update_rules(&mut self, action: Action) -> Vec<Effect> {
         let selected = self.rules.get(self.rule_cursor).cloned();
         match action {
-            Action::SelectNext => {
-                self.rule_cursor = (self.rule_cursor + 1).min(self.rules.len().saturating_sub(1));
-                Vec::new()
-            }
-            Action::SelectPrevious => {
-                self.rule_cursor = self.rule_cursor.saturating_sub(1);
+            Action::SelectNext | Action::SelectPrevious => {
+                self.rule_cursor = action.moved_cursor(self.rule_cursor, self.rules.len()).unwrap_or(self.rule_cursor);
                 Vec::new()
             }
             Action::ApplyRule => selected.map(|r| vec![Effect::ApplyRule { name: r.name, source: r.source }]).unwrap_or_default(),

@@ -139,12 +139,8 @@ impl App {
     pub fn update_export(&mut self, action: Action) -> Vec<Effect> {
         let form = &mut self.export.form;
         match action {
-            Action::SelectNext => {
-                form.cursor = (form.cursor + 1).min(FIELDS.len() - 1);
-                Vec::new()
-            }
-            Action::SelectPrevious => {
-                form.cursor = form.cursor.saturating_sub(1);
+            Action::SelectNext | Action::SelectPrevious => {
+                form.cursor = action.moved_cursor(form.cursor, FIELDS.len()).unwrap_or(form.cursor);
                 Vec::new()
             }
             Action::ApplyRule => match form.cursor {

@@ -140,23 +140,11 @@ impl App {
     /// Keys on the Train tab: move among the fields, change one (enter), start or cancel.
     pub fn update_train(&mut self, action: Action) -> Vec<Effect> {
         let form = &mut self.train.form;
+        if let Some(cursor) = action.moved_cursor(form.cursor, FIELDS.len()) {
+            form.cursor = cursor;
+            return Vec::new();
+        }
         match action {
-            Action::SelectNext => {
-                form.cursor = (form.cursor + 1).min(FIELDS.len() - 1);
-                Vec::new()
-            }
-            Action::SelectPrevious => {
-                form.cursor = form.cursor.saturating_sub(1);
-                Vec::new()
-            }
-            Action::SelectFirst => {
-                form.cursor = 0;
-                Vec::new()
-            }
-            Action::SelectLast => {
-                form.cursor = FIELDS.len() - 1;
-                Vec::new()
-            }
             Action::ApplyRule if form.cursor == FIELDS.len() - 1 => {
                 if let Some(p) = &self.train.running {
                     p.cancel.0.store(true, Ordering::SeqCst);

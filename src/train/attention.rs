@@ -90,11 +90,7 @@ fn softmax_rows(x: &Tensor) -> Result<Tensor> {
 /// heads already repeated), query `i` at position `offset + i` (keys start at position 0), with
 /// `mask` from [`causal_mask`]`(t, offset, ..)`.
 pub fn forward(q: &Tensor, k: &Tensor, v: &Tensor, offset: usize, mask: &Tensor) -> Result<Tensor> {
-    forward_with(q, k, v, offset, mask, super::cuda_ops::fused(q.device()))
-}
-
-/// [`forward`], through the fused kernels' ops or candle's.
-fn forward_with(q: &Tensor, k: &Tensor, v: &Tensor, offset: usize, mask: &Tensor, fused: bool) -> Result<Tensor> {
+    let fused = super::cuda_ops::fused(q.device());
     // Blocks read q, k and v as views (matmuls take their strides); only the scores are new.
     let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
     let t = q.dim(2)?;
@@ -109,9 +105,6 @@ fn forward_with(q: &Tensor, k: &Tensor, v: &Tensor, offset: usize, mask: &Tensor
         outs.push(p.matmul(&v.narrow(2, 0, end)?)?);
         start += rows;
     }
-    if outs.len() == 1 {
-        return Ok(outs.remove(0));
-    }
     Tensor::cat(&outs, 2)
 }
 
@@ -119,19 +112,7 @@ fn forward_with(q: &Tensor, k: &Tensor, v: &Tensor, offset: usize, mask: &Tensor
 /// the output's gradient, a block of queries at a time, the last first: its share of dK and dV
 /// covers every key, and each earlier block's (keys 0..end) is added into the front.
 pub fn backward(q: &Tensor, k: &Tensor, v: &Tensor, out: &Tensor, grad: &Tensor, mask: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
-    backward_with(q, k, v, out, grad, mask, super::cuda_ops::fused(q.device()))
-}
-
-/// [`backward`], through the fused kernels' ops or candle's.
-fn backward_with(
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
-    out: &Tensor,
-    grad: &Tensor,
-    mask: &Tensor,
-    fused: bool,
-) -> Result<(Tensor, Tensor, Tensor)> {
+    let fused = super::cuda_ops::fused(q.device());
     let (q, k, v, grad) = (q.contiguous()?, k.contiguous()?, v.contiguous()?, grad.contiguous()?);
     let dtype = q.dtype();
     let t = q.dim(2)?;
@@ -171,7 +152,7 @@ fn backward_with(
         end = start;
     }
     dq.reverse();
-    let dq = if dq.len() == 1 { dq.remove(0) } else { Tensor::cat(&dq, 2)? };
+    let dq = Tensor::cat(&dq, 2)?;
     let to = |g: Option<Tensor>| -> Result<Tensor> {
         match g {
             Some(g) => g.to_dtype(dtype),
@@ -185,6 +166,11 @@ fn backward_with(
 mod tests {
     use super::*;
     use candle_core::{Device, Var};
+
+    /// `f` through the fused kernels' operations (their CPU references) or candle's.
+    fn through<R>(fused: bool, f: impl FnOnce() -> R) -> R {
+        if fused { crate::train::cuda_ops::with_kernel_references(f) } else { f() }
+    }
 
     /// Eager attention with the graph recorded, as the reference.
     fn eager(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Tensor {
@@ -213,11 +199,11 @@ mod tests {
             let mask = causal_mask(t, 0, DType::F32, &dev).unwrap();
             let qs = (q.as_tensor().detach() * scale).unwrap();
             let (kd, vd) = (k.as_tensor().detach(), v.as_tensor().detach());
-            let ours = forward_with(&qs, &kd, &vd, 0, &mask, fused).unwrap();
+            let ours = through(fused, || forward(&qs, &kd, &vd, 0, &mask).unwrap());
             let reference = eager(q.as_tensor(), k.as_tensor(), v.as_tensor(), scale);
             let diff = (&ours - &reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
             assert!(diff < 1e-5, "t {t} fused {fused}: forward differs by {diff}");
-            let (dqs, dk, dv) = backward_with(&qs, &kd, &vd, &ours, &w, &mask, fused).unwrap();
+            let (dqs, dk, dv) = through(fused, || backward(&qs, &kd, &vd, &ours, &w, &mask).unwrap());
             let dq = (dqs * scale).unwrap();
             let g2 = (reference * &w).unwrap().sum_all().unwrap().backward().unwrap();
             for (name, var, a) in [("q", &q, &dq), ("k", &k, &dk), ("v", &v, &dv)] {
@@ -243,7 +229,7 @@ mod tests {
             let full = eager(&q, &k, &v, 0.5).narrow(2, offset, t).unwrap();
             let mask = causal_mask(t, offset, DType::F32, &dev).unwrap();
             for fused in [false, true] {
-                let tail = forward_with(&(q.narrow(2, offset, t).unwrap() * 0.5).unwrap(), &k, &v, offset, &mask, fused).unwrap();
+                let tail = through(fused, || forward(&(q.narrow(2, offset, t).unwrap() * 0.5).unwrap(), &k, &v, offset, &mask).unwrap());
                 let diff = (&full - tail).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
                 assert!(diff < 1e-5, "offset {offset}, t {t}, fused {fused}: differs by {diff}");
             }

@@ -127,13 +127,13 @@ pub fn train_bench(args: &TrainBenchArgs) -> anyhow::Result<()> {
 
 const GIB: f64 = (1u64 << 30) as f64;
 
-/// Milliseconds `f` takes, the device idle before and finished after.
-fn timed(device: &Device, f: impl FnOnce() -> Result<()>) -> Result<f64> {
+/// What `f` gives and the milliseconds it takes, the device idle before and finished after.
+fn timed<T>(device: &Device, f: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
     device.synchronize()?;
     let t0 = Instant::now();
-    f()?;
+    let value = f()?;
     device.synchronize()?;
-    Ok(t0.elapsed().as_secs_f64() * 1000.0)
+    Ok((value, t0.elapsed().as_secs_f64() * 1000.0))
 }
 
 /// The `--profile` figures: medians of `steps` runs of each part.
@@ -146,29 +146,20 @@ fn profile(model: &Model, batch: &Batch, opt: &mut AdamW, steps: usize) -> Resul
     let (q, k, v) = (random()?, random()?, random()?);
     let mask = attention::causal_mask(t, 0, model.dtype, device)?;
     for _ in 0..steps {
-        let mut run = None;
-        forward.push(timed(device, || {
-            run = Some(model.forward_train(&batch.ids)?);
-            Ok(())
-        })?);
-        let (hidden, tape) = run.ok_or_else(|| candle_core::Error::Msg("no forward".into()))?;
-        let mut d_hidden = None;
-        loss_head.push(timed(device, || {
-            d_hidden = Some(head(model, batch, None, batch.loss_tokens, &hidden)?.1);
-            Ok(())
-        })?);
-        let d_hidden = d_hidden.ok_or_else(|| candle_core::Error::Msg("no loss".into()))?;
-        let mut grads = None;
-        backward.push(timed(device, || {
-            grads = Some(model.backward(tape, &d_hidden)?);
-            Ok(())
-        })?);
-        let grads = grads.ok_or_else(|| candle_core::Error::Msg("no gradients".into()))?;
-        update.push(timed(device, || opt.step(&opt.flatten(&grads)?, 2e-4, Some(1.0)).map(drop))?);
-        attention.push(timed(device, || {
-            let out = attention::forward(&q, &k, &v, 0, &mask)?;
-            attention::backward(&q, &k, &v, &out, &q, &mask).map(drop)
-        })?);
+        let ((hidden, tape), ms) = timed(device, || model.forward_train(&batch.ids))?;
+        forward.push(ms);
+        let ((_, d_hidden), ms) = timed(device, || head(model, batch, None, batch.loss_tokens, &hidden))?;
+        loss_head.push(ms);
+        let (grads, ms) = timed(device, || model.backward(tape, &d_hidden))?;
+        backward.push(ms);
+        update.push(timed(device, || opt.step(&opt.flatten(&grads)?, 2e-4, Some(1.0)))?.1);
+        attention.push(
+            timed(device, || {
+                let out = attention::forward(&q, &k, &v, 0, &mask)?;
+                attention::backward(&q, &k, &v, &out, &q, &mask)
+            })?
+            .1,
+        );
     }
     let (f, h, bw, u, a) = (median(forward), median(loss_head), median(backward), median(update), median(attention));
     println!(
@@ -183,48 +174,55 @@ fn profile(model: &Model, batch: &Batch, opt: &mut AdamW, steps: usize) -> Resul
         f + bw - a * layers
     );
     if !device.is_cpu() {
-        // The GPU's kernels (unless RETORT_KERNELS=0) against the CPU's ops in f32 on the same
-        // inputs; attention over two CPU blocks' worth of positions.
         let n = t.min(1100);
         let head_of = |x: &Tensor| x.narrow(2, 0, n);
-        let (q, k, v) = (head_of(&q)?, head_of(&k)?, head_of(&v)?);
-        let g = Tensor::randn(0f32, 1.0, q.shape(), device)?.to_dtype(model.dtype)?;
-        let mask = attention::causal_mask(n, 0, model.dtype, device)?;
-        let out = attention::forward(&q, &k, &v, 0, &mask)?;
-        let (dq, dk, dv) = attention::backward(&q, &k, &v, &out, &g, &mask)?;
-        let cpu = |x: &Tensor| x.to_device(&Device::Cpu)?.to_dtype(DType::F32);
-        let (cq, ck, cv, cg) = (cpu(&q)?, cpu(&k)?, cpu(&v)?, cpu(&g)?);
-        let cmask = attention::causal_mask(n, 0, DType::F32, &Device::Cpu)?;
-        let cout = attention::forward(&cq, &ck, &cv, 0, &cmask)?;
-        let (cdq, cdk, cdv) = attention::backward(&cq, &ck, &cv, &cout, &cg, &cmask)?;
-        let rel = |a: &Tensor, b: &Tensor| -> Result<f32> {
-            let err = (cpu(a)? - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
-            Ok(err / b.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?.max(f32::MIN_POSITIVE))
-        };
-        // RMSNorm's and SwiGLU's backwards on [b·n, hidden] and [b·n, intermediate] rows.
-        let rows = b * n;
-        let random = |cols: usize| -> Result<Tensor> { Tensor::randn(0f32, 1.0, (rows, cols), device)?.to_dtype(model.dtype) };
-        let (x, w, gx) = (random(c.hidden_size)?, random(c.hidden_size)?.get(0)?, random(c.hidden_size)?);
-        let dx = super::fused::rms_norm_backward(&x, &w, &gx, c.rms_norm_eps)?;
-        let cdx = super::fused::rms_norm_backward(&cpu(&x)?, &cpu(&w)?, &cpu(&gx)?, c.rms_norm_eps)?;
-        let (gate, up, ga) = (random(c.intermediate_size)?, random(c.intermediate_size)?, random(c.intermediate_size)?);
-        let (dg, du) = super::fused::swiglu_backward(&gate, &up, &ga)?;
-        let (cdg, cdu) = super::fused::swiglu_backward(&cpu(&gate)?, &cpu(&up)?, &cpu(&ga)?)?;
-        println!(
-            "profile  the GPU ({}) vs the CPU in f32 at {b}x{n}: attention out {:.1e}, dq {:.1e}, dk {:.1e}, dv {:.1e}; RMSNorm dx {:.1e}; SwiGLU d gate {:.1e}, d up {:.1e} (largest error / largest value)",
-            if super::cuda_ops::fused(device) { "retort's kernels" } else { "candle's ops" },
-            rel(&out, &cout)?,
-            rel(&dq, &cdq)?,
-            rel(&dk, &cdk)?,
-            rel(&dv, &cdv)?,
-            rel(&dx, &cdx)?,
-            rel(&dg, &cdg)?,
-            rel(&du, &cdu)?
-        );
+        against_cpu(model, &head_of(&q)?, &head_of(&k)?, &head_of(&v)?)?;
     }
     if let Some((used, total)) = super::run::device_memory(device) {
         println!("profile  GPU memory in use {:.1} GiB of {:.1} GiB (the allocator keeps its peak)", used as f64 / GIB, total as f64 / GIB);
     }
+    Ok(())
+}
+
+/// Prints how far the GPU's kernels (unless RETORT_KERNELS=0) are from the CPU's ops in f32 on
+/// the same inputs: attention over q, k, v `[b, heads, n, d]` (two CPU blocks' worth of
+/// positions), and RMSNorm's and SwiGLU's backwards on `[b·n, hidden]` and `[b·n,
+/// intermediate]` rows.
+fn against_cpu(model: &Model, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<()> {
+    let (device, c) = (&model.device, &model.config);
+    let (b, _, n, _) = q.dims4()?;
+    let g = Tensor::randn(0f32, 1.0, q.shape(), device)?.to_dtype(model.dtype)?;
+    let mask = attention::causal_mask(n, 0, model.dtype, device)?;
+    let out = attention::forward(q, k, v, 0, &mask)?;
+    let (dq, dk, dv) = attention::backward(q, k, v, &out, &g, &mask)?;
+    let cpu = |x: &Tensor| x.to_device(&Device::Cpu)?.to_dtype(DType::F32);
+    let (cq, ck, cv, cg) = (cpu(q)?, cpu(k)?, cpu(v)?, cpu(&g)?);
+    let cmask = attention::causal_mask(n, 0, DType::F32, &Device::Cpu)?;
+    let cout = attention::forward(&cq, &ck, &cv, 0, &cmask)?;
+    let (cdq, cdk, cdv) = attention::backward(&cq, &ck, &cv, &cout, &cg, &cmask)?;
+    let rel = |a: &Tensor, b: &Tensor| -> Result<f32> {
+        let err = (cpu(a)? - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
+        Ok(err / b.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?.max(f32::MIN_POSITIVE))
+    };
+    let rows = b * n;
+    let random = |cols: usize| -> Result<Tensor> { Tensor::randn(0f32, 1.0, (rows, cols), device)?.to_dtype(model.dtype) };
+    let (x, w, gx) = (random(c.hidden_size)?, random(c.hidden_size)?.get(0)?, random(c.hidden_size)?);
+    let dx = super::fused::rms_norm_backward(&x, &w, &gx, c.rms_norm_eps)?;
+    let cdx = super::fused::rms_norm_backward(&cpu(&x)?, &cpu(&w)?, &cpu(&gx)?, c.rms_norm_eps)?;
+    let (gate, up, ga) = (random(c.intermediate_size)?, random(c.intermediate_size)?, random(c.intermediate_size)?);
+    let (dg, du) = super::fused::swiglu_backward(&gate, &up, &ga)?;
+    let (cdg, cdu) = super::fused::swiglu_backward(&cpu(&gate)?, &cpu(&up)?, &cpu(&ga)?)?;
+    println!(
+        "profile  the GPU ({}) vs the CPU in f32 at {b}x{n}: attention out {:.1e}, dq {:.1e}, dk {:.1e}, dv {:.1e}; RMSNorm dx {:.1e}; SwiGLU d gate {:.1e}, d up {:.1e} (largest error / largest value)",
+        if super::cuda_ops::fused(device) { "retort's kernels" } else { "candle's ops" },
+        rel(&out, &cout)?,
+        rel(&dq, &cdq)?,
+        rel(&dk, &cdk)?,
+        rel(&dv, &cdv)?,
+        rel(&dx, &cdx)?,
+        rel(&dg, &cdg)?,
+        rel(&du, &cdu)?
+    );
     Ok(())
 }
 

@@ -285,6 +285,16 @@ impl CustomOp1 for CausalSoftmax {
     }
 }
 
+/// `(keys, row count)` of the softmax backward's contiguous p and dp `[.., rows, keys]` and
+/// delta (one per row).
+fn ds_dims(lp: &Layout, ldp: &Layout, ld: &Layout) -> Result<(usize, usize)> {
+    let (_, keys, n_rows) = block_dims(lp)?;
+    if ldp.shape() != lp.shape() || ld.shape().elem_count() != n_rows || ldp.contiguous_offsets().is_none() {
+        candle_core::bail!("attention ds: shapes {:?}, {:?} and {:?} do not fit", lp.shape(), ldp.shape(), ld.shape());
+    }
+    Ok((keys, n_rows))
+}
+
 impl CustomOp3 for AttentionDs {
     fn name(&self) -> &'static str {
         "retort-attention-ds"
@@ -299,10 +309,7 @@ impl CustomOp3 for AttentionDs {
         delta: &CpuStorage,
         ld: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (_, keys, n_rows) = block_dims(lp)?;
-        if ldp.shape() != lp.shape() || ld.shape().elem_count() != n_rows {
-            candle_core::bail!("attention ds: shapes {:?}, {:?} and {:?} do not fit", lp.shape(), ldp.shape(), ld.shape());
-        }
+        let (keys, _) = ds_dims(lp, ldp, ld)?;
         let CpuStorage::F32(delta) = delta else { candle_core::bail!("attention ds: delta must be f32") };
         let delta = cpu_slice(delta, ld);
         let out = match (p, dp) {
@@ -327,10 +334,7 @@ impl CustomOp3 for AttentionDs {
         delta: &candle_core::CudaStorage,
         ld: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
-        let (_, keys, n_rows) = block_dims(lp)?;
-        if ldp.shape() != lp.shape() || ld.shape().elem_count() != n_rows || ldp.contiguous_offsets().is_none() {
-            candle_core::bail!("attention ds: shapes {:?}, {:?} and {:?} do not fit", lp.shape(), ldp.shape(), ld.shape());
-        }
+        let (keys, n_rows) = ds_dims(lp, ldp, ld)?;
         let out = match p.dtype() {
             DType::BF16 => gpu::attention_ds::<half::bf16>([(p, lp), (dp, ldp), (delta, ld)], "attention_ds_bf16", n_rows, keys)?,
             DType::F32 => gpu::attention_ds::<f32>([(p, lp), (dp, ldp), (delta, ld)], "attention_ds_f32", n_rows, keys)?,

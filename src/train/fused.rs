@@ -66,9 +66,9 @@ pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
 }
 
 /// The gradient of [`rope`] with respect to x: the rotation's transpose is the rotation by the
-/// opposite angle, rope(g, cos, −sin).
-pub fn rope_backward(g: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
-    rope(g, cos, &sin.neg()?)
+/// opposite angle, so `neg_sin` is −sin (taken once for a whole backward pass).
+pub fn rope_backward(g: &Tensor, cos: &Tensor, neg_sin: &Tensor) -> Result<Tensor> {
+    rope(g, cos, neg_sin)
 }
 
 /// SwiGLU's `silu(gate)·up`, in the model's dtype as transformers' MLP.
@@ -138,7 +138,7 @@ mod tests {
             let reference = candle_nn::rotary_emb::rope_slow(x.as_tensor(), &cos, &sin).unwrap();
             assert!(max_diff(&rope(&xd, &cos, &sin).unwrap(), &reference) < 1e-6, "rope d {d}");
             let want = autograd(&x, reference, &probe);
-            assert!(max_diff(&rope_backward(&probe, &cos, &sin).unwrap(), &want) < 1e-5, "rope d {d}: dx");
+            assert!(max_diff(&rope_backward(&probe, &cos, &sin.neg().unwrap()).unwrap(), &want) < 1e-5, "rope d {d}: dx");
 
             let up = var(shape, 2.9);
             let reference = (x.as_tensor().silu().unwrap() * up.as_tensor()).unwrap();

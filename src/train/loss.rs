@@ -52,7 +52,7 @@ pub fn linear_loss(
     grad: bool,
 ) -> Result<(Tensor, Option<Tensor>)> {
     let n = hidden.dim(0)?;
-    let (mut losses, mut grads) = (Vec::with_capacity(n.div_ceil(CE_ROWS)), Vec::new());
+    let (mut losses, mut grads) = (Vec::with_capacity(n.div_ceil(CE_ROWS)), Vec::with_capacity(n.div_ceil(CE_ROWS)));
     let mut start = 0;
     while start < n {
         let rows = CE_ROWS.min(n - start);
@@ -104,13 +104,8 @@ pub fn linear_loss(
         }
         start += rows;
     }
-    let loss = if losses.len() == 1 { losses.remove(0) } else { Tensor::cat(&losses, 0)? };
-    let grad = match grads.len() {
-        0 => None,
-        1 => Some(grads.remove(0)),
-        _ => Some(Tensor::cat(&grads, 0)?),
-    };
-    Ok((loss, grad))
+    let grads = if grad { Some(Tensor::cat(&grads, 0)?) } else { None };
+    Ok((Tensor::cat(&losses, 0)?, grads))
 }
 
 #[cfg(test)]

@@ -198,12 +198,11 @@ struct LayerTape {
     /// q and k `[b, t, heads, d]` before their per-head norm (Qwen3).
     q_pre: Option<Tensor>,
     k_pre: Option<Tensor>,
-    /// Attention's inputs (q scaled, k and v repeated to the query heads) and output.
+    /// Attention's inputs (q scaled, k and v repeated to the query heads).
     q: Tensor,
     k: Tensor,
     v: Tensor,
-    o: Tensor,
-    /// The output as o_proj's input `[rows, hidden]`.
+    /// Attention's output as o_proj's input `[rows, hidden]`.
     attn: Tensor,
     /// The residual after attention and its norm; the MLP's gate, up and their SwiGLU.
     x2: Tensor,
@@ -363,8 +362,7 @@ impl Model {
     /// dropout, nothing kept for a backward pass.
     pub fn hidden(&self, ids: &Tensor, mut cache: Option<&mut Cache>) -> Result<Tensor> {
         let offset = cache.as_ref().map_or(0, |c| c.len());
-        let run = self.start(ids, offset)?;
-        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((run.b, run.t, self.config.hidden_size))?;
+        let (run, mut x) = self.start(ids, offset)?;
         for (i, layer) in self.layers.iter().enumerate() {
             let kv = cache.as_deref_mut().map(|c| {
                 if c.kv.len() < self.layers.len() {
@@ -372,7 +370,7 @@ impl Model {
                 }
                 &mut c.kv[i]
             });
-            x = self.layer_forward(layer, &x, &run, kv, false, None)?;
+            x = self.layer_forward(layer, &x, &run, kv, false)?.0;
         }
         rms_norm(&x, &self.norm, self.config.rms_norm_eps)
     }
@@ -380,27 +378,34 @@ impl Model {
     /// The final hidden states for token ids `[batch, len]`, with LoRA dropout, and the tape
     /// [`Model::backward`] reads.
     pub fn forward_train(&self, ids: &Tensor) -> Result<(Tensor, Tape)> {
-        let run = self.start(ids, 0)?;
-        let mut x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((run.b, run.t, self.config.hidden_size))?;
+        let (run, mut x) = self.start(ids, 0)?;
         let mut layers = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
-            let mut saved = None;
-            x = self.layer_forward(layer, &x, &run, None, true, Some(&mut saved))?;
-            layers.push(saved.ok_or_else(|| candle_core::Error::Msg("a layer kept no tape".into()))?);
+            let (out, tape) = self.layer_forward(layer, &x, &run, None, true)?;
+            layers.push(tape);
+            x = out;
         }
         let hidden = rms_norm(&x, &self.norm, self.config.rms_norm_eps)?;
         Ok((hidden, Tape { run, layers, last: x }))
     }
 
-    /// The rotary tables and the mask of a forward over `ids` after `offset` cached positions.
-    fn start(&self, ids: &Tensor, offset: usize) -> Result<Run> {
+    /// The rotary tables and the mask of a forward over `ids` after `offset` cached positions,
+    /// and the ids' embeddings `[b, t, hidden]`.
+    fn start(&self, ids: &Tensor, offset: usize) -> Result<(Run, Tensor)> {
         let (b, t) = ids.dims2()?;
         let (cos, sin) = self.rotary(offset, t)?;
         let mask = super::attention::causal_mask(t, offset, self.dtype, &self.device)?;
-        Ok(Run { b, t, offset, cos, sin, mask })
+        let x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, self.config.hidden_size))?;
+        Ok((Run { b, t, offset, cos, sin, mask }, x))
     }
 
-    /// One decoder layer over x `[b, t, hidden]`; with `tape`, what its backward reads.
+    /// 1/√d, attention's scale.
+    fn attention_scale(&self) -> f64 {
+        1.0 / (self.config.head_dim as f64).sqrt()
+    }
+
+    /// One decoder layer over x `[b, t, hidden]` (LoRA dropout when `dropout`), and what its
+    /// backward reads.
     fn layer_forward(
         &self,
         layer: &Layer,
@@ -408,8 +413,7 @@ impl Model {
         run: &Run,
         kv: Option<&mut Option<(Tensor, Tensor)>>,
         dropout: bool,
-        tape: Option<&mut Option<LayerTape>>,
-    ) -> Result<Tensor> {
+    ) -> Result<(Tensor, LayerTape)> {
         let c = &self.config;
         let (b, t) = (run.b, run.t);
         let rows = b * t;
@@ -428,7 +432,7 @@ impl Model {
         let (q, q_pre) = heads(q, c.num_heads, layer.q_norm.as_ref())?;
         let (k, k_pre) = heads(k, c.num_kv_heads, layer.k_norm.as_ref())?;
         let (v, _) = heads(v, c.num_kv_heads, None)?;
-        let q = (rope(&q, &run.cos, &run.sin)? * (1.0 / (c.head_dim as f64).sqrt()))?;
+        let q = (rope(&q, &run.cos, &run.sin)? * self.attention_scale())?;
         let mut k = rope(&k, &run.cos, &run.sin)?;
         let mut v = v;
         if let Some(kv) = kv {
@@ -449,26 +453,8 @@ impl Model {
         let act = swiglu(&gate, &up)?;
         let (down, sd) = layer.down.forward(&act, dropout)?;
         let out = (&x2 + down.reshape((b, t, c.hidden_size))?)?;
-        if let Some(tape) = tape {
-            *tape = Some(LayerTape {
-                x: x.clone(),
-                h,
-                q_pre,
-                k_pre,
-                q,
-                k,
-                v,
-                o,
-                attn,
-                x2,
-                h2,
-                gate,
-                up,
-                act,
-                saved: [sq, sk, sv, so, sg, su, sd],
-            });
-        }
-        Ok(out)
+        let tape = LayerTape { x: x.clone(), h, q_pre, k_pre, q, k, v, attn, x2, h2, gate, up, act, saved: [sq, sk, sv, so, sg, su, sd] };
+        Ok((out, tape))
     }
 
     /// Key/value heads repeated to the query heads (grouped-query attention).
@@ -490,6 +476,7 @@ impl Model {
         let (b, t) = (run.b, run.t);
         let rows = b * t;
         let mut grads = LoraGrads::default();
+        let neg_sin = run.sin.neg()?;
         let mut dx = rms_norm_backward(&last, &self.norm, d_hidden, c.rms_norm_eps)?;
         for (i, (layer, lt)) in self.layers.iter().zip(layers).enumerate().rev() {
             let [sq, sk, sv, so, sg, su, sd] = &lt.saved;
@@ -502,10 +489,10 @@ impl Model {
             let dx2 = (&dx + rms_norm_backward(&lt.x2, &layer.post_norm, &dh2.reshape((b, t, c.hidden_size))?, c.rms_norm_eps)?)?;
             // Attention: x2 = x + o(attn(q, k, v)), q, k, v from h = input_norm(x).
             let d_attn = need(layer.o.backward(&lt.attn, so, &dx2.reshape((rows, c.hidden_size))?, true, &mut grads)?)?;
-            let d_o = d_attn.reshape((b, t, c.num_heads, c.head_dim))?.transpose(1, 2)?;
-            let (dq, dk, dv) = super::attention::backward(&lt.q, &lt.k, &lt.v, &lt.o, &d_o, &run.mask)?;
-            let dq = rope_backward(&(dq * (1.0 / (c.head_dim as f64).sqrt()))?, &run.cos, &run.sin)?;
-            let dk = rope_backward(&self.unrepeat_kv(&dk)?, &run.cos, &run.sin)?;
+            let heads = |y: &Tensor| y.reshape((b, t, c.num_heads, c.head_dim))?.transpose(1, 2);
+            let (dq, dk, dv) = super::attention::backward(&lt.q, &lt.k, &lt.v, &heads(&lt.attn)?, &heads(&d_attn)?, &run.mask)?;
+            let dq = rope_backward(&(dq * self.attention_scale())?, &run.cos, &neg_sin)?;
+            let dk = rope_backward(&self.unrepeat_kv(&dk)?, &run.cos, &neg_sin)?;
             let dv = self.unrepeat_kv(&dv)?;
             // [b, n, t, d] -> [rows, n·d], through the per-head norm where there is one.
             let flat = |g: Tensor, n: usize, pre: Option<&Tensor>, norm: Option<&Tensor>| -> Result<Tensor> {

@@ -126,21 +126,37 @@ pub fn device_memory(device: &Device) -> Option<(u64, u64)> {
     None
 }
 
-/// The loss over `rows` without updating anything (validation), as the mean over targets.
+/// `acc + t`, or `t` when there is nothing yet (sums kept on the device).
+fn add(acc: Option<Tensor>, t: Tensor) -> Result<Tensor, String> {
+    match acc {
+        None => Ok(t),
+        Some(acc) => (acc + t).map_err(|e| e.to_string()),
+    }
+}
+
+/// The value of a scalar tensor (the host waits for the device here).
+fn read(t: &Tensor) -> Result<f64, String> {
+    t.to_dtype(DType::F32).and_then(|t| t.to_scalar::<f32>()).map(f64::from).map_err(|e| e.to_string())
+}
+
+/// The loss over `rows` without updating anything (validation), as the mean over targets; the
+/// sum stays on the device and is read once.
 fn evaluate(model: &Model, rows: &[Row], batch_tokens: usize, kd: Option<KdWeights>, pad: u32) -> Result<f64, String> {
     let lengths: Vec<usize> = rows.iter().map(|r| r.ids.len()).collect();
-    let (mut sum, mut count) = (0f64, 0usize);
+    let (mut sum, mut count) = (None, 0usize);
     for batch in data::batches(&lengths, batch_tokens, 0, 0) {
         let picked: Vec<&Row> = batch.iter().map(|i| &rows[*i]).collect();
         let b = Batch::new(&picked, pad, &model.device).map_err(|e| e.to_string())?;
         if b.loss_tokens == 0 {
             continue;
         }
-        let loss = batch_loss(model, &b, kd, 1).map_err(|e| e.to_string())?;
-        sum += f64::from(loss.to_dtype(DType::F32).and_then(|l| l.to_scalar::<f32>()).map_err(|e| e.to_string())?);
+        sum = Some(add(sum, batch_loss(model, &b, kd, 1).map_err(|e| e.to_string())?)?);
         count += b.loss_tokens;
     }
-    Ok(if count == 0 { f64::NAN } else { sum / count as f64 })
+    match sum {
+        Some(sum) => Ok(read(&sum)? / count as f64),
+        None => Ok(f64::NAN),
+    }
 }
 
 fn save_checkpoint(model: &Model, opt: &AdamW, opts: &TrainOptions, step: u64) -> Result<PathBuf, String> {
@@ -280,29 +296,19 @@ pub fn train(
         }
         // Gradients summed in one flat tensor and the loss kept on the device: the host waits
         // for the device once, when the step's work is all queued.
-        let mut grads: Option<Tensor> = None;
-        let mut loss_total: Option<Tensor> = None;
+        let (mut grads, mut loss_total) = (None, None);
         for b in &batches {
             if b.loss_tokens == 0 {
                 continue;
             }
             let (loss, g) = loss_and_grads(&model, b, kd, targets).map_err(|e| e.to_string())?;
-            let g = opt.flatten(&g).map_err(|e| e.to_string())?;
-            grads = Some(match grads {
-                None => g,
-                Some(acc) => (acc + g).map_err(|e| e.to_string())?,
-            });
-            loss_total = Some(match loss_total {
-                None => loss,
-                Some(acc) => (acc + loss).map_err(|e| e.to_string())?,
-            });
+            grads = Some(add(grads, opt.flatten(&g).map_err(|e| e.to_string())?)?);
+            loss_total = Some(add(loss_total, loss)?);
         }
         let (Some(grads), Some(loss_total)) = (grads, loss_total) else { continue };
         let lr = cosine_lr(opts.lr, step, warmup, total);
-        let grad_norm = opt.step(&grads, lr, opts.max_grad_norm).map_err(|e| e.to_string())?;
-        let read = |t: Tensor| t.to_dtype(DType::F32).and_then(|t| t.to_scalar::<f32>()).map(f64::from).map_err(|e| e.to_string());
-        let loss_total = read(loss_total)?;
-        let grad_norm = read(grad_norm)?;
+        let grad_norm = read(&opt.step(&grads, lr, opts.max_grad_norm).map_err(|e| e.to_string())?)?;
+        let loss_total = read(&loss_total)?;
         step += 1;
         let secs = t0.elapsed().as_secs_f64();
         let tokens_per_s = tokens as f64 / secs.max(1e-9);

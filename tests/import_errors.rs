@@ -110,6 +110,20 @@ fn json_array_errors_point_into_the_file() {
 }
 
 #[test]
+fn a_file_without_a_record_says_why() {
+    let sb = Sandbox::new();
+    let cases = [
+        (sb.write("empty.jsonl", ""), "the file is empty"),
+        (sb.write("text.jsonl", "question,answer\n1+1,2\n"), "no record in it is valid JSON; the first error is at line 1, column 1"),
+        (data("wire-formats/openai_stream_n3_live.sse"), "server-sent event stream"),
+    ];
+    for (file, expect) in cases {
+        sb.retort().arg("import").arg(&file).assert().code(1).stderr(predicate::str::contains(expect));
+    }
+    assert_eq!(sb.stats()["samples"], json!(0));
+}
+
+#[test]
 fn reimport_adds_nothing() {
     let sb = Sandbox::new();
     sb.write("a.jsonl", head(&data("skythought/sky-t1-14b_amc23.jsonl"), 5));

@@ -129,13 +129,36 @@ fn file_format(path: &Path, layout: Layout, opts: &ImportOptions) -> Result<Form
         return Ok(f);
     }
     let reader = RecordReader::open(path, layout, opts.max_record_bytes).map_err(|e| io_error(path, &e))?;
+    let mut first_error = None;
     for raw in reader {
         let Ok(raw) = raw else { continue };
-        let Ok(value) = to_value(&raw) else { continue };
+        let value = match to_value(&raw) {
+            Ok(value) => value,
+            Err(e) => {
+                first_error.get_or_insert(e);
+                continue;
+            }
+        };
         return ingest::detect(&value)
             .map_err(|message| ImportError::File { path: path.to_owned(), message: format!("line {}: {message}", raw.line) });
     }
-    Err(ImportError::File { path: path.to_owned(), message: "holds no JSON record to import".into() })
+    Err(ImportError::File { path: path.to_owned(), message: no_record(path, first_error) })
+}
+
+/// Why a file yielded no record to detect a format from.
+fn no_record(path: &Path, first_error: Option<DecodeError>) -> String {
+    let Some(e) = first_error else { return "holds no record: the file is empty".into() };
+    let head = std::fs::read(path).map(|b| b.into_iter().take(64).collect::<Vec<u8>>()).unwrap_or_default();
+    let head = String::from_utf8_lossy(&head);
+    let head = head.trim_start_matches('\u{feff}').trim_start();
+    if head.starts_with("data:") || head.starts_with("event:") {
+        return "is a server-sent event stream (`data: {...}` lines, a streamed API answer): it carries no prompt and no \
+                whole answer. Import the calls as {\"request\": {...}, \"response\": {...}} lines (format `exchange`), \
+                or let `retort generate` make the calls"
+            .into();
+    }
+    let at = e.column.map_or(format!("line {}", e.line), |c| format!("line {}, column {c}", e.line));
+    format!("no record in it is valid JSON; the first error is at {at}: {}", e.message)
 }
 
 /// Checks every file; returns what it learnt and the Batch API requests by `custom_id`.

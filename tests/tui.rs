@@ -113,6 +113,39 @@ async fn teacher_text_cannot_drive_the_terminal() {
     assert!(screen.contains("␛[2J"), "{screen}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversations_tools_and_tool_calls_are_shown() {
+    let sb = Sandbox::new();
+    // A real LLaMA-Factory glaive row: earlier turns, a function call and its observation.
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(common::data("chat-formats/llamafactory_glaive_toolcall_en_demo.json")).unwrap())
+            .unwrap();
+    let row = rows.iter().find(|r| r["conversations"].as_array().unwrap().iter().any(|t| t["from"] == "function_call")).unwrap();
+    sb.write("glaive.json", serde_json::to_string(&[row]).unwrap());
+    // An answer that is a tool call, in OpenAI's shape.
+    sb.write(
+        "call.jsonl",
+        r#"{"messages":[{"role":"user","content":"Weather in Paris?"},{"role":"assistant","content":"","tool_calls":[{"id":"c1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]}],"tools":[{"type":"function","function":{"name":"get_weather","description":"Current weather","parameters":{"type":"object","properties":{"city":{"type":"string"},"unit":{"type":"string"}},"required":["city"]}}}]}
+"#,
+    );
+    sb.retort().args(["import", "glaive.json", "call.jsonl"]).assert().success();
+    let store = retort::store::Store::open(&sb.db()).await.unwrap();
+    let mut h = Headless::new(store, (160, 60)).await.unwrap();
+    let screen = h.render();
+    let turns = row["conversations"].as_array().unwrap().len() - 1;
+    assert!(screen.contains(&format!("Conversation ({turns} turns before the answer)")), "{screen}");
+    assert!(screen.contains("▸ tool") && screen.contains("▸ assistant") && screen.contains("→ "), "{screen}");
+    assert!(screen.contains("Tools offered (1)"), "{screen}");
+    h.act(Action::SelectNext).await;
+    let screen = h.render();
+    assert!(screen.contains("Prompt") && !screen.contains("Conversation"), "a single turn is a prompt: {screen}");
+    assert!(screen.contains("Tool calls (1)") && screen.contains(r#"→ get_weather({"city":"Paris"})"#), "{screen}");
+    assert!(screen.contains("get_weather(city, unit?) — Current weather"), "{screen}");
+    // Side by side with the prompt's other samples, the call is the answer.
+    h.act(Action::GroupView).await;
+    assert!(h.render().contains(r#"→ get_weather({"city":"Paris"})"#), "{}", h.render());
+}
+
 /// ctrl-u: clears the line being typed.
 fn ctrl_u() -> ratatui::crossterm::event::KeyEvent {
     ratatui::crossterm::event::KeyEvent::new(

@@ -254,6 +254,13 @@ pub struct HistoryLine {
 pub struct Detail {
     pub id: i64,
     pub prompt: String,
+    /// The chat turns before the answer (OpenAI messages) when there is more than the prompt:
+    /// earlier user and assistant turns, tool calls and tool results. Empty for a single turn.
+    pub turns: Vec<serde_json::Value>,
+    /// The tool definitions offered to the teacher (JSON array), if any.
+    pub tools: Option<serde_json::Value>,
+    /// The answer's tool calls (OpenAI shape), if any.
+    pub tool_calls: Option<serde_json::Value>,
     pub system: Option<String>,
     pub reference: Option<String>,
     pub reasoning: Option<String>,
@@ -267,8 +274,8 @@ pub struct Detail {
 pub async fn detail(store: &Store, id: i64) -> Result<Option<Detail>, sqlx::Error> {
     let pool = store.pool();
     let Some(r) = sqlx::query(
-        "SELECT pt.text, t.system, pt.reference, t.reasoning, t.answer, (SELECT note FROM notes WHERE sample_id = s.id) \
-         FROM samples s JOIN prompt_texts pt ON pt.prompt_id = s.prompt_id JOIN sample_texts t ON t.sample_id = s.id WHERE s.id = ?",
+        "SELECT pt.text, t.system, pt.reference, t.reasoning, t.answer, (SELECT note FROM notes WHERE sample_id = s.id), \
+         pt.messages, pt.tools, t.tool_calls FROM samples s JOIN prompt_texts pt ON pt.prompt_id = s.prompt_id JOIN sample_texts t ON t.sample_id = s.id WHERE s.id = ?",
     )
     .bind(id)
     .fetch_optional(pool)
@@ -325,9 +332,20 @@ pub async fn detail(store: &Store, id: i64) -> Result<Option<Detail>, sqlx::Erro
             .bind(id)
             .fetch_all(pool)
             .await?;
+    // Stored JSON; a value that does not parse is shown as nothing rather than failing the view.
+    let json = |i: usize| -> Result<Option<serde_json::Value>, sqlx::Error> {
+        Ok(r.try_get::<Option<String>, _>(i)?.and_then(|text| serde_json::from_str(&text).ok()))
+    };
+    let turns = match json(6)? {
+        Some(serde_json::Value::Array(turns)) => turns,
+        _ => Vec::new(),
+    };
     Ok(Some(Detail {
         id,
         prompt: r.try_get(0)?,
+        turns,
+        tools: json(7)?,
+        tool_calls: json(8)?,
         system: r.try_get(1)?,
         reference: r.try_get(2)?,
         reasoning: r.try_get(3)?,
@@ -412,14 +430,26 @@ pub async fn counts(store: &Store, filter: &ListFilter) -> Result<Counts, sqlx::
 /// The samples of one prompt, for the group view.
 pub async fn group(store: &Store, prompt_id: i64) -> Result<Vec<(ListRow, String)>, sqlx::Error> {
     let sql = format!(
-        "SELECT {LIST_COLUMNS}, (SELECT substr(answer, 1, 400) FROM sample_texts WHERE sample_id = s.id) FROM samples s WHERE s.prompt_id = ? ORDER BY s.id LIMIT 64"
+        "SELECT {LIST_COLUMNS}, substr(t.answer, 1, 400), t.tool_calls FROM samples s JOIN sample_texts t ON t.sample_id = s.id \
+         WHERE s.prompt_id = ? ORDER BY s.id LIMIT 64"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(prompt_id)
         .fetch_all(store.pool())
         .await?
         .iter()
-        .map(|r| Ok((list_row(r)?, r.try_get::<Option<String>, _>(9)?.unwrap_or_default())))
+        .map(|r| {
+            // The answer's head, then its tool calls (an answer may be nothing else).
+            let mut text = r.try_get::<Option<String>, _>(9)?.unwrap_or_default();
+            let calls = r.try_get::<Option<String>, _>(10)?.and_then(|c| serde_json::from_str(&c).ok());
+            for call in crate::tui::text::tool_call_lines(calls.as_ref()) {
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(&call);
+            }
+            Ok((list_row(r)?, text))
+        })
         .collect()
 }
 

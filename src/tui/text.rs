@@ -82,6 +82,75 @@ pub fn truncate(text: &str, width: usize) -> String {
     out
 }
 
+/// A chat message's content as text: a string, or the text of its parts (`[image]` and the like
+/// for the others).
+#[must_use]
+pub fn message_text(content: Option<&serde_json::Value>) -> String {
+    use serde_json::Value;
+    match content {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .map(|p| match p.get("text").and_then(Value::as_str) {
+                Some(text) => text.to_owned(),
+                None => format!("[{}]", p.get("type").and_then(Value::as_str).unwrap_or("part")),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// Tool calls (OpenAI shape) as `→ name(arguments)` lines.
+#[must_use]
+pub fn tool_call_lines(calls: Option<&serde_json::Value>) -> Vec<String> {
+    use serde_json::Value;
+    let Some(Value::Array(calls)) = calls else { return Vec::new() };
+    calls
+        .iter()
+        .map(|call| {
+            let f = call.get("function").unwrap_or(call);
+            let name = f.get("name").and_then(Value::as_str).unwrap_or("?");
+            let args = match f.get("arguments") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            };
+            format!("→ {name}({args})")
+        })
+        .collect()
+}
+
+/// Tool definitions (OpenAI's `{"type": "function", "function": {..}}` or bare) as
+/// `name(param, optional?) — description` lines.
+#[must_use]
+pub fn tool_lines(tools: Option<&serde_json::Value>) -> Vec<String> {
+    use serde_json::Value;
+    let Some(Value::Array(tools)) = tools else { return Vec::new() };
+    tools
+        .iter()
+        .map(|tool| {
+            let f = tool.get("function").unwrap_or(tool);
+            let name = f.get("name").and_then(Value::as_str).unwrap_or("?");
+            let required: Vec<&str> = f
+                .pointer("/parameters/required")
+                .and_then(Value::as_array)
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let params: Vec<String> = f
+                .pointer("/parameters/properties")
+                .and_then(Value::as_object)
+                .map(|props| props.keys().map(|k| if required.contains(&k.as_str()) { k.clone() } else { format!("{k}?") }).collect())
+                .unwrap_or_default();
+            match f.get("description").and_then(Value::as_str) {
+                Some(d) if !d.is_empty() => format!("{name}({}) — {d}", params.join(", ")),
+                _ => format!("{name}({})", params.join(", ")),
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use super::Theme;
 use crate::tui::app::App;
 use crate::tui::data::ListRow;
-use crate::tui::text::{sanitize, truncate, wrap};
+use crate::tui::text::{message_text, sanitize, tool_call_lines, tool_lines, truncate, wrap};
 
 /// The list's width for a terminal width: at least 34 columns, 40% on wide terminals.
 #[must_use]
@@ -78,9 +78,34 @@ pub fn detail_lines(app: &App) -> Vec<(Part, String)> {
         out.extend(wrap(&sanitize(body), width).into_iter().map(|l| (part, l)));
         out.push((Part::Body, String::new()));
     };
-    section(&mut out, "Prompt", &d.prompt, Part::Body);
+    if d.turns.is_empty() {
+        section(&mut out, "Prompt", &d.prompt, Part::Body);
+    } else {
+        // A conversation: every turn before the answer, the prompt (the last user turn) among them.
+        out.push((Part::Heading, format!("Conversation ({} turns before the answer)", d.turns.len())));
+        for turn in &d.turns {
+            let role = turn.get("role").and_then(serde_json::Value::as_str).unwrap_or("?");
+            out.push((Part::Dim, format!("▸ {}", sanitize(role))));
+            let content = message_text(turn.get("content"));
+            if !content.is_empty() {
+                out.extend(wrap(&sanitize(&content), width).into_iter().map(|l| (Part::Body, l)));
+            }
+            for call in tool_call_lines(turn.get("tool_calls")) {
+                out.extend(wrap(&sanitize(&call), width).into_iter().map(|l| (Part::Body, l)));
+            }
+        }
+        out.push((Part::Body, String::new()));
+    }
     if let Some(system) = &d.system {
         section(&mut out, "System", system, Part::Dim);
+    }
+    let tools = tool_lines(d.tools.as_ref());
+    if !tools.is_empty() {
+        out.push((Part::Heading, format!("Tools offered ({})", tools.len())));
+        for tool in &tools {
+            out.extend(wrap(&sanitize(tool), width).into_iter().map(|l| (Part::Dim, l)));
+        }
+        out.push((Part::Body, String::new()));
     }
     if let Some(reference) = &d.reference {
         section(&mut out, "Reference", reference, Part::Body);
@@ -94,6 +119,14 @@ pub fn detail_lines(app: &App) -> Vec<(Part, String)> {
         (None, _) => {}
     }
     section(&mut out, "Answer", &d.answer, Part::Body);
+    let calls = tool_call_lines(d.tool_calls.as_ref());
+    if !calls.is_empty() {
+        out.push((Part::Heading, format!("Tool calls ({})", calls.len())));
+        for call in &calls {
+            out.extend(wrap(&sanitize(call), width).into_iter().map(|l| (Part::Body, l)));
+        }
+        out.push((Part::Body, String::new()));
+    }
     if !d.scores.is_empty() {
         out.push((Part::Heading, "Scores".into()));
         for s in &d.scores {

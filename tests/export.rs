@@ -259,3 +259,43 @@ fn kd_export_carries_the_teachers_top_k_as_token_ids() {
         .code(1)
         .stderr(predicate::str::contains("--tokenizer"));
 }
+
+#[test]
+fn alpaca_refuses_tool_use_rather_than_writing_it_wrong() {
+    let sb = Sandbox::new();
+    let file = data("chat-formats/llamafactory_glaive_toolcall_en_demo.json");
+    let rows: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    // Independently of retort: the rows that offer tools or hold a call or a tool's result.
+    let with_tools = rows
+        .iter()
+        .filter(|r| {
+            let tools: Value = serde_json::from_str(r["tools"].as_str().unwrap_or("[]")).unwrap();
+            tools.as_array().is_some_and(|t| !t.is_empty())
+                || r["conversations"].as_array().unwrap().iter().any(|t| t["from"] == "function_call" || t["from"] == "observation")
+        })
+        .count();
+    assert!(with_tools > 0 && with_tools < rows.len());
+    sb.retort().arg("import").arg(&file).assert().success();
+    sb.retort().args(["rules", "apply", "--expr", "accept where tokens >= 0"]).assert().success();
+    sb.retort().args(["list", "--where", "has_tools"]).assert().success().stdout(predicate::str::contains(format!("{with_tools} samples")));
+
+    let out = sb.path("alpaca");
+    sb.retort()
+        .args(["export", "--format", "alpaca", "--out"])
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!("alpaca cannot hold tool use: {with_tools} of the {} samples", rows.len())))
+        .stderr(predicate::str::contains("--where 'not has_tools'"));
+    assert!(!out.exists(), "nothing is written");
+
+    // Without them, every sample is an instruction with its answer.
+    sb.retort().args(["export", "--format", "alpaca", "--where", "not has_tools", "--out"]).arg(&out).assert().success();
+    let written = lines(&out.join("train.jsonl"));
+    assert_eq!(written.len(), rows.len() - with_tools);
+    assert!(written.iter().all(|r| !r["output"].as_str().unwrap().is_empty() && !r["instruction"].as_str().unwrap().is_empty()));
+    // ShareGPT holds them all.
+    let all = sb.path("sharegpt");
+    sb.retort().args(["export", "--format", "sharegpt", "--out"]).arg(&all).assert().success();
+    assert_eq!(lines(&all.join("train.jsonl")).len(), rows.len());
+}

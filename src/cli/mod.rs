@@ -194,7 +194,7 @@ Samples that already have the verifier's score are skipped unless --force.
 const FILTER_HELP: &str = "\
 Predicates: score.NAME, pass.NAME, tokens, reasoning_tokens, answer_tokens,
 teacher, source, kind, label, status, tag, finish_reason, has_logprobs,
-has_reference, prompt, reasoning, answer, reference; compared with
+has_reference, has_tools, prompt, reasoning, answer, reference; compared with
 = != < <= > >=, text with ~ \"regex\" and contains \"text\";
 combined with and, or, not, ( ).
   retort list --where 'score.imported >= 1 and finish_reason != \"length\"'

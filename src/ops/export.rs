@@ -414,6 +414,27 @@ async fn rules_applied(store: &Store) -> Result<Vec<Value>, sqlx::Error> {
 
 /// Runs an export (or, with `dry_run`, only counts it).
 /// `progress(done, total)` follows the samples written.
+/// Alpaca has no place for tool definitions, tool calls or tool results: an answer that is a
+/// tool call would be written as an empty output, the tool turns dropped from the history. An
+/// error before anything is written, naming one such sample, rather than a quietly wrong file.
+async fn refuse_tool_use(store: &Store, ids: impl Iterator<Item = i64>, total: u64) -> Result<(), ExportError> {
+    let ids: Vec<i64> = ids.collect();
+    let sql = format!(
+        "SELECT count(*), min(s.id) FROM samples s WHERE s.id IN (SELECT value FROM json_each(?)) AND {}",
+        crate::rules::compile::HAS_TOOLS
+    );
+    let (count, first): (i64, Option<i64>) =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(serde_json::to_string(&ids).unwrap_or_default()).fetch_one(store.pool()).await?;
+    match first {
+        Some(first) if count > 0 => Err(ExportError::Usage(format!(
+            "alpaca cannot hold tool use: {count} of the {total} samples to export offer tools or hold tool calls or tool \
+             results (sample {first} is one). Export them as --format messages or sharegpt, or leave them out with \
+             --where 'not has_tools'"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 pub async fn export(
     store: &Store,
     opts: &ExportOptions,
@@ -461,6 +482,9 @@ pub async fn export(
             "nothing to export: no sample matches (by default only accepted samples are exported; --status pending,accepted widens it)"
                 .into(),
         ));
+    }
+    if opts.format == ExportFormat::Alpaca {
+        refuse_tool_use(store, train.iter().chain(&validation).map(|c| c.id), report.samples).await?;
     }
     let tokenizer = match (opts.format, &opts.tokenizer) {
         (ExportFormat::Kd, Some(path)) => Some(

@@ -60,6 +60,8 @@ pub enum Field {
     FinishReason,
     HasLogprobs,
     HasReference,
+    /// Tool use: the prompt offers tools or holds tool calls or results, or the answer calls one.
+    HasTools,
     Prompt,
     Reasoning,
     Answer,
@@ -96,6 +98,7 @@ impl Field {
         ("finish_reason", Field::FinishReason),
         ("has_logprobs", Field::HasLogprobs),
         ("has_reference", Field::HasReference),
+        ("has_tools", Field::HasTools),
         ("prompt", Field::Prompt),
         ("reasoning", Field::Reasoning),
         ("answer", Field::Answer),
@@ -106,7 +109,7 @@ impl Field {
     pub fn field_type(&self) -> FieldType {
         match self {
             Field::Score(_) | Field::Tokens | Field::ReasoningTokens | Field::AnswerTokens => FieldType::Number,
-            Field::Pass(_) | Field::HasLogprobs | Field::HasReference => FieldType::Bool,
+            Field::Pass(_) | Field::HasLogprobs | Field::HasReference | Field::HasTools => FieldType::Bool,
             Field::Teacher | Field::Source | Field::FinishReason => FieldType::Name,
             Field::Prompt | Field::Reasoning | Field::Answer | Field::Reference => FieldType::Text,
             Field::Kind => FieldType::Kind,

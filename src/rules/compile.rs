@@ -64,6 +64,13 @@ const SCORE: &str =
 const PASS: &str =
     "(SELECT sc.pass FROM scores sc WHERE sc.sample_id = s.id AND sc.verifier_id = (SELECT id FROM verifiers WHERE name = ?))";
 
+/// Whether sample `s` involves tools: its answer calls one, or its prompt offers tools or holds
+/// a tool call or a tool's result among its turns (an empty tool list offers none).
+pub const HAS_TOOLS: &str = "(EXISTS (SELECT 1 FROM sample_texts WHERE sample_id = s.id AND tool_calls IS NOT NULL) \
+     OR EXISTS (SELECT 1 FROM prompt_texts pt WHERE pt.prompt_id = s.prompt_id AND (coalesce(pt.tools, '[]') <> '[]' \
+     OR EXISTS (SELECT 1 FROM json_each(pt.messages) m \
+     WHERE json_extract(m.value, '$.role') = 'tool' OR json_extract(m.value, '$.tool_calls') IS NOT NULL))))";
+
 /// The SQL expression reading a field's value (with its verifier name as a parameter if any).
 fn value_sql(field: &Field, params: &mut Vec<Param>) -> &'static str {
     match field {
@@ -86,6 +93,7 @@ fn value_sql(field: &Field, params: &mut Vec<Param>) -> &'static str {
         Field::FinishReason => "s.finish_reason",
         Field::HasLogprobs => "s.has_logprobs",
         Field::HasReference => "p.has_reference",
+        Field::HasTools => HAS_TOOLS,
         Field::Prompt => "(SELECT text FROM prompt_texts WHERE prompt_id = s.prompt_id)",
         Field::Reference => "(SELECT reference FROM prompt_texts WHERE prompt_id = s.prompt_id)",
         Field::Reasoning => "(SELECT reasoning FROM sample_texts WHERE sample_id = s.id)",
@@ -113,7 +121,7 @@ fn compare(field: &Field, op: CmpOp, value: &Value, out: &mut Compiled) {
             params.push(Param::Text(name.clone()));
             format!("(s.source_id {} (SELECT id FROM sources WHERE name = ?))", is_sql(op))
         }
-        (Field::Pass(_) | Field::HasLogprobs | Field::HasReference, Value::Bool(b)) => {
+        (Field::Pass(_) | Field::HasLogprobs | Field::HasReference | Field::HasTools, Value::Bool(b)) => {
             let v = value_sql(field, params);
             let wanted = i64::from(*b == (op == CmpOp::Eq));
             format!("(coalesce({v}, 0) = {wanted})")

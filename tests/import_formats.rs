@@ -154,6 +154,20 @@ fn llamafactory_chat_formats() {
     assert_eq!(sb.query_i64("SELECT count(*) FROM prompt_texts WHERE tools IS NOT NULL"), glaive_prompts.len() as i64);
 }
 
+#[test]
+fn an_answer_that_calls_a_tool_keeps_the_call_and_counts_its_tokens() {
+    let sb = Sandbox::new();
+    sb.write(
+        "call.jsonl",
+        r#"{"messages":[{"role":"user","content":"Weather in Paris?"},{"role":"assistant","content":"","tool_calls":[{"id":"c1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\",\"unit\":\"celsius\"}"}}]}]}
+"#,
+    );
+    sb.retort().args(["import", "call.jsonl"]).assert().success();
+    assert_eq!(sb.query_string("SELECT json_extract(tool_calls, '$[0].function.name') FROM sample_texts").unwrap(), "get_weather");
+    // Not an empty answer: the call is what the teacher wrote.
+    assert!(sb.query_i64("SELECT answer_tokens FROM samples") >= 5);
+}
+
 /// The OpenAI log-probs example: the request body of its curl example with its recorded response.
 fn logprobs_exchange() -> (Value, Value) {
     let curl = std::fs::read_to_string(data("wire-formats/openai_chat_completion_logprobs.request.curl.txt")).unwrap();

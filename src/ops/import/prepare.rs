@@ -128,6 +128,24 @@ fn origin(raw: &[u8], index: u64, generation: usize) -> [u8; 16] {
     out
 }
 
+/// Tokens of tool calls (OpenAI shape): each call's function name and arguments.
+fn tool_call_tokens(calls: Option<&Value>, tokens: &TokenCounter) -> u64 {
+    let Some(Value::Array(calls)) = calls else { return 0 };
+    calls
+        .iter()
+        .map(|call| {
+            let f = call.get("function").unwrap_or(call);
+            let name = f.get("name").and_then(Value::as_str).unwrap_or_default();
+            let args = match f.get("arguments") {
+                Some(Value::String(a)) => tokens.count(a),
+                Some(Value::Null) | None => 0,
+                Some(other) => tokens.count(&other.to_string()),
+            };
+            tokens.count(name) + args
+        })
+        .sum()
+}
+
 /// Prepares a parsed record read from `raw` (record number `index`) for writing.
 #[must_use]
 pub fn prepare(record: Record, raw: &[u8], index: u64, defaults: &Defaults, tokens: &TokenCounter) -> PreparedRecord {
@@ -153,7 +171,8 @@ pub fn prepare(record: Record, raw: &[u8], index: u64, defaults: &Defaults, toke
         .enumerate()
         .map(|(g, s)| {
             let reasoning_tokens = s.reasoning.as_deref().map_or(0, |r| tokens.count(r)) as i64;
-            let answer_tokens = tokens.count(&s.answer) as i64;
+            // An answer that calls tools is that much longer: the calls' names and arguments.
+            let answer_tokens = (tokens.count(&s.answer) + tool_call_tokens(s.tool_calls.as_ref(), tokens)) as i64;
             let verdicts = s
                 .verdicts
                 .iter()

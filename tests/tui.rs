@@ -317,7 +317,22 @@ async fn export_tab_previews_and_runs_an_export() {
         + std::fs::read_to_string(out.join("validation.jsonl")).unwrap().lines().count();
     assert_eq!(lines, 241);
     assert_eq!(h.app.export.past.len(), 1);
-    assert!(h.render().contains("Past exports"));
+    assert!(h.render().contains("Past exports") && h.render().contains("Export #1 written to"));
+    // As alpaca, the demo's tool-use samples are refused; the form says why, in full.
+    for _ in 0..8 {
+        h.act(Action::SelectPrevious).await;
+    }
+    for _ in 0..3 {
+        h.act(Action::ApplyRule).await;
+    }
+    assert_eq!(h.app.export.form.format.as_str(), "alpaca");
+    for _ in 0..8 {
+        h.act(Action::SelectNext).await;
+    }
+    h.act(Action::ApplyRule).await;
+    let screen = h.render();
+    assert!(screen.contains("Not exported") && screen.contains("alpaca cannot hold tool use"), "{screen}");
+    assert!(screen.contains("'not has_tools'"), "the whole message, wrapped: {screen}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -112,13 +112,16 @@ pub struct ExportState {
     pub preview: Option<Result<ExportReport, String>>,
     /// (written, total) while an export runs.
     pub progress: Option<(u64, u64)>,
+    /// The outcome of the last run, until the form changes.
     pub last: Option<Result<ExportReport, String>>,
     /// (id, created_at, format, samples, tokens, out_dir)
     pub past: Vec<(i64, i64, String, i64, i64, String)>,
 }
 
 impl App {
+    /// A new preview for a changed form (the last run's outcome no longer applies to it).
     fn preview(&mut self) -> Vec<Effect> {
+        self.export.last = None;
         match self.export.form.options() {
             Ok(opts) => vec![Effect::PreviewExport(Box::new(opts))],
             Err(e) => {

@@ -109,9 +109,12 @@ fn draw_export(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         lines.push(Line::raw(format!("writing [{}{}] {done}/{total}", "█".repeat(filled), " ".repeat(gauge_w.saturating_sub(filled)))));
     }
     lines.push(Line::styled("Preview", theme.heading()));
+    let error = |lines: &mut Vec<Line>, e: &str| {
+        lines.extend(super::text::wrap(&super::text::sanitize(e), width).into_iter().map(|l| Line::styled(l, theme.status("rejected"))));
+    };
     match &state.preview {
         None => lines.push(Line::raw("counting…")),
-        Some(Err(e)) => lines.push(Line::styled(super::text::truncate(&super::text::sanitize(e), width), theme.status("rejected"))),
+        Some(Err(e)) => error(&mut lines, e),
         Some(Ok(r)) => {
             for (part, p) in &r.parts {
                 lines.push(Line::raw(format!("  {part:<11} {:>8} samples {:>12} tokens", p.samples, p.tokens)));
@@ -120,6 +123,19 @@ fn draw_export(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 lines.push(Line::raw(format!("  {kind:<11} {n:>8} samples")));
             }
         }
+    }
+    match &state.last {
+        Some(Err(e)) => {
+            lines.push(Line::raw(String::new()));
+            lines.push(Line::styled("Not exported", theme.heading()));
+            error(&mut lines, e);
+        }
+        Some(Ok(r)) => {
+            lines.push(Line::raw(String::new()));
+            let dir = super::text::sanitize(&state.form.out);
+            lines.push(Line::styled(format!("Export #{} written to {dir}", r.export_id.unwrap_or(0)), theme.heading()));
+        }
+        None => {}
     }
     frame.render_widget(
         Paragraph::new(lines)

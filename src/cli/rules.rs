@@ -75,7 +75,7 @@ pub async fn run(store: &Store, cmd: RulesCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&reports)?);
             } else {
                 for r in &reports {
-                    println!("{:>9} would change  {}  ({})", r.changed, r.rule, r.name);
+                    println!("{:>9} would change  {}", r.changed, r.rule);
                 }
                 println!("Dry run: nothing was written.");
             }
@@ -88,7 +88,7 @@ pub async fn run(store: &Store, cmd: RulesCommand) -> anyhow::Result<()> {
             for rule in &rules {
                 let report = apply(store, rule, &opts).await?;
                 if !run.json {
-                    println!("{:>9} changed  {}  ({})", report.changed, report.rule, report.name);
+                    println!("{:>9} changed  {}", report.changed, report.rule);
                 }
                 reports.push(report);
             }

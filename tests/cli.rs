@@ -83,3 +83,34 @@ fn store_is_laid_out_for_speed() {
         assert_eq!(sb.query_i64(&format!("SELECT count(*) FROM sqlite_master WHERE name = '{table}'")), 1, "{table}");
     }
 }
+
+#[test]
+fn bash_completion_offers_commands_and_each_flags_values() {
+    let sb = Sandbox::new();
+    let script = sb.retort().args(["completions", "bash"]).assert().success().get_output().stdout.clone();
+    let script = sb.write("retort.bash", script);
+    // bash's completion call, as a shell makes it: the words so far and the one being completed.
+    let complete = |words: &str, cword: usize, cur: &str, prev: &str| -> String {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "source {}; COMP_WORDS=({words}); COMP_CWORD={cword}; _retort retort '{cur}' '{prev}'; echo \"${{COMPREPLY[*]}}\"",
+                script.display()
+            ))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    assert_eq!(complete("retort exp", 1, "exp", "retort"), "export");
+    assert_eq!(complete("retort export --format ''", 3, "", "--format"), "messages prompt-completion sharegpt alpaca kd");
+    assert_eq!(complete("retort export --reasoning ''", 3, "", "--reasoning"), "inline field drop");
+    assert!(complete("retort verify -v ''", 3, "", "-v").starts_with("math exact format"));
+    assert!(!sb.db().exists(), "printing a script opens no store");
+    // A value outside the list is a usage error that names the choices.
+    sb.retort()
+        .args(["export", "--format", "jsonl", "--out", "x"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("[possible values: messages, prompt-completion, sharegpt, alpaca, kd]"));
+}

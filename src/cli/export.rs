@@ -13,7 +13,7 @@ use crate::store::Store;
 pub struct ExportArgs {
     /// messages (TRL, OpenAI, axolotl chat_template), prompt-completion (TRL), sharegpt
     /// (LLaMA-Factory, with dataset_info.json), alpaca, kd (soft labels: top-k log-probs as token ids).
-    #[arg(long, value_name = "FORMAT")]
+    #[arg(long, value_name = "FORMAT", value_parser = super::one_of::<ExportFormat>(ExportFormat::ALL.iter().map(|f| f.as_str())))]
     pub format: ExportFormat,
     /// The directory to write train.jsonl, validation.jsonl and manifest.json into.
     #[arg(long, value_name = "DIR", required_unless_present_any = ["dry_run", "check_template"])]
@@ -22,13 +22,14 @@ pub struct ExportArgs {
     #[arg(long = "where", value_name = "EXPR")]
     pub filter: Option<String>,
     /// Statuses to export.
-    #[arg(long, value_delimiter = ',', default_value = "accepted", value_name = "STATUS,...")]
+    #[arg(long, value_delimiter = ',', default_value = "accepted", value_name = "STATUS,...",
+          value_parser = super::one_of::<Status>(Status::ALL.iter().map(|s| s.as_str())))]
     pub status: Vec<Status>,
     /// Label types to export (default: all).
-    #[arg(long, value_delimiter = ',', value_name = "LABEL,...")]
+    #[arg(long, value_delimiter = ',', value_name = "LABEL,...", value_parser = super::one_of::<LabelType>(LabelType::ALL.iter().map(|l| l.as_str())))]
     pub labels: Option<Vec<LabelType>>,
     /// inline (<think>…</think> before the answer), field (reasoning_content), or drop.
-    #[arg(long, default_value = "inline", value_name = "MODE")]
+    #[arg(long, default_value = "inline", value_name = "MODE", value_parser = super::one_of::<ReasoningMode>(["inline", "field", "drop"]))]
     pub reasoning: ReasoningMode,
     /// Leave system prompts out.
     #[arg(long)]

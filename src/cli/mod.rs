@@ -82,6 +82,15 @@ async fn open_tui(db: &std::path::Path, config: Option<&PathBuf>) -> anyhow::Res
     }
 }
 
+/// A value parser that offers `names` to `--help`, to errors and to shell completion, and
+/// parses with the type's own `FromStr`.
+fn one_of<T>(names: impl IntoIterator<Item = &'static str>) -> impl clap::builder::TypedValueParser<Value = T>
+where
+    T: std::str::FromStr<Err = String> + Clone + Send + Sync + 'static,
+{
+    clap::builder::TypedValueParser::try_map(clap::builder::PossibleValuesParser::new(names), |s: String| s.parse::<T>())
+}
+
 const EXAMPLES: &str = "\
 Examples:
   retort                                   open the store (imports the demo set when it is empty)
@@ -147,7 +156,19 @@ pub enum Command {
     /// Measure retort's speed on generated data.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Print the completion script for a shell (commands, flags, formats, file names).
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
+
+const COMPLETIONS_HELP: &str = "\
+Install:
+  retort completions bash > ~/.local/share/bash-completion/completions/retort
+  retort completions zsh > ~/.zfunc/_retort        (with fpath+=~/.zfunc before compinit)
+  retort completions fish > ~/.config/fish/completions/retort.fish";
 
 const TRAIN_HELP: &str = "\
 Examples:
@@ -243,13 +264,13 @@ pub struct ImportArgs {
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Force the format instead of detecting it.
-    #[arg(long, value_name = "FORMAT")]
+    #[arg(long, value_name = "FORMAT", value_parser = one_of::<Format>(Format::ALL.iter().map(|f| f.as_str())))]
     pub format: Option<Format>,
     /// The teacher model's name (default: the `model` field of the data, else the file name).
     #[arg(long, value_name = "NAME")]
     pub teacher: Option<String>,
     /// The prompts' kind (default: reasoning when a row has a reference answer or reasoning, else general).
-    #[arg(long, value_name = "KIND")]
+    #[arg(long, value_name = "KIND", value_parser = one_of::<Kind>(Kind::ALL.iter().map(|k| k.as_str())))]
     pub kind: Option<Kind>,
     /// Where the data came from (default: the `source` field of the data, else the file name).
     #[arg(long, value_name = "NAME")]
@@ -327,6 +348,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::GenerateLocal(args)) => tokio::task::spawn_blocking(move || train::generate_local(&args)).await?,
         Some(Command::Bench(cmd)) => bench::run(cmd).await,
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "retort", &mut std::io::stdout());
+            Ok(())
+        }
         None | Some(Command::Tui) => open_tui(&cli.db, cli.config.as_ref()).await,
     }
 }

@@ -113,7 +113,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// cpu, or cuda (a build with the `cuda` feature).
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "cuda"])]
     pub device: String,
     /// With a kd export: weight of the distillation term (the rest is cross-entropy).
     #[arg(long, default_value_t = 0.5)]
@@ -299,7 +299,7 @@ pub struct GenerateLocalArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// cpu, or cuda (a build with the `cuda` feature).
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "cuda"])]
     pub device: String,
 }
 

@@ -11,7 +11,7 @@ use crate::verify::{Spec, build};
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
     /// Verifier(s) to run: math, exact, format, length, repetition, language, cmd (repeatable).
-    #[arg(long = "verifier", short = 'v', required = true, value_name = "NAME")]
+    #[arg(long = "verifier", short = 'v', required = true, value_name = "NAME", value_parser = crate::verify::KINDS.to_vec())]
     pub verifiers: Vec<String>,
     /// Store the scores under this name instead of the verifier's (one verifier only).
     #[arg(long, value_name = "NAME")]

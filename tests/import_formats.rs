@@ -166,6 +166,11 @@ fn an_answer_that_calls_a_tool_keeps_the_call_and_counts_its_tokens() {
     assert_eq!(sb.query_string("SELECT json_extract(tool_calls, '$[0].function.name') FROM sample_texts").unwrap(), "get_weather");
     // Not an empty answer: the call is what the teacher wrote.
     assert!(sb.query_i64("SELECT answer_tokens FROM samples") >= 5);
+    // `list --json` carries the call; a single turn has no `messages`.
+    let out = sb.retort().args(["list", "--json"]).assert().success().get_output().stdout.clone();
+    let listed: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(listed["tool_calls"][0]["function"]["name"], "get_weather");
+    assert!(listed.get("messages").is_none() && listed.get("tools").is_none());
 }
 
 /// The OpenAI log-probs example: the request body of its curl example with its recorded response.

@@ -82,5 +82,6 @@ fn external_checker_failures_are_recorded_not_scored_zero() {
         .success()
         .stdout(predicate::str::contains("timed out after 0.3s"));
     sb.retort().args(["verify", "-v", "cmd"]).assert().code(1).stderr(predicate::str::contains("--cmd"));
-    sb.retort().args(["verify", "-v", "astrology"]).assert().code(1).stderr(predicate::str::contains("unknown verifier"));
+    // A name outside the list is a usage error that lists the verifiers.
+    sb.retort().args(["verify", "-v", "astrology"]).assert().code(2).stderr(predicate::str::contains("[possible values: math, exact,"));
 }

@@ -129,7 +129,8 @@ pub enum Command {
         /// At most this many samples.
         #[arg(long, value_name = "N")]
         limit: Option<u64>,
-        /// One JSON object a line, with texts, scores and tags.
+        /// One JSON object a line: texts, scores, tags, and (when there are) the system prompt,
+        /// the earlier turns (`messages`), the `tools` offered and the answer's `tool_calls`.
         #[arg(long)]
         json: bool,
     },

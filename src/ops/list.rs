@@ -35,6 +35,18 @@ pub struct ListedSample {
     pub reasoning: Option<String>,
     pub answer: String,
     pub reference: Option<String>,
+    /// The system prompt the teacher was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// Every turn before the answer (OpenAI messages) when there is more than the prompt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages: Option<serde_json::Value>,
+    /// The tools offered to the teacher.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tools: Option<serde_json::Value>,
+    /// The answer's tool calls (OpenAI shape).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<serde_json::Value>,
 }
 
 const COLUMNS: &str = "s.id, s.prompt_id, hex(s.content_hash), s.status, s.label, (SELECT name FROM teachers WHERE id = s.teacher_id), \
@@ -43,7 +55,7 @@ const COLUMNS: &str = "s.id, s.prompt_id, hex(s.content_hash), s.status, s.label
     (SELECT json_group_object(v.name, json(CASE WHEN sc.pass THEN 'true' ELSE 'false' END)) FROM scores sc JOIN verifiers v ON v.id = sc.verifier_id \
        WHERE sc.sample_id = s.id AND sc.pass IS NOT NULL), \
     (SELECT json_group_array(t.name) FROM sample_tags st JOIN tags t ON t.id = st.tag_id WHERE st.sample_id = s.id), \
-    pt.text, x.reasoning, x.answer, pt.reference";
+    pt.text, x.reasoning, x.answer, pt.reference, x.system, pt.messages, pt.tools, x.tool_calls";
 
 fn json_or_default<T: serde::de::DeserializeOwned + Default>(text: Option<String>) -> T {
     text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
@@ -89,6 +101,10 @@ pub async fn list(
             reasoning: r.try_get(17)?,
             answer: r.try_get(18)?,
             reference: r.try_get(19)?,
+            system: r.try_get(20)?,
+            messages: json_or_default(r.try_get(21)?),
+            tools: json_or_default(r.try_get(22)?),
+            tool_calls: json_or_default(r.try_get(23)?),
         })?;
         n += 1;
     }

@@ -106,7 +106,9 @@ fn every_prompt_gets_its_samples_or_a_recorded_failure_and_a_rerun_completes() {
             .args(["generate", "--prompts", "prompts.jsonl", "--endpoint", &srv.url, "--model", "deepseek-reasoner", "--n", "3"])
             .args(["--retries", "2", "--concurrency", "4", "--api-key-env", "TEACHER_KEY", "--temperature", "0.6", "--timeout", "0.5"])
             .assert()
-            .success()
+            // What arrived is stored, and the failed requests make the exit status 1.
+            .code(1)
+            .stderr(predicate::str::contains("requests failed; the same command asks for them again"))
     };
     run(&sb).stdout(predicate::str::contains("8 prompts").and(predicate::str::contains("sk-very-secret").not()));
     // Six prompts have their three samples (the dropped and the slow one retried); the flaky one
@@ -139,6 +141,25 @@ fn every_prompt_gets_its_samples_or_a_recorded_failure_and_a_rerun_completes() {
     assert_eq!(per_prompt(&sb), 7);
     assert_eq!(sb.query_i64("SELECT count(*) FROM samples"), 21);
     assert_eq!(sb.query_i64("SELECT count(*) FROM (SELECT content_hash FROM samples GROUP BY content_hash HAVING count(*) > 1)"), 0);
+}
+
+#[test]
+fn an_unreachable_teacher_is_named_with_the_cause_and_fails_the_run() {
+    let sb = Sandbox::new();
+    sb.write("prompts.jsonl", head(&data("gsm8k/test.jsonl"), 2));
+    // A port nobody listens on: bound, then let go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    sb.retort()
+        .args(["generate", "--prompts", "prompts.jsonl", "--model", "m", "--retries", "0"])
+        .args(["--endpoint", &format!("http://127.0.0.1:{port}/v1")])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("2 requests failed"))
+        .stdout(predicate::str::contains(format!("http://127.0.0.1:{port}/v1/chat/completions: error sending request: ")))
+        .stdout(predicate::str::contains("gave up after 1 attempt; last error: "))
+        .stdout(predicate::str::contains("onnection refused"))
+        .stderr(predicate::str::contains("2 of 2 requests failed"));
+    assert_eq!(sb.query_i64("SELECT count(*) FROM generation_failures"), 2);
 }
 
 #[test]

@@ -122,5 +122,10 @@ pub async fn run(store: &Store, args: GenerateArgs) -> anyhow::Result<()> {
             println!("Running the same command again requests only what is missing.");
         }
     }
+    // What arrived is stored either way; a failed request still makes the run a failure for a
+    // script (a Ctrl-C the user pressed does not).
+    if report.failures > 0 {
+        anyhow::bail!("{} of {} requests failed; the same command asks for them again", report.failures, report.requests);
+    }
     Ok(())
 }

@@ -25,7 +25,7 @@ pub enum ClientError {
     Config(String),
     #[error("HTTP {status} from {url}: {body}")]
     Status { status: u16, url: String, body: String },
-    #[error("gave up after {attempts} attempts; last error: {last}")]
+    #[error("gave up after {attempts} {}; last error: {last}", if *.attempts == 1 { "attempt" } else { "attempts" })]
     GaveUp { attempts: u32, last: String },
     #[error("{url} answered something that is not a chat completion: {message}")]
     Decode { url: String, message: String },
@@ -113,7 +113,7 @@ impl ChatClient {
                     backoff(attempt, retry_after.as_deref())
                 }
                 Err(e) => {
-                    last = format!("{url}: {e}");
+                    last = format!("{url}: {}", cause_chain(&e));
                     backoff(attempt, None)
                 }
             };
@@ -123,6 +123,27 @@ impl ChatClient {
         }
         Err(ClientError::GaveUp { attempts: self.max_retries + 1, last })
     }
+}
+
+/// A transport error with its causes, which reqwest keeps apart: "error sending request:
+/// client error (Connect): tcp connect error: Connection refused (os error 111)" where its
+/// Display alone says only "error sending request for url (…)".
+fn cause_chain(e: &reqwest::Error) -> String {
+    let mut text = if e.is_timeout() { "timed out".to_owned() } else { e.to_string() };
+    // The URL is already in front of the message.
+    if let Some(i) = text.find(" for url (") {
+        text.truncate(i);
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// The text of the first choice of a chat completion.

@@ -146,20 +146,23 @@ fn every_prompt_gets_its_samples_or_a_recorded_failure_and_a_rerun_completes() {
 #[test]
 fn an_unreachable_teacher_is_named_with_the_cause_and_fails_the_run() {
     let sb = Sandbox::new();
-    sb.write("prompts.jsonl", head(&data("gsm8k/test.jsonl"), 2));
+    sb.write("prompts.jsonl", head(&data("gsm8k/test.jsonl"), 20));
     // A port nobody listens on: bound, then let go.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     sb.retort()
-        .args(["generate", "--prompts", "prompts.jsonl", "--model", "m", "--retries", "0"])
+        .args(["generate", "--prompts", "prompts.jsonl", "--model", "m", "--retries", "2", "--concurrency", "1"])
         .args(["--endpoint", &format!("http://127.0.0.1:{port}/v1")])
         .assert()
         .code(1)
-        .stdout(predicate::str::contains("2 requests failed"))
+        .stdout(predicate::str::contains("20 requests failed"))
         .stdout(predicate::str::contains(format!("http://127.0.0.1:{port}/v1/chat/completions: error sending request: ")))
-        .stdout(predicate::str::contains("gave up after 1 attempt; last error: "))
+        .stdout(predicate::str::contains("gave up after 3 attempts; last error: "))
         .stdout(predicate::str::contains("onnection refused"))
-        .stderr(predicate::str::contains("2 of 2 requests failed"));
-    assert_eq!(sb.query_i64("SELECT count(*) FROM generation_failures"), 2);
+        // Once a request found no server and none has answered, the rest are not sent (each
+        // would retry for seconds against a server that is down).
+        .stdout(predicate::str::contains("not sent: no server could be reached (http://127.0.0.1"))
+        .stderr(predicate::str::contains("20 of 20 requests failed"));
+    assert_eq!(sb.query_i64("SELECT count(*) FROM generation_failures"), 20);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! with backoff on 429 and 5xx that honour `Retry-After`. The API key comes from an environment
 //! variable and is never stored or printed.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -29,6 +29,10 @@ pub enum ClientError {
     GaveUp { attempts: u32, last: String },
     #[error("{url} answered something that is not a chat completion: {message}")]
     Decode { url: String, message: String },
+    /// Not sent: an earlier request gave up without ever reaching a server, and none has
+    /// answered since the run began.
+    #[error("not sent: no server could be reached ({last})")]
+    Unreachable { last: String },
 }
 
 pub struct ChatClient {
@@ -37,6 +41,12 @@ pub struct ChatClient {
     api_key: Option<String>,
     max_retries: u32,
     next: AtomicUsize,
+    /// Whether any server has answered (with any status) since the client was made.
+    answered: AtomicBool,
+    /// The error of a request that gave up without reaching any server, once there is one and
+    /// no server has answered: later requests then fail at once rather than each retrying
+    /// for seconds against servers that are down.
+    unreachable: std::sync::Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for ChatClient {
@@ -84,13 +94,34 @@ impl ChatClient {
             .build()
             .map_err(|e| ClientError::Config(format!("cannot build the HTTP client: {e}")))?;
         let endpoints = cfg.endpoints.iter().map(|e| e.trim_end_matches('/').to_owned()).collect();
-        Ok(Self { http, endpoints, api_key, max_retries: cfg.max_retries, next: AtomicUsize::new(0) })
+        Ok(Self {
+            http,
+            endpoints,
+            api_key,
+            max_retries: cfg.max_retries,
+            next: AtomicUsize::new(0),
+            answered: AtomicBool::new(false),
+            unreachable: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// The error that showed no server can be reached, while none has answered.
+    fn known_unreachable(&self) -> Option<String> {
+        if self.answered.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.unreachable.lock().ok().and_then(|u| u.clone())
     }
 
     /// POSTs a chat completion request and returns the response body.
     pub async fn chat(&self, body: &Value) -> Result<Value, ClientError> {
         let mut last = String::new();
+        // Whether every attempt failed before reaching a server (refused, no route, DNS...).
+        let mut never_reached = true;
         for attempt in 0..=self.max_retries {
+            if let Some(last) = self.known_unreachable() {
+                return Err(ClientError::Unreachable { last });
+            }
             let base = &self.endpoints[self.next.fetch_add(1, Ordering::Relaxed) % self.endpoints.len()];
             let url = format!("{base}/chat/completions");
             let mut request = self.http.post(&url).json(body);
@@ -99,6 +130,8 @@ impl ChatClient {
             }
             let wait = match request.send().await {
                 Ok(response) => {
+                    never_reached = false;
+                    self.answered.store(true, Ordering::Relaxed);
                     let status = response.status();
                     let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
                     let text = response.text().await.unwrap_or_default();
@@ -113,6 +146,7 @@ impl ChatClient {
                     backoff(attempt, retry_after.as_deref())
                 }
                 Err(e) => {
+                    never_reached &= e.is_connect();
                     last = format!("{url}: {}", cause_chain(&e));
                     backoff(attempt, None)
                 }
@@ -120,6 +154,9 @@ impl ChatClient {
             if attempt < self.max_retries {
                 tokio::time::sleep(wait).await;
             }
+        }
+        if never_reached && let Ok(mut u) = self.unreachable.lock() {
+            u.get_or_insert_with(|| last.clone());
         }
         Err(ClientError::GaveUp { attempts: self.max_retries + 1, last })
     }

@@ -73,6 +73,15 @@ fn external_checker_failures_are_recorded_not_scored_zero() {
     // A failed check is neither low nor high: rules on the score leave those samples out.
     let scored = listed(&sb, "score.boxed >= 0 ").len();
     assert_eq!(scored, 4);
+    // Run again, the checker mended: only the two that failed are checked, and now scored.
+    let mended = sb.write("mended.py", "import json, sys\ns = json.load(sys.stdin)\nprint(json.dumps({'score': 0.5}))\n");
+    sb.retort()
+        .args(["verify", "-v", "cmd", "--name", "boxed", "--cmd", &format!("python3 {}", mended.display())])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("boxed: checked 2,"));
+    assert_eq!(sb.query_i64("SELECT count(*) FROM scores WHERE error IS NOT NULL"), 0);
+    assert_eq!(listed(&sb, "score.boxed = 0.5").len(), 2);
     // A checker that hangs is killed at the timeout.
     let slow = sb.write("slow.py", "import time; time.sleep(5)\n");
     sb.retort()

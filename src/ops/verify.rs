@@ -1,5 +1,5 @@
-//! `retort verify`: run a verifier over the samples that lack its score (or all, with `force`),
-//! a page at a time, checked on worker threads, written in one transaction per page.
+//! `retort verify`: run a verifier over the samples that lack its score or whose check failed
+//! (or all, with `force`), a page at a time, checked on worker threads, written in one transaction per page.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -54,13 +54,18 @@ async fn register(store: &Store, v: &dyn Verifier) -> Result<i64, sqlx::Error> {
     Ok(id)
 }
 
-/// The candidate condition: the filter, and (unless forced) no score from this verifier yet.
+/// The candidate condition: the filter, and (unless forced) no score from this verifier yet —
+/// a sample whose last check failed (a checker that crashed, a judge that could not be reached)
+/// is a candidate again.
 fn candidates(opts: &VerifyOptions, verifier_id: i64, args: &mut SqliteArguments) -> Result<String, sqlx::Error> {
     let filter = compile(opts.filter.as_ref());
     filter.add_to(args)?;
     add_arg(args, opts.force)?;
     add_arg(args, verifier_id)?;
-    Ok(format!("({}) AND (? OR NOT EXISTS (SELECT 1 FROM scores sc WHERE sc.sample_id = s.id AND sc.verifier_id = ?))", filter.sql))
+    Ok(format!(
+        "({}) AND (? OR NOT EXISTS (SELECT 1 FROM scores sc WHERE sc.sample_id = s.id AND sc.verifier_id = ? AND sc.error IS NULL))",
+        filter.sql
+    ))
 }
 
 /// Runs `verifier`; `progress(done, total)` after each page.

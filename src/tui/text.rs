@@ -102,6 +102,12 @@ pub fn message_text(content: Option<&serde_json::Value>) -> String {
     }
 }
 
+/// A tool call's or definition's function (OpenAI nests it under `function`) and its name.
+fn function_of(v: &serde_json::Value) -> (&serde_json::Value, &str) {
+    let f = v.get("function").unwrap_or(v);
+    (f, f.get("name").and_then(serde_json::Value::as_str).unwrap_or("?"))
+}
+
 /// Tool calls (OpenAI shape) as `→ name(arguments)` lines.
 #[must_use]
 pub fn tool_call_lines(calls: Option<&serde_json::Value>) -> Vec<String> {
@@ -110,14 +116,9 @@ pub fn tool_call_lines(calls: Option<&serde_json::Value>) -> Vec<String> {
     calls
         .iter()
         .map(|call| {
-            let f = call.get("function").unwrap_or(call);
-            let name = f.get("name").and_then(Value::as_str).unwrap_or("?");
-            let args = match f.get("arguments") {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Null) | None => String::new(),
-                Some(other) => other.to_string(),
-            };
-            format!("→ {name}({args})")
+            let (f, name) = function_of(call);
+            // A JSON string as OpenAI sends it, or an object as some exports keep it.
+            format!("→ {name}({})", message_text(f.get("arguments")))
         })
         .collect()
 }
@@ -131,8 +132,7 @@ pub fn tool_lines(tools: Option<&serde_json::Value>) -> Vec<String> {
     tools
         .iter()
         .map(|tool| {
-            let f = tool.get("function").unwrap_or(tool);
-            let name = f.get("name").and_then(Value::as_str).unwrap_or("?");
+            let (f, name) = function_of(tool);
             let required: Vec<&str> = f
                 .pointer("/parameters/required")
                 .and_then(Value::as_array)

@@ -99,14 +99,18 @@ pub fn detail_lines(app: &App) -> Vec<(Part, String)> {
     if let Some(system) = &d.system {
         section(&mut out, "System", system, Part::Dim);
     }
-    let tools = tool_lines(d.tools.as_ref());
-    if !tools.is_empty() {
-        out.push((Part::Heading, format!("Tools offered ({})", tools.len())));
-        for tool in &tools {
-            out.extend(wrap(&sanitize(tool), width).into_iter().map(|l| (Part::Dim, l)));
+    // A titled list, one wrapped item after another; nothing when empty.
+    let items = |out: &mut Vec<(Part, String)>, title: &str, items: Vec<String>, part: Part| {
+        if items.is_empty() {
+            return;
+        }
+        out.push((Part::Heading, format!("{title} ({})", items.len())));
+        for item in &items {
+            out.extend(wrap(&sanitize(item), width).into_iter().map(|l| (part, l)));
         }
         out.push((Part::Body, String::new()));
-    }
+    };
+    items(&mut out, "Tools offered", tool_lines(d.tools.as_ref()), Part::Dim);
     if let Some(reference) = &d.reference {
         section(&mut out, "Reference", reference, Part::Body);
     }
@@ -119,14 +123,7 @@ pub fn detail_lines(app: &App) -> Vec<(Part, String)> {
         (None, _) => {}
     }
     section(&mut out, "Answer", &d.answer, Part::Body);
-    let calls = tool_call_lines(d.tool_calls.as_ref());
-    if !calls.is_empty() {
-        out.push((Part::Heading, format!("Tool calls ({})", calls.len())));
-        for call in &calls {
-            out.extend(wrap(&sanitize(call), width).into_iter().map(|l| (Part::Body, l)));
-        }
-        out.push((Part::Body, String::new()));
-    }
+    items(&mut out, "Tool calls", tool_call_lines(d.tool_calls.as_ref()), Part::Body);
     if !d.scores.is_empty() {
         out.push((Part::Heading, "Scores".into()));
         for s in &d.scores {

@@ -299,3 +299,44 @@ fn alpaca_refuses_tool_use_rather_than_writing_it_wrong() {
     sb.retort().args(["export", "--format", "sharegpt", "--out"]).arg(&all).assert().success();
     assert_eq!(lines(&all.join("train.jsonl")).len(), rows.len());
 }
+
+#[test]
+fn template_check_catches_tools_and_calls_the_template_leaves_out() {
+    let sb = Sandbox::new();
+    let file = data("chat-formats/llamafactory_glaive_toolcall_en_demo.json");
+    let rows: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    // Independently of retort: the rows that offer tools, and those that hold a function call.
+    let offer = rows.iter().filter(|r| r["tools"].as_str().is_some_and(|t| t.trim() != "[]" && !t.trim().is_empty())).count();
+    let call = rows.iter().filter(|r| r["conversations"].as_array().unwrap().iter().any(|t| t["from"] == "function_call")).count();
+    assert!(offer > 0 && call > 0);
+    sb.retort().arg("import").arg(&file).assert().success();
+    sb.retort().args(["rules", "apply", "--expr", "accept where tokens >= 0"]).assert().success();
+    let model = sb.path("chatml");
+    std::fs::create_dir_all(&model).unwrap();
+    let write = |template: &str| {
+        std::fs::write(
+            model.join("tokenizer_config.json"),
+            serde_json::json!({"chat_template": template, "eos_token": "<|im_end|>"}).to_string(),
+        )
+        .unwrap();
+    };
+    // Contents only: the tools and the calls are lost.
+    let turns = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}";
+    write(&format!("{turns}{{% if add_generation_prompt %}}<|im_start|>assistant\n{{% endif %}}"));
+    let out = sb.retort().args(["export", "--format", "messages", "--json", "--check-template"]).arg(&model).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "problems exit 1");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["tools_dropped"]["count"].as_u64(), Some(offer as u64));
+    assert_eq!(report["tool_calls_dropped"]["count"].as_u64(), Some(call as u64));
+    // Qwen2.5's way: the tools in the system turn, each call as JSON in the assistant's turn.
+    let qwen = "{% if tools %}<|im_start|>system\n<tools>{% for t in tools %}{{ t | tojson }}{% endfor %}</tools><|im_end|>\n{% endif %}\
+                {% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}{% if m.tool_calls %}{% for c in m.tool_calls %}<tool_call>{{ c.function | tojson }}</tool_call>{% endfor %}{% endif %}<|im_end|>\n{% endfor %}\
+                {% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+    write(qwen);
+    sb.retort()
+        .args(["export", "--format", "messages", "--check-template"])
+        .arg(&model)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("no problems"));
+}

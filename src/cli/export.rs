@@ -106,6 +106,8 @@ pub async fn run(store: &Store, args: ExportArgs) -> anyhow::Result<()> {
                 }
             };
             show("lose their reasoning in the template", &report.reasoning_dropped);
+            show("offer tools the template does not show", &report.tools_dropped);
+            show("hold tool calls the template leaves out", &report.tool_calls_dropped);
             show("have an empty assistant part once the prompt is masked", &report.empty_assistant);
             show("render a prompt that is not a prefix of the conversation", &report.prompt_not_prefix);
             show("are longer than --max-len tokens", &report.too_long);

@@ -5,6 +5,7 @@
 //! minijinja set up like transformers' jinja2 environment: `trim_blocks`, `lstrip_blocks`,
 //! `raise_exception`, `tojson`, `strftime_now`, and Python's string methods.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use serde_json::Value;
@@ -23,6 +24,70 @@ fn token_text(v: Option<&Value>) -> String {
         Some(Value::Object(o)) => o.get("content").and_then(Value::as_str).unwrap_or_default().to_owned(),
         _ => String::new(),
     }
+}
+
+/// Python's `json.dumps` separators without an indent: `", "` between items, `": "` after keys.
+struct PythonSeparators;
+
+impl serde_json::ser::Formatter for PythonSeparators {
+    fn begin_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(&mut self, w: &mut W, first: bool) -> std::io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+}
+
+/// transformers' `tojson`, which replaces jinja's: `json.dumps(x, ensure_ascii=False,
+/// indent=None, sort_keys=False)`, with Python's separators and no HTML escaping. minijinja's
+/// own writes no spaces and escapes `<`, `>`, `&` and `'`, so tool definitions would render
+/// unlike transformers and vLLM render them, and a model would be trained on text it never sees
+/// at inference.
+#[allow(clippy::needless_pass_by_value)] // minijinja hands a filter its keyword arguments by value
+fn tojson(value: &minijinja::Value, kwargs: minijinja::value::Kwargs) -> Result<String, minijinja::Error> {
+    let fail = |e: &dyn std::fmt::Display| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("tojson: {e}"));
+    let indent: Option<minijinja::Value> = kwargs.get("indent")?;
+    let ensure_ascii: Option<bool> = kwargs.get("ensure_ascii")?;
+    // Keys are kept sorted already (the store's JSON), as sort_keys=True would have them.
+    let _: Option<bool> = kwargs.get("sort_keys")?;
+    kwargs.assert_all_used()?;
+    let json = serde_json::to_value(value).map_err(|e| fail(&e))?;
+    let mut out = Vec::new();
+    match indent.filter(|i| !i.is_none()) {
+        None => serde::Serialize::serialize(&json, &mut serde_json::Serializer::with_formatter(&mut out, PythonSeparators)),
+        Some(i) => {
+            // An int counts spaces; a string is the indent itself, as in Python.
+            let unit = match i.as_str() {
+                Some(s) => s.to_owned(),
+                None => " ".repeat(usize::try_from(i).map_err(|e| fail(&e))?),
+            };
+            let pretty = serde_json::ser::PrettyFormatter::with_indent(unit.as_bytes());
+            serde::Serialize::serialize(&json, &mut serde_json::Serializer::with_formatter(&mut out, pretty))
+        }
+    }
+    .map_err(|e| fail(&e))?;
+    let text = String::from_utf8(out).map_err(|e| fail(&e))?;
+    if !ensure_ascii.unwrap_or(false) {
+        return Ok(text);
+    }
+    // ensure_ascii=True: every non-ASCII character as \uXXXX (UTF-16 units, surrogate pairs).
+    let mut ascii = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            ascii.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                let _ = write!(ascii, "\\u{u:04x}");
+            }
+        }
+    }
+    Ok(ascii)
 }
 
 impl ChatTemplate {
@@ -59,6 +124,7 @@ impl ChatTemplate {
             Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
         });
         env.add_function("strftime_now", |_format: String| "26 Jul 2024".to_owned());
+        env.add_filter("tojson", tojson);
         env.add_template_owned("chat", source).map_err(|e| format!("{}: the chat template does not render: {e}", dir.display()))?;
         let template = Self { env, bos_token: token_text(config.get("bos_token")), eos_token: token_text(config.get("eos_token")) };
         template.render(&[], None, false).map_err(|e| format!("{}: the chat template does not render: {e}", dir.display()))?;
@@ -82,5 +148,33 @@ impl ChatTemplate {
                 eos_token => &self.eos_token,
             })
             .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(source: &str, tools: &Value) -> String {
+        let mut env = minijinja::Environment::new();
+        env.add_filter("tojson", tojson);
+        env.render_str(source, minijinja::context! { tools => minijinja::Value::from(minijinja::value::Serde(tools)) }).unwrap()
+    }
+
+    #[test]
+    fn tojson_writes_what_pythons_json_dumps_writes() {
+        let tools = serde_json::json!([{"description": "user's <b> & ü", "name": "f",
+            "parameters": {"properties": {"x": {"type": "integer"}}, "required": ["x"]}}]);
+        // Each expected string is Python's json.dumps of the same list (keys sorted as stored).
+        assert_eq!(
+            render("{{ tools | tojson }}", &tools),
+            r#"[{"description": "user's <b> & ü", "name": "f", "parameters": {"properties": {"x": {"type": "integer"}}, "required": ["x"]}}]"#
+        );
+        assert_eq!(
+            render("{{ tools | tojson(ensure_ascii=true) }}", &tools),
+            r#"[{"description": "user's <b> & \u00fc", "name": "f", "parameters": {"properties": {"x": {"type": "integer"}}, "required": ["x"]}}]"#
+        );
+        assert_eq!(render("{{ tools[0].parameters.required | tojson(indent=2) }}", &tools), "[\n  \"x\"\n]");
+        assert_eq!(render("{{ [1.5, 2, none, true] | tojson }}", &tools), "[1.5, 2, null, true]");
     }
 }

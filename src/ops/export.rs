@@ -592,6 +592,11 @@ pub struct TemplateReport {
     pub checked: u64,
     /// Reasoning exported with the sample that the rendered conversation does not contain.
     pub reasoning_dropped: Finding,
+    /// Tools offered to the teacher that the rendered conversation does not show: the student
+    /// would learn to call them without seeing their definitions.
+    pub tools_dropped: Finding,
+    /// Tool calls in the conversation (earlier turns or the answer) that the rendering leaves out.
+    pub tool_calls_dropped: Finding,
     /// Rendered conversations longer than `--max-len` tokens (needs the model's tokenizer.json).
     pub too_long: Finding,
     /// Conversations whose assistant part is empty once the prompt is masked.
@@ -609,6 +614,8 @@ impl TemplateReport {
     #[must_use]
     pub fn problems(&self) -> u64 {
         self.reasoning_dropped.count
+            + self.tools_dropped.count
+            + self.tool_calls_dropped.count
             + self.too_long.count
             + self.empty_assistant.count
             + self.prompt_not_prefix.count
@@ -668,6 +675,22 @@ pub async fn check_template(
                 if !full.contains(&probe) {
                     report.reasoning_dropped.add(*id);
                 }
+            }
+            // A tool shows by its description (its name may well occur in the talk), a call by
+            // its function's name.
+            let missing = |values: Option<&Value>, field: &str| {
+                values.and_then(Value::as_array).into_iter().flatten().any(|v| {
+                    let f = v.get("function").unwrap_or(v);
+                    let probe = f.get(field).or_else(|| f.get("name")).and_then(Value::as_str).unwrap_or_default();
+                    let probe: String = probe.chars().take(60).collect();
+                    !probe.is_empty() && !full.contains(&probe)
+                })
+            };
+            if missing(tools, "description") {
+                report.tools_dropped.add(*id);
+            }
+            if messages.iter().any(|m| missing(m.get("tool_calls"), "name")) {
+                report.tool_calls_dropped.add(*id);
             }
             match prompt.as_deref().and_then(|p| full.strip_prefix(p)) {
                 Some(assistant) => {

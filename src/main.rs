@@ -42,6 +42,10 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(retort::cli::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`retort list | head`): nothing is wrong, and nothing to say.
+        Err(e) if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) => {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)

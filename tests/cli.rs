@@ -114,3 +114,25 @@ fn bash_completion_offers_commands_and_each_flags_values() {
         .code(2)
         .stderr(predicate::str::contains("[possible values: messages, prompt-completion, sharegpt, alpaca, kd]"));
 }
+
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    use std::io::Read;
+    let sb = Sandbox::new();
+    sb.retort().assert().success(); // the demo set
+    for args in [&["list", "--json"][..], &["completions", "zsh"][..]] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("retort"))
+            .env("RETORT_DB", sb.db())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // `| head -c 100`: read a little, then close the pipe.
+        let mut first = [0u8; 100];
+        child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        assert!(out.stderr.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}

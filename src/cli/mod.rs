@@ -350,7 +350,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::GenerateLocal(args)) => tokio::task::spawn_blocking(move || train::generate_local(&args)).await?,
         Some(Command::Bench(cmd)) => bench::run(cmd).await,
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "retort", &mut std::io::stdout());
+            // Written whole, so that a closed pipe is an error like any other write's, not a panic.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "retort", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &script)?;
             Ok(())
         }
         None | Some(Command::Tui) => open_tui(&cli.db, cli.config.as_ref()).await,

@@ -246,3 +246,33 @@ fn bench_train_profiles_where_a_step_goes() {
     assert!(number(split, "attention alone") > 0.0, "{split}");
     assert!(split.contains("2 layers") && split.contains("8x64"), "{split}");
 }
+
+#[test]
+fn a_template_that_hides_the_tools_is_warned_about() {
+    let sb = Sandbox::new();
+    // Twelve glaive rows that offer tools; the tiny model's ChatML template renders none.
+    let rows: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(data("chat-formats/llamafactory_glaive_toolcall_en_demo.json")).unwrap()).unwrap();
+    let with_tools: Vec<&Value> = rows.iter().filter(|r| r["tools"].as_str().is_some_and(|t| t.trim() != "[]")).take(12).collect();
+    sb.write("tools.json", serde_json::to_string(&with_tools).unwrap());
+    sb.retort().args(["import", "tools.json"]).assert().success();
+    sb.retort().args(["rules", "apply", "--expr", "accept where tokens >= 0"]).assert().success();
+    sb.retort().args(["export", "--format", "messages", "--out", "sft"]).assert().success();
+    sb.retort().args(["train", "create-model", "--shape", "tiny", "--out", "tiny"]).assert().success();
+    let run = |out: &str, json: bool| {
+        let mut cmd = sb.retort();
+        cmd.args(["train", "--model", "tiny", "--data", "sft", "--out", out, "--threads", "1", "--max-steps", "1", "--max-len", "8192"]);
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.assert().success().get_output().stdout.clone()
+    };
+    let text = String::from_utf8(run("run", false)).unwrap();
+    assert!(text.contains("warning: 12 conversations offer tools or hold tool calls that tiny's chat template does not render"), "{text}");
+    let summary: Value = serde_json::from_slice(&run("run-json", true)).unwrap();
+    assert_eq!(summary["warnings"].as_array().unwrap().len(), 1, "{summary}");
+    // Rows without tools: nothing to warn about.
+    let plain = prepared();
+    let text = String::from_utf8(train(&plain, &["--max-steps", "1"]).success().get_output().stdout.clone()).unwrap();
+    assert!(!text.contains("warning"), "{text}");
+}

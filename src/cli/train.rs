@@ -241,6 +241,12 @@ async fn train(store: &Store, args: &RunArgs) -> anyhow::Result<()> {
                 say(format!("step {step}: checkpoint {}", dir.display()));
             }
         }
+        // With --json the summary carries it.
+        Event::Warning { message } => {
+            if !quiet {
+                say(format!("warning: {message}"));
+            }
+        }
         Event::Done { .. } => bar.finish_and_clear(),
     };
     let summary = crate::ops::train::run(store, opts, args.resume.as_deref(), cancel, &on_event).await?;

@@ -90,6 +90,23 @@ fn tojson(value: &minijinja::Value, kwargs: minijinja::value::Kwargs) -> Result<
     Ok(ascii)
 }
 
+/// What of a conversation's tool use its rendering `rendered` leaves out: `(tools, calls)` —
+/// whether a tool offered does not show (probed by its description, else its name: a name may
+/// well occur in the talk) and whether a tool call among `messages` does not (by its function's
+/// name).
+#[must_use]
+pub fn hidden_tool_use(rendered: &str, tools: Option<&Value>, messages: &[Value]) -> (bool, bool) {
+    let missing = |values: Option<&Value>, field: &str| {
+        values.and_then(Value::as_array).into_iter().flatten().any(|v| {
+            let f = v.get("function").unwrap_or(v);
+            let probe = f.get(field).or_else(|| f.get("name")).and_then(Value::as_str).unwrap_or_default();
+            let probe: String = probe.chars().take(60).collect();
+            !probe.is_empty() && !rendered.contains(&probe)
+        })
+    };
+    (missing(tools, "description"), messages.iter().any(|m| missing(m.get("tool_calls"), "name")))
+}
+
 impl ChatTemplate {
     /// Reads the template of the model directory `dir`.
     pub fn load(dir: &Path) -> Result<Self, String> {

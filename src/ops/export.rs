@@ -676,20 +676,11 @@ pub async fn check_template(
                     report.reasoning_dropped.add(*id);
                 }
             }
-            // A tool shows by its description (its name may well occur in the talk), a call by
-            // its function's name.
-            let missing = |values: Option<&Value>, field: &str| {
-                values.and_then(Value::as_array).into_iter().flatten().any(|v| {
-                    let f = v.get("function").unwrap_or(v);
-                    let probe = f.get(field).or_else(|| f.get("name")).and_then(Value::as_str).unwrap_or_default();
-                    let probe: String = probe.chars().take(60).collect();
-                    !probe.is_empty() && !full.contains(&probe)
-                })
-            };
-            if missing(tools, "description") {
+            let (tools_hidden, calls_hidden) = crate::export::template::hidden_tool_use(&full, tools, &messages);
+            if tools_hidden {
                 report.tools_dropped.add(*id);
             }
-            if messages.iter().any(|m| missing(m.get("tool_calls"), "name")) {
+            if calls_hidden {
                 report.tool_calls_dropped.add(*id);
             }
             match prompt.as_deref().and_then(|p| full.strip_prefix(p)) {

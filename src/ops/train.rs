@@ -17,6 +17,8 @@ pub struct RunSummary {
     pub validation_rows: usize,
     pub skipped: Vec<String>,
     pub skipped_count: usize,
+    /// What the run warned about (it went on regardless).
+    pub warnings: Vec<String>,
     pub last_loss: Option<f64>,
     pub last_validation_loss: Option<f64>,
     pub tokens_per_s: Option<f64>,
@@ -65,6 +67,7 @@ pub async fn run(
         validation_rows: 0,
         skipped: Vec::new(),
         skipped_count: 0,
+        warnings: Vec::new(),
         last_loss: None,
         last_validation_loss: None,
         tokens_per_s: None,
@@ -107,6 +110,7 @@ pub async fn run(
                     .execute(store.pool())
                     .await?;
             }
+            Event::Warning { message } => summary.warnings.push(message.clone()),
             Event::Checkpoint { .. } => {}
             Event::Done { cancelled, .. } => summary.cancelled = *cancelled,
         }

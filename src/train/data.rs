@@ -203,6 +203,19 @@ impl Encoder {
         Ok((inlined, full))
     }
 
+    /// Whether the chat template leaves out tools the conversation offers or tool calls it
+    /// holds (a template without tool support: the student would learn calls it never saw
+    /// defined).
+    pub fn hides_tool_use(&self, conv: &Conversation) -> bool {
+        let tools = conv.tools.as_ref().filter(|t| t.as_array().is_some_and(|a| !a.is_empty()));
+        if tools.is_none() && !conv.messages.iter().any(|m| m.get("tool_calls").is_some()) {
+            return false;
+        }
+        let Ok(full) = self.template.render(&conv.messages, tools, false) else { return false };
+        let (tools_hidden, calls_hidden) = crate::export::template::hidden_tool_use(&full, tools, &conv.messages);
+        tools_hidden || calls_hidden
+    }
+
     /// The row of a conversation: its tokens and which of them are the assistant's.
     pub fn encode(&self, conv: &Conversation, max_len: usize) -> Result<Row, Skip> {
         let tools = conv.tools.as_ref();
@@ -288,6 +301,9 @@ pub struct Dataset {
     pub validation: Vec<Row>,
     /// `(file:line, why)` of every line left out.
     pub skipped: Vec<(String, Skip)>,
+    /// `file:line` of the conversations whose tools or tool calls the chat template does not
+    /// render: trained on all the same, but the student never sees them.
+    pub hidden_tool_use: Vec<String>,
 }
 
 /// Encodes an export directory's `train.jsonl` and, when present, `validation.jsonl`.
@@ -296,13 +312,16 @@ pub fn load(export: &Path, encoder: &Encoder, max_len: usize) -> Result<Dataset,
     if !train_path.exists() {
         return Err(format!("{} has no train.jsonl: give the directory `retort export --out` wrote", export.display()));
     }
-    let mut data = Dataset { train: Vec::new(), validation: Vec::new(), skipped: Vec::new() };
+    let mut data = Dataset { train: Vec::new(), validation: Vec::new(), skipped: Vec::new(), hidden_tool_use: Vec::new() };
     for (name, into_train) in [("train.jsonl", true), ("validation.jsonl", false)] {
         let path = export.join(name);
         if !path.exists() {
             continue;
         }
         for (i, conv) in read_file(&path)?.iter().enumerate() {
+            if encoder.hides_tool_use(conv) {
+                data.hidden_tool_use.push(format!("{}:{}", path.display(), i + 1));
+            }
             match encoder.encode(conv, max_len) {
                 Ok(row) if into_train => data.train.push(row),
                 Ok(row) => data.validation.push(row),

@@ -53,11 +53,39 @@ pub struct TrainOptions {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    Started { total_steps: u64, train_rows: usize, validation_rows: usize, skipped: usize, soft: bool, device: String },
-    Step { step: u64, loss: f64, lr: f64, grad_norm: f64, tokens_per_s: f64, elapsed_s: f64 },
-    Validation { step: u64, loss: f64 },
-    Checkpoint { step: u64, dir: PathBuf },
-    Done { step: u64, adapter: PathBuf, cancelled: bool },
+    Started {
+        total_steps: u64,
+        train_rows: usize,
+        validation_rows: usize,
+        skipped: usize,
+        soft: bool,
+        device: String,
+    },
+    Step {
+        step: u64,
+        loss: f64,
+        lr: f64,
+        grad_norm: f64,
+        tokens_per_s: f64,
+        elapsed_s: f64,
+    },
+    Validation {
+        step: u64,
+        loss: f64,
+    },
+    /// Something the user should know before trusting the run (it goes on regardless).
+    Warning {
+        message: String,
+    },
+    Checkpoint {
+        step: u64,
+        dir: PathBuf,
+    },
+    Done {
+        step: u64,
+        adapter: PathBuf,
+        cancelled: bool,
+    },
 }
 
 /// What a checkpoint's `trainer_state.json` holds.
@@ -266,6 +294,17 @@ pub fn train(
         soft,
         device: opts.device.clone(),
     });
+    if let Some(first) = dataset.hidden_tool_use.first() {
+        report(Event::Warning {
+            message: format!(
+                "{} conversations offer tools or hold tool calls that {}'s chat template does not render (the first, {first}): \
+                 the student learns the calls without seeing the tools; `retort export --check-template {}` lists them",
+                dataset.hidden_tool_use.len(),
+                opts.model.display(),
+                opts.model.display()
+            ),
+        });
+    }
     let started = Instant::now();
     let mut cancelled = false;
     // The optimizer steps of every epoch, in order; a resumed run skips those already taken.

@@ -209,6 +209,7 @@ impl App {
                 p.tokens_per_s = tokens_per_s;
             }
             Event::Validation { step, loss } => p.validation.push((step as f64, loss)),
+            Event::Warning { message } => self.message = Some(format!("warning: {message}")),
             Event::Checkpoint { .. } | Event::Done { .. } => {}
         }
         Vec::new()

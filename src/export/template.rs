@@ -98,8 +98,8 @@ fn tojson(value: &minijinja::Value, kwargs: minijinja::value::Kwargs) -> Result<
 pub fn hidden_tool_use(rendered: &str, tools: Option<&Value>, messages: &[Value]) -> (bool, bool) {
     let missing = |values: Option<&Value>, field: &str| {
         values.and_then(Value::as_array).into_iter().flatten().any(|v| {
-            let f = v.get("function").unwrap_or(v);
-            let probe = f.get(field).or_else(|| f.get("name")).and_then(Value::as_str).unwrap_or_default();
+            let (f, name) = crate::ingest::tool_function(v);
+            let probe = f.get(field).and_then(Value::as_str).or(name).unwrap_or_default();
             let probe: String = probe.chars().take(60).collect();
             !probe.is_empty() && !rendered.contains(&probe)
         })

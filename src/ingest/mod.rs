@@ -131,6 +131,25 @@ impl Turn {
     }
 }
 
+/// The function of an OpenAI tool call or tool definition (nested under `function`, or the
+/// value itself when bare) and its name.
+#[must_use]
+pub fn tool_function(v: &Value) -> (&Value, Option<&str>) {
+    let f = v.get("function").unwrap_or(v);
+    (f, f.get("name").and_then(Value::as_str))
+}
+
+/// A tool call's arguments as the model writes them: OpenAI's JSON string as it is, an object
+/// (as some exports keep it) as JSON text.
+#[must_use]
+pub fn tool_arguments(function: &Value) -> String {
+    match function.get("arguments") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
 /// A prompt as read from one record.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PromptDraft {

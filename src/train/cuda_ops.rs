@@ -10,6 +10,19 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Device, Layout, Shape
 
 use super::model::Result;
 
+/// `gpu::$f::<T>(args)` for the storage's dtype T: bf16 or f32, the types `kernels.cu` is
+/// built for.
+#[cfg(feature = "cuda")]
+macro_rules! for_dtype {
+    ($dtype:expr, $what:literal, $f:ident($($arg:expr),* $(,)?)) => {
+        match $dtype {
+            DType::BF16 => gpu::$f::<half::bf16>($($arg),*),
+            DType::F32 => gpu::$f::<f32>($($arg),*),
+            other => candle_core::bail!("{}: unsupported dtype {other:?}", $what),
+        }
+    };
+}
+
 thread_local! {
     static REFERENCES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
@@ -183,13 +196,7 @@ impl CustomOp3 for RmsNormBackward {
         lg: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
         let (n_rows, n) = rms_dims(lx, lw, lg)?;
-        let out = match x.dtype() {
-            DType::BF16 => {
-                gpu::rms_norm_backward::<half::bf16>([(x, lx), (w, lw), (g, lg)], "rms_norm_backward_bf16", n_rows, n, self.eps)?
-            }
-            DType::F32 => gpu::rms_norm_backward::<f32>([(x, lx), (w, lw), (g, lg)], "rms_norm_backward_f32", n_rows, n, self.eps)?,
-            other => candle_core::bail!("rms norm backward: unsupported dtype {other:?}"),
-        };
+        let out = for_dtype!(x.dtype(), "rms norm backward", rms_norm_backward([(x, lx), (w, lw), (g, lg)], n_rows, n, self.eps))?;
         Ok((out, lx.shape().clone()))
     }
 }
@@ -239,11 +246,7 @@ impl CustomOp3 for SwigluBackward {
         l3: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
         let shape = swiglu_shape(l1, l2, l3)?;
-        let out = match gate.dtype() {
-            DType::BF16 => gpu::swiglu_backward::<half::bf16>([(gate, l1), (up, l2), (g, l3)], "swiglu_backward_bf16")?,
-            DType::F32 => gpu::swiglu_backward::<f32>([(gate, l1), (up, l2), (g, l3)], "swiglu_backward_f32")?,
-            other => candle_core::bail!("swiglu backward: unsupported dtype {other:?}"),
-        };
+        let out = for_dtype!(gate.dtype(), "swiglu backward", swiglu_backward([(gate, l1), (up, l2), (g, l3)]))?;
         Ok((out, shape))
     }
 }
@@ -276,11 +279,7 @@ impl CustomOp1 for CausalSoftmax {
     #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, s: &candle_core::CudaStorage, l: &Layout) -> Result<(candle_core::CudaStorage, Shape)> {
         let (rows, keys, n_rows) = block_dims(l)?;
-        let out = match s.dtype() {
-            DType::BF16 => gpu::causal_softmax::<half::bf16>(s, l, "causal_softmax_bf16", [n_rows, rows, keys])?,
-            DType::F32 => gpu::causal_softmax::<f32>(s, l, "causal_softmax_f32", [n_rows, rows, keys])?,
-            other => candle_core::bail!("causal softmax: unsupported dtype {other:?}"),
-        };
+        let out = for_dtype!(s.dtype(), "causal softmax", causal_softmax(s, l, [n_rows, rows, keys]))?;
         Ok((out, l.shape().clone()))
     }
 }
@@ -335,11 +334,7 @@ impl CustomOp3 for AttentionDs {
         ld: &Layout,
     ) -> Result<(candle_core::CudaStorage, Shape)> {
         let (keys, n_rows) = ds_dims(lp, ldp, ld)?;
-        let out = match p.dtype() {
-            DType::BF16 => gpu::attention_ds::<half::bf16>([(p, lp), (dp, ldp), (delta, ld)], "attention_ds_bf16", n_rows, keys)?,
-            DType::F32 => gpu::attention_ds::<f32>([(p, lp), (dp, ldp), (delta, ld)], "attention_ds_f32", n_rows, keys)?,
-            other => candle_core::bail!("attention ds: unsupported dtype {other:?}"),
-        };
+        let out = for_dtype!(p.dtype(), "attention ds", attention_ds([(p, lp), (dp, ldp), (delta, ld)], n_rows, keys))?;
         Ok((out, lp.shape().clone()))
     }
 }
@@ -348,9 +343,10 @@ impl CustomOp3 for AttentionDs {
 #[cfg(feature = "cuda")]
 #[allow(unsafe_code)]
 mod gpu {
+    use candle_core::WithDType;
     use candle_core::backend::BackendStorage;
-    use candle_core::cuda_backend::cudarc::driver::{DeviceRepr, LaunchConfig, PushKernelArg};
-    use candle_core::cuda_backend::{CudaDType, WrapErr};
+    use candle_core::cuda_backend::cudarc::driver::{CudaView, DeviceRepr, LaunchConfig, PushKernelArg};
+    use candle_core::cuda_backend::{CudaDType, WrapErr, kernel_name};
     use candle_core::{CudaStorage, Layout};
 
     use super::Result;
@@ -376,14 +372,15 @@ mod gpu {
         Ok(LaunchConfig { grid_dim: (u32_of(n.div_ceil(256).clamp(1, 1 << 16))?, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 })
     }
 
-    /// Runs kernel `name` of `kernels.cu`, whose parameters are the inputs, a fresh output of
-    /// `len` elements of `T`, then the scalars, on candle's stream; the output as a storage.
+    /// Runs kernel `{root}_{T}` of `kernels.cu` (`causal_softmax_bf16`...), whose parameters are
+    /// the inputs, a fresh output of `len` elements of `T`, then the scalars, on candle's
+    /// stream; the output as a storage.
     macro_rules! launch {
-        ($dev:expr, $name:expr, $t:ty, $len:expr, $cfg:expr, [$($input:expr),*], [$($scalar:expr),*]) => {{
+        ($dev:expr, $root:literal, $t:ty, $len:expr, $cfg:expr, [$($input:expr),*], [$($scalar:expr),*]) => {{
             let dev = $dev;
             // SAFETY: the kernel writes every element of its output before anything reads it.
             let out = unsafe { dev.alloc::<$t>($len)? };
-            let func = dev.get_or_load_custom_func($name, MODULE, PTX)?;
+            let func = dev.get_or_load_custom_func(&kernel_name::<$t>($root), MODULE, PTX)?;
             let mut builder = func.builder();
             $(builder.arg($input);)*
             builder.arg(&out);
@@ -394,54 +391,53 @@ mod gpu {
         }};
     }
 
+    /// The elements of a contiguous storage's layout, as a kernel argument.
+    fn view<'a, T: CudaDType>(s: &'a CudaStorage, l: &Layout) -> Result<CudaView<'a, T>> {
+        Ok(s.as_cuda_slice::<T>()?.slice(range(l)))
+    }
+
     /// `causal_softmax_*(s, p, n_rows, rows, keys)`.
-    pub fn causal_softmax<T: CudaDType + DeviceRepr>(
+    pub fn causal_softmax<T: CudaDType + DeviceRepr + WithDType>(
         s: &CudaStorage,
         l: &Layout,
-        name: &str,
         [n_rows, rows, keys]: [usize; 3],
     ) -> Result<CudaStorage> {
-        let src = s.as_cuda_slice::<T>()?.slice(range(l));
+        let src = view::<T>(s, l)?;
         let (n, r, k) = (u32_of(n_rows)?, u32_of(rows)?, u32_of(keys)?);
-        launch!(s.device(), name, T, n_rows * keys, per_row(n_rows)?, [&src], [&n, &r, &k])
+        launch!(s.device(), "causal_softmax", T, n_rows * keys, per_row(n_rows)?, [&src], [&n, &r, &k])
     }
 
     /// `rms_norm_backward_*(x, w, g, dx, n_rows, n, eps)`.
-    pub fn rms_norm_backward<T: CudaDType + DeviceRepr>(
-        inputs: [(&CudaStorage, &Layout); 3],
-        name: &str,
+    pub fn rms_norm_backward<T: CudaDType + DeviceRepr + WithDType>(
+        [(x, lx), (w, lw), (g, lg)]: [(&CudaStorage, &Layout); 3],
         n_rows: usize,
         n: usize,
         eps: f32,
     ) -> Result<CudaStorage> {
-        let [x, w, g] = inputs.map(|(s, l)| s.as_cuda_slice::<T>().map(|s| s.slice(range(l))));
-        let (x, w, g) = (x?, w?, g?);
+        let (xv, wv, gv) = (view::<T>(x, lx)?, view::<T>(w, lw)?, view::<T>(g, lg)?);
         let (rows, cols) = (u32_of(n_rows)?, u32_of(n)?);
-        launch!(inputs[0].0.device(), name, T, n_rows * n, per_row(n_rows)?, [&x, &w, &g], [&rows, &cols, &eps])
+        launch!(x.device(), "rms_norm_backward", T, n_rows * n, per_row(n_rows)?, [&xv, &wv, &gv], [&rows, &cols, &eps])
     }
 
     /// `swiglu_backward_*(gate, up, g, d, n)`; d holds d gate then d up.
-    pub fn swiglu_backward<T: CudaDType + DeviceRepr>(inputs: [(&CudaStorage, &Layout); 3], name: &str) -> Result<CudaStorage> {
-        let n = inputs[0].1.shape().elem_count();
-        let [gate, up, g] = inputs.map(|(s, l)| s.as_cuda_slice::<T>().map(|s| s.slice(range(l))));
-        let (gate, up, g) = (gate?, up?, g?);
+    pub fn swiglu_backward<T: CudaDType + DeviceRepr + WithDType>(
+        [(gate, l1), (up, l2), (g, l3)]: [(&CudaStorage, &Layout); 3],
+    ) -> Result<CudaStorage> {
+        let n = l1.shape().elem_count();
+        let (gv, uv, dv) = (view::<T>(gate, l1)?, view::<T>(up, l2)?, view::<T>(g, l3)?);
         let count = u32_of(n)?;
-        launch!(inputs[0].0.device(), name, T, 2 * n, per_element(n)?, [&gate, &up, &g], [&count])
+        launch!(gate.device(), "swiglu_backward", T, 2 * n, per_element(n)?, [&gv, &uv, &dv], [&count])
     }
 
     /// `attention_ds_*(p, dp, delta, ds, n_rows, keys)`.
-    pub fn attention_ds<T: CudaDType + DeviceRepr>(
-        inputs: [(&CudaStorage, &Layout); 3],
-        name: &str,
+    pub fn attention_ds<T: CudaDType + DeviceRepr + WithDType>(
+        [(p, lp), (dp, ldp), (delta, ld)]: [(&CudaStorage, &Layout); 3],
         n_rows: usize,
         keys: usize,
     ) -> Result<CudaStorage> {
-        let [(p, lp), (dp, ldp), (delta, ld)] = inputs;
-        let p_view = p.as_cuda_slice::<T>()?.slice(range(lp));
-        let dp = dp.as_cuda_slice::<T>()?.slice(range(ldp));
-        let delta = delta.as_cuda_slice::<f32>()?.slice(range(ld));
+        let (pv, dpv, deltav) = (view::<T>(p, lp)?, view::<T>(dp, ldp)?, view::<f32>(delta, ld)?);
         let (rows, k) = (u32_of(n_rows)?, u32_of(keys)?);
-        launch!(p.device(), name, T, n_rows * keys, per_element(n_rows * keys)?, [&p_view, &dp, &delta], [&rows, &k])
+        launch!(p.device(), "attention_ds", T, n_rows * keys, per_element(n_rows * keys)?, [&pv, &dpv, &deltav], [&rows, &k])
     }
 }
 

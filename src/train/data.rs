@@ -203,23 +203,14 @@ impl Encoder {
         Ok((inlined, full))
     }
 
-    /// Whether the chat template leaves out tools the conversation offers or tool calls it
+    /// The row of a conversation: its tokens and which of them are the assistant's; and
+    /// whether the chat template leaves out tools the conversation offers or tool calls it
     /// holds (a template without tool support: the student would learn calls it never saw
     /// defined).
-    pub fn hides_tool_use(&self, conv: &Conversation) -> bool {
-        let tools = conv.tools.as_ref().filter(|t| t.as_array().is_some_and(|a| !a.is_empty()));
-        if tools.is_none() && !conv.messages.iter().any(|m| m.get("tool_calls").is_some()) {
-            return false;
-        }
-        let Ok(full) = self.template.render(&conv.messages, tools, false) else { return false };
-        let (tools_hidden, calls_hidden) = crate::export::template::hidden_tool_use(&full, tools, &conv.messages);
-        tools_hidden || calls_hidden
-    }
-
-    /// The row of a conversation: its tokens and which of them are the assistant's.
-    pub fn encode(&self, conv: &Conversation, max_len: usize) -> Result<Row, Skip> {
+    pub fn encode(&self, conv: &Conversation, max_len: usize) -> Result<(Row, bool), Skip> {
         let tools = conv.tools.as_ref();
         let (messages, full) = self.render_all(&conv.messages, tools).map_err(Skip::Bad)?;
+        let (tools_hidden, calls_hidden) = crate::export::template::hidden_tool_use(&full, tools, &messages);
         let mut spans = Vec::new();
         for (i, m) in messages.iter().enumerate() {
             if m.get("role").and_then(Value::as_str) != Some("assistant") {
@@ -256,7 +247,7 @@ impl Encoder {
             None => None,
             Some(s) => Some(align(&ids, &target, s).map_err(Skip::ForeignTokenizer)?),
         };
-        Ok(Row { ids, target, soft })
+        Ok((Row { ids, target, soft }, tools_hidden || calls_hidden))
     }
 }
 
@@ -301,8 +292,8 @@ pub struct Dataset {
     pub validation: Vec<Row>,
     /// `(file:line, why)` of every line left out.
     pub skipped: Vec<(String, Skip)>,
-    /// `file:line` of the conversations whose tools or tool calls the chat template does not
-    /// render: trained on all the same, but the student never sees them.
+    /// `file:line` of the rows whose tools or tool calls the chat template does not render:
+    /// trained on all the same, but the student never sees them.
     pub hidden_tool_use: Vec<String>,
 }
 
@@ -319,17 +310,19 @@ pub fn load(export: &Path, encoder: &Encoder, max_len: usize) -> Result<Dataset,
             continue;
         }
         for (i, conv) in read_file(&path)?.iter().enumerate() {
-            if encoder.hides_tool_use(conv) {
-                data.hidden_tool_use.push(format!("{}:{}", path.display(), i + 1));
-            }
+            let at = || format!("{}:{}", path.display(), i + 1);
             match encoder.encode(conv, max_len) {
-                Ok(row) if into_train => data.train.push(row),
-                Ok(row) => data.validation.push(row),
+                Ok((row, hides_tool_use)) => {
+                    if hides_tool_use {
+                        data.hidden_tool_use.push(at());
+                    }
+                    if into_train { data.train.push(row) } else { data.validation.push(row) }
+                }
                 // Soft labels from another tokenizer would train on the wrong tokens: stop.
                 Err(Skip::ForeignTokenizer(e)) => {
-                    return Err(format!("{}:{}: {e} (teacher and student tokenizers differ)", path.display(), i + 1));
+                    return Err(format!("{}: {e} (teacher and student tokenizers differ)", at()));
                 }
-                Err(skip) => data.skipped.push((format!("{}:{}", path.display(), i + 1), skip)),
+                Err(skip) => data.skipped.push((at(), skip)),
             }
         }
     }

@@ -49,43 +49,17 @@ pub struct TrainOptions {
     pub temperature: f64,
 }
 
-/// What the loop reports as it goes.
+/// What the loop reports as it goes. A `Warning` is something the user should know before
+/// trusting the run, which goes on regardless.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    Started {
-        total_steps: u64,
-        train_rows: usize,
-        validation_rows: usize,
-        skipped: usize,
-        soft: bool,
-        device: String,
-    },
-    Step {
-        step: u64,
-        loss: f64,
-        lr: f64,
-        grad_norm: f64,
-        tokens_per_s: f64,
-        elapsed_s: f64,
-    },
-    Validation {
-        step: u64,
-        loss: f64,
-    },
-    /// Something the user should know before trusting the run (it goes on regardless).
-    Warning {
-        message: String,
-    },
-    Checkpoint {
-        step: u64,
-        dir: PathBuf,
-    },
-    Done {
-        step: u64,
-        adapter: PathBuf,
-        cancelled: bool,
-    },
+    Started { total_steps: u64, train_rows: usize, validation_rows: usize, skipped: usize, soft: bool, device: String },
+    Step { step: u64, loss: f64, lr: f64, grad_norm: f64, tokens_per_s: f64, elapsed_s: f64 },
+    Validation { step: u64, loss: f64 },
+    Warning { message: String },
+    Checkpoint { step: u64, dir: PathBuf },
+    Done { step: u64, adapter: PathBuf, cancelled: bool },
 }
 
 /// What a checkpoint's `trainer_state.json` holds.

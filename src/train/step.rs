@@ -101,16 +101,23 @@ impl Batch {
 /// whole optimizer step, for its mean; 1 for the sum). With `kd` and soft targets, the
 /// distillation loss. Forward only (validation).
 pub fn batch_loss(model: &Model, batch: &Batch, kd: Option<KdWeights>, per: usize) -> Result<Tensor> {
-    let hidden = model.hidden(&batch.ids, None)?;
-    let (b, t, h) = hidden.dims3()?;
-    let picked = hidden.reshape((b * t, h))?.index_select(&batch.positions, 0)?;
-    let scale = 1.0 / per.max(1) as f64;
-    loss::linear_loss(&picked, model.lm_head(), &batch.labels, distill(batch, kd), scale, false)?.0.sum_all()
+    targets_loss(model, batch, kd, per, &model.hidden(&batch.ids, None)?, false)?.0.sum_all()
 }
 
-/// The batch's soft targets with their weights, when both are there.
-fn distill(batch: &Batch, kd: Option<KdWeights>) -> Option<(&SoftTargets, KdWeights)> {
-    batch.soft.as_ref().zip(kd)
+/// The loss head at the batch's target positions of the hidden states `[b, t, hidden]`: the
+/// loss per target divided by `per` (the distillation loss with `kd` and soft targets) and,
+/// with `grad`, its gradient with respect to the picked hidden states.
+fn targets_loss(
+    model: &Model,
+    batch: &Batch,
+    kd: Option<KdWeights>,
+    per: usize,
+    hidden: &Tensor,
+    grad: bool,
+) -> Result<(Tensor, Option<Tensor>)> {
+    let (b, t, h) = hidden.dims3()?;
+    let picked = hidden.reshape((b * t, h))?.index_select(&batch.positions, 0)?;
+    loss::linear_loss(&picked, model.lm_head(), &batch.labels, batch.soft.as_ref().zip(kd), 1.0 / per.max(1) as f64, grad)
 }
 
 /// [`batch_loss`] of a training step (LoRA dropout on) and the LoRA variables' gradients of it.
@@ -124,9 +131,7 @@ pub fn loss_and_grads(model: &Model, batch: &Batch, kd: Option<KdWeights>, per: 
 /// with respect to them.
 pub fn head(model: &Model, batch: &Batch, kd: Option<KdWeights>, per: usize, hidden: &Tensor) -> Result<(Tensor, Tensor)> {
     let (b, t, h) = hidden.dims3()?;
-    let picked = hidden.reshape((b * t, h))?.index_select(&batch.positions, 0)?;
-    let scale = 1.0 / per.max(1) as f64;
-    let (per_position, d_picked) = loss::linear_loss(&picked, model.lm_head(), &batch.labels, distill(batch, kd), scale, true)?;
+    let (per_position, d_picked) = targets_loss(model, batch, kd, per, hidden, true)?;
     let d_picked = d_picked.ok_or_else(|| candle_core::Error::Msg("the loss head computed no gradient".into()))?;
     // Back to every position (zero where no target).
     let d_hidden =

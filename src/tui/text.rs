@@ -6,6 +6,8 @@
 
 use unicode_width::UnicodeWidthChar;
 
+use crate::ingest::{tool_arguments, tool_function};
+
 /// Replaces control characters with visible stand-ins; tabs become four spaces.
 #[must_use]
 pub fn sanitize(text: &str) -> String {
@@ -82,32 +84,6 @@ pub fn truncate(text: &str, width: usize) -> String {
     out
 }
 
-/// A chat message's content as text: a string, or the text of its parts (`[image]` and the like
-/// for the others).
-#[must_use]
-pub fn message_text(content: Option<&serde_json::Value>) -> String {
-    use serde_json::Value;
-    match content {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .map(|p| match p.get("text").and_then(Value::as_str) {
-                Some(text) => text.to_owned(),
-                None => format!("[{}]", p.get("type").and_then(Value::as_str).unwrap_or("part")),
-            })
-            .collect::<Vec<_>>()
-            .join("\n"),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    }
-}
-
-/// A tool call's or definition's function (OpenAI nests it under `function`) and its name.
-fn function_of(v: &serde_json::Value) -> (&serde_json::Value, &str) {
-    let f = v.get("function").unwrap_or(v);
-    (f, f.get("name").and_then(serde_json::Value::as_str).unwrap_or("?"))
-}
-
 /// Tool calls (OpenAI shape) as `→ name(arguments)` lines.
 #[must_use]
 pub fn tool_call_lines(calls: Option<&serde_json::Value>) -> Vec<String> {
@@ -116,9 +92,8 @@ pub fn tool_call_lines(calls: Option<&serde_json::Value>) -> Vec<String> {
     calls
         .iter()
         .map(|call| {
-            let (f, name) = function_of(call);
-            // A JSON string as OpenAI sends it, or an object as some exports keep it.
-            format!("→ {name}({})", message_text(f.get("arguments")))
+            let (f, name) = tool_function(call);
+            format!("→ {}({})", name.unwrap_or("?"), tool_arguments(f))
         })
         .collect()
 }
@@ -132,7 +107,8 @@ pub fn tool_lines(tools: Option<&serde_json::Value>) -> Vec<String> {
     tools
         .iter()
         .map(|tool| {
-            let (f, name) = function_of(tool);
+            let (f, name) = tool_function(tool);
+            let name = name.unwrap_or("?");
             let required: Vec<&str> = f
                 .pointer("/parameters/required")
                 .and_then(Value::as_array)

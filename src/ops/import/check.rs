@@ -135,21 +135,21 @@ fn file_format(path: &Path, layout: Layout, opts: &ImportOptions) -> Result<Form
         let value = match to_value(&raw) {
             Ok(value) => value,
             Err(e) => {
-                first_error.get_or_insert(e);
+                // With the record's first bytes, to tell what kind of file it is.
+                first_error.get_or_insert_with(|| (e, String::from_utf8_lossy(&raw.bytes[..raw.bytes.len().min(64)]).into_owned()));
                 continue;
             }
         };
         return ingest::detect(&value)
             .map_err(|message| ImportError::File { path: path.to_owned(), message: format!("line {}: {message}", raw.line) });
     }
-    Err(ImportError::File { path: path.to_owned(), message: no_record(path, first_error) })
+    Err(ImportError::File { path: path.to_owned(), message: no_record(first_error) })
 }
 
-/// Why a file yielded no record to detect a format from.
-fn no_record(path: &Path, first_error: Option<DecodeError>) -> String {
-    let Some(e) = first_error else { return "holds no record: the file is empty".into() };
-    let head = std::fs::read(path).map(|b| b.into_iter().take(64).collect::<Vec<u8>>()).unwrap_or_default();
-    let head = String::from_utf8_lossy(&head);
+/// Why a file yielded no record to detect a format from: none at all, or the first record's
+/// error and its first bytes.
+fn no_record(first_error: Option<(DecodeError, String)>) -> String {
+    let Some((e, head)) = first_error else { return "holds no record: the file is empty".into() };
     let head = head.trim_start_matches('\u{feff}').trim_start();
     if head.starts_with("data:") || head.starts_with("event:") {
         return "is a server-sent event stream (`data: {...}` lines, a streamed API answer): it carries no prompt and no \

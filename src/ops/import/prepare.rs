@@ -134,14 +134,8 @@ fn tool_call_tokens(calls: Option<&Value>, tokens: &TokenCounter) -> u64 {
     calls
         .iter()
         .map(|call| {
-            let f = call.get("function").unwrap_or(call);
-            let name = f.get("name").and_then(Value::as_str).unwrap_or_default();
-            let args = match f.get("arguments") {
-                Some(Value::String(a)) => tokens.count(a),
-                Some(Value::Null) | None => 0,
-                Some(other) => tokens.count(&other.to_string()),
-            };
-            tokens.count(name) + args
+            let (f, name) = crate::ingest::tool_function(call);
+            tokens.count(name.unwrap_or_default()) + tokens.count(&crate::ingest::tool_arguments(f))
         })
         .sum()
 }

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use super::Theme;
 use crate::tui::app::App;
 use crate::tui::data::ListRow;
-use crate::tui::text::{message_text, sanitize, tool_call_lines, tool_lines, truncate, wrap};
+use crate::tui::text::{sanitize, tool_call_lines, tool_lines, truncate, wrap};
 
 /// The list's width for a terminal width: at least 34 columns, 40% on wide terminals.
 #[must_use]
@@ -86,9 +86,10 @@ pub fn detail_lines(app: &App) -> Vec<(Part, String)> {
         for turn in &d.turns {
             let role = turn.get("role").and_then(serde_json::Value::as_str).unwrap_or("?");
             out.push((Part::Dim, format!("▸ {}", sanitize(role))));
-            let content = message_text(turn.get("content"));
+            // Stored turns hold their content as text (`Turn::to_message`).
+            let content = turn.get("content").and_then(serde_json::Value::as_str).unwrap_or_default();
             if !content.is_empty() {
-                out.extend(wrap(&sanitize(&content), width).into_iter().map(|l| (Part::Body, l)));
+                out.extend(wrap(&sanitize(content), width).into_iter().map(|l| (Part::Body, l)));
             }
             for call in tool_call_lines(turn.get("tool_calls")) {
                 out.extend(wrap(&sanitize(&call), width).into_iter().map(|l| (Part::Body, l)));

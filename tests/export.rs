@@ -340,3 +340,36 @@ fn template_check_catches_tools_and_calls_the_template_leaves_out() {
         .success()
         .stdout(predicate::str::contains("no problems"));
 }
+
+#[test]
+fn tool_definitions_keep_the_datasets_key_order() {
+    // transformers renders a tool with json.dumps, which keeps a dict's key order; a student
+    // trained on tools with sorted keys would see them unlike it does at inference.
+    let sb = Sandbox::new();
+    let file = data("chat-formats/llamafactory_glaive_toolcall_en_demo.json");
+    let rows: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    // The file's tools as text, keys in the file's order (Python's json.loads + dumps would agree).
+    let mut expected: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r["tools"].as_str())
+        .filter_map(|t| serde_json::from_str::<Value>(t).ok())
+        .filter(|t| t.as_array().is_some_and(|a| !a.is_empty()))
+        .map(|t| t.to_string())
+        .collect();
+    assert!(expected.iter().any(|t| t.starts_with(r#"[{"name":"#)), "the file lists name before description");
+    sb.retort().arg("import").arg(&file).assert().success();
+    sb.retort().args(["rules", "apply", "--expr", "accept where tokens >= 0"]).assert().success();
+    let out = sb.path("messages");
+    sb.retort().args(["export", "--format", "messages", "--out"]).arg(&out).assert().success();
+    let mut written: Vec<String> = lines(&out.join("train.jsonl"))
+        .iter()
+        .filter(|r| r["tools"].as_array().is_some_and(|a| !a.is_empty()))
+        .map(|r| r["tools"].to_string())
+        .collect();
+    // Prompts are deduplicated and exports ordered by id: compare as sets of texts.
+    expected.sort();
+    expected.dedup();
+    written.sort();
+    written.dedup();
+    assert_eq!(written, expected);
+}

@@ -280,7 +280,8 @@ mod tests {
         let froms: Vec<&str> = r["conversations"].as_array().unwrap().iter().map(|t| t["from"].as_str().unwrap()).collect();
         assert_eq!(froms, ["human", "function_call", "observation", "gpt"]);
         assert_eq!(r["tools"], "[{\"name\":\"get\"}]");
-        assert_eq!(r["conversations"][1]["value"], "{\"arguments\":{\"city\":\"Paris\"},\"name\":\"get\"}");
+        // Name before arguments, as LLaMA-Factory's own glaive data writes a function_call.
+        assert_eq!(r["conversations"][1]["value"], "{\"name\":\"get\",\"arguments\":{\"city\":\"Paris\"}}");
         let pc = record(&sample(), ExportFormat::PromptCompletion, ReasoningMode::Inline, false);
         assert_eq!(pc["prompt"], json!([{"role": "user", "content": "2+2?"}]));
         assert_eq!(pc["completion"][0]["role"], "assistant");

@@ -53,10 +53,13 @@ fn tojson(value: &minijinja::Value, kwargs: minijinja::value::Kwargs) -> Result<
     let fail = |e: &dyn std::fmt::Display| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("tojson: {e}"));
     let indent: Option<minijinja::Value> = kwargs.get("indent")?;
     let ensure_ascii: Option<bool> = kwargs.get("ensure_ascii")?;
-    // Keys are kept sorted already (the store's JSON), as sort_keys=True would have them.
-    let _: Option<bool> = kwargs.get("sort_keys")?;
+    let sort_keys: Option<bool> = kwargs.get("sort_keys")?;
     kwargs.assert_all_used()?;
-    let json = serde_json::to_value(value).map_err(|e| fail(&e))?;
+    // Keys in the order the dataset gave them, as Python's dicts keep them.
+    let mut json = serde_json::to_value(value).map_err(|e| fail(&e))?;
+    if sort_keys.unwrap_or(false) {
+        json.sort_all_objects();
+    }
     let mut out = Vec::new();
     match indent.filter(|i| !i.is_none()) {
         None => serde::Serialize::serialize(&json, &mut serde_json::Serializer::with_formatter(&mut out, PythonSeparators)),
@@ -180,16 +183,21 @@ mod tests {
 
     #[test]
     fn tojson_writes_what_pythons_json_dumps_writes() {
-        let tools = serde_json::json!([{"description": "user's <b> & ü", "name": "f",
-            "parameters": {"properties": {"x": {"type": "integer"}}, "required": ["x"]}}]);
-        // Each expected string is Python's json.dumps of the same list (keys sorted as stored).
+        // Keys in the dataset's order, not sorted: Python's dicts keep insertion order.
+        let tools = serde_json::json!([{"name": "f", "description": "user's <b> & ü",
+            "parameters": {"type": "object", "properties": {"x": {"type": "integer"}}, "required": ["x"]}}]);
+        // Each expected string is Python's json.dumps of the same list.
         assert_eq!(
             render("{{ tools | tojson }}", &tools),
-            r#"[{"description": "user's <b> & ü", "name": "f", "parameters": {"properties": {"x": {"type": "integer"}}, "required": ["x"]}}]"#
+            r#"[{"name": "f", "description": "user's <b> & ü", "parameters": {"type": "object", "properties": {"x": {"type": "integer"}}, "required": ["x"]}}]"#
         );
         assert_eq!(
             render("{{ tools | tojson(ensure_ascii=true) }}", &tools),
-            r#"[{"description": "user's <b> & \u00fc", "name": "f", "parameters": {"properties": {"x": {"type": "integer"}}, "required": ["x"]}}]"#
+            r#"[{"name": "f", "description": "user's <b> & \u00fc", "parameters": {"type": "object", "properties": {"x": {"type": "integer"}}, "required": ["x"]}}]"#
+        );
+        assert_eq!(
+            render("{{ tools | tojson(sort_keys=true) }}", &tools),
+            r#"[{"description": "user's <b> & ü", "name": "f", "parameters": {"properties": {"x": {"type": "integer"}}, "required": ["x"], "type": "object"}}]"#
         );
         assert_eq!(render("{{ tools[0].parameters.required | tojson(indent=2) }}", &tools), "[\n  \"x\"\n]");
         assert_eq!(render("{{ [1.5, 2, none, true] | tojson }}", &tools), "[1.5, 2, null, true]");

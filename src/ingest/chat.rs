@@ -187,7 +187,7 @@ fn tool_call(value: &str, i: usize) -> Result<Value, String> {
     let name = call.get("name").and_then(Value::as_str).ok_or(format!("`conversations[{i}].value` has no function `name`"))?;
     let arguments = match call.get("arguments") {
         Some(Value::String(s)) => s.clone(),
-        Some(v) => v.to_string(),
+        Some(v) => super::sorted_json(v),
         None => "{}".into(),
     };
     Ok(serde_json::json!({"type": "function", "function": {"name": name, "arguments": arguments}}))
@@ -419,7 +419,7 @@ pub fn parse_batch_output(obj: &Map<String, Value>, ctx: &ParseContext) -> Resul
     let samples = parse_completion(body, &request.context, "response.body")?;
     let mut prompt = request.prompt.clone();
     prompt.metadata.get_or_insert_with(Map::new).insert("custom_id".into(), Value::String(custom_id.to_owned()));
-    Ok(Parsed::Row(record(prompt, samples)))
+    Ok(Parsed::Row(Box::new(record(prompt, samples))))
 }
 
 #[cfg(test)]

@@ -146,8 +146,19 @@ pub fn tool_arguments(function: &Value) -> String {
     match function.get("arguments") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
+        Some(other) => sorted_json(other),
     }
+}
+
+/// Compact JSON text with every object's keys sorted. Identity is hashed from it, so a file that
+/// lists keys in another order names the same prompt or sample; and arguments given as an object
+/// become this text, as they did when the store kept all JSON sorted, so hashes of earlier
+/// imports still match.
+#[must_use]
+pub fn sorted_json(v: &Value) -> String {
+    let mut v = v.clone();
+    v.sort_all_objects();
+    v.to_string()
 }
 
 /// A prompt as read from one record.
@@ -240,7 +251,7 @@ impl SampleDraft {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Parsed {
     /// A prompt with its samples.
-    Row(Record),
+    Row(Box<Record>),
     /// Scores for samples already in the store.
     Scores(Vec<scores::ScoreRow>),
     /// A Batch API line whose request failed: nothing to import, counted apart.
@@ -273,16 +284,16 @@ pub struct ParseContext {
 pub fn parse(format: Format, value: Value, ctx: &ParseContext) -> Result<Parsed, String> {
     let obj = json::as_object(value)?;
     match format {
-        Format::Messages => chat::parse_messages(&obj).map(Parsed::Row),
-        Format::PromptCompletion => chat::parse_prompt_completion(&obj).map(Parsed::Row),
-        Format::ShareGpt => chat::parse_sharegpt(&obj).map(Parsed::Row),
-        Format::Alpaca => chat::parse_alpaca(&obj).map(Parsed::Row),
-        Format::Exchange => chat::parse_exchange(&obj).map(Parsed::Row),
-        Format::BatchInput => chat::parse_batch_input(&obj).map(|(r, _)| Parsed::Row(r)),
+        Format::Messages => chat::parse_messages(&obj).map(|r| Parsed::Row(Box::new(r))),
+        Format::PromptCompletion => chat::parse_prompt_completion(&obj).map(|r| Parsed::Row(Box::new(r))),
+        Format::ShareGpt => chat::parse_sharegpt(&obj).map(|r| Parsed::Row(Box::new(r))),
+        Format::Alpaca => chat::parse_alpaca(&obj).map(|r| Parsed::Row(Box::new(r))),
+        Format::Exchange => chat::parse_exchange(&obj).map(|r| Parsed::Row(Box::new(r))),
+        Format::BatchInput => chat::parse_batch_input(&obj).map(|(r, _)| Parsed::Row(Box::new(r))),
         Format::BatchOutput => chat::parse_batch_output(&obj, ctx),
-        Format::R1 => problems::parse_r1(&obj).map(Parsed::Row),
-        Format::SkyThought => problems::parse_skythought(&obj).map(Parsed::Row),
-        Format::Problems => problems::parse_problem(&obj).map(Parsed::Row),
+        Format::R1 => problems::parse_r1(&obj).map(|r| Parsed::Row(Box::new(r))),
+        Format::SkyThought => problems::parse_skythought(&obj).map(|r| Parsed::Row(Box::new(r))),
+        Format::Problems => problems::parse_problem(&obj).map(|r| Parsed::Row(Box::new(r))),
         Format::Scores => scores::parse(&obj).map(Parsed::Scores),
     }
 }

@@ -331,7 +331,7 @@ fn produce(
         let Ok(raw) = raw else { continue }; // too large or malformed: counted in pass 1
         match decode(&raw, Some(check.format), ctx) {
             Ok(Parsed::Row(record)) => {
-                let prepared = prepare(record, &raw.bytes, raw.index, defaults, counter);
+                let prepared = prepare(*record, &raw.bytes, raw.index, defaults, counter);
                 weight += prepared.weight();
                 batch.rows.push(prepared);
             }

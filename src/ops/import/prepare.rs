@@ -90,13 +90,13 @@ pub(crate) fn prompt_hash(turns: &[Turn], tools: Option<&Value>) -> [u8; 32] {
         h.update(t.content.as_bytes());
         if let Some(calls) = &t.tool_calls {
             h.update([0x1f]);
-            h.update(calls.to_string().as_bytes());
+            h.update(crate::ingest::sorted_json(calls).as_bytes());
         }
         h.update([0x1e]);
     }
     if let Some(tools) = tools {
         h.update(b"tools\x1f");
-        h.update(tools.to_string().as_bytes());
+        h.update(crate::ingest::sorted_json(tools).as_bytes());
     }
     h.finalize().into()
 }
@@ -110,7 +110,7 @@ fn content_hash(prompt: &[u8; 32], s: &SampleDraft) -> [u8; 32] {
     h.update(s.answer.as_bytes());
     h.update([0x1f]);
     if let Some(calls) = &s.tool_calls {
-        h.update(calls.to_string().as_bytes());
+        h.update(crate::ingest::sorted_json(calls).as_bytes());
     }
     h.finalize().into()
 }
@@ -201,4 +201,38 @@ pub fn prepare(record: Record, raw: &[u8], index: u64, defaults: &Defaults, toke
         })
         .collect();
     PreparedRecord { prompt: prepared_prompt, samples }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A prompt's identity does not depend on the order a file lists JSON keys in, and equals
+    /// what stores written when all JSON was kept sorted hold (the hex below is Python's sha256
+    /// over the same layout, with `json.dumps(sort_keys=True, separators=(",", ":"))`).
+    #[test]
+    fn prompt_identity_ignores_key_order_and_matches_earlier_stores() {
+        let turns = |calls: Value| {
+            vec![
+                Turn::user("Weather in Paris?"),
+                Turn { role: "assistant".into(), content: String::new(), tool_calls: Some(calls) },
+                Turn { role: "tool".into(), content: "18°C".into(), tool_calls: None },
+                Turn::user("And tomorrow?"),
+            ]
+        };
+        let dataset_order = prompt_hash(
+            &turns(json!([{"type": "function", "function": {"name": "get", "arguments": "{\"city\":\"Paris\"}"}}])),
+            Some(&json!([{"type": "function", "function": {"name": "get", "description": "Weather in a city",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}])),
+        );
+        let other_order = prompt_hash(
+            &turns(json!([{"function": {"arguments": "{\"city\":\"Paris\"}", "name": "get"}, "type": "function"}])),
+            Some(&json!([{"function": {"parameters": {"properties": {"city": {"type": "string"}}, "type": "object"},
+                "description": "Weather in a city", "name": "get"}, "type": "function"}])),
+        );
+        assert_eq!(dataset_order, other_order);
+        assert_eq!(hex::encode(dataset_order), "a80baf8fbc750eb160f180e96a2dd67366c0bedc71fff143fccbf8e9121e53be");
+    }
 }

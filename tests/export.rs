@@ -307,7 +307,9 @@ fn template_check_catches_tools_and_calls_the_template_leaves_out() {
     let rows: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     // Independently of retort: the rows that offer tools, and those that hold a function call.
     let offer = rows.iter().filter(|r| r["tools"].as_str().is_some_and(|t| t.trim() != "[]" && !t.trim().is_empty())).count();
-    let call = rows.iter().filter(|r| r["conversations"].as_array().unwrap().iter().any(|t| t["from"] == "function_call")).count();
+    let calls = |r: &Value| r["conversations"].as_array().unwrap().iter().any(|t| t["from"] == "function_call");
+    let call = rows.iter().filter(|r| calls(r)).count();
+    let either = rows.iter().filter(|r| r["tools"].as_str().is_some_and(|t| t.trim() != "[]" && !t.trim().is_empty()) || calls(r)).count();
     assert!(offer > 0 && call > 0);
     sb.retort().arg("import").arg(&file).assert().success();
     sb.retort().args(["rules", "apply", "--expr", "accept where tokens >= 0"]).assert().success();
@@ -328,6 +330,14 @@ fn template_check_catches_tools_and_calls_the_template_leaves_out() {
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["tools_dropped"]["count"].as_u64(), Some(offer as u64));
     assert_eq!(report["tool_calls_dropped"]["count"].as_u64(), Some(call as u64));
+    // A conversation with two problems counts once.
+    assert_eq!(report["with_problems"].as_u64(), Some(either as u64));
+    sb.retort()
+        .args(["export", "--format", "messages", "--check-template"])
+        .arg(&model)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!("found problems in {either} of the {} conversations", rows.len())));
     // Qwen2.5's way: the tools in the system turn, each call as JSON in the assistant's turn.
     let qwen = "{% if tools %}<|im_start|>system\n<tools>{% for t in tools %}{{ t | tojson }}{% endfor %}</tools><|im_end|>\n{% endif %}\
                 {% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}{% if m.tool_calls %}{% for c in m.tool_calls %}<tool_call>{{ c.function | tojson }}</tool_call>{% endfor %}{% endif %}<|im_end|>\n{% endfor %}\

@@ -123,7 +123,7 @@ pub async fn run(store: &Store, args: ExportArgs) -> anyhow::Result<()> {
             }
         }
         if report.problems() > 0 {
-            anyhow::bail!("the template check found {} problems", report.problems());
+            anyhow::bail!("the template check found problems in {} of the {} conversations", report.with_problems, report.checked);
         }
         return Ok(());
     }

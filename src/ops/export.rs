@@ -590,6 +590,8 @@ impl Finding {
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct TemplateReport {
     pub checked: u64,
+    /// Conversations with at least one of the problems below (one may have several).
+    pub with_problems: u64,
     /// Reasoning exported with the sample that the rendered conversation does not contain.
     pub reasoning_dropped: Finding,
     /// Tools offered to the teacher that the rendered conversation does not show: the student
@@ -646,57 +648,74 @@ pub async fn check_template(
     for chunk in chosen.chunks(500) {
         let ids: Vec<i64> = chunk.iter().map(|c| c.id).collect();
         for (id, s) in ids.iter().zip(samples(store, &ids).await?) {
+            let problems_before = report.problems();
+            check_one(&template, tokenizer.as_ref(), max_len, opts, *id, &s, &mut report);
             report.checked += 1;
-            let record = record(&s, ExportFormat::Messages, opts.reasoning, opts.system);
-            let messages: Vec<Value> = record["messages"].as_array().cloned().unwrap_or_default();
-            let tools = record.get("tools");
-            let before = &messages[..messages.len().saturating_sub(1)];
-            let rendered = template.render(&messages, tools, false).and_then(|full| {
-                let prompt = template.render(before, tools, true)?;
-                if full.starts_with(&prompt) {
-                    return Ok((full, Some(prompt)));
-                }
-                report.generation_prompt_differs.add(*id);
-                let plain = template.render(before, tools, false)?;
-                Ok(if full.starts_with(&plain) { (full, Some(plain)) } else { (full, None) })
-            });
-            let (full, prompt) = match rendered {
-                Ok(r) => r,
-                Err(e) => {
-                    report.render_errors.add(*id);
-                    report.render_errors.first_error.get_or_insert(e);
-                    continue;
-                }
-            };
-            if opts.reasoning != ReasoningMode::Drop
-                && let Some(reasoning) = s.reasoning.as_deref().map(str::trim).filter(|r| !r.is_empty())
-            {
-                let probe: String = reasoning.chars().take(60).collect();
-                if !full.contains(&probe) {
-                    report.reasoning_dropped.add(*id);
-                }
-            }
-            let (tools_hidden, calls_hidden) = crate::export::template::hidden_tool_use(&full, tools, &messages);
-            if tools_hidden {
-                report.tools_dropped.add(*id);
-            }
-            if calls_hidden {
-                report.tool_calls_dropped.add(*id);
-            }
-            match prompt.as_deref().and_then(|p| full.strip_prefix(p)) {
-                Some(assistant) => {
-                    if assistant.replace(template.eos_token(), "").trim().is_empty() {
-                        report.empty_assistant.add(*id);
-                    }
-                }
-                None => report.prompt_not_prefix.add(*id),
-            }
-            if let (Some(limit), Some(t)) = (max_len, &tokenizer)
-                && t.count(&full) > limit
-            {
-                report.too_long.add(*id);
+            if report.problems() > problems_before {
+                report.with_problems += 1;
             }
         }
     }
     Ok(report)
+}
+
+/// Renders one sample through the template and adds what it loses to the report.
+fn check_one(
+    template: &crate::export::template::ChatTemplate,
+    tokenizer: Option<&crate::ingest::tokens::TokenCounter>,
+    max_len: Option<u64>,
+    opts: &ExportOptions,
+    id: i64,
+    s: &ExportSample,
+    report: &mut TemplateReport,
+) {
+    let record = record(s, ExportFormat::Messages, opts.reasoning, opts.system);
+    let messages: Vec<Value> = record["messages"].as_array().cloned().unwrap_or_default();
+    let tools = record.get("tools");
+    let before = &messages[..messages.len().saturating_sub(1)];
+    let rendered = template.render(&messages, tools, false).and_then(|full| {
+        let prompt = template.render(before, tools, true)?;
+        if full.starts_with(&prompt) {
+            return Ok((full, Some(prompt)));
+        }
+        report.generation_prompt_differs.add(id);
+        let plain = template.render(before, tools, false)?;
+        Ok(if full.starts_with(&plain) { (full, Some(plain)) } else { (full, None) })
+    });
+    let (full, prompt) = match rendered {
+        Ok(r) => r,
+        Err(e) => {
+            report.render_errors.add(id);
+            report.render_errors.first_error.get_or_insert(e);
+            return;
+        }
+    };
+    if opts.reasoning != ReasoningMode::Drop
+        && let Some(reasoning) = s.reasoning.as_deref().map(str::trim).filter(|r| !r.is_empty())
+    {
+        let probe: String = reasoning.chars().take(60).collect();
+        if !full.contains(&probe) {
+            report.reasoning_dropped.add(id);
+        }
+    }
+    let (tools_hidden, calls_hidden) = crate::export::template::hidden_tool_use(&full, tools, &messages);
+    if tools_hidden {
+        report.tools_dropped.add(id);
+    }
+    if calls_hidden {
+        report.tool_calls_dropped.add(id);
+    }
+    match prompt.as_deref().and_then(|p| full.strip_prefix(p)) {
+        Some(assistant) => {
+            if assistant.replace(template.eos_token(), "").trim().is_empty() {
+                report.empty_assistant.add(id);
+            }
+        }
+        None => report.prompt_not_prefix.add(id),
+    }
+    if let (Some(limit), Some(t)) = (max_len, tokenizer)
+        && t.count(&full) > limit
+    {
+        report.too_long.add(id);
+    }
 }

@@ -149,6 +149,46 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// The peak of this process's anonymous resident memory (`RssAnon`, Linux), sampled every
+/// 2 ms while it runs: the memory it allocated, without the file pages it maps (an export maps
+/// the store, and those pages count in the peak RSS though they are the page cache's).
+pub struct AnonPeak {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Option<f64>>,
+}
+
+impl AnonPeak {
+    #[must_use]
+    pub fn start() -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let read = || -> Option<f64> {
+                let status = std::fs::read_to_string("/proc/self/status").ok()?;
+                let line = status.lines().find(|l| l.starts_with("RssAnon:"))?;
+                Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
+            };
+            let mut peak = read();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                peak = match (peak, read()) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            peak
+        });
+        Self { stop, thread }
+    }
+
+    /// Stops sampling; the peak in MiB.
+    #[must_use]
+    pub fn stop(self) -> Option<f64> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().ok().flatten()
+    }
+}
+
 /// Resets the peak-memory mark, so each phase is measured alone (Linux ≥ 4.0).
 pub fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");

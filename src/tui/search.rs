@@ -3,7 +3,8 @@
 //! The corpus (one 120-character preview per prompt, and the teacher names) is read once, in
 //! the background, and shared. A search scans it in chunks on a blocking thread with
 //! fuzzy-matcher's Skim algorithm, keeps the best hits, and reports after the first chunk (the
-//! first results appear at once) and at the end. Each search carries a generation; a newer
+//! first results appear at once) and at the end. A search that starts before the corpus is read
+//! ranks the first prompts, read by themselves, in the meantime. Each search carries a generation; a newer
 //! query makes the older scan stop at its next chunk.
 
 use std::sync::Arc;
@@ -19,6 +20,8 @@ use crate::store::Store;
 pub const TOP: usize = 500;
 /// Entries scanned between checks for a newer query (and the first report).
 const CHUNK: usize = 20_000;
+/// Prompts read by themselves for a search that starts before the corpus is read.
+const HEAD: usize = 5_000;
 
 /// What a hit points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,16 +58,26 @@ impl std::fmt::Debug for SearchEngine {
     }
 }
 
-async fn load(store: &Store) -> Result<Vec<Entry>, sqlx::Error> {
+/// The corpus: every teacher name and the preview of every prompt that has samples; with
+/// `limit`, only the first `limit` prompts.
+async fn load(store: &Store, limit: Option<usize>) -> Result<Vec<Entry>, sqlx::Error> {
     let mut out: Vec<Entry> = sqlx::query("SELECT id, name FROM teachers ORDER BY id")
         .fetch_all(store.pool())
         .await?
         .iter()
         .map(|r| Ok(Entry { target: Target::Teacher(r.try_get(0)?), text: r.try_get(1)? }))
         .collect::<Result<_, sqlx::Error>>()?;
-    let prompts = sqlx::query(
-        "SELECT prompt_id, substr(text, 1, 120) FROM prompt_texts WHERE prompt_id IN (SELECT prompt_id FROM samples) ORDER BY prompt_id",
-    )
+    let prompts = match limit {
+        None => sqlx::query(
+            "SELECT prompt_id, substr(text, 1, 120) FROM prompt_texts WHERE prompt_id IN (SELECT prompt_id FROM samples) ORDER BY prompt_id",
+        ),
+        // Probing the index per prompt stops at the limit; `IN` would list every sample first.
+        Some(limit) => sqlx::query(
+            "SELECT prompt_id, substr(text, 1, 120) FROM prompt_texts pt \
+             WHERE EXISTS (SELECT 1 FROM samples s WHERE s.prompt_id = pt.prompt_id) ORDER BY prompt_id LIMIT ?",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX)),
+    }
     .fetch_all(store.pool())
     .await?;
     out.reserve(prompts.len());
@@ -78,7 +91,7 @@ async fn load(store: &Store) -> Result<Vec<Entry>, sqlx::Error> {
 impl SearchEngine {
     /// Reads the corpus ahead of the first `/`, so the first search answers at once.
     pub async fn preload(&self, store: &Store) {
-        let _ = self.corpus.get_or_try_init(|| async { load(store).await.map(Arc::new) }).await;
+        let _ = self.corpus.get_or_try_init(|| async { load(store, None).await.map(Arc::new) }).await;
     }
 
     /// Runs a search; `partial` receives the first results before the scan ends. Returns `None`
@@ -92,7 +105,31 @@ impl SearchEngine {
     ) -> Result<Option<Vec<Hit>>, sqlx::Error> {
         // Searches start in any order on the runtime: the newest generation wins.
         self.latest.fetch_max(generation, Ordering::SeqCst);
-        let corpus = Arc::clone(self.corpus.get_or_try_init(|| async { load(store).await.map(Arc::new) }).await?);
+        if !self.corpus.initialized() {
+            // A `/` right after start-up, while the corpus is still being read (~0.2 s for a
+            // million samples): the first prompts, read by themselves, give the first results.
+            let head = load(store, Some(HEAD)).await?;
+            // The corpus's size, at most: prompts without samples are not in it.
+            let total: i64 = sqlx::query_scalar("SELECT (SELECT count(*) FROM prompts) + (SELECT count(*) FROM teachers)")
+                .fetch_one(store.pool())
+                .await?;
+            let q = query.clone();
+            let scanned = head.len();
+            let hits = tokio::task::spawn_blocking(move || {
+                let mut hits = Vec::new();
+                rank(&SkimMatcherV2::default().smart_case(), &head, &q, &mut hits);
+                hits
+            })
+            .await
+            .unwrap_or_default();
+            if self.latest.load(Ordering::SeqCst) > generation {
+                return Ok(None);
+            }
+            if !self.corpus.initialized() {
+                partial(hits, scanned, usize::try_from(total).unwrap_or(0).max(scanned));
+            }
+        }
+        let corpus = Arc::clone(self.corpus.get_or_try_init(|| async { load(store, None).await.map(Arc::new) }).await?);
         let latest = Arc::clone(&self.latest);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let scan = tokio::task::spawn_blocking(move || {
@@ -102,13 +139,7 @@ impl SearchEngine {
                 if latest.load(Ordering::SeqCst) > generation {
                     return None;
                 }
-                for e in chunk {
-                    if let Some((score, positions)) = matcher.fuzzy_indices(&e.text, &query) {
-                        hits.push(Hit { score, target: e.target, text: e.text.clone(), positions });
-                    }
-                }
-                hits.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.text.len().cmp(&b.text.len())));
-                hits.truncate(TOP);
+                rank(&matcher, chunk, &query, &mut hits);
                 let scanned = ((i + 1) * CHUNK).min(corpus.len());
                 if scanned < corpus.len() && i == 0 {
                     let _ = tx.send((hits.clone(), scanned, corpus.len()));
@@ -121,6 +152,18 @@ impl SearchEngine {
         }
         Ok(scan.await.unwrap_or(None))
     }
+}
+
+/// Adds the entries that match `query` to `hits` and keeps the best [`TOP`], best first (the
+/// shorter text first among equal scores).
+fn rank(matcher: &SkimMatcherV2, entries: &[Entry], query: &str, hits: &mut Vec<Hit>) {
+    for e in entries {
+        if let Some((score, positions)) = matcher.fuzzy_indices(&e.text, query) {
+            hits.push(Hit { score, target: e.target, text: e.text.clone(), positions });
+        }
+    }
+    hits.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.text.len().cmp(&b.text.len())));
+    hits.truncate(TOP);
 }
 
 #[cfg(test)]

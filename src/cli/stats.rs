@@ -40,8 +40,11 @@ pub fn render(s: &Stats) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} samples over {} prompts ({} with a reference answer), {} with log-probs",
-        s.samples, s.prompts, s.prompts_with_reference, s.with_logprobs
+        "{} samples over {} prompts ({} with a reference answer)\n{} with log-probs",
+        s.samples,
+        s.prompts,
+        s.prompts_with_reference,
+        if s.with_logprobs == 1 { "1 sample".to_owned() } else { format!("{} samples", s.with_logprobs) }
     );
     table(&mut out, "Status", &s.by_status, s.samples);
     table(&mut out, "Label", &s.by_label, s.samples);

@@ -287,7 +287,8 @@ fn acceptance(lines: &mut Vec<Line<'static>>, title: &str, rows: &[(String, i64,
 }
 
 fn draw_stats(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let [report, charts] = Layout::horizontal([Constraint::Length((area.width / 2).min(66)), Constraint::Fill(1)]).areas(area);
+    // 68 columns inside the border hold the report's widest table (token percentiles and mean).
+    let [report, charts] = Layout::horizontal([Constraint::Length((area.width / 2).min(70)), Constraint::Fill(1)]).areas(area);
     let text = app.stats.as_ref().map_or_else(|| "reading…".to_owned(), crate::cli::stats_report);
     frame
         .render_widget(Paragraph::new(super::text::sanitize(&text)).block(Block::default().borders(Borders::ALL).title(" Stats ")), report);

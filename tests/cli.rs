@@ -136,3 +136,28 @@ fn a_reader_that_stops_early_is_not_an_error() {
         assert!(out.stderr.is_empty(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+#[test]
+fn stats_tell_each_teachers_accepted_and_rejected() {
+    let sb = Sandbox::new();
+    sb.retort().args(["import"]).arg(common::data("skythought/sky-t1-14b_amc23.jsonl")).assert().success();
+    sb.retort().args(["import"]).arg(common::data("skythought/sky-t1-wrong-14b_amc23.jsonl")).assert().success();
+    // Nothing decided yet: the plain table, without the decision columns.
+    sb.retort().arg("stats").assert().success().stdout(predicate::str::contains("accepted rejected").not());
+    sb.retort().args(["rules", "apply", "--expr", "accept where score.imported >= 1"]).assert().success();
+    sb.retort().args(["rules", "apply", "--expr", "reject where score.imported < 1"]).assert().success();
+    let s = sb.stats();
+    for teacher in ["sky-t1-14b_amc23", "sky-t1-wrong-14b_amc23"] {
+        let id = sb.query_i64(&format!("SELECT id FROM teachers WHERE name = '{teacher}'"));
+        let count = |status: &str| sb.query_i64(&format!("SELECT count(*) FROM samples WHERE teacher_id = {id} AND status = '{status}'"));
+        assert_eq!(s["decided_by_teacher"][teacher], json!({"accepted": count("accepted"), "rejected": count("rejected")}), "{teacher}");
+    }
+    let accepted: i64 = s["decided_by_teacher"].as_object().unwrap().values().map(|d| d["accepted"].as_i64().unwrap()).sum();
+    assert_eq!(json!(accepted), s["by_status"]["accepted"]);
+    let out = sb.retort().arg("stats").output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("samples  share accepted rejected"), "{text}");
+    let line = text.lines().find(|l| l.trim_start().starts_with("sky-t1-14b_amc23")).unwrap();
+    let d = &s["decided_by_teacher"]["sky-t1-14b_amc23"];
+    assert!(line.ends_with(&format!("{:>8} {:>8}", d["accepted"].as_i64().unwrap(), d["rejected"].as_i64().unwrap())), "{line}");
+}

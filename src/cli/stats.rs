@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::ops::stats::{Lengths, Stats, stats};
+use crate::ops::stats::{Decided, Lengths, Stats, stats};
 use crate::store::Store;
 
 pub async fn run(store: &Store, json: bool) -> anyhow::Result<()> {
@@ -30,6 +30,23 @@ fn table(out: &mut String, title: &str, map: &BTreeMap<String, i64>, total: i64)
     }
 }
 
+/// A table of samples per name with, once anything is decided, how many are accepted and
+/// rejected.
+fn decided_table(out: &mut String, title: &str, map: &BTreeMap<String, i64>, decided: &BTreeMap<String, Decided>, total: i64) {
+    if decided.values().all(|d| d.accepted == 0 && d.rejected == 0) {
+        return table(out, title, map, total);
+    }
+    let mut rows: Vec<_> = map.iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let width = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0).clamp(12, 40);
+    let _ = writeln!(out, "\n{title:<width$}  {:>7} {:>6} {:>8} {:>8}", "samples", "share", "accepted", "rejected");
+    for (k, v) in rows {
+        let d = decided.get(k).copied().unwrap_or_default();
+        let name: String = k.chars().take(width).collect();
+        let _ = writeln!(out, "  {name:<w$}{v:>7} {:>6} {:>8} {:>8}", pct(*v, total), d.accepted, d.rejected, w = width);
+    }
+}
+
 fn lengths(out: &mut String, name: &str, l: &Lengths) {
     let _ = writeln!(out, "  {name:<17} {:>8} {:>8} {:>8} {:>8} {:>10.1}", l.p50, l.p90, l.p99, l.max, l.mean);
 }
@@ -49,8 +66,8 @@ pub fn render(s: &Stats) -> String {
     table(&mut out, "Status", &s.by_status, s.samples);
     table(&mut out, "Label", &s.by_label, s.samples);
     table(&mut out, "Kind (samples)", &s.by_kind, s.samples);
-    table(&mut out, "Teacher", &s.by_teacher, s.samples);
-    table(&mut out, "Source", &s.by_source, s.samples);
+    decided_table(&mut out, "Teacher", &s.by_teacher, &s.decided_by_teacher, s.samples);
+    decided_table(&mut out, "Source", &s.by_source, &s.decided_by_source, s.samples);
     if !s.verifiers.is_empty() {
         let _ = writeln!(out, "\nVerifiers          scored   passed  pass rate   mean  errors");
         for (name, v) in &s.verifiers {

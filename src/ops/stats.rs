@@ -50,6 +50,13 @@ pub struct VerifierStats {
     pub errors: i64,
 }
 
+/// How many of a group's samples are accepted and rejected (the rest are pending).
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, sqlx::FromRow)]
+pub struct Decided {
+    pub accepted: i64,
+    pub rejected: i64,
+}
+
 /// Everything `retort stats` reports; `--json` prints it as is.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Stats {
@@ -63,6 +70,9 @@ pub struct Stats {
     pub prompts_by_kind: BTreeMap<String, i64>,
     pub by_teacher: BTreeMap<String, i64>,
     pub by_source: BTreeMap<String, i64>,
+    /// Per teacher and per source: how many of its samples are accepted and rejected.
+    pub decided_by_teacher: BTreeMap<String, Decided>,
+    pub decided_by_source: BTreeMap<String, Decided>,
     pub verifiers: BTreeMap<String, VerifierStats>,
     /// Completion tokens (reasoning + answer).
     pub tokens: Lengths,
@@ -78,6 +88,14 @@ pub struct Stats {
 async fn counts(store: &Store, sql: &'static str) -> Result<BTreeMap<String, i64>, sqlx::Error> {
     let rows = sqlx::query(sql).fetch_all(store.pool()).await?;
     rows.iter().map(|r| Ok((r.try_get::<Option<String>, _>(0)?.unwrap_or_else(|| "(none)".into()), r.try_get(1)?))).collect()
+}
+
+async fn decided(store: &Store, sql: &'static str) -> Result<BTreeMap<String, Decided>, sqlx::Error> {
+    let rows: Vec<(Option<String>, i64, i64)> = sqlx::query_as(sql).fetch_all(store.pool()).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, accepted, rejected)| (name.unwrap_or_else(|| "(none)".into()), Decided { accepted, rejected }))
+        .collect())
 }
 
 /// Adds a zero for every name the map lacks, so JSON readers always find all keys.
@@ -107,6 +125,18 @@ pub async fn stats(store: &Store) -> Result<Stats, sqlx::Error> {
     let by_teacher = counts(store, "SELECT t.name, count(*) FROM samples s JOIN teachers t ON t.id = s.teacher_id GROUP BY t.name").await?;
     let by_source =
         counts(store, "SELECT src.name, count(*) FROM samples s LEFT JOIN sources src ON src.id = s.source_id GROUP BY src.name").await?;
+    let decided_by_teacher = decided(
+        store,
+        "SELECT t.name, coalesce(sum(s.status = 'accepted'), 0), coalesce(sum(s.status = 'rejected'), 0) \
+         FROM samples s JOIN teachers t ON t.id = s.teacher_id GROUP BY t.name",
+    )
+    .await?;
+    let decided_by_source = decided(
+        store,
+        "SELECT src.name, coalesce(sum(s.status = 'accepted'), 0), coalesce(sum(s.status = 'rejected'), 0) \
+         FROM samples s LEFT JOIN sources src ON src.id = s.source_id GROUP BY src.name",
+    )
+    .await?;
     let token_counts =
         counts(store, "SELECT i.token_counter, count(*) FROM samples s LEFT JOIN imports i ON i.id = s.import_id GROUP BY i.token_counter")
             .await?;
@@ -151,6 +181,8 @@ pub async fn stats(store: &Store) -> Result<Stats, sqlx::Error> {
         prompts_by_kind,
         by_teacher,
         by_source,
+        decided_by_teacher,
+        decided_by_source,
         verifiers,
         tokens: Lengths::of(all),
         reasoning_tokens: Lengths::of(reasoning),

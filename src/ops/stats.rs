@@ -51,7 +51,7 @@ pub struct VerifierStats {
 }
 
 /// How many of a group's samples are accepted and rejected (the rest are pending).
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct Decided {
     pub accepted: i64,
     pub rejected: i64,
@@ -90,12 +90,18 @@ async fn counts(store: &Store, sql: &'static str) -> Result<BTreeMap<String, i64
     rows.iter().map(|r| Ok((r.try_get::<Option<String>, _>(0)?.unwrap_or_else(|| "(none)".into()), r.try_get(1)?))).collect()
 }
 
-async fn decided(store: &Store, sql: &'static str) -> Result<BTreeMap<String, Decided>, sqlx::Error> {
-    let rows: Vec<(Option<String>, i64, i64)> = sqlx::query_as(sql).fetch_all(store.pool()).await?;
-    Ok(rows
-        .into_iter()
-        .map(|(name, accepted, rejected)| (name.unwrap_or_else(|| "(none)".into()), Decided { accepted, rejected }))
-        .collect())
+/// Samples per name, and how many of them are decided, from one pass over `name, count,
+/// accepted, rejected` rows.
+async fn grouped(store: &Store, sql: &'static str) -> Result<(BTreeMap<String, i64>, BTreeMap<String, Decided>), sqlx::Error> {
+    let rows: Vec<(Option<String>, i64, i64, i64)> = sqlx::query_as(sql).fetch_all(store.pool()).await?;
+    let mut counts = BTreeMap::new();
+    let mut decided = BTreeMap::new();
+    for (name, count, accepted, rejected) in rows {
+        let name = name.unwrap_or_else(|| "(none)".into());
+        counts.insert(name.clone(), count);
+        decided.insert(name, Decided { accepted, rejected });
+    }
+    Ok((counts, decided))
 }
 
 /// Adds a zero for every name the map lacks, so JSON readers always find all keys.
@@ -122,18 +128,15 @@ pub async fn stats(store: &Store) -> Result<Stats, sqlx::Error> {
     );
     let prompts_by_kind =
         with_all(counts(store, "SELECT kind, count(*) FROM prompts GROUP BY kind").await?, Kind::ALL.iter().map(|k| k.as_str()));
-    let by_teacher = counts(store, "SELECT t.name, count(*) FROM samples s JOIN teachers t ON t.id = s.teacher_id GROUP BY t.name").await?;
-    let by_source =
-        counts(store, "SELECT src.name, count(*) FROM samples s LEFT JOIN sources src ON src.id = s.source_id GROUP BY src.name").await?;
-    let decided_by_teacher = decided(
+    let (by_teacher, decided_by_teacher) = grouped(
         store,
-        "SELECT t.name, coalesce(sum(s.status = 'accepted'), 0), coalesce(sum(s.status = 'rejected'), 0) \
+        "SELECT t.name, count(*), coalesce(sum(s.status = 'accepted'), 0), coalesce(sum(s.status = 'rejected'), 0) \
          FROM samples s JOIN teachers t ON t.id = s.teacher_id GROUP BY t.name",
     )
     .await?;
-    let decided_by_source = decided(
+    let (by_source, decided_by_source) = grouped(
         store,
-        "SELECT src.name, coalesce(sum(s.status = 'accepted'), 0), coalesce(sum(s.status = 'rejected'), 0) \
+        "SELECT src.name, count(*), coalesce(sum(s.status = 'accepted'), 0), coalesce(sum(s.status = 'rejected'), 0) \
          FROM samples s LEFT JOIN sources src ON src.id = s.source_id GROUP BY src.name",
     )
     .await?;

@@ -209,3 +209,34 @@ fn killed_import_leaves_a_consistent_store_and_a_rerun_completes_it() {
     assert_eq!(sb.query_i64("SELECT count(*) FROM (SELECT content_hash FROM samples GROUP BY content_hash HAVING count(*) > 1)"), 0);
     assert_eq!(sb.query_i64("SELECT count(*) FROM sample_texts"), rows as i64);
 }
+
+#[test]
+fn bad_records_across_a_large_file_are_counted_and_the_first_shown_in_order() {
+    // 1,000 records, every 37th broken: they fall in batches decoded by both of the check's
+    // threads, and the report must still list the first ten by line, with the full count.
+    let sb = Sandbox::new();
+    let mut contents = String::new();
+    let mut bad_lines = Vec::new();
+    for i in 1..=1000u64 {
+        if i % 37 == 0 {
+            contents.push_str("{\"messages\": [\n");
+            bad_lines.push(i);
+        } else {
+            contents.push_str(
+                &json!({"messages": [{"role": "user", "content": format!("q{i}")}, {"role": "assistant", "content": "a"}]}).to_string(),
+            );
+            contents.push('\n');
+        }
+    }
+    let file = sb.write("many.jsonl", contents);
+    let out = sb.retort().arg("import").arg(&file).assert().code(1).get_output().stderr.clone();
+    let err = String::from_utf8(out).unwrap();
+    let shown: Vec<u64> = err
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix(&format!("{}:", file.display())))
+        .map(|rest| rest.split(':').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(shown, bad_lines[..10], "{err}");
+    assert!(err.contains(&format!("{} bad records", bad_lines.len())), "{err}");
+    assert_eq!(sb.stats()["samples"], json!(0));
+}

@@ -194,7 +194,11 @@ pub fn check_files(
     Ok((checks, requests.into_iter().map(|(k, (r, _))| (k, r)).collect()))
 }
 
+/// Records decoded per batch when the check splits the decoding between two threads.
+const DECODE_BATCH: usize = 128;
+
 /// Reads and decodes every record, as the import will; the sha256 is left to the caller.
+/// Decoding is most of the check: every other batch of records is decoded on a second thread.
 fn check_file(
     path: &Path,
     layout: Layout,
@@ -203,6 +207,59 @@ fn check_file(
     ctx: &ParseContext,
     requests: &mut HashMap<String, (BatchRequest, String)>,
     progress: &(dyn Fn(Progress) + Sync),
+) -> Result<FileCheck, ImportError> {
+    std::thread::scope(|scope| {
+        let (to_worker, batches) = std::sync::mpsc::sync_channel::<Vec<RawRecord>>(2);
+        let worker = scope.spawn(move || {
+            let mut found = BadRecords::default();
+            for batch in batches {
+                for raw in &batch {
+                    if let Err(e) = decode(raw, Some(format), ctx) {
+                        found.add(path, e.line, e.column, e.message);
+                    }
+                }
+            }
+            found
+        });
+        let checked = read_records(path, layout, format, opts, ctx, requests, progress, &to_worker);
+        drop(to_worker);
+        let theirs = worker.join().map_err(|_| io_error(path, &io::Error::other("the decoding thread panicked")))?;
+        let mut check = checked?;
+        // Each side kept its first BAD_SHOWN: the first BAD_SHOWN of the file are among them.
+        check.bad.extend(theirs.shown);
+        check.bad.sort_by_key(|b| b.line);
+        check.bad.truncate(BAD_SHOWN);
+        check.bad_count += theirs.count;
+        Ok(check)
+    })
+}
+
+/// Bad records found: how many, and the first [`BAD_SHOWN`].
+#[derive(Default)]
+struct BadRecords {
+    shown: Vec<BadRecord>,
+    count: u64,
+}
+
+impl BadRecords {
+    fn add(&mut self, path: &Path, line: u64, column: Option<u64>, reason: String) {
+        self.count += 1;
+        if self.shown.len() < BAD_SHOWN {
+            self.shown.push(BadRecord { path: path.to_owned(), line, column, reason });
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_records(
+    path: &Path,
+    layout: Layout,
+    format: Format,
+    opts: &ImportOptions,
+    ctx: &ParseContext,
+    requests: &mut HashMap<String, (BatchRequest, String)>,
+    progress: &(dyn Fn(Progress) + Sync),
+    to_worker: &std::sync::mpsc::SyncSender<Vec<RawRecord>>,
 ) -> Result<FileCheck, ImportError> {
     let file = File::open(path).map_err(|e| io_error(path, &e))?;
     let total = file.metadata().map_or(0, |m| m.len());
@@ -215,6 +272,15 @@ fn check_file(
         }
     };
     let mut reported = 0u64;
+    let mut batch: Vec<RawRecord> = Vec::with_capacity(DECODE_BATCH);
+    let mut ours = true;
+    let decode_here = |batch: &[RawRecord], check: &mut FileCheck| {
+        for raw in batch {
+            if let Err(e) = decode(raw, Some(format), ctx) {
+                bad(check, e.line, e.column, e.message);
+            }
+        }
+    };
     while let Some(raw) = reader.next() {
         check.records += 1;
         if reader.bytes_read() - reported >= 8 << 20 {
@@ -256,10 +322,18 @@ fn check_file(
             }
             continue;
         }
-        if let Err(e) = decode(&raw, Some(format), ctx) {
-            bad(&mut check, e.line, e.column, e.message);
+        batch.push(raw);
+        if batch.len() == DECODE_BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(DECODE_BATCH));
+            ours = !ours;
+            if ours {
+                decode_here(&full, &mut check);
+            } else if let Err(std::sync::mpsc::SendError(full)) = to_worker.send(full) {
+                decode_here(&full, &mut check);
+            }
         }
     }
+    decode_here(&batch, &mut check);
     progress(Progress::Checking { path: path.to_owned(), bytes: total, total });
     Ok(check)
 }

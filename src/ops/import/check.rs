@@ -179,15 +179,36 @@ pub fn check_files(
     let mut checks = Vec::with_capacity(planned.len());
     for (path, layout, format) in planned {
         let ctx = ParseContext { batch_requests: std::sync::Arc::new(requests.iter().map(|(k, (r, _))| (k.clone(), r.clone())).collect()) };
-        // The file's sha256 is taken on a thread of its own while the records are decoded.
-        let check = std::thread::scope(|scope| {
+        // Reading the records is one thread; the file's sha256 is taken on a second, and every
+        // other batch of records is decoded on a third: decoding is most of the check.
+        let mut check = FileCheck { path: path.clone(), layout, format, sha256: String::new(), records: 0, bad: Vec::new(), bad_count: 0 };
+        std::thread::scope(|scope| {
             let hashing = scope.spawn(|| file_sha256(&path));
-            let mut check = check_file(&path, layout, format, opts, &ctx, &mut requests, progress)?;
+            let (to_worker, batches) = std::sync::mpsc::sync_channel::<Vec<RawRecord>>(2);
+            let (path, ctx) = (path.as_path(), &ctx);
+            let worker = scope.spawn(move || {
+                let mut found = BadRecords::default();
+                for raw in batches.iter().flatten() {
+                    if let Err(e) = decode(&raw, Some(format), ctx) {
+                        found.add(path, e.line, e.column, e.message);
+                    }
+                }
+                found
+            });
+            let checked = check_file(&mut check, opts, ctx, &mut requests, progress, &to_worker);
+            drop(to_worker);
+            let theirs = worker.join().map_err(|_| io_error(path, &io::Error::other("the decoding thread panicked")))?;
+            checked?;
+            // Each side kept its first BAD_SHOWN: the first BAD_SHOWN of the file are among them.
+            check.bad.extend(theirs.shown);
+            check.bad.sort_by_key(|b| b.line);
+            check.bad.truncate(BAD_SHOWN);
+            check.bad_count += theirs.count;
             check.sha256 = hashing
                 .join()
-                .map_err(|_| io_error(&path, &io::Error::other("the hashing thread panicked")))?
-                .map_err(|e| io_error(&path, &e))?;
-            Ok::<_, ImportError>(check)
+                .map_err(|_| io_error(path, &io::Error::other("the hashing thread panicked")))?
+                .map_err(|e| io_error(path, &e))?;
+            Ok::<_, ImportError>(())
         })?;
         checks.push(check);
     }
@@ -196,43 +217,6 @@ pub fn check_files(
 
 /// Records decoded per batch when the check splits the decoding between two threads.
 const DECODE_BATCH: usize = 128;
-
-/// Reads and decodes every record, as the import will; the sha256 is left to the caller.
-/// Decoding is most of the check: every other batch of records is decoded on a second thread.
-fn check_file(
-    path: &Path,
-    layout: Layout,
-    format: Format,
-    opts: &ImportOptions,
-    ctx: &ParseContext,
-    requests: &mut HashMap<String, (BatchRequest, String)>,
-    progress: &(dyn Fn(Progress) + Sync),
-) -> Result<FileCheck, ImportError> {
-    std::thread::scope(|scope| {
-        let (to_worker, batches) = std::sync::mpsc::sync_channel::<Vec<RawRecord>>(2);
-        let worker = scope.spawn(move || {
-            let mut found = BadRecords::default();
-            for batch in batches {
-                for raw in &batch {
-                    if let Err(e) = decode(raw, Some(format), ctx) {
-                        found.add(path, e.line, e.column, e.message);
-                    }
-                }
-            }
-            found
-        });
-        let checked = read_records(path, layout, format, opts, ctx, requests, progress, &to_worker);
-        drop(to_worker);
-        let theirs = worker.join().map_err(|_| io_error(path, &io::Error::other("the decoding thread panicked")))?;
-        let mut check = checked?;
-        // Each side kept its first BAD_SHOWN: the first BAD_SHOWN of the file are among them.
-        check.bad.extend(theirs.shown);
-        check.bad.sort_by_key(|b| b.line);
-        check.bad.truncate(BAD_SHOWN);
-        check.bad_count += theirs.count;
-        Ok(check)
-    })
-}
 
 /// Bad records found: how many, and the first [`BAD_SHOWN`].
 #[derive(Default)]
@@ -250,21 +234,21 @@ impl BadRecords {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn read_records(
-    path: &Path,
-    layout: Layout,
-    format: Format,
+/// Reads every record and decodes it, as the import will: every other batch here, the others
+/// by whoever receives them from `to_worker`. What it finds goes into `check`.
+fn check_file(
+    check: &mut FileCheck,
     opts: &ImportOptions,
     ctx: &ParseContext,
     requests: &mut HashMap<String, (BatchRequest, String)>,
     progress: &(dyn Fn(Progress) + Sync),
     to_worker: &std::sync::mpsc::SyncSender<Vec<RawRecord>>,
-) -> Result<FileCheck, ImportError> {
+) -> Result<(), ImportError> {
+    let (path, layout, format) = (check.path.clone(), check.layout, check.format);
+    let path = path.as_path();
     let file = File::open(path).map_err(|e| io_error(path, &e))?;
     let total = file.metadata().map_or(0, |m| m.len());
     let mut reader = RecordReader::new(BufReader::with_capacity(1 << 20, file), layout, opts.max_record_bytes);
-    let mut check = FileCheck { path: path.to_owned(), layout, format, sha256: String::new(), records: 0, bad: Vec::new(), bad_count: 0 };
     let bad = |check: &mut FileCheck, line: u64, column: Option<u64>, reason: String| {
         check.bad_count += 1;
         if check.bad.len() < BAD_SHOWN {
@@ -295,11 +279,11 @@ fn read_records(
                     size as f64 / f64::from(1 << 20),
                     limit >> 20
                 );
-                bad(&mut check, line, None, reason);
+                bad(check, line, None, reason);
                 continue;
             }
             Err(ReadError::Malformed { line, message }) => {
-                bad(&mut check, line, None, message);
+                bad(check, line, None, message);
                 continue;
             }
             Err(ReadError::Io(e)) => return Err(io_error(path, &e)),
@@ -313,12 +297,12 @@ fn read_records(
                     let id = record.custom_id.unwrap_or_default();
                     let here = format!("{}:{}", path.display(), raw.line);
                     if let Some((_, first)) = requests.get(&id) {
-                        bad(&mut check, raw.line, None, format!("custom_id {id:?} was already used at {first}"));
+                        bad(check, raw.line, None, format!("custom_id {id:?} was already used at {first}"));
                     } else {
                         requests.insert(id, (request, here));
                     }
                 }
-                Err(e) => bad(&mut check, e.line, e.column, e.message),
+                Err(e) => bad(check, e.line, e.column, e.message),
             }
             continue;
         }
@@ -327,13 +311,13 @@ fn read_records(
             let full = std::mem::replace(&mut batch, Vec::with_capacity(DECODE_BATCH));
             ours = !ours;
             if ours {
-                decode_here(&full, &mut check);
+                decode_here(&full, check);
             } else if let Err(std::sync::mpsc::SendError(full)) = to_worker.send(full) {
-                decode_here(&full, &mut check);
+                decode_here(&full, check);
             }
         }
     }
-    decode_here(&batch, &mut check);
+    decode_here(&batch, check);
     progress(Progress::Checking { path: path.to_owned(), bytes: total, total });
-    Ok(check)
+    Ok(())
 }

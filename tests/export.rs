@@ -260,11 +260,19 @@ fn kd_export_carries_the_teachers_top_k_as_token_ids() {
         .stderr(predicate::str::contains("--tokenizer"));
 }
 
+/// LLaMA-Factory's glaive tool-call demo imported and every sample accepted; its rows as the
+/// file holds them.
+fn glaive_accepted(sb: &Sandbox) -> Vec<Value> {
+    let file = data("chat-formats/llamafactory_glaive_toolcall_en_demo.json");
+    sb.retort().arg("import").arg(&file).assert().success();
+    sb.retort().args(["rules", "apply", "--expr", "accept where tokens >= 0"]).assert().success();
+    serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap()
+}
+
 #[test]
 fn alpaca_refuses_tool_use_rather_than_writing_it_wrong() {
     let sb = Sandbox::new();
-    let file = data("chat-formats/llamafactory_glaive_toolcall_en_demo.json");
-    let rows: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let rows = glaive_accepted(&sb);
     // Independently of retort: the rows that offer tools or hold a call or a tool's result.
     let with_tools = rows
         .iter()
@@ -275,8 +283,6 @@ fn alpaca_refuses_tool_use_rather_than_writing_it_wrong() {
         })
         .count();
     assert!(with_tools > 0 && with_tools < rows.len());
-    sb.retort().arg("import").arg(&file).assert().success();
-    sb.retort().args(["rules", "apply", "--expr", "accept where tokens >= 0"]).assert().success();
     sb.retort().args(["list", "--where", "has_tools"]).assert().success().stdout(predicate::str::contains(format!("{with_tools} samples")));
 
     let out = sb.path("alpaca");
@@ -303,16 +309,14 @@ fn alpaca_refuses_tool_use_rather_than_writing_it_wrong() {
 #[test]
 fn template_check_catches_tools_and_calls_the_template_leaves_out() {
     let sb = Sandbox::new();
-    let file = data("chat-formats/llamafactory_glaive_toolcall_en_demo.json");
-    let rows: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let rows = glaive_accepted(&sb);
     // Independently of retort: the rows that offer tools, and those that hold a function call.
-    let offer = rows.iter().filter(|r| r["tools"].as_str().is_some_and(|t| t.trim() != "[]" && !t.trim().is_empty())).count();
+    let offers = |r: &Value| r["tools"].as_str().is_some_and(|t| t.trim() != "[]" && !t.trim().is_empty());
     let calls = |r: &Value| r["conversations"].as_array().unwrap().iter().any(|t| t["from"] == "function_call");
+    let offer = rows.iter().filter(|r| offers(r)).count();
     let call = rows.iter().filter(|r| calls(r)).count();
-    let either = rows.iter().filter(|r| r["tools"].as_str().is_some_and(|t| t.trim() != "[]" && !t.trim().is_empty()) || calls(r)).count();
+    let either = rows.iter().filter(|r| offers(r) || calls(r)).count();
     assert!(offer > 0 && call > 0);
-    sb.retort().arg("import").arg(&file).assert().success();
-    sb.retort().args(["rules", "apply", "--expr", "accept where tokens >= 0"]).assert().success();
     let model = sb.path("chatml");
     std::fs::create_dir_all(&model).unwrap();
     let write = |template: &str| {
@@ -356,8 +360,7 @@ fn tool_definitions_keep_the_datasets_key_order() {
     // transformers renders a tool with json.dumps, which keeps a dict's key order; a student
     // trained on tools with sorted keys would see them unlike it does at inference.
     let sb = Sandbox::new();
-    let file = data("chat-formats/llamafactory_glaive_toolcall_en_demo.json");
-    let rows: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let rows = glaive_accepted(&sb);
     // The file's tools as text, keys in the file's order (Python's json.loads + dumps would agree).
     let mut expected: Vec<String> = rows
         .iter()
@@ -367,8 +370,6 @@ fn tool_definitions_keep_the_datasets_key_order() {
         .map(|t| t.to_string())
         .collect();
     assert!(expected.iter().any(|t| t.starts_with(r#"[{"name":"#)), "the file lists name before description");
-    sb.retort().arg("import").arg(&file).assert().success();
-    sb.retort().args(["rules", "apply", "--expr", "accept where tokens >= 0"]).assert().success();
     let out = sb.path("messages");
     sb.retort().args(["export", "--format", "messages", "--out"]).arg(&out).assert().success();
     let mut written: Vec<String> = lines(&out.join("train.jsonl"))

@@ -20,10 +20,16 @@ fn pct(n: i64, total: i64) -> String {
     if total == 0 { "-".into() } else { format!("{:.1}%", 100.0 * n as f64 / total as f64) }
 }
 
-fn table(out: &mut String, title: &str, map: &BTreeMap<String, i64>, total: i64) {
-    let _ = writeln!(out, "\n{title}");
+/// A table's rows: the largest count first, then by name.
+fn by_count(map: &BTreeMap<String, i64>) -> Vec<(&String, &i64)> {
     let mut rows: Vec<_> = map.iter().collect();
     rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    rows
+}
+
+fn table(out: &mut String, title: &str, map: &BTreeMap<String, i64>, total: i64) {
+    let _ = writeln!(out, "\n{title}");
+    let rows = by_count(map);
     let width = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0).min(48);
     for (k, v) in rows {
         let _ = writeln!(out, "  {k:<width$}  {v:>9}  {:>6}", pct(*v, total));
@@ -36,8 +42,7 @@ fn decided_table(out: &mut String, title: &str, map: &BTreeMap<String, i64>, dec
     if decided.values().all(|d| d.accepted == 0 && d.rejected == 0) {
         return table(out, title, map, total);
     }
-    let mut rows: Vec<_> = map.iter().collect();
-    rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let rows = by_count(map);
     let width = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0).clamp(12, 40);
     let _ = writeln!(out, "\n{title:<width$}  {:>7} {:>6} {:>8} {:>8}", "samples", "share", "accepted", "rejected");
     for (k, v) in rows {

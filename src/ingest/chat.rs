@@ -419,7 +419,7 @@ pub fn parse_batch_output(obj: &Map<String, Value>, ctx: &ParseContext) -> Resul
     let samples = parse_completion(body, &request.context, "response.body")?;
     let mut prompt = request.prompt.clone();
     prompt.metadata.get_or_insert_with(Map::new).insert("custom_id".into(), Value::String(custom_id.to_owned()));
-    Ok(Parsed::Row(Box::new(record(prompt, samples))))
+    Ok(Parsed::row(record(prompt, samples)))
 }
 
 #[cfg(test)]

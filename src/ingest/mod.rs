@@ -258,6 +258,14 @@ pub enum Parsed {
     FailedRequest(String),
 }
 
+impl Parsed {
+    /// A prompt with its samples (boxed: a record is far larger than the other variants).
+    #[must_use]
+    pub fn row(record: Record) -> Self {
+        Self::Row(Box::new(record))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     pub prompt: PromptDraft,
@@ -284,16 +292,16 @@ pub struct ParseContext {
 pub fn parse(format: Format, value: Value, ctx: &ParseContext) -> Result<Parsed, String> {
     let obj = json::as_object(value)?;
     match format {
-        Format::Messages => chat::parse_messages(&obj).map(|r| Parsed::Row(Box::new(r))),
-        Format::PromptCompletion => chat::parse_prompt_completion(&obj).map(|r| Parsed::Row(Box::new(r))),
-        Format::ShareGpt => chat::parse_sharegpt(&obj).map(|r| Parsed::Row(Box::new(r))),
-        Format::Alpaca => chat::parse_alpaca(&obj).map(|r| Parsed::Row(Box::new(r))),
-        Format::Exchange => chat::parse_exchange(&obj).map(|r| Parsed::Row(Box::new(r))),
-        Format::BatchInput => chat::parse_batch_input(&obj).map(|(r, _)| Parsed::Row(Box::new(r))),
+        Format::Messages => chat::parse_messages(&obj).map(Parsed::row),
+        Format::PromptCompletion => chat::parse_prompt_completion(&obj).map(Parsed::row),
+        Format::ShareGpt => chat::parse_sharegpt(&obj).map(Parsed::row),
+        Format::Alpaca => chat::parse_alpaca(&obj).map(Parsed::row),
+        Format::Exchange => chat::parse_exchange(&obj).map(Parsed::row),
+        Format::BatchInput => chat::parse_batch_input(&obj).map(|(r, _)| Parsed::row(r)),
         Format::BatchOutput => chat::parse_batch_output(&obj, ctx),
-        Format::R1 => problems::parse_r1(&obj).map(|r| Parsed::Row(Box::new(r))),
-        Format::SkyThought => problems::parse_skythought(&obj).map(|r| Parsed::Row(Box::new(r))),
-        Format::Problems => problems::parse_problem(&obj).map(|r| Parsed::Row(Box::new(r))),
+        Format::R1 => problems::parse_r1(&obj).map(Parsed::row),
+        Format::SkyThought => problems::parse_skythought(&obj).map(Parsed::row),
+        Format::Problems => problems::parse_problem(&obj).map(Parsed::row),
         Format::Scores => scores::parse(&obj).map(Parsed::Scores),
     }
 }

@@ -143,8 +143,13 @@ fn write_rows(path: &Path, rows: u64, per_prompt: u64, near_every: Option<u64>) 
 /// Peak resident memory of this process so far, in MiB (Linux).
 #[must_use]
 pub fn peak_rss_mib() -> Option<f64> {
+    status_mib("VmHWM:")
+}
+
+/// A memory figure of this process's `/proc/self/status` (`VmHWM:`, `RssAnon:`...), in MiB.
+fn status_mib(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
@@ -163,11 +168,7 @@ impl AnonPeak {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
-            let read = || -> Option<f64> {
-                let status = std::fs::read_to_string("/proc/self/status").ok()?;
-                let line = status.lines().find(|l| l.starts_with("RssAnon:"))?;
-                Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
-            };
+            let read = || status_mib("RssAnon:");
             let mut peak = read();
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                 std::thread::sleep(std::time::Duration::from_millis(2));

@@ -465,14 +465,31 @@ pub struct Charts {
     pub score_histograms: Vec<(String, [i64; 10])>,
     /// Samples per token-length bucket: < 256, < 512, …, < 32768, ≥ 32768.
     pub token_histogram: [i64; 9],
-    /// (name, accepted, rejected, total) per teacher, per source, and per verifier (its passing samples).
-    pub by_teacher: Vec<(String, i64, i64, i64)>,
-    pub by_source: Vec<(String, i64, i64, i64)>,
+    /// (name, accepted, rejected, total) per verifier, among its passing samples. Per teacher
+    /// and per source they come with the stats ([`decided_rows`]).
     pub by_verifier: Vec<(String, i64, i64, i64)>,
 }
 
 /// Token-length bucket bounds of [`Charts::token_histogram`].
 pub const TOKEN_BUCKETS: [&str; 9] = ["<256", "<512", "<1k", "<2k", "<4k", "<8k", "<16k", "<32k", "≥32k"];
+
+/// (name, accepted, rejected, total) per name of a stats grouping (teacher, source), the
+/// largest first.
+#[must_use]
+pub fn decided_rows(
+    counts: &std::collections::BTreeMap<String, i64>,
+    decided: &std::collections::BTreeMap<String, crate::ops::stats::Decided>,
+) -> Vec<(String, i64, i64, i64)> {
+    let mut rows: Vec<_> = counts
+        .iter()
+        .map(|(name, &total)| {
+            let d = decided.get(name).copied().unwrap_or_default();
+            (name.clone(), d.accepted, d.rejected, total)
+        })
+        .collect();
+    rows.sort_by(|a, b| b.3.cmp(&a.3).then_with(|| b.0.cmp(&a.0)));
+    rows
+}
 
 async fn acceptance(store: &Store, sql: &'static str) -> Result<Vec<(String, i64, i64, i64)>, sqlx::Error> {
     sqlx::query_as(sql).fetch_all(store.pool()).await
@@ -504,18 +521,6 @@ pub async fn charts(store: &Store) -> Result<Charts, sqlx::Error> {
     for (b, n) in tokens {
         out.token_histogram[b.clamp(0, 8) as usize] = n;
     }
-    out.by_teacher = acceptance(
-        store,
-        "SELECT t.name, coalesce(sum(s.status = 'accepted'), 0), coalesce(sum(s.status = 'rejected'), 0), count(*) \
-         FROM samples s JOIN teachers t ON t.id = s.teacher_id GROUP BY t.name ORDER BY count(*) DESC",
-    )
-    .await?;
-    out.by_source = acceptance(
-        store,
-        "SELECT coalesce(src.name, '(none)'), coalesce(sum(s.status = 'accepted'), 0), coalesce(sum(s.status = 'rejected'), 0), count(*) \
-         FROM samples s LEFT JOIN sources src ON src.id = s.source_id GROUP BY 1 ORDER BY count(*) DESC",
-    )
-    .await?;
     out.by_verifier = acceptance(
         store,
         "SELECT v.name, coalesce(sum(s.status = 'accepted'), 0), coalesce(sum(s.status = 'rejected'), 0), count(*) \

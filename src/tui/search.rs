@@ -4,8 +4,8 @@
 //! the background, and shared. A search scans it in chunks on a blocking thread with
 //! fuzzy-matcher's Skim algorithm, keeps the best hits, and reports after the first chunk (the
 //! first results appear at once) and at the end. A search that starts before the corpus is read
-//! ranks the first prompts, read by themselves, in the meantime. Each search carries a generation; a newer
-//! query makes the older scan stop at its next chunk.
+//! ranks the first prompts, read by themselves, in the meantime. Each search carries a
+//! generation; a newer query makes the older scan stop at its next chunk.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

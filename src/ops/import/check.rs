@@ -188,22 +188,16 @@ pub fn check_files(
             let (path, ctx) = (path.as_path(), &ctx);
             let worker = scope.spawn(move || {
                 let mut found = BadRecords::default();
-                for raw in batches.iter().flatten() {
-                    if let Err(e) = decode(&raw, Some(format), ctx) {
-                        found.add(path, e.line, e.column, e.message);
-                    }
+                for batch in batches {
+                    decode_all(&batch, path, format, ctx, &mut found);
                 }
                 found
             });
             let checked = check_file(&mut check, opts, ctx, &mut requests, progress, &to_worker);
             drop(to_worker);
             let theirs = worker.join().map_err(|_| io_error(path, &io::Error::other("the decoding thread panicked")))?;
-            checked?;
-            // Each side kept its first BAD_SHOWN: the first BAD_SHOWN of the file are among them.
-            check.bad.extend(theirs.shown);
-            check.bad.sort_by_key(|b| b.line);
-            check.bad.truncate(BAD_SHOWN);
-            check.bad_count += theirs.count;
+            let found = checked?.merge(theirs);
+            (check.bad, check.bad_count) = (found.shown, found.count);
             check.sha256 = hashing
                 .join()
                 .map_err(|_| io_error(path, &io::Error::other("the hashing thread panicked")))?
@@ -232,10 +226,30 @@ impl BadRecords {
             self.shown.push(BadRecord { path: path.to_owned(), line, column, reason });
         }
     }
+
+    /// Both threads' finds: each kept its first BAD_SHOWN, so the file's first BAD_SHOWN are
+    /// among them.
+    fn merge(mut self, other: Self) -> Self {
+        self.shown.extend(other.shown);
+        self.shown.sort_by_key(|b| b.line);
+        self.shown.truncate(BAD_SHOWN);
+        self.count += other.count;
+        self
+    }
+}
+
+/// Decodes a batch of records as the import will, noting those that fail.
+fn decode_all(batch: &[RawRecord], path: &Path, format: Format, ctx: &ParseContext, found: &mut BadRecords) {
+    for raw in batch {
+        if let Err(e) = decode(raw, Some(format), ctx) {
+            found.add(path, e.line, e.column, e.message);
+        }
+    }
 }
 
 /// Reads every record and decodes it, as the import will: every other batch here, the others
-/// by whoever receives them from `to_worker`. What it finds goes into `check`.
+/// by whoever receives them from `to_worker`. Counts the records into `check`; returns the bad
+/// ones found here.
 fn check_file(
     check: &mut FileCheck,
     opts: &ImportOptions,
@@ -243,30 +257,17 @@ fn check_file(
     requests: &mut HashMap<String, (BatchRequest, String)>,
     progress: &(dyn Fn(Progress) + Sync),
     to_worker: &std::sync::mpsc::SyncSender<Vec<RawRecord>>,
-) -> Result<(), ImportError> {
-    let (path, layout, format) = (check.path.clone(), check.layout, check.format);
-    let path = path.as_path();
+) -> Result<BadRecords, ImportError> {
+    let (path, format) = (check.path.as_path(), check.format);
     let file = File::open(path).map_err(|e| io_error(path, &e))?;
     let total = file.metadata().map_or(0, |m| m.len());
-    let mut reader = RecordReader::new(BufReader::with_capacity(1 << 20, file), layout, opts.max_record_bytes);
-    let bad = |check: &mut FileCheck, line: u64, column: Option<u64>, reason: String| {
-        check.bad_count += 1;
-        if check.bad.len() < BAD_SHOWN {
-            check.bad.push(BadRecord { path: path.to_owned(), line, column, reason });
-        }
-    };
-    let mut reported = 0u64;
+    let mut reader = RecordReader::new(BufReader::with_capacity(1 << 20, file), check.layout, opts.max_record_bytes);
+    let mut found = BadRecords::default();
+    let (mut records, mut reported) = (0u64, 0u64);
     let mut batch: Vec<RawRecord> = Vec::with_capacity(DECODE_BATCH);
     let mut ours = true;
-    let decode_here = |batch: &[RawRecord], check: &mut FileCheck| {
-        for raw in batch {
-            if let Err(e) = decode(raw, Some(format), ctx) {
-                bad(check, e.line, e.column, e.message);
-            }
-        }
-    };
     while let Some(raw) = reader.next() {
-        check.records += 1;
+        records += 1;
         if reader.bytes_read() - reported >= 8 << 20 {
             reported = reader.bytes_read();
             progress(Progress::Checking { path: path.to_owned(), bytes: reported, total });
@@ -279,11 +280,11 @@ fn check_file(
                     size as f64 / f64::from(1 << 20),
                     limit >> 20
                 );
-                bad(check, line, None, reason);
+                found.add(path, line, None, reason);
                 continue;
             }
             Err(ReadError::Malformed { line, message }) => {
-                bad(check, line, None, message);
+                found.add(path, line, None, message);
                 continue;
             }
             Err(ReadError::Io(e)) => return Err(io_error(path, &e)),
@@ -297,12 +298,12 @@ fn check_file(
                     let id = record.custom_id.unwrap_or_default();
                     let here = format!("{}:{}", path.display(), raw.line);
                     if let Some((_, first)) = requests.get(&id) {
-                        bad(check, raw.line, None, format!("custom_id {id:?} was already used at {first}"));
+                        found.add(path, raw.line, None, format!("custom_id {id:?} was already used at {first}"));
                     } else {
                         requests.insert(id, (request, here));
                     }
                 }
-                Err(e) => bad(check, e.line, e.column, e.message),
+                Err(e) => found.add(path, e.line, e.column, e.message),
             }
             continue;
         }
@@ -311,13 +312,14 @@ fn check_file(
             let full = std::mem::replace(&mut batch, Vec::with_capacity(DECODE_BATCH));
             ours = !ours;
             if ours {
-                decode_here(&full, check);
+                decode_all(&full, path, format, ctx, &mut found);
             } else if let Err(std::sync::mpsc::SendError(full)) = to_worker.send(full) {
-                decode_here(&full, check);
+                decode_all(&full, path, format, ctx, &mut found);
             }
         }
     }
-    decode_here(&batch, check);
+    decode_all(&batch, path, format, ctx, &mut found);
     progress(Progress::Checking { path: path.to_owned(), bytes: total, total });
-    Ok(())
+    check.records = records;
+    Ok(found)
 }

@@ -301,8 +301,10 @@ fn draw_stats(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         for (verifier, h) in &c.score_histograms {
             histogram(&mut lines, format!("score.{verifier}"), &tenths, h, width, theme);
         }
-        acceptance(&mut lines, "By teacher", &c.by_teacher, width, theme);
-        acceptance(&mut lines, "By source", &c.by_source, width, theme);
+        if let Some(s) = &app.stats {
+            acceptance(&mut lines, "By teacher", &super::data::decided_rows(&s.by_teacher, &s.decided_by_teacher), width, theme);
+            acceptance(&mut lines, "By source", &super::data::decided_rows(&s.by_source, &s.decided_by_source), width, theme);
+        }
         acceptance(&mut lines, "By verifier, among samples that pass it", &c.by_verifier, width, theme);
     } else {
         lines.push(Line::raw("reading…"));

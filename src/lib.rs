@@ -12,6 +12,7 @@ pub mod ops;
 pub mod rules;
 pub mod store;
 pub mod teacher;
+pub mod template;
 pub mod train;
 pub mod tui;
 pub mod verify;

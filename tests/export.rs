@@ -194,7 +194,7 @@ fn template_check_catches_reasoning_the_template_drops() {
         .arg(&chatml)
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("does not render"));
+        .stderr(predicate::str::contains("chatml/tokenizer_config.json:1: the chat template does not compile: syntax error"));
 }
 
 /// A word-level tokenizer.json whose vocabulary is `tokens` (ids in order).

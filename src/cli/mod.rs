@@ -7,6 +7,7 @@ mod import;
 mod progress;
 mod rules;
 mod stats;
+mod template;
 mod train;
 mod verify;
 
@@ -152,6 +153,9 @@ pub enum Command {
     /// Fine-tune a student with LoRA on an export (candle; CPU, or an NVIDIA GPU with the cuda build).
     #[command(after_help = TRAIN_HELP)]
     Train(train::TrainArgs),
+    /// See what a student is trained on: an export rendered through a model's chat template.
+    #[command(subcommand)]
+    Template(template::TemplateCommand),
     /// Decode with a local model (and adapter) to read what the student says: greedy or sampled, KV cache.
     GenerateLocal(train::GenerateLocalArgs),
     /// Measure retort's speed on generated data.
@@ -348,6 +352,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Some(Command::GenerateLocal(args)) => tokio::task::spawn_blocking(move || train::generate_local(&args)).await?,
+        Some(Command::Template(cmd)) => tokio::task::spawn_blocking(move || template::run(cmd)).await?,
         Some(Command::Bench(cmd)) => bench::run(cmd).await,
         Some(Command::Completions { shell }) => {
             // Written whole, so that a closed pipe is an error like any other write's, not a panic.

@@ -8,7 +8,6 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 pub mod kd;
-pub mod template;
 
 /// The output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

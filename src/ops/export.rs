@@ -734,7 +734,7 @@ pub async fn check_template(
     model_dir: &Path,
     max_len: Option<u64>,
 ) -> Result<TemplateReport, ExportError> {
-    let template = crate::export::template::ChatTemplate::load(model_dir).map_err(ExportError::Usage)?;
+    let template = crate::template::ChatTemplate::load(model_dir).map_err(|e| ExportError::Usage(e.to_string()))?;
     let tokenizer_path = model_dir.join("tokenizer.json");
     let tokenizer = match (max_len, tokenizer_path.exists()) {
         (Some(_), true) => Some(crate::ingest::tokens::TokenCounter::from_file(&tokenizer_path).map_err(ExportError::Usage)?),
@@ -763,7 +763,7 @@ pub async fn check_template(
 
 /// Renders one sample through the template and adds what it loses to the report.
 fn check_one(
-    template: &crate::export::template::ChatTemplate,
+    template: &crate::template::ChatTemplate,
     tokenizer: Option<&crate::ingest::tokens::TokenCounter>,
     max_len: Option<u64>,
     opts: &ExportOptions,
@@ -774,24 +774,18 @@ fn check_one(
     let record = record(s, ExportFormat::Messages, opts.reasoning, opts.system);
     let messages: Vec<Value> = record["messages"].as_array().cloned().unwrap_or_default();
     let tools = record.get("tools");
-    let before = &messages[..messages.len().saturating_sub(1)];
-    let rendered = template.render(&messages, tools, false).and_then(|full| {
-        let prompt = template.render(before, tools, true)?;
-        if full.starts_with(&prompt) {
-            return Ok((full, Some(prompt)));
-        }
-        report.generation_prompt_differs.add(id);
-        let plain = template.render(before, tools, false)?;
-        Ok(if full.starts_with(&plain) { (full, Some(plain)) } else { (full, None) })
-    });
-    let (full, prompt) = match rendered {
-        Ok(r) => r,
+    let training = match template.render_training(&messages, tools) {
+        Ok(t) => t,
         Err(e) => {
             report.render_errors.add(id);
-            report.render_errors.first_error.get_or_insert(e);
+            report.render_errors.first_error.get_or_insert(e.to_string());
             return;
         }
     };
+    if training.generation_prompt_differs {
+        report.generation_prompt_differs.add(id);
+    }
+    let full = &training.text;
     if opts.reasoning != ReasoningMode::Drop
         && let Some(reasoning) = s.reasoning.as_deref().map(str::trim).filter(|r| !r.is_empty())
     {
@@ -800,23 +794,24 @@ fn check_one(
             report.reasoning_dropped.add(id);
         }
     }
-    let (tools_hidden, calls_hidden) = crate::export::template::hidden_tool_use(&full, tools, &messages);
+    let (tools_hidden, calls_hidden) = crate::template::hidden_tool_use(full, tools, &messages);
     if tools_hidden {
         report.tools_dropped.add(id);
     }
     if calls_hidden {
         report.tool_calls_dropped.add(id);
     }
-    match prompt.as_deref().and_then(|p| full.strip_prefix(p)) {
-        Some(assistant) => {
-            if assistant.replace(template.eos_token(), "").trim().is_empty() {
+    // The answer is the last trained range, once the prompt's rendering is masked.
+    match training.trained.last().filter(|_| training.answer_located) {
+        Some(answer) => {
+            if full[answer.clone()].replace(template.eos_token(), "").trim().is_empty() {
                 report.empty_assistant.add(id);
             }
         }
         None => report.prompt_not_prefix.add(id),
     }
     if let (Some(limit), Some(t)) = (max_len, tokenizer)
-        && t.count(&full) > limit
+        && t.count(full) > limit
     {
         report.too_long.add(id);
     }

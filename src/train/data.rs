@@ -13,7 +13,7 @@ use rand::seq::SliceRandom;
 use serde_json::{Value, json};
 
 use super::step::{Row, TopK};
-use crate::export::template::ChatTemplate;
+use crate::template::{ChatTemplate, Marking, TrainingText, assistant_mask};
 
 /// The teacher's top-k for a kd line: the sampled tokens' ids and, per token, the top-k ids and
 /// log-probs.
@@ -48,8 +48,17 @@ fn turns(v: &Value) -> Vec<Value> {
     }
 }
 
-/// A line of any export format as a conversation.
+/// A line of any export format as a conversation to learn from: it has an assistant turn.
 pub fn conversation(line: &Value) -> Result<Conversation, String> {
+    let conv = any_conversation(line)?;
+    if !conv.messages.iter().any(|m| m.get("role").and_then(Value::as_str) == Some("assistant")) {
+        return Err("the conversation has no assistant turn to learn from".into());
+    }
+    Ok(conv)
+}
+
+/// A line of any export format as a conversation, with or without an assistant turn.
+pub fn any_conversation(line: &Value) -> Result<Conversation, String> {
     let obj = line.as_object().ok_or("a line must be a JSON object")?;
     let tools = obj.get("tools").filter(|t| !t.is_null()).map(|t| match t {
         // LLaMA-Factory's sharegpt keeps tools as a JSON string.
@@ -99,8 +108,8 @@ pub fn conversation(line: &Value) -> Result<Conversation, String> {
     } else {
         return Err("no `messages`, `prompt`/`completion`, `conversations` or `instruction`: not a retort export line".into());
     };
-    if !messages.iter().any(|m| m.get("role").and_then(Value::as_str) == Some("assistant")) {
-        return Err("the conversation has no assistant turn to learn from".into());
+    if messages.is_empty() {
+        return Err("the conversation has no messages".into());
     }
     let soft = match (obj.get("token_ids"), obj.get("target_token_ids"), obj.get("logprobs")) {
         (Some(ids), Some(targets), Some(lps)) => {
@@ -145,6 +154,17 @@ pub struct Encoder {
     template: ChatTemplate,
 }
 
+/// What a conversation holds that its rendering leaves out: trained on all the same, since
+/// this is the text the student sees at inference, but worth a warning.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Omissions {
+    /// Tools offered or tool calls (a template without tool support: the student learns calls
+    /// it never saw defined).
+    pub tool_use: bool,
+    /// A `reasoning_content` the template has no place for.
+    pub reasoning: bool,
+}
+
 /// Why a line did not become a row.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Skip {
@@ -173,81 +193,56 @@ impl Encoder {
         Ok(Self { tokenizer, template: ChatTemplate::load(model_dir)? })
     }
 
+    /// The file the chat template came from.
+    #[must_use]
+    pub fn template_origin(&self) -> &str {
+        self.template.origin()
+    }
+
     /// The prompt for the model's answer to `turns`: the rendering with the generation prompt.
     pub fn render_prompt(&self, turns: &[Value], tools: Option<&Value>) -> Result<String, String> {
-        self.template.render(turns, tools, true)
+        Ok(self.template.render(turns, tools, true)?)
     }
 
-    /// The rendering of `messages`, with reasoning moved inline (`<think>…</think>` before the
-    /// answer) when the template would drop a `reasoning_content` field.
-    fn render_all(&self, messages: &[Value], tools: Option<&Value>) -> Result<(Vec<Value>, String), String> {
-        let full = self.template.render(messages, tools, false)?;
-        let dropped = messages
-            .iter()
-            .any(|m| m.get("reasoning_content").and_then(Value::as_str).is_some_and(|r| !r.trim().is_empty() && !full.contains(r.trim())));
-        if !dropped {
-            return Ok((messages.to_vec(), full));
-        }
-        let inlined: Vec<Value> = messages
-            .iter()
-            .map(|m| {
-                let mut m = m.clone();
-                if let Some(Value::String(r)) = m.as_object_mut().and_then(|o| o.remove("reasoning_content")) {
-                    let content = text(m.get("content"));
-                    m["content"] = json!(format!("<think>\n{}\n</think>\n\n{content}", r.trim()));
-                }
-                m
-            })
-            .collect();
-        let full = self.template.render(&inlined, tools, false)?;
-        Ok((inlined, full))
+    /// The conversation as the student is trained on it: the rendering, its tokens and which
+    /// of them carry the loss.
+    pub fn encode_text(&self, conv: &Conversation) -> Result<(TrainingText, tokenizers::Encoding, Vec<bool>), Skip> {
+        let training = self.template.render_training(&conv.messages, conv.tools.as_ref()).map_err(|e| Skip::Bad(e.to_string()))?;
+        let encoding = self.tokenizer.encode(training.text.as_str(), false).map_err(|e| Skip::Bad(format!("tokenizing: {e}")))?;
+        let target = assistant_mask(encoding.get_offsets(), &training.trained);
+        Ok((training, encoding, target))
     }
 
-    /// The row of a conversation: its tokens and which of them are the assistant's; and
-    /// whether the chat template leaves out tools the conversation offers or tool calls it
-    /// holds (a template without tool support: the student would learn calls it never saw
-    /// defined).
-    pub fn encode(&self, conv: &Conversation, max_len: usize) -> Result<(Row, bool), Skip> {
-        let tools = conv.tools.as_ref();
-        let (messages, full) = self.render_all(&conv.messages, tools).map_err(Skip::Bad)?;
-        let (tools_hidden, calls_hidden) = crate::export::template::hidden_tool_use(&full, tools, &messages);
-        let mut spans = Vec::new();
-        for (i, m) in messages.iter().enumerate() {
-            if m.get("role").and_then(Value::as_str) != Some("assistant") {
-                continue;
-            }
-            let prefix = self.template.render(&messages[..i], tools, true).map_err(Skip::Bad)?;
-            // Up to the last turn is the whole conversation, rendered already.
-            let upto = if i + 1 == messages.len() {
-                full.clone()
-            } else {
-                self.template.render(&messages[..=i], tools, false).map_err(Skip::Bad)?
-            };
-            // Templates that rewrite earlier turns (Qwen3 drops their reasoning) break the
-            // prefix property there; those turns are context, not targets.
-            if upto.starts_with(&prefix) && full.starts_with(&upto) && upto.len() > prefix.len() {
-                spans.push((prefix.len(), upto.len()));
-            }
+    /// The row of a conversation: its tokens and which of them are the assistant's; and what
+    /// the chat template leaves out of it.
+    pub fn encode(&self, conv: &Conversation, max_len: usize) -> Result<(Row, Omissions), Skip> {
+        let (training, encoding, target) = self.encode_text(conv)?;
+        if !target.iter().any(|t| *t) {
+            return Err(Skip::Bad(untrained(&training)));
         }
-        if spans.is_empty() {
-            return Err(Skip::Bad(
-                "the chat template renders the conversation so that no assistant turn can be located (its rendering up to the \
-                 generation prompt is not a prefix of the whole)"
-                    .into(),
-            ));
-        }
-        let encoding = self.tokenizer.encode(full.as_str(), false).map_err(|e| Skip::Bad(format!("tokenizing: {e}")))?;
+        let (tools_hidden, calls_hidden) = crate::template::hidden_tool_use(&training.text, conv.tools.as_ref(), &conv.messages);
+        let omissions = Omissions { tool_use: tools_hidden || calls_hidden, reasoning: training.reasoning_dropped };
         let ids = encoding.get_ids().to_vec();
         if ids.len() > max_len {
             return Err(Skip::TooLong(ids.len()));
         }
-        let target: Vec<bool> =
-            encoding.get_offsets().iter().map(|(start, _)| spans.iter().any(|(a, b)| start >= a && start < b)).collect();
         let soft = match &conv.soft {
             None => None,
             Some(s) => Some(align(&ids, &target, s).map_err(Skip::ForeignTokenizer)?),
         };
-        Ok((Row { ids, target, soft }, tools_hidden || calls_hidden))
+        Ok((Row { ids, target, soft }, omissions))
+    }
+}
+
+/// Why a rendering has nothing to train on.
+#[must_use]
+pub fn untrained(training: &TrainingText) -> String {
+    match training.marking {
+        Marking::GenerationBlocks => "the chat template's {% generation %} blocks mark none of the conversation".into(),
+        Marking::Prefixes => "no assistant turn can be located in the rendering: the template renders the conversation up to \
+                              a turn (with the generation prompt) as other text than the start of the whole, so the turn \
+                              cannot be told from its prompt (a training template with {% generation %} blocks marks it)"
+            .into(),
     }
 }
 
@@ -274,14 +269,28 @@ fn align(ids: &[u32], target: &[bool], soft: &Soft) -> Result<Vec<Option<TopK>>,
 /// Reads an export file's lines as conversations; a line that is not JSON or not a
 /// conversation is an error naming file and line.
 pub fn read_file(path: &Path) -> Result<Vec<Conversation>, String> {
+    read_lines(path, true)?.into_iter().map(|(_, conv)| conv).collect()
+}
+
+/// A file's line: its 1-based number and its conversation, or why it is none.
+pub type Line = (usize, Result<Conversation, String>);
+
+/// Each non-blank line of a file (its 1-based number) as a conversation, or why it is none
+/// (`file:line: reason`, `file:line:column: reason` for broken JSON); `learnable`: it must
+/// have an assistant turn.
+pub fn read_lines(path: &Path, learnable: bool) -> Result<Vec<Line>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let value: Value = serde_json::from_str(line).map_err(|e| format!("{}:{}:{}: {e}", path.display(), i + 1, e.column()))?;
-        out.push(conversation(&value).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?);
+        let conv = match serde_json::from_str::<Value>(line) {
+            Err(e) => Err(format!("{}:{}:{}: {e}", path.display(), i + 1, e.column())),
+            Ok(value) if learnable => conversation(&value).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1)),
+            Ok(value) => any_conversation(&value).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1)),
+        };
+        out.push((i + 1, conv));
     }
     Ok(out)
 }
@@ -295,6 +304,8 @@ pub struct Dataset {
     /// `file:line` of the rows whose tools or tool calls the chat template does not render:
     /// trained on all the same, but the student never sees them.
     pub hidden_tool_use: Vec<String>,
+    /// `file:line` of the rows whose reasoning the chat template leaves out.
+    pub dropped_reasoning: Vec<String>,
 }
 
 /// Encodes an export directory's `train.jsonl` and, when present, `validation.jsonl`.
@@ -303,7 +314,13 @@ pub fn load(export: &Path, encoder: &Encoder, max_len: usize) -> Result<Dataset,
     if !train_path.exists() {
         return Err(format!("{} has no train.jsonl: give the directory `retort export --out` wrote", export.display()));
     }
-    let mut data = Dataset { train: Vec::new(), validation: Vec::new(), skipped: Vec::new(), hidden_tool_use: Vec::new() };
+    let mut data = Dataset {
+        train: Vec::new(),
+        validation: Vec::new(),
+        skipped: Vec::new(),
+        hidden_tool_use: Vec::new(),
+        dropped_reasoning: Vec::new(),
+    };
     for (name, into_train) in [("train.jsonl", true), ("validation.jsonl", false)] {
         let path = export.join(name);
         if !path.exists() {
@@ -312,9 +329,12 @@ pub fn load(export: &Path, encoder: &Encoder, max_len: usize) -> Result<Dataset,
         for (i, conv) in read_file(&path)?.iter().enumerate() {
             let at = || format!("{}:{}", path.display(), i + 1);
             match encoder.encode(conv, max_len) {
-                Ok((row, hides_tool_use)) => {
-                    if hides_tool_use {
+                Ok((row, omitted)) => {
+                    if omitted.tool_use {
                         data.hidden_tool_use.push(at());
+                    }
+                    if omitted.reasoning {
+                        data.dropped_reasoning.push(at());
                     }
                     if into_train { data.train.push(row) } else { data.validation.push(row) }
                 }

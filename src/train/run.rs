@@ -279,6 +279,16 @@ pub fn train(
             ),
         });
     }
+    if let Some(first) = dataset.dropped_reasoning.first() {
+        report(Event::Warning {
+            message: format!(
+                "{} conversations carry reasoning (reasoning_content) that {}'s chat template does not render (the first, {first}): \
+                 the student is trained on the answers alone; export with --reasoning inline to train on the reasoning",
+                dataset.dropped_reasoning.len(),
+                opts.model.display(),
+            ),
+        });
+    }
     let started = Instant::now();
     let mut cancelled = false;
     // The optimizer steps of every epoch, in order; a resumed run skips those already taken.

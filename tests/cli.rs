@@ -103,7 +103,7 @@ fn bash_completion_offers_commands_and_each_flags_values() {
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     };
     assert_eq!(complete("retort exp", 1, "exp", "retort"), "export");
-    assert_eq!(complete("retort export --format ''", 3, "", "--format"), "messages prompt-completion sharegpt alpaca kd");
+    assert_eq!(complete("retort export --format ''", 3, "", "--format"), "messages prompt-completion sharegpt alpaca openai kd");
     assert_eq!(complete("retort export --reasoning ''", 3, "", "--reasoning"), "inline field drop");
     assert!(complete("retort verify -v ''", 3, "", "-v").starts_with("math exact format"));
     assert!(!sb.db().exists(), "printing a script opens no store");
@@ -112,7 +112,7 @@ fn bash_completion_offers_commands_and_each_flags_values() {
         .args(["export", "--format", "jsonl", "--out", "x"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("[possible values: messages, prompt-completion, sharegpt, alpaca, kd]"));
+        .stderr(predicate::str::contains("[possible values: messages, prompt-completion, sharegpt, alpaca, openai, kd]"));
 }
 
 #[test]

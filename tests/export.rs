@@ -152,9 +152,11 @@ fn template_check_catches_reasoning_the_template_drops() {
     let sb = Sandbox::new();
     sky(&sb);
     let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/r1-distill-model");
-    // Independent: accepted samples that carry reasoning.
+    // Independent: accepted samples that carry whole reasoning. A thought that was cut off
+    // (Sky-T1's <|begin_of_thought|> never closed) is written open, so the template keeps it.
     let with_reasoning = sb.query_i64(
-        "SELECT count(*) FROM samples s JOIN sample_texts t ON t.sample_id = s.id WHERE s.status = 'accepted' AND coalesce(t.reasoning, '') != ''",
+        "SELECT count(*) FROM samples s JOIN sample_texts t ON t.sample_id = s.id WHERE s.status = 'accepted' \
+         AND coalesce(t.reasoning, '') != '' AND json_extract(t.metadata, '$.reasoning_closed') IS NOT 0",
     );
     assert!(with_reasoning > 0);
     let out = sb.retort().args(["export", "--format", "messages", "--json", "--check-template"]).arg(&model).output().unwrap();
@@ -163,8 +165,14 @@ fn template_check_catches_reasoning_the_template_drops() {
     assert_eq!(report["reasoning_dropped"]["count"].as_i64(), Some(with_reasoning));
     assert_eq!(report["checked"].as_i64(), Some(sb.query_i64("SELECT count(*) FROM samples WHERE status = 'accepted'")));
     assert_eq!(report["render_errors"]["count"], 0);
-    // The template pre-fills `<think>` in its generation prompt: noted, not a problem.
-    assert_eq!(report["generation_prompt_differs"]["count"], report["checked"]);
+    // The template pre-fills `<think>` in its generation prompt: noted, not a problem. Open
+    // thoughts keep their `<think>`, so the prompt is a prefix there.
+    let open = sb.query_i64(
+        "SELECT count(*) FROM samples s JOIN sample_texts t ON t.sample_id = s.id WHERE s.status = 'accepted' \
+         AND json_extract(t.metadata, '$.reasoning_closed') = 0",
+    );
+    assert!(open > 0, "Sky-T1 has traces cut off inside their reasoning");
+    assert_eq!(report["generation_prompt_differs"]["count"].as_i64(), Some(report["checked"].as_i64().unwrap() - open));
     // Without reasoning in the export there is nothing to lose.
     sb.retort()
         .args(["export", "--format", "messages", "--reasoning", "drop", "--check-template"])
@@ -197,27 +205,46 @@ fn template_check_catches_reasoning_the_template_drops() {
         .stderr(predicate::str::contains("chatml/tokenizer_config.json:1: the chat template does not compile: syntax error"));
 }
 
-/// A word-level tokenizer.json whose vocabulary is `tokens` (ids in order).
-fn tokenizer_with(sb: &Sandbox, name: &str, tokens: &[String]) -> std::path::PathBuf {
-    let vocab: serde_json::Map<String, Value> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), serde_json::json!(i))).collect();
+/// A student's model directory: a ChatML template and a word-level tokenizer.json over GPT-2's
+/// byte-level pieces (`" How"` is `"ĠHow"`) whose vocabulary is `tokens` (ids in order, unknown
+/// words the first), with the template's markers as special tokens.
+fn student_with(sb: &Sandbox, name: &str, tokens: &[String]) -> std::path::PathBuf {
+    let dir = sb.path(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut vocab: serde_json::Map<String, Value> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), serde_json::json!(i))).collect();
+    let specials = ["<|im_start|>", "<|im_end|>"];
+    let added: Vec<Value> = specials
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            vocab.insert((*t).to_owned(), serde_json::json!(tokens.len() + i));
+            serde_json::json!({"id": tokens.len() + i, "content": t, "single_word": false, "lstrip": false, "rstrip": false,
+                               "normalized": false, "special": true})
+        })
+        .collect();
     let json = serde_json::json!({
-        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [], "normalizer": null,
-        "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null, "decoder": null,
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": added, "normalizer": null,
+        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
+        "post_processor": null, "decoder": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
         "model": {"type": "WordLevel", "vocab": vocab, "unk_token": tokens[0]}
     });
-    sb.write(name, json.to_string())
+    std::fs::write(dir.join("tokenizer.json"), json.to_string()).unwrap();
+    let chatml = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+    std::fs::write(dir.join("chat_template.jinja"), chatml).unwrap();
+    std::fs::write(dir.join("tokenizer_config.json"), r#"{"eos_token": "<|im_end|>"}"#).unwrap();
+    dir
 }
 
 #[test]
-fn kd_export_carries_the_teachers_top_k_as_token_ids() {
+fn kd_export_places_the_teachers_top_k_where_the_student_predicts_each_token() {
     let sb = Sandbox::new();
     sb.retort().assert().success(); // the demo set holds the OpenAI log-probs example
     let response: Value =
         serde_json::from_str(&std::fs::read_to_string(data("wire-formats/openai_chat_completion_logprobs.json")).unwrap()).unwrap();
     let positions = response["choices"][0]["logprobs"]["content"].as_array().unwrap().clone();
     // Every token the teacher named, sampled or in its top-k, spelled as a byte-level vocabulary
-    // spells it (a leading space is `Ġ`).
-    let mut tokens: Vec<String> = vec!["<unk>".into()];
+    // spells it (a leading space is `Ġ`), and the template's words.
+    let mut tokens: Vec<String> = ["<unk>", "user", "assistant", "system", "\u{10a}"].map(str::to_owned).to_vec();
     for p in &positions {
         for t in std::iter::once(p).chain(p["top_logprobs"].as_array().unwrap()) {
             let spelled = t["token"].as_str().unwrap().replace(' ', "\u{120}");
@@ -226,28 +253,54 @@ fn kd_export_carries_the_teachers_top_k_as_token_ids() {
             }
         }
     }
-    let tok = tokenizer_with(&sb, "tokenizer.json", &tokens);
-    sb.retort().args(["export", "--format", "kd", "--status", "pending", "--out", "kd", "--tokenizer"]).arg(&tok).assert().success();
+    let student = student_with(&sb, "student", &tokens);
+    sb.retort().args(["export", "--format", "kd", "--status", "pending", "--out", "kd", "--model"]).arg(&student).assert().success();
     let rows = lines(&sb.path("kd/train.jsonl"));
     assert_eq!(rows.len(), 1, "only the sample with log-probs");
     let row = &rows[0];
-    let id = |t: &str| tokens.iter().position(|x| *x == t.replace(' ', "\u{120}")).unwrap();
-    assert_eq!(row["token_ids"].as_array().unwrap().len(), positions.len());
+    assert_eq!(row["messages"][1]["content"], "Hello! How can I assist you today?");
+    let id = |t: &str| tokens.iter().position(|x| *x == t.replace(' ', "\u{120}")).unwrap_or_else(|| panic!("{t}"));
+    // The student's tokens, independently: the rendering as ChatML, tokenized by the vocabulary.
+    let tokenizer = tokenizers::Tokenizer::from_file(student.join("tokenizer.json")).unwrap();
+    let text = format!(
+        "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n{}<|im_end|>\n",
+        row["messages"][0]["content"].as_str().unwrap(),
+        row["messages"][1]["content"].as_str().unwrap()
+    );
+    let ids = tokenizer.encode(text.as_str(), false).unwrap().get_ids().to_vec();
+    let n = positions.len();
+    let first_answer = ids.len() - 2 - n; // the answer, then <|im_end|> and the newline
+    assert_eq!(ids[first_answer] as usize, id(positions[0]["token"].as_str().unwrap()));
+    // Rows right-aligned to the tokens; row t is the distribution over token t + 1.
+    let targets = row["target_token_ids"].as_array().unwrap();
+    assert_eq!(targets.len(), ids.len() - (first_answer - 1));
+    let offset = ids.len() - targets.len();
+    for t in offset..ids.len() - 1 {
+        assert_eq!(row["token_ids"][t - offset], ids[t + 1], "row {t} predicts the next token");
+    }
     for (i, p) in positions.iter().enumerate() {
-        assert_eq!(row["token_ids"][i], id(p["token"].as_str().unwrap()));
         let top = p["top_logprobs"].as_array().unwrap();
-        let ids: Vec<usize> = top.iter().map(|t| id(t["token"].as_str().unwrap())).collect();
-        assert_eq!(row["target_token_ids"][i], serde_json::json!(ids));
+        let want: Vec<usize> = top.iter().map(|t| id(t["token"].as_str().unwrap())).collect();
+        assert_eq!(row["target_token_ids"][i], serde_json::json!(want), "the teacher's top-k for its token {i}");
         let lps: Vec<f64> = top.iter().map(|t| t["logprob"].as_f64().unwrap()).collect();
         assert_eq!(row["logprobs"][i], serde_json::json!(lps));
     }
-    assert_eq!(row["messages"][1]["content"], "Hello! How can I assist you today?");
+    // Past the teacher's tokens: the template's <|im_end|> with probability ≈ 1, finite.
+    assert_eq!(row["target_token_ids"][n][0], tokens.len() + 1);
+    assert_eq!(row["logprobs"][n], serde_json::json!([0.0, -30.0]));
     let manifest: Value = serde_json::from_slice(&read(&sb.path("kd/manifest.json"))).unwrap();
     assert_eq!(manifest["soft_labels"]["top_k"], 2);
-    // A tokenizer that lacks a teacher token: teacher and student must share one.
-    let partial = tokenizer_with(&sb, "other.json", &tokens[..3]);
+    assert_eq!(manifest["soft_labels"]["teacher_rows"], n);
+    let axolotl = &manifest["train_with"]["axolotl"];
+    assert_eq!(
+        axolotl["datasets"][0],
+        serde_json::json!({"path": "train.jsonl", "type": "axolotl.integrations.kd.chat_template",
+        "field_messages": "messages", "logprobs_field": "logprobs", "temperature": 1.0})
+    );
+    // A student that lacks a teacher token: teacher and student must share a tokenizer.
+    let partial = student_with(&sb, "other", &tokens[..6]);
     sb.retort()
-        .args(["export", "--format", "kd", "--status", "pending", "--out", "kd2", "--tokenizer"])
+        .args(["export", "--format", "kd", "--status", "pending", "--out", "kd2", "--model"])
         .arg(&partial)
         .assert()
         .code(1)
@@ -257,7 +310,7 @@ fn kd_export_carries_the_teachers_top_k_as_token_ids() {
         .args(["export", "--format", "kd", "--status", "pending", "--out", "kd3"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("--tokenizer"));
+        .stderr(predicate::str::contains("--format kd needs --model DIR"));
 }
 
 /// LLaMA-Factory's glaive tool-call demo imported and every sample accepted; its rows as the
@@ -372,10 +425,16 @@ fn tool_definitions_keep_the_datasets_key_order() {
     assert!(expected.iter().any(|t| t.starts_with(r#"[{"name":"#)), "the file lists name before description");
     let out = sb.path("messages");
     sb.retort().args(["export", "--format", "messages", "--out"]).arg(&out).assert().success();
+    // Each written as OpenAI and transformers give a template its tools: {"type": "function",
+    // "function": the file's definition}.
     let mut written: Vec<String> = lines(&out.join("train.jsonl"))
         .iter()
         .filter(|r| r["tools"].as_array().is_some_and(|a| !a.is_empty()))
-        .map(|r| r["tools"].to_string())
+        .map(|r| {
+            let tools = r["tools"].as_array().unwrap();
+            assert!(tools.iter().all(|t| t["type"] == "function"), "{r}");
+            Value::Array(tools.iter().map(|t| t["function"].clone()).collect()).to_string()
+        })
         .collect();
     // Prompts are deduplicated and exports ordered by id: compare as sets of texts.
     expected.sort();

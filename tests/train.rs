@@ -151,7 +151,7 @@ fn soft_labels_train_with_the_kd_loss_and_a_foreign_tokenizer_is_refused() {
     sb.retort().args(["import", "soft.jsonl"]).assert().success();
     sb.retort().args(["rules", "apply", "--expr", "accept where label = soft"]).assert().success();
     sb.retort().args(["train", "create-model", "--shape", "tiny", "--out", "tiny"]).assert().success();
-    sb.retort().args(["export", "--format", "kd", "--tokenizer", "tiny/tokenizer.json", "--val", "0.25", "--out", "kd"]).assert().success();
+    sb.retort().args(["export", "--format", "kd", "--model", "tiny", "--val", "0.25", "--out", "kd"]).assert().success();
     let kd_train = |model: &str| {
         sb.retort()
             .args(["train", "--model", model, "--data", "kd", "--out", "kdrun", "--threads", "1", "--max-steps", "3"])

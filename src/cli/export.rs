@@ -11,8 +11,9 @@ use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
-    /// messages (TRL, OpenAI, axolotl chat_template), prompt-completion (TRL), sharegpt
-    /// (LLaMA-Factory, with dataset_info.json), alpaca, kd (soft labels: top-k log-probs as token ids).
+    /// messages (TRL, axolotl chat_template: tool arguments as objects), prompt-completion (TRL),
+    /// sharegpt and alpaca (LLaMA-Factory, with dataset_info.json), openai (OpenAI fine-tuning:
+    /// tool call ids, string arguments), kd (soft labels: top-k log-probs as token ids).
     #[arg(long, value_name = "FORMAT", value_parser = super::one_of::<ExportFormat>(ExportFormat::ALL.iter().map(|f| f.as_str())))]
     pub format: ExportFormat,
     /// The directory to write train.jsonl, validation.jsonl and manifest.json into.
@@ -49,9 +50,11 @@ pub struct ExportArgs {
     /// At most this many completion tokens (split by the mix's weights).
     #[arg(long, value_name = "N")]
     pub max_tokens: Option<u64>,
-    /// kd: the tokenizer.json teacher and student share (turns the teacher's tokens into ids).
-    #[arg(long, value_name = "FILE")]
-    pub tokenizer: Option<PathBuf>,
+    /// kd: the student's model directory (tokenizer.json and chat template). Each line is rendered
+    /// as the student is trained on it and the teacher's top-k placed on its tokens, as axolotl's
+    /// KD loader reads them; teacher and student must share the tokenizer.
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
     /// The dataset's name in dataset_info.json (sharegpt).
     #[arg(long, default_value = "retort", value_name = "NAME")]
     pub name: String,
@@ -88,7 +91,7 @@ pub async fn run(store: &Store, args: ExportArgs) -> anyhow::Result<()> {
         max_samples: args.max_samples,
         max_tokens: args.max_tokens,
         name: args.name.clone(),
-        tokenizer: args.tokenizer.clone(),
+        model: args.model.clone(),
     };
     if let Some(dir) = &args.check_template {
         let report = crate::ops::export::check_template(store, &opts, dir, args.max_len).await?;
@@ -142,6 +145,19 @@ pub async fn run(store: &Store, args: ExportArgs) -> anyhow::Result<()> {
     }
     let mix: Vec<String> = report.by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
     println!("by kind: {}", mix.join(", "));
+    if !report.left_out.is_empty() {
+        println!("left out, as {} cannot hold them: {}", opts.format, crate::ops::export::left_out_summary(&report.left_out));
+    }
+    let cut = &report.cut_off_reasoning;
+    if cut.count > 0 {
+        let ids: Vec<String> = cut.examples.iter().map(|i| format!("#{i}")).collect();
+        println!(
+            "{} samples were cut off inside their reasoning (e.g. {}) and are written with it open, <think> without </think>; \
+             --where 'not reasoning_cut_off' leaves them out",
+            cut.count,
+            ids.join(" ")
+        );
+    }
     if args.dry_run {
         println!("Dry run: nothing was written.");
     } else if let Some(id) = report.export_id {

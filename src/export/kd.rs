@@ -71,6 +71,76 @@ pub fn soft_targets(tokenizer: &tokenizers::Tokenizer, content: &Value) -> Resul
     Ok(out)
 }
 
+/// A filler's log-prob for the tokens beside the true one: e^-30 ≈ 1e-13, so the row is the true
+/// token with probability ≈ 1, yet finite: a trainer that renormalises and takes the log (axolotl
+/// does) gets no −∞ and no NaN.
+const FILLER_LOGPROB: f64 = -30.0;
+
+/// A kd line's rows, placed for the student: row `i` is the distribution over the student's token
+/// at position `first + i + 1` of its rendering, the last row sitting at the last position, as
+/// axolotl's KD loader right-aligns them and compares row `t` with the student's prediction at `t`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placed {
+    /// The token each row predicts (the last row's is the last token: it predicts nothing).
+    pub token_ids: Vec<u32>,
+    pub target_token_ids: Vec<Vec<u32>>,
+    pub logprobs: Vec<Vec<f64>>,
+    /// Top-k kept per row.
+    pub k: usize,
+    /// Rows the teacher gave; the others (end-of-turn tokens the template adds, the last row)
+    /// hold the true next token with probability ≈ 1.
+    pub teacher_rows: usize,
+}
+
+/// A row holding `token` with probability ≈ 1 among `k` ids.
+fn filler(token: u32, k: usize) -> (Vec<u32>, Vec<f64>) {
+    let mut ids = vec![token];
+    let mut lps = vec![0.0];
+    ids.extend((0u32..).filter(|i| *i != token).take(k - 1));
+    lps.resize(k, FILLER_LOGPROB);
+    (ids, lps)
+}
+
+/// Places a sample's teacher top-k on the student's rendering of it: `ids` are the rendering's
+/// tokens and `trained` says which carry the loss. The teacher's sampled tokens must appear, in
+/// order, in the answer (the last run of trained tokens): they do when teacher and student share
+/// a tokenizer and the text is the teacher's. The rows start where the first trained token is
+/// predicted, so that every trained position has a row (earlier assistant turns get the true next
+/// token), whatever a trainer's own labels train of the assistant's turns.
+pub fn place(ids: &[u32], trained: &[bool], teacher: &SoftTargets) -> Result<Placed, String> {
+    let end = trained.iter().rposition(|m| *m).map(|i| i + 1).ok_or("the student's chat template trains no token of this conversation")?;
+    let answer = trained[..end].iter().rposition(|m| !*m).map_or(0, |i| i + 1)..end;
+    let first_trained = trained.iter().position(|m| *m).unwrap_or(answer.start).max(1);
+    let n = teacher.token_ids.len();
+    if n == 0 {
+        return Err("the stored log-probs have no positions".into());
+    }
+    let k = teacher.target_token_ids.iter().map(Vec::len).min().unwrap_or(0);
+    if k == 0 {
+        return Err("a position of the stored log-probs has no top-k alternatives".into());
+    }
+    let start =
+        (answer.start.max(1)..answer.end.saturating_sub(n - 1)).find(|p| ids[*p..*p + n] == teacher.token_ids[..]).ok_or_else(|| {
+            "the teacher's tokens are not among the student's tokens of the answer: teacher and student tokenizers \
+             differ, or the answer's text is not the teacher's"
+                .to_owned()
+        })?;
+    let first = first_trained - 1;
+    let last = ids.len() - 1;
+    let mut out = Placed { token_ids: Vec::new(), target_token_ids: Vec::new(), logprobs: Vec::new(), k, teacher_rows: n };
+    for t in first..=last {
+        let next = ids.get(t + 1).copied().unwrap_or(ids[last]);
+        let (row_ids, row_lps) = match (t + 1).checked_sub(start).filter(|j| *j < n) {
+            Some(j) => (teacher.target_token_ids[j][..k].to_vec(), teacher.logprobs[j][..k].to_vec()),
+            None => filler(next, k),
+        };
+        out.token_ids.push(next);
+        out.target_token_ids.push(row_ids);
+        out.logprobs.push(row_lps);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +151,43 @@ mod tests {
         assert_eq!(byte_level(b"\n"), "Ċ");
         assert_eq!(byte_level(b"a!"), "a!");
         assert_eq!(byte_level(&[0xE4, 0xB8, 0xAD]), "ä¸Ń");
+    }
+
+    fn teacher_tail(t: &SoftTargets) -> SoftTargets {
+        SoftTargets {
+            token_ids: t.token_ids[1..].to_vec(),
+            target_token_ids: t.target_token_ids[1..].to_vec(),
+            logprobs: t.logprobs[1..].to_vec(),
+        }
+    }
+
+    #[test]
+    fn each_row_predicts_the_next_token_and_the_last_row_sits_at_the_last_position() {
+        // prompt 10 11 | answer 20 21 22 | end of turn 99 7
+        let ids = [10, 11, 20, 21, 22, 99, 7];
+        let trained = [false, false, true, true, true, true, false];
+        let teacher = SoftTargets {
+            token_ids: vec![20, 21, 22],
+            target_token_ids: vec![vec![20, 5], vec![21, 6], vec![22, 8, 9]],
+            logprobs: vec![vec![-0.1, -2.0], vec![-0.2, -3.0], vec![-0.3, -4.0, -5.0]],
+        };
+        let p = place(&ids, &trained, &teacher).unwrap();
+        assert_eq!(p.k, 2);
+        // Rows from position 1 (predicting 20) to position 6, right-aligned.
+        assert_eq!(p.target_token_ids.len(), 6);
+        assert_eq!(p.token_ids, [20, 21, 22, 99, 7, 7]);
+        assert_eq!(p.target_token_ids[0], [20, 5]);
+        assert_eq!(p.logprobs[2], [-0.3, -4.0]);
+        // Where the teacher said nothing: the true next token, every value finite.
+        assert_eq!(p.target_token_ids[3], [99, 0]);
+        assert_eq!(p.logprobs[3], [0.0, FILLER_LOGPROB]);
+        let wrong = SoftTargets { token_ids: vec![21, 20], target_token_ids: vec![vec![1], vec![2]], logprobs: vec![vec![0.0], vec![0.0]] };
+        assert!(place(&ids, &trained, &wrong).unwrap_err().contains("tokenizers"));
+        // An earlier assistant turn (token 11) gets a row too: the true next token.
+        let multi = [false, true, false, true, true, true, false];
+        let p = place(&ids, &multi, &SoftTargets { token_ids: vec![21, 22], ..teacher_tail(&teacher) }).unwrap();
+        assert_eq!(p.token_ids, [11, 20, 21, 22, 99, 7, 7]);
+        assert_eq!(p.target_token_ids[0], [11, 0]);
+        assert_eq!(p.target_token_ids[2], [21, 6]);
     }
 }

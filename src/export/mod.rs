@@ -7,29 +7,43 @@ use std::str::FromStr;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+pub mod conversation;
 pub mod kd;
+
+pub use conversation::{Style, Unfit};
 
 /// The output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ExportFormat {
-    /// `{"messages": [...]}`: OpenAI fine-tuning, TRL conversational, axolotl `chat_template`.
+    /// `{"messages": [...], "tools"?}` for Hugging Face consumers (TRL conversational, axolotl
+    /// `chat_template`): tool-call arguments as objects.
     Messages,
-    /// `{"prompt": [...], "completion": [...]}`: TRL conversational prompt-completion.
+    /// `{"prompt": [...], "completion": [...], "tools"?}`: TRL conversational prompt-completion.
     PromptCompletion,
     /// `{"conversations": [{"from", "value"}...], "system", "tools"}` with a `dataset_info.json`
     /// entry: LLaMA-Factory.
     Sharegpt,
-    /// `{"instruction", "input", "output", "system", "history"}`: LLaMA-Factory, axolotl `alpaca`.
+    /// `{"instruction", "input", "output", "system", "history"}` with a `dataset_info.json`
+    /// entry: LLaMA-Factory, axolotl `alpaca`.
     Alpaca,
+    /// OpenAI's chat fine-tuning format: tool calls with ids and string arguments, tool results
+    /// with their `tool_call_id`, no keys the API does not know.
+    Openai,
     /// Soft labels: `messages` plus, per completion position, the sampled `token_ids`, the
     /// teacher's top-k `target_token_ids` and their `logprobs` (samples with log-probs only).
     Kd,
 }
 
 impl ExportFormat {
-    pub const ALL: [ExportFormat; 5] =
-        [ExportFormat::Messages, ExportFormat::PromptCompletion, ExportFormat::Sharegpt, ExportFormat::Alpaca, ExportFormat::Kd];
+    pub const ALL: [ExportFormat; 6] = [
+        ExportFormat::Messages,
+        ExportFormat::PromptCompletion,
+        ExportFormat::Sharegpt,
+        ExportFormat::Alpaca,
+        ExportFormat::Openai,
+        ExportFormat::Kd,
+    ];
 
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -38,8 +52,15 @@ impl ExportFormat {
             ExportFormat::PromptCompletion => "prompt-completion",
             ExportFormat::Sharegpt => "sharegpt",
             ExportFormat::Alpaca => "alpaca",
+            ExportFormat::Openai => "openai",
             ExportFormat::Kd => "kd",
         }
+    }
+
+    /// Whether the format has a `reasoning_content` field beside the answer.
+    #[must_use]
+    pub fn has_reasoning_field(self) -> bool {
+        matches!(self, ExportFormat::Messages | ExportFormat::PromptCompletion | ExportFormat::Kd)
     }
 }
 
@@ -52,10 +73,9 @@ impl fmt::Display for ExportFormat {
 impl FromStr for ExportFormat {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ExportFormat::ALL
-            .into_iter()
-            .find(|f| f.as_str() == s)
-            .ok_or_else(|| format!("unknown export format {s:?}; expected one of: messages, prompt-completion, sharegpt, alpaca, kd"))
+        ExportFormat::ALL.into_iter().find(|f| f.as_str() == s).ok_or_else(|| {
+            format!("unknown export format {s:?}; expected one of: messages, prompt-completion, sharegpt, alpaca, openai, kd")
+        })
     }
 }
 
@@ -94,38 +114,9 @@ pub struct ExportSample {
     pub reasoning: Option<String>,
     pub answer: String,
     pub tool_calls: Option<Value>,
-}
-
-/// The assistant's text with the reasoning placed as `mode` says.
-fn assistant_text(s: &ExportSample, mode: ReasoningMode) -> String {
-    match (&s.reasoning, mode) {
-        (Some(r), ReasoningMode::Inline) if !r.is_empty() => format!("<think>\n{r}\n</think>\n\n{}", s.answer),
-        _ => s.answer.clone(),
-    }
-}
-
-fn assistant_message(s: &ExportSample, mode: ReasoningMode) -> Value {
-    let mut m = Map::new();
-    m.insert("role".into(), json!("assistant"));
-    m.insert("content".into(), json!(assistant_text(s, mode)));
-    if mode == ReasoningMode::Field
-        && let Some(r) = s.reasoning.as_ref().filter(|r| !r.is_empty())
-    {
-        m.insert("reasoning_content".into(), json!(r));
-    }
-    if let Some(calls) = &s.tool_calls {
-        m.insert("tool_calls".into(), calls.clone());
-    }
-    Value::Object(m)
-}
-
-fn prompt_messages(s: &ExportSample, system: bool) -> Vec<Value> {
-    let mut out = Vec::with_capacity(s.turns.len() + 1);
-    if system && let Some(sys) = &s.system {
-        out.push(json!({"role": "system", "content": sys}));
-    }
-    out.extend(s.turns.iter().cloned());
-    out
+    /// The trace was cut off inside its reasoning (never closed, or stopped by the token limit
+    /// before an answer): the reasoning is written open, not closed as if whole.
+    pub reasoning_cut_off: bool,
 }
 
 /// Text of a message's content.
@@ -133,66 +124,82 @@ fn content(m: &Value) -> String {
     m.get("content").and_then(Value::as_str).unwrap_or_default().to_owned()
 }
 
-/// A ShareGPT turn for an OpenAI message: LLaMA-Factory's `from` tags.
-fn sharegpt_turn(m: &Value) -> Value {
-    let role = m.get("role").and_then(Value::as_str).unwrap_or("user");
-    if role == "assistant"
-        && let Some(calls) = m.get("tool_calls").and_then(Value::as_array).filter(|c| !c.is_empty())
-    {
-        // LLaMA-Factory's function_call value: {"name", "arguments"} with arguments as an object.
-        let call = &calls[0]["function"];
-        let arguments =
-            call.get("arguments").and_then(Value::as_str).and_then(|a| serde_json::from_str::<Value>(a).ok()).unwrap_or(json!({}));
-        return json!({"from": "function_call", "value": json!({"name": call.get("name"), "arguments": arguments}).to_string()});
-    }
-    let from = match role {
-        "assistant" => "gpt",
-        "tool" => "observation",
-        _ => "human",
-    };
-    json!({"from": from, "value": content(m)})
+/// A function call as LLaMA-Factory's `function_call` value holds it: `{"name", "arguments"}`
+/// with the arguments as an object (name first, as its glaive data writes it).
+fn function_call(call: &Value) -> Value {
+    let (f, name) = crate::ingest::tool_function(call);
+    json!({"name": name, "arguments": f.get("arguments").cloned().unwrap_or_else(|| json!({}))})
 }
 
-/// One output line for a sample.
-#[must_use]
-pub fn record(s: &ExportSample, format: ExportFormat, mode: ReasoningMode, system: bool) -> Value {
-    let tools = s.tools.clone();
-    match format {
-        ExportFormat::Messages | ExportFormat::Kd => {
-            let mut messages = prompt_messages(s, system);
-            messages.push(assistant_message(s, mode));
-            let mut out = json!({"messages": messages});
-            if let Some(t) = tools {
-                out["tools"] = t;
-            }
-            out
+/// ShareGPT turns for LLaMA-Factory: `human` and `observation` at even positions, `gpt` and
+/// `function_call` at odd ones, as its converter requires. A turn that calls tools becomes a
+/// `function_call` holding the call (a list for parallel calls; text beside the calls is left
+/// out, as LLaMA-Factory's own OpenAI converter leaves it), and consecutive tool results one
+/// `observation`, joined as LLaMA-Factory joins them.
+fn sharegpt_turns(messages: &[Value]) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    let mut results: Vec<String> = Vec::new();
+    let flush = |out: &mut Vec<Value>, results: &mut Vec<String>| {
+        if !results.is_empty() {
+            out.push(json!({"from": "observation", "value": results.join("\n</tool_response>\n<tool_response>\n")}));
+            results.clear();
         }
-        ExportFormat::PromptCompletion => {
-            let mut out = json!({"prompt": prompt_messages(s, system), "completion": [assistant_message(s, mode)]});
-            if let Some(t) = tools {
-                out["tools"] = t;
+    };
+    for m in messages {
+        let role = m.get("role").and_then(Value::as_str).unwrap_or("user");
+        if role == "tool" {
+            results.push(content(m));
+            continue;
+        }
+        flush(&mut out, &mut results);
+        let turn = match (role, m.get("tool_calls").and_then(Value::as_array)) {
+            ("system", _) => continue,
+            ("assistant", Some(calls)) if !calls.is_empty() => {
+                let value = if calls.len() == 1 { function_call(&calls[0]) } else { calls.iter().map(function_call).collect() };
+                json!({"from": "function_call", "value": value.to_string()})
             }
-            out
+            ("assistant", _) => json!({"from": "gpt", "value": content(m)}),
+            _ => json!({"from": "human", "value": content(m)}),
+        };
+        out.push(turn);
+    }
+    flush(&mut out, &mut results);
+    out
+}
+
+/// The tools as LLaMA-Factory's `tools` column holds them: a JSON string of the functions (its
+/// glaive data's shape), or empty.
+fn sharegpt_tools(tools: Option<&Value>) -> String {
+    match tools.and_then(Value::as_array).filter(|t| !t.is_empty()) {
+        Some(list) => Value::Array(list.iter().map(|t| crate::ingest::tool_function(t).0.clone()).collect()).to_string(),
+        None => String::new(),
+    }
+}
+
+/// One output line for a sample, or why the format cannot hold it.
+pub fn record(s: &ExportSample, format: ExportFormat, mode: ReasoningMode, system: bool) -> Result<Value, Unfit> {
+    let style = if format == ExportFormat::Openai { Style::OpenAi } else { Style::HuggingFace };
+    // Formats without a reasoning field take it inline (`--reasoning field` is refused for them
+    // before anything is written).
+    let mode = if mode == ReasoningMode::Field && !format.has_reasoning_field() { ReasoningMode::Inline } else { mode };
+    let mut messages = conversation::messages(s, mode, system, style)?;
+    let tools = conversation::tools(s.tools.as_ref());
+    let with_tools = |mut out: Value| {
+        if let Some(t) = &tools {
+            out["tools"] = t.clone();
+        }
+        out
+    };
+    Ok(match format {
+        ExportFormat::Messages | ExportFormat::Kd | ExportFormat::Openai => with_tools(json!({"messages": messages})),
+        ExportFormat::PromptCompletion => {
+            let answer = messages.pop().unwrap_or_default();
+            with_tools(json!({"prompt": messages, "completion": [answer]}))
         }
         ExportFormat::Sharegpt => {
-            let mut conversations: Vec<Value> = s.turns.iter().map(sharegpt_turn).collect();
-            let mut last = assistant_message(s, if mode == ReasoningMode::Field { ReasoningMode::Inline } else { mode });
-            // A final tool call stays a function_call turn; beside an answer, the answer is the turn.
-            if !(s.tool_calls.is_some() && s.answer.is_empty())
-                && let Some(m) = last.as_object_mut()
-            {
-                m.remove("tool_calls");
-            }
-            conversations.push(sharegpt_turn(&last));
-            let mut out = json!({"conversations": conversations});
-            if system && let Some(sys) = &s.system {
-                out["system"] = json!(sys);
-            }
-            if let Some(t) = tools {
-                // LLaMA-Factory reads tool definitions as a JSON string.
-                out["tools"] = json!(t.to_string());
-            }
-            out
+            // Every line has every column dataset_info.json names: LLaMA-Factory reads them by key.
+            let system = if system { s.system.clone().unwrap_or_default() } else { String::new() };
+            json!({"conversations": sharegpt_turns(&messages), "system": system, "tools": sharegpt_tools(s.tools.as_ref())})
         }
         ExportFormat::Alpaca => {
             // Earlier turns become `history` pairs; the last user turn is the instruction.
@@ -206,33 +213,33 @@ pub fn record(s: &ExportSample, format: ExportFormat, mode: ReasoningMode, syste
                     _ => {}
                 }
             }
-            let mut out = json!({"instruction": last_user, "input": "", "output": assistant_text(s, mode)});
-            if system && let Some(sys) = &s.system {
-                out["system"] = json!(sys);
-            }
-            if !history.is_empty() {
-                out["history"] = json!(history);
-            }
-            out
+            let system = if system { s.system.clone().unwrap_or_default() } else { String::new() };
+            json!({"instruction": last_user, "input": "", "output": conversation::assistant_text(s, mode), "system": system, "history": history})
         }
-    }
+    })
 }
 
-/// The `dataset_info.json` LLaMA-Factory reads beside a ShareGPT export.
+/// The `dataset_info.json` LLaMA-Factory reads beside a ShareGPT or Alpaca export: one entry per
+/// part, naming only columns every line has.
 #[must_use]
-pub fn dataset_info(name: &str, parts: &[(&str, &str)]) -> Value {
+pub fn dataset_info(name: &str, format: ExportFormat, parts: &[(&str, &str)]) -> Value {
     let mut info = Map::new();
     for (part, file) in parts {
-        info.insert(
-            format!("{name}_{part}"),
-            json!({
+        let entry = match format {
+            ExportFormat::Alpaca => json!({
+                "file_name": file,
+                "formatting": "alpaca",
+                "columns": {"prompt": "instruction", "query": "input", "response": "output", "system": "system", "history": "history"}
+            }),
+            _ => json!({
                 "file_name": file,
                 "formatting": "sharegpt",
                 "columns": {"messages": "conversations", "system": "system", "tools": "tools"},
                 "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
                          "observation_tag": "observation", "function_tag": "function_call", "system_tag": "system"}
             }),
-        );
+        };
+        info.insert(format!("{name}_{part}"), entry);
     }
     Value::Object(info)
 }
@@ -245,25 +252,28 @@ mod tests {
         ExportSample {
             system: Some("Be brief.".into()),
             turns: vec![json!({"role": "user", "content": "2+2?"})],
-            tools: None,
             reasoning: Some("add them".into()),
             answer: "4".into(),
-            tool_calls: None,
+            ..ExportSample::default()
         }
     }
 
     #[test]
     fn reasoning_modes() {
         let s = sample();
-        let inline = record(&s, ExportFormat::Messages, ReasoningMode::Inline, true);
+        let inline = record(&s, ExportFormat::Messages, ReasoningMode::Inline, true).unwrap();
         assert_eq!(inline["messages"][2]["content"], "<think>\nadd them\n</think>\n\n4");
         assert_eq!(inline["messages"][0]["role"], "system");
-        let field = record(&s, ExportFormat::Messages, ReasoningMode::Field, false);
+        let field = record(&s, ExportFormat::Messages, ReasoningMode::Field, false).unwrap();
         assert_eq!(field["messages"][1]["content"], "4");
         assert_eq!(field["messages"][1]["reasoning_content"], "add them");
         assert_eq!(field["messages"].as_array().unwrap().len(), 2);
-        let dropped = record(&s, ExportFormat::Alpaca, ReasoningMode::Drop, true);
-        assert_eq!(dropped, json!({"instruction": "2+2?", "input": "", "output": "4", "system": "Be brief."}));
+        let dropped = record(&s, ExportFormat::Alpaca, ReasoningMode::Drop, true).unwrap();
+        assert_eq!(dropped, json!({"instruction": "2+2?", "input": "", "output": "4", "system": "Be brief.", "history": []}));
+        // Every column on every line, empty when there is nothing.
+        let bare = record(&s, ExportFormat::Sharegpt, ReasoningMode::Drop, false).unwrap();
+        assert_eq!(bare["system"], "");
+        assert_eq!(bare["tools"], "");
     }
 
     #[test]
@@ -275,15 +285,32 @@ mod tests {
             json!({"role": "tool", "content": "{\"t\":20}"}),
         ];
         s.tools = Some(json!([{"name": "get"}]));
-        let r = record(&s, ExportFormat::Sharegpt, ReasoningMode::Drop, true);
+        let r = record(&s, ExportFormat::Sharegpt, ReasoningMode::Drop, true).unwrap();
         let froms: Vec<&str> = r["conversations"].as_array().unwrap().iter().map(|t| t["from"].as_str().unwrap()).collect();
         assert_eq!(froms, ["human", "function_call", "observation", "gpt"]);
         assert_eq!(r["tools"], "[{\"name\":\"get\"}]");
         // Name before arguments, as LLaMA-Factory's own glaive data writes a function_call.
         assert_eq!(r["conversations"][1]["value"], "{\"name\":\"get\",\"arguments\":{\"city\":\"Paris\"}}");
-        let pc = record(&sample(), ExportFormat::PromptCompletion, ReasoningMode::Inline, false);
+        let pc = record(&sample(), ExportFormat::PromptCompletion, ReasoningMode::Inline, false).unwrap();
         assert_eq!(pc["prompt"], json!([{"role": "user", "content": "2+2?"}]));
         assert_eq!(pc["completion"][0]["role"], "assistant");
         assert_eq!("sharegpt".parse::<ExportFormat>().unwrap(), ExportFormat::Sharegpt);
+    }
+
+    #[test]
+    fn parallel_calls_and_their_results_keep_llamafactorys_alternation() {
+        let mut s = sample();
+        s.turns = vec![
+            json!({"role": "user", "content": "both?"}),
+            json!({"role": "assistant", "content": "", "tool_calls": [
+                {"function": {"name": "a", "arguments": "{\"x\":1}"}}, {"function": {"name": "b", "arguments": "{}"}}]}),
+            json!({"role": "tool", "content": "1"}),
+            json!({"role": "tool", "content": "2"}),
+        ];
+        let r = record(&s, ExportFormat::Sharegpt, ReasoningMode::Drop, true).unwrap();
+        let turns = r["conversations"].as_array().unwrap();
+        assert_eq!(turns.len(), 4, "{r}");
+        assert_eq!(turns[1]["value"], "[{\"name\":\"a\",\"arguments\":{\"x\":1}},{\"name\":\"b\",\"arguments\":{}}]");
+        assert_eq!(turns[2], json!({"from": "observation", "value": "1\n</tool_response>\n<tool_response>\n2"}));
     }
 }

@@ -150,7 +150,7 @@ pub fn parse_sharegpt(obj: &Map<String, Value>) -> Result<Record, String> {
             "gpt" | "assistant" | "model" | "chatgpt" | "bing" | "bard" => serde_json::json!({"role": "assistant", "content": value}),
             "system" => serde_json::json!({"role": "system", "content": value}),
             "observation" | "tool" | "function" => serde_json::json!({"role": "tool", "content": value}),
-            "function_call" => serde_json::json!({"role": "assistant", "content": "", "tool_calls": [tool_call(&value, i)?]}),
+            "function_call" => serde_json::json!({"role": "assistant", "content": "", "tool_calls": tool_calls(&value, i)?}),
             other => {
                 return Err(format!("`conversations[{i}].from` is {other:?}; expected human, gpt, system, function_call or observation"));
             }
@@ -180,10 +180,18 @@ pub fn parse_sharegpt(obj: &Map<String, Value>) -> Result<Record, String> {
     Ok(record(prompt, samples))
 }
 
-/// A ShareGPT `function_call` value (`{"name", "arguments"}` as JSON text) as an OpenAI tool call.
-fn tool_call(value: &str, i: usize) -> Result<Value, String> {
-    let call: Value =
+/// A ShareGPT `function_call` value (`{"name", "arguments"}` as JSON text, or a list of them for
+/// parallel calls, as LLaMA-Factory reads it) as OpenAI tool calls.
+fn tool_calls(value: &str, i: usize) -> Result<Value, String> {
+    let calls: Value =
         serde_json::from_str(value).map_err(|e| format!("`conversations[{i}].value` (a function_call) is not valid JSON: {e}"))?;
+    match calls {
+        Value::Array(list) => list.iter().map(|c| tool_call(c, i)).collect::<Result<Vec<_>, _>>().map(Value::Array),
+        call => Ok(Value::Array(vec![tool_call(&call, i)?])),
+    }
+}
+
+fn tool_call(call: &Value, i: usize) -> Result<Value, String> {
     let name = call.get("name").and_then(Value::as_str).ok_or(format!("`conversations[{i}].value` has no function `name`"))?;
     let arguments = match call.get("arguments") {
         Some(Value::String(s)) => s.clone(),

@@ -54,7 +54,7 @@ pub async fn export_bench(args: &ExportBenchArgs) -> anyhow::Result<()> {
             max_samples: None,
             max_tokens: None,
             name: "bench".into(),
-            tokenizer: None,
+            model: None,
         };
         reset_peak_rss();
         let anon = AnonPeak::start();

@@ -53,9 +53,11 @@ pub struct ExportOptions {
     pub max_tokens: Option<u64>,
     /// The dataset's name in `dataset_info.json`.
     pub name: String,
-    /// `kd`: the tokenizer teacher and student share, to turn the teacher's tokens into ids.
+    /// `kd`: the student's model directory (tokenizer.json and chat template): each line is
+    /// rendered and tokenized as the student is trained on it, and the teacher's top-k placed
+    /// on those tokens.
     #[serde(skip)]
-    pub tokenizer: Option<PathBuf>,
+    pub model: Option<PathBuf>,
 }
 
 /// Parses `--mix`: `reasoning=3,general=1` by kind, or `source:NAME=W,...` by source.
@@ -98,7 +100,25 @@ pub struct ExportReport {
     /// Samples per kind / source in the export.
     pub by_kind: BTreeMap<String, u64>,
     pub by_source: BTreeMap<String, u64>,
+    /// Samples the format cannot hold, by reason: not written, not counted above.
+    pub left_out: BTreeMap<String, Finding>,
+    /// Samples whose reasoning was cut off, written open (no `</think>`): `--where 'not
+    /// reasoning_cut_off'` leaves them out.
+    pub cut_off_reasoning: Finding,
     pub export_id: Option<i64>,
+}
+
+/// `left_out` in words: "2 samples left out: a tool result answers no tool call (#4 #9)".
+#[must_use]
+pub fn left_out_summary(left_out: &BTreeMap<String, Finding>) -> String {
+    let parts: Vec<String> = left_out
+        .iter()
+        .map(|(why, f)| {
+            let ids: Vec<String> = f.examples.iter().map(|id| format!("#{id}")).collect();
+            format!("{} {} {why} ({})", f.count, if f.count == 1 { "sample:" } else { "samples:" }, ids.join(" "))
+        })
+        .collect();
+    parts.join("; ")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -285,8 +305,9 @@ async fn unmap(mut conn: sqlx::pool::PoolConnection<sqlx::Sqlite>) {
 /// Reads the texts of `ids` and returns them in that order.
 async fn samples(conn: &mut sqlx::SqliteConnection, ids: &[i64]) -> Result<Vec<ExportSample>, sqlx::Error> {
     let sql = format!(
-        "SELECT s.id, t.system, pt.text, pt.messages, pt.tools, t.reasoning, t.answer, t.tool_calls FROM samples s \
+        "SELECT s.id, t.system, pt.text, pt.messages, pt.tools, t.reasoning, t.answer, t.tool_calls, {} FROM samples s \
          JOIN prompt_texts pt ON pt.prompt_id = s.prompt_id JOIN sample_texts t ON t.sample_id = s.id WHERE s.id IN ({})",
+        crate::rules::compile::REASONING_CUT_OFF,
         vec!["?"; ids.len()].join(",")
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -311,6 +332,7 @@ async fn samples(conn: &mut sqlx::SqliteConnection, ids: &[i64]) -> Result<Vec<E
                 reasoning: r.try_get(5)?,
                 answer: r.try_get(6)?,
                 tool_calls: json(7)?,
+                reasoning_cut_off: r.try_get::<bool, _>(8)?,
             },
         );
     }
@@ -344,8 +366,8 @@ async fn write_part(
     opts: &ExportOptions,
     file: &str,
     part: &[Candidate],
-    tokenizer: Option<&tokenizers::Tokenizer>,
-    soft: &mut SoftSummary,
+    student: Option<&crate::train::data::Encoder>,
+    written: &mut Written,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<PartReport, ExportError> {
     let path = opts.out.join(file);
@@ -354,7 +376,9 @@ async fn write_part(
     let partial = partial.as_path();
     let f = File::create(partial).map_err(|e| io_error(partial, &e))?;
     let mut out = HashingWriter::new(f);
-    let tokens = part.iter().map(|c| c.tokens as u64).sum::<u64>();
+    let tokens_of: std::collections::HashMap<i64, u64> = part.iter().map(|c| (c.id, c.tokens as u64)).collect();
+    written.samples = part.len() as u64;
+    written.tokens = part.iter().map(|c| c.tokens as u64).sum::<u64>();
     // The next chunk's texts are read while this one is written: the two cores share the work.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<(i64, ExportSample)>, sqlx::Error>>(2);
     let ids: Vec<Vec<i64>> = part.chunks(500).map(|c| c.iter().map(|c| c.id).collect()).collect();
@@ -374,19 +398,35 @@ async fn write_part(
         let batch = batch?;
         done += batch.len() as u64;
         progress(done);
-        let soft_labels = match tokenizer {
+        let soft_labels = match student {
             Some(_) => logprobs(store, &batch.iter().map(|(id, _)| *id).collect::<Vec<_>>()).await?,
             None => std::collections::HashMap::new(),
         };
         for (id, s) in batch {
-            let mut rec = record(&s, opts.format, opts.reasoning, opts.system);
-            if let (Some(t), Some((content, k, temperature))) = (tokenizer, soft_labels.get(&id)) {
-                let targets = crate::export::kd::soft_targets(t, content).map_err(|e| ExportError::Usage(format!("sample #{id}: {e}")))?;
-                rec["token_ids"] = json!(targets.token_ids);
-                rec["target_token_ids"] = json!(targets.target_token_ids);
-                rec["logprobs"] = json!(targets.logprobs);
-                soft.k = soft.k.max(*k);
+            let mut rec = match record(&s, opts.format, opts.reasoning, opts.system) {
+                Ok(rec) => rec,
+                Err(unfit) => {
+                    written.left_out.entry(unfit.to_string()).or_default().add(id);
+                    written.left_out_ids.insert(id);
+                    written.samples -= 1;
+                    written.tokens -= tokens_of.get(&id).copied().unwrap_or(0);
+                    continue;
+                }
+            };
+            if s.reasoning_cut_off && opts.reasoning != ReasoningMode::Drop {
+                written.cut_off_reasoning.add(id);
+            }
+            if let (Some(student), Some((content, _, temperature))) = (student, soft_labels.get(&id)) {
+                let placed = place_for_student(student, &rec, content).map_err(|e| ExportError::Usage(format!("sample #{id}: {e}")))?;
+                rec["token_ids"] = json!(placed.token_ids);
+                rec["target_token_ids"] = json!(placed.target_token_ids);
+                rec["logprobs"] = json!(placed.logprobs);
+                let soft = &mut written.soft;
+                soft.k = soft.k.max(placed.k as i64);
+                soft.teacher_rows += placed.teacher_rows as u64;
+                soft.rows += placed.target_token_ids.len() as u64;
                 if let Some(t) = temperature {
+                    rec["temperature"] = json!(t);
                     soft.temperatures.insert(t.to_string());
                 }
             }
@@ -398,7 +438,16 @@ async fn write_part(
     let sha256 = out.finish().map_err(|e| io_error(partial, &e))?;
     std::fs::rename(partial, &path).map_err(|e| io_error(&path, &e))?;
     unfinished.0 = None;
-    Ok(PartReport { file: file.to_owned(), samples: part.len() as u64, tokens, sha256: hex::encode(sha256) })
+    Ok(PartReport { file: file.to_owned(), samples: written.samples, tokens: written.tokens, sha256: hex::encode(sha256) })
+}
+
+/// The teacher's top-k of a kd line placed on the student's rendering of it (`line` is the
+/// messages line): the tokens the student is trained on, the answer's among them.
+fn place_for_student(student: &crate::train::data::Encoder, line: &Value, content: &Value) -> Result<crate::export::kd::Placed, String> {
+    let conv = crate::train::data::conversation(line)?;
+    let (_, encoding, mask) = student.encode_text(&conv).map_err(|e| e.to_string())?;
+    let teacher = crate::export::kd::soft_targets(&student.tokenizer, content)?;
+    crate::export::kd::place(encoding.get_ids(), &mask, &teacher)
 }
 
 /// Removes the file it names when dropped, unless disarmed (set to `None`).
@@ -484,6 +533,19 @@ impl Write for HashingWriter {
     }
 }
 
+/// What one part wrote beyond its lines: its counts once the samples its format cannot hold are
+/// left out, and the samples written with a cut-off reasoning.
+#[derive(Debug, Default)]
+struct Written {
+    samples: u64,
+    tokens: u64,
+    left_out: BTreeMap<String, Finding>,
+    /// Every sample left out, to take out of the counts by kind and source.
+    left_out_ids: std::collections::HashSet<i64>,
+    cut_off_reasoning: Finding,
+    soft: SoftSummary,
+}
+
 /// What the soft labels of an export hold, for the manifest.
 #[derive(Debug, Default, Serialize)]
 struct SoftSummary {
@@ -491,6 +553,10 @@ struct SoftSummary {
     k: i64,
     /// The teachers' sampling temperatures, when known.
     temperatures: std::collections::BTreeSet<String>,
+    /// Rows written, and those of them the teacher gave (the rest: end-of-turn tokens and each
+    /// line's last row, holding the true next token).
+    rows: u64,
+    teacher_rows: u64,
 }
 
 /// Writes `value` as pretty JSON through a `.partial` file.
@@ -545,6 +611,13 @@ pub async fn export(
     if !(0.0..1.0).contains(&opts.val) {
         return Err(ExportError::Usage(format!("--val {} must be in [0, 1)", opts.val)));
     }
+    if opts.reasoning == ReasoningMode::Field && !opts.format.has_reasoning_field() {
+        return Err(ExportError::Usage(format!(
+            "--reasoning field writes the reasoning as reasoning_content, which {} has no place for: use --reasoning inline \
+             (<think>…</think> before the answer) or drop",
+            opts.format
+        )));
+    }
     let mut names = Names::default();
     let chosen = choose(candidates(store, opts, &mut names).await?, opts, &names);
     let (validation, train): (Vec<Candidate>, Vec<Candidate>) = chosen.into_iter().partition(|c| c.validation);
@@ -554,6 +627,8 @@ pub async fn export(
         parts: BTreeMap::new(),
         by_kind: BTreeMap::new(),
         by_source: BTreeMap::new(),
+        left_out: BTreeMap::new(),
+        cut_off_reasoning: Finding::default(),
         export_id: None,
     };
     for c in train.iter().chain(&validation) {
@@ -587,31 +662,58 @@ pub async fn export(
     if opts.format == ExportFormat::Alpaca {
         refuse_tool_use(store, train.iter().chain(&validation).map(|c| c.id), report.samples).await?;
     }
-    let tokenizer = match (opts.format, &opts.tokenizer) {
-        (ExportFormat::Kd, Some(path)) => Some(
-            tokenizers::Tokenizer::from_file(path)
-                .map_err(|e| ExportError::Usage(format!("cannot load the tokenizer {}: {e}", path.display())))?,
-        ),
+    let student = match (opts.format, &opts.model) {
+        (ExportFormat::Kd, Some(dir)) => Some(crate::train::data::Encoder::load(dir).map_err(ExportError::Usage)?),
         (ExportFormat::Kd, None) => {
             return Err(ExportError::Usage(
-                "--format kd needs --tokenizer tokenizer.json (the tokenizer teacher and student share)".into(),
+                "--format kd needs --model DIR, the student's model directory (its tokenizer.json and chat template): the \
+                 teacher's top-k are placed on the tokens the student is trained on, and teacher and student must share the \
+                 tokenizer"
+                    .into(),
             ));
         }
         _ => None,
     };
     std::fs::create_dir_all(&opts.out).map_err(|e| io_error(&opts.out, &e))?;
     let mut soft = SoftSummary::default();
-    let mut written = 0u64;
+    let mut done_before = 0u64;
+    let mut left_out_ids = std::collections::HashSet::new();
     for (name, part) in &parts {
         let file = format!("{name}.jsonl");
-        let sink = |done: u64| progress(written + done, report.samples);
-        report.parts.insert((*name).to_owned(), write_part(store, opts, &file, part, tokenizer.as_ref(), &mut soft, &sink).await?);
-        written += part.len() as u64;
+        let sink = |done: u64| progress(done_before + done, report.samples);
+        let mut written = Written::default();
+        let written_part = write_part(store, opts, &file, part, student.as_ref(), &mut written, &sink).await?;
+        report.samples -= part.len() as u64 - written_part.samples;
+        report.tokens -= part.iter().map(|c| c.tokens as u64).sum::<u64>() - written_part.tokens;
+        report.parts.insert((*name).to_owned(), written_part);
+        for (why, found) in written.left_out {
+            report.left_out.entry(why).or_default().merge(found);
+        }
+        report.cut_off_reasoning.merge(written.cut_off_reasoning);
+        soft.k = soft.k.max(written.soft.k);
+        soft.rows += written.soft.rows;
+        soft.teacher_rows += written.soft.teacher_rows;
+        soft.temperatures.extend(written.soft.temperatures);
+        left_out_ids.extend(written.left_out_ids);
+        done_before += part.len() as u64;
     }
-    if opts.format == ExportFormat::Sharegpt {
+    for c in train.iter().chain(&validation).filter(|c| left_out_ids.contains(&c.id)) {
+        for (map, name) in [(&mut report.by_kind, names.name(c.kind)), (&mut report.by_source, names.name(c.source))] {
+            if let Some(n) = map.get_mut(name) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(name);
+                }
+            }
+        }
+    }
+    if report.samples == 0 {
+        return Err(ExportError::Usage(format!("nothing to export: {}", left_out_summary(&report.left_out))));
+    }
+    if matches!(opts.format, ExportFormat::Sharegpt | ExportFormat::Alpaca) {
         let files: Vec<(&str, String)> = parts.iter().map(|(n, _)| (*n, format!("{n}.jsonl"))).collect();
         let files: Vec<(&str, &str)> = files.iter().map(|(n, f)| (*n, f.as_str())).collect();
-        write_json(&opts.out, "dataset_info.json", &dataset_info(&opts.name, &files))?;
+        write_json(&opts.out, "dataset_info.json", &dataset_info(&opts.name, opts.format, &files))?;
     }
     let manifest = json!({
         "retort_version": env!("CARGO_PKG_VERSION"),
@@ -624,11 +726,20 @@ pub async fn export(
         "by_kind": report.by_kind,
         "by_source": report.by_source,
         "parts": report.parts,
+        "left_out": report.left_out,
+        "cut_off_reasoning": report.cut_off_reasoning,
         "train_with": train_with(opts),
     });
     let mut manifest = manifest;
     if opts.format == ExportFormat::Kd {
-        manifest["soft_labels"] = json!({"top_k": soft.k, "temperatures": soft.temperatures});
+        manifest["soft_labels"] = json!({
+            "top_k": soft.k,
+            "temperatures": soft.temperatures,
+            "rows": soft.rows,
+            "teacher_rows": soft.teacher_rows,
+            "layout": "row t is the distribution over the student's token t+1; rows right-aligned to the tokenized conversation (axolotl's KD loader)",
+        });
+        manifest["train_with"]["axolotl"] = axolotl_entry(&parts, &soft);
     }
     write_json(&opts.out, "manifest.json", &manifest)?;
     let (id,): (i64,) = sqlx::query_as(
@@ -651,21 +762,49 @@ pub async fn export(
 fn train_with(opts: &ExportOptions) -> Value {
     match opts.format {
         ExportFormat::Kd => json!({
-            "axolotl": "kd_trainer with the teacher's top-k: target_token_ids and logprobs per completion position, temperature in soft_labels",
+            "retort": "retort train --model STUDENT --data <this directory>",
         }),
         ExportFormat::Messages | ExportFormat::PromptCompletion => json!({
             "trl": "trl sft --model_name_or_path MODEL --dataset_name json --dataset_config train.jsonl ... (or datasets.load_dataset('json', data_files='train.jsonl'))",
             "axolotl": "datasets: [{path: train.jsonl, type: chat_template, field_messages: messages}]",
-            "openai": "openai api fine_tuning.jobs.create -F train.jsonl -m MODEL (messages format)",
         }),
-        ExportFormat::Sharegpt => json!({
+        ExportFormat::Openai => json!({
+            "openai": "openai api files.create -f train.jsonl -p fine-tune; openai api fine_tuning.jobs.create -t FILE_ID -m MODEL",
+        }),
+        ExportFormat::Sharegpt | ExportFormat::Alpaca => json!({
             "llamafactory": format!("llamafactory-cli train ... --dataset_dir <this directory> --dataset {}_train", opts.name),
         }),
-        ExportFormat::Alpaca => json!({
-            "axolotl": "datasets: [{path: train.jsonl, type: alpaca}]",
-            "llamafactory": "dataset_info entry with formatting: alpaca",
-        }),
     }
+}
+
+/// The axolotl config that trains on a kd export: its KD plugin and one dataset entry per part,
+/// with the temperature the log-probs were sampled at (axolotl reads it per dataset).
+fn axolotl_entry(parts: &[(&str, &[Candidate])], soft: &SoftSummary) -> Value {
+    let temperature: f64 = match soft.temperatures.iter().collect::<Vec<_>>()[..] {
+        [one] => one.parse().unwrap_or(1.0),
+        _ => 1.0,
+    };
+    let mut entry = json!({
+        "plugins": ["axolotl.integrations.kd.KDPlugin"],
+        "kd_trainer": true,
+        "kd_temperature": 1.0,
+        "datasets": parts.iter().map(|(name, _)| json!({
+            // Relative to the export's directory: the manifest is the same wherever it is written.
+            "path": format!("{name}.jsonl"),
+            "type": "axolotl.integrations.kd.chat_template",
+            "field_messages": "messages",
+            "logprobs_field": "logprobs",
+            "temperature": temperature,
+        })).collect::<Vec<_>>(),
+    });
+    if soft.temperatures.len() > 1 {
+        entry["note"] = json!(format!(
+            "the samples were drawn at {} temperatures ({}): axolotl takes one per dataset, so export each with --where on its teacher",
+            soft.temperatures.len(),
+            soft.temperatures.iter().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    entry
 }
 
 /// Samples of one problem the template check found: how many, and the first ids.
@@ -684,6 +823,12 @@ impl Finding {
         if self.examples.len() < 10 {
             self.examples.push(id);
         }
+    }
+
+    fn merge(&mut self, other: Finding) {
+        self.count += other.count;
+        self.examples.extend(other.examples);
+        self.examples.truncate(10);
     }
 }
 
@@ -771,7 +916,7 @@ fn check_one(
     s: &ExportSample,
     report: &mut TemplateReport,
 ) {
-    let record = record(s, ExportFormat::Messages, opts.reasoning, opts.system);
+    let Ok(record) = record(s, ExportFormat::Messages, opts.reasoning, opts.system) else { return };
     let messages: Vec<Value> = record["messages"].as_array().cloned().unwrap_or_default();
     let tools = record.get("tools");
     let training = match template.render_training(&messages, tools) {

@@ -62,6 +62,9 @@ pub enum Field {
     HasReference,
     /// Tool use: the prompt offers tools or holds tool calls or results, or the answer calls one.
     HasTools,
+    /// The trace was cut off inside its reasoning: opened and never closed, marked incomplete
+    /// by the data, or stopped by the token limit before any answer.
+    ReasoningCutOff,
     Prompt,
     Reasoning,
     Answer,
@@ -99,6 +102,7 @@ impl Field {
         ("has_logprobs", Field::HasLogprobs),
         ("has_reference", Field::HasReference),
         ("has_tools", Field::HasTools),
+        ("reasoning_cut_off", Field::ReasoningCutOff),
         ("prompt", Field::Prompt),
         ("reasoning", Field::Reasoning),
         ("answer", Field::Answer),
@@ -109,7 +113,7 @@ impl Field {
     pub fn field_type(&self) -> FieldType {
         match self {
             Field::Score(_) | Field::Tokens | Field::ReasoningTokens | Field::AnswerTokens => FieldType::Number,
-            Field::Pass(_) | Field::HasLogprobs | Field::HasReference | Field::HasTools => FieldType::Bool,
+            Field::Pass(_) | Field::HasLogprobs | Field::HasReference | Field::HasTools | Field::ReasoningCutOff => FieldType::Bool,
             Field::Teacher | Field::Source | Field::FinishReason => FieldType::Name,
             Field::Prompt | Field::Reasoning | Field::Answer | Field::Reference => FieldType::Text,
             Field::Kind => FieldType::Kind,

@@ -71,6 +71,14 @@ pub const HAS_TOOLS: &str = "(EXISTS (SELECT 1 FROM sample_texts WHERE sample_id
      OR EXISTS (SELECT 1 FROM json_each(pt.messages) m \
      WHERE json_extract(m.value, '$.role') = 'tool' OR json_extract(m.value, '$.tool_calls') IS NOT NULL))))";
 
+/// Whether sample `s`'s trace was cut off inside its reasoning: the reasoning was opened and
+/// never closed (`reasoning_closed` false, set at import), the data marks it incomplete
+/// (OpenR1's `is_reasoning_complete`), or the token limit stopped it before any answer.
+pub const REASONING_CUT_OFF: &str = "(EXISTS (SELECT 1 FROM sample_texts rt WHERE rt.sample_id = s.id AND coalesce(rt.reasoning, '') <> '' \
+     AND ((json_valid(rt.metadata) AND (json_extract(rt.metadata, '$.reasoning_closed') = 0 \
+     OR json_extract(rt.metadata, '$.reasoning_complete') = 0)) \
+     OR (s.finish_reason = 'length' AND trim(rt.answer) = '' AND rt.tool_calls IS NULL))))";
+
 /// The SQL expression reading a field's value (with its verifier name as a parameter if any).
 fn value_sql(field: &Field, params: &mut Vec<Param>) -> &'static str {
     match field {
@@ -94,6 +102,7 @@ fn value_sql(field: &Field, params: &mut Vec<Param>) -> &'static str {
         Field::HasLogprobs => "s.has_logprobs",
         Field::HasReference => "p.has_reference",
         Field::HasTools => HAS_TOOLS,
+        Field::ReasoningCutOff => REASONING_CUT_OFF,
         Field::Prompt => "(SELECT text FROM prompt_texts WHERE prompt_id = s.prompt_id)",
         Field::Reference => "(SELECT reference FROM prompt_texts WHERE prompt_id = s.prompt_id)",
         Field::Reasoning => "(SELECT reasoning FROM sample_texts WHERE sample_id = s.id)",
@@ -121,7 +130,7 @@ fn compare(field: &Field, op: CmpOp, value: &Value, out: &mut Compiled) {
             params.push(Param::Text(name.clone()));
             format!("(s.source_id {} (SELECT id FROM sources WHERE name = ?))", is_sql(op))
         }
-        (Field::Pass(_) | Field::HasLogprobs | Field::HasReference | Field::HasTools, Value::Bool(b)) => {
+        (Field::Pass(_) | Field::HasLogprobs | Field::HasReference | Field::HasTools | Field::ReasoningCutOff, Value::Bool(b)) => {
             let v = value_sql(field, params);
             let wanted = i64::from(*b == (op == CmpOp::Eq));
             format!("(coalesce({v}, 0) = {wanted})")

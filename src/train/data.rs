@@ -246,24 +246,31 @@ pub fn untrained(training: &TrainingText) -> String {
     }
 }
 
-/// Places a kd line's top-k on the target tokens: the teacher's sampled tokens must appear, in
-/// order, among the row's assistant tokens — they do when teacher and student share a tokenizer.
+/// Places a kd line's top-k on the target tokens. `retort export --format kd --model STUDENT`
+/// writes row `i` as the distribution over token `L - R + i + 1` of the student's rendering (`R`
+/// rows right-aligned to its `L` tokens, as axolotl reads them), with the token it predicts in
+/// `token_ids`: those must be this rendering's tokens, or the export was made for another
+/// tokenizer or template.
 fn align(ids: &[u32], target: &[bool], soft: &Soft) -> Result<Vec<Option<TopK>>, String> {
-    let n = soft.token_ids.len();
-    let targets: Vec<usize> = (1..ids.len()).filter(|t| target[*t]).collect();
-    let mut per_target = vec![None; targets.len()];
-    if n == 0 {
-        return Ok(per_target);
-    }
-    let start = targets.windows(n).position(|w| w.iter().zip(&soft.token_ids).all(|(t, id)| ids[*t] == *id)).ok_or_else(|| {
-        "the teacher's tokens (token_ids) are not among the rendered assistant tokens: the export's tokenizer is not the \
-             student's, or the text changed between export and training"
-            .to_owned()
+    let rows = soft.token_ids.len();
+    let offset = ids.len().checked_sub(rows).ok_or_else(|| {
+        format!(
+            "the kd line has {rows} rows for {} tokens: it was exported for another student (`retort export --format kd --model`)",
+            ids.len()
+        )
     })?;
-    for j in 0..n {
-        per_target[start + j] = Some((soft.target_token_ids[j].clone(), soft.logprobs[j].clone()));
+    if let Some(i) = (0..rows.saturating_sub(1)).find(|i| soft.token_ids[*i] != ids[offset + i + 1]) {
+        return Err(format!(
+            "row {i} of the kd line predicts token {} where the student's rendering has {}: the export was made for another \
+             tokenizer or chat template (`retort export --format kd --model` with this student)",
+            soft.token_ids[i],
+            ids[offset + i + 1]
+        ));
     }
-    Ok(per_target)
+    Ok((1..ids.len())
+        .filter(|t| target[*t])
+        .map(|t| (t - 1).checked_sub(offset).map(|i| (soft.target_token_ids[i].clone(), soft.logprobs[i].clone())))
+        .collect())
 }
 
 /// Reads an export file's lines as conversations; a line that is not JSON or not a
@@ -410,19 +417,24 @@ mod tests {
     }
 
     #[test]
-    fn soft_targets_land_on_the_teachers_tokens() {
+    fn kd_rows_land_where_the_student_predicts_their_token() {
+        // Tokens 1 2 | 3 4 5 6: targets are 3..6 (each predicted from the position before).
         let ids = [1, 2, 3, 4, 5, 6];
-        let target = [false, false, false, true, true, true];
+        let target = [false, false, true, true, true, true];
+        // Three rows right-aligned: positions 3, 4, 5 predicting 5, 6 and (the last) nothing.
         let soft = Soft {
-            token_ids: vec![5, 6],
-            target_token_ids: vec![vec![5, 9], vec![6, 9]],
-            logprobs: vec![vec![-0.1, -2.0], vec![-0.2, -3.0]],
+            token_ids: vec![5, 6, 6],
+            target_token_ids: vec![vec![5, 9], vec![6, 9], vec![6, 0]],
+            logprobs: vec![vec![-0.1, -2.0], vec![-0.2, -3.0], vec![0.0, -30.0]],
         };
         let placed = align(&ids, &target, &soft).unwrap();
-        assert_eq!(placed.len(), 3);
-        assert!(placed[0].is_none());
-        assert_eq!(placed[1].as_ref().unwrap().0, vec![5, 9]);
-        let wrong = Soft { token_ids: vec![7], target_token_ids: vec![vec![7]], logprobs: vec![vec![0.0]] };
+        assert_eq!(placed.len(), 4, "one per target");
+        assert!(placed[0].is_none() && placed[1].is_none(), "targets 3 and 4 are predicted before the rows start");
+        assert_eq!(placed[2].as_ref().unwrap().0, vec![5, 9], "token 5 from the row at position 3: {placed:?}");
+        assert_eq!(placed[3].as_ref().unwrap().0, vec![6, 9]);
+        let wrong = Soft { token_ids: vec![7, 6], target_token_ids: vec![vec![7], vec![6]], logprobs: vec![vec![0.0], vec![0.0]] };
         assert!(align(&ids, &target, &wrong).unwrap_err().contains("tokenizer"));
+        let long = Soft { token_ids: vec![1; 7], target_token_ids: vec![vec![1]; 7], logprobs: vec![vec![0.0]; 7] };
+        assert!(align(&ids, &target, &long).unwrap_err().contains("another student"));
     }
 }

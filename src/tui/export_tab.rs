@@ -100,7 +100,7 @@ impl ExportForm {
             max_samples: None,
             max_tokens: None,
             name: "retort".into(),
-            tokenizer: None,
+            model: None,
         })
     }
 }
@@ -167,7 +167,8 @@ impl App {
                     }
                     match self.export.form.options() {
                         Ok(opts) if opts.format == ExportFormat::Kd => {
-                            self.message = Some("the kd export needs --tokenizer: run it from the command line".into());
+                            self.message =
+                                Some("the kd export needs --model (the student's directory): run it from the command line".into());
                             Vec::new()
                         }
                         Ok(opts) => {

@@ -1,8 +1,8 @@
-"""External check of retort's exports with Hugging Face `datasets` (run by .ci/run).
+"""retort's exports loaded by Hugging Face `datasets` (run by tests/consumers/run.sh).
 
-Usage: python export_check.py DIR...  Each DIR is an export; its manifest says the format.
-Loads every part with load_dataset("json", ...) as TRL does and checks the columns and message
-shapes TRL expects; for sharegpt, loads each dataset_info.json entry the way LLaMA-Factory reads it.
+Usage: python datasets_check.py DIR...  Each DIR is an export; its manifest says the format.
+Loads every part with load_dataset("json", ...) as TRL, axolotl and LLaMA-Factory do, checks the
+row count and sha256 against the manifest and the columns and message shapes each format has.
 """
 import hashlib
 import json
@@ -16,7 +16,12 @@ def check_messages(messages, where):
     assert isinstance(messages, list) and messages, f"{where}: empty conversation"
     for m in messages:
         assert m["role"] in ("system", "user", "assistant", "tool"), f"{where}: role {m['role']!r}"
-        assert isinstance(m["content"], str), f"{where}: content is not a string"
+        # OpenAI's format leaves out the content of a turn that only calls tools.
+        assert isinstance(m.get("content"), str) or m.get("tool_calls"), f"{where}: content is not a string"
+        for call in m.get("tool_calls") or []:
+            assert call["type"] == "function" and call["id"] and call["function"]["name"], f"{where}: tool call {call}"
+        if m["role"] == "tool":
+            assert m["tool_call_id"], f"{where}: a tool result without its tool_call_id"
     assert messages[-1]["role"] == "assistant", f"{where}: the last message is not the assistant's"
 
 
@@ -32,17 +37,20 @@ def main(dirs):
             ds = load_dataset("json", data_files=str(path), split="train")
             assert len(ds) == info["samples"], f"{path}: {len(ds)} rows, manifest says {info['samples']}"
             where = f"{d.name}/{info['file']}"
-            if fmt == "messages":
+            if fmt in ("messages", "openai", "kd"):
                 assert "messages" in ds.column_names, f"{where}: no messages column ({ds.column_names})"
                 for row in ds:
                     check_messages(row["messages"], where)
+                    if fmt == "kd":
+                        n = len(row["target_token_ids"])
+                        assert n and len(row["logprobs"]) == n and len(row["token_ids"]) == n, f"{where}: kd rows"
             elif fmt == "prompt-completion":
                 assert {"prompt", "completion"} <= set(ds.column_names), f"{where}: {ds.column_names}"
                 for row in ds:
                     assert row["prompt"] and row["prompt"][-1]["role"] in ("user", "tool"), f"{where}: prompt"
                     assert [m["role"] for m in row["completion"]] == ["assistant"], f"{where}: completion"
             elif fmt == "alpaca":
-                assert {"instruction", "input", "output"} <= set(ds.column_names), f"{where}: {ds.column_names}"
+                assert {"instruction", "input", "output", "system", "history"} <= set(ds.column_names), f"{where}: {ds.column_names}"
             elif fmt == "sharegpt":
                 infos = json.loads((d / "dataset_info.json").read_text())
                 entry = next(v for v in infos.values() if v["file_name"] == info["file"])

@@ -168,7 +168,8 @@ fn llamafactory_columns_are_on_every_line_and_parallel_calls_round_trip() {
     // Imported back, the parallel calls are two calls again.
     let back = Sandbox::new();
     back.retort().arg("import").arg(sb.path("sharegpt/train.jsonl")).assert().success();
-    let most = back.query_i64("SELECT max(json_array_length(json_extract(m.value, '$.tool_calls'))) FROM prompt_texts pt, json_each(pt.messages) m");
+    let most = back
+        .query_i64("SELECT max(json_array_length(json_extract(m.value, '$.tool_calls'))) FROM prompt_texts pt, json_each(pt.messages) m");
     assert_eq!(most, 2);
 }
 

@@ -160,16 +160,18 @@ pub fn is_iterable(value: Value) -> bool {
 }
 
 /// `strftime_now(format)`: the local time now, as Python's `datetime.now().strftime` writes it
-/// (templates such as Llama 3.1's print today's date into the system prompt).
-#[must_use]
+/// (templates such as Llama 3.1's print today's date into the system prompt). chrono and Python
+/// share C's directives; one chrono does not know is an error, not another text.
 #[allow(clippy::needless_pass_by_value)]
-pub fn strftime_now(format: String) -> String {
+pub fn strftime_now(format: String) -> Result<String, Error> {
     let mut out = String::new();
-    // chrono and Python share C's strftime directives; one chrono lacks is an error, written out.
-    if write!(out, "{}", chrono::Local::now().format(&format)).is_err() {
-        return format;
-    }
-    out
+    write!(out, "{}", chrono::Local::now().format(&format)).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("strftime_now({format:?}): a directive retort's renderer does not write as Python does"),
+        )
+    })?;
+    Ok(out)
 }
 
 /// Python's `json.dumps` separators without an indent: `", "` between items, `": "` after keys.
@@ -296,6 +298,13 @@ mod tests {
         assert_eq!(render("{{ v.city | string }}", &v), "Paris");
         assert_eq!(render("{{ v.city is sequence }} {{ v is sequence }} {{ v.n is sequence }}", &v), "True True False");
         assert_eq!(render("{{ v.none is iterable }} {{ v.list is iterable }} {{ v.missing is iterable }}", &v), "False True True");
+    }
+
+    #[test]
+    fn strftime_writes_cs_directives_and_refuses_others() {
+        let today = strftime_now("%d %b %Y".into()).unwrap();
+        assert_eq!(today, chrono::Local::now().format("%d %b %Y").to_string());
+        assert!(strftime_now("%Q".into()).is_err());
     }
 
     #[test]

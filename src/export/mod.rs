@@ -136,7 +136,7 @@ fn function_call(call: &Value) -> Value {
 /// `function_call` holding the call (a list for parallel calls; text beside the calls is left
 /// out, as LLaMA-Factory's own OpenAI converter leaves it), and consecutive tool results one
 /// `observation`, joined as LLaMA-Factory joins them.
-fn sharegpt_turns(messages: &[Value]) -> Vec<Value> {
+fn sharegpt_turns(messages: Vec<Value>) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::new();
     let mut results: Vec<String> = Vec::new();
     let flush = |out: &mut Vec<Value>, results: &mut Vec<String>| {
@@ -146,9 +146,15 @@ fn sharegpt_turns(messages: &[Value]) -> Vec<Value> {
         }
     };
     for m in messages {
+        let Value::Object(mut m) = m else { continue };
+        // The texts are moved, not copied: a reasoning trace is kilobytes.
+        let text = match m.remove("content") {
+            Some(Value::String(t)) => t,
+            _ => String::new(),
+        };
         let role = m.get("role").and_then(Value::as_str).unwrap_or("user");
         if role == "tool" {
-            results.push(content(m));
+            results.push(text);
             continue;
         }
         flush(&mut out, &mut results);
@@ -158,8 +164,8 @@ fn sharegpt_turns(messages: &[Value]) -> Vec<Value> {
                 let value = if calls.len() == 1 { function_call(&calls[0]) } else { calls.iter().map(function_call).collect() };
                 json!({"from": "function_call", "value": value.to_string()})
             }
-            ("assistant", _) => json!({"from": "gpt", "value": content(m)}),
-            _ => json!({"from": "human", "value": content(m)}),
+            ("assistant", _) => json!({"from": "gpt", "value": text}),
+            _ => json!({"from": "human", "value": text}),
         };
         out.push(turn);
     }
@@ -183,10 +189,9 @@ pub fn record(s: &ExportSample, format: ExportFormat, mode: ReasoningMode, syste
     // before anything is written).
     let mode = if mode == ReasoningMode::Field && !format.has_reasoning_field() { ReasoningMode::Inline } else { mode };
     let mut messages = conversation::messages(s, mode, system, style)?;
-    let tools = conversation::tools(s.tools.as_ref());
     let with_tools = |mut out: Value| {
-        if let Some(t) = &tools {
-            out["tools"] = t.clone();
+        if let Some(t) = conversation::tools(s.tools.as_ref()) {
+            out["tools"] = t;
         }
         out
     };
@@ -199,7 +204,7 @@ pub fn record(s: &ExportSample, format: ExportFormat, mode: ReasoningMode, syste
         ExportFormat::Sharegpt => {
             // Every line has every column dataset_info.json names: LLaMA-Factory reads them by key.
             let system = if system { s.system.clone().unwrap_or_default() } else { String::new() };
-            json!({"conversations": sharegpt_turns(&messages), "system": system, "tools": sharegpt_tools(s.tools.as_ref())})
+            json!({"conversations": sharegpt_turns(messages), "system": system, "tools": sharegpt_tools(s.tools.as_ref())})
         }
         ExportFormat::Alpaca => {
             // Earlier turns become `history` pairs; the last user turn is the instruction.

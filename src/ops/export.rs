@@ -307,7 +307,7 @@ async fn samples(conn: &mut sqlx::SqliteConnection, ids: &[i64]) -> Result<Vec<E
     let sql = format!(
         "SELECT s.id, t.system, pt.text, pt.messages, pt.tools, t.reasoning, t.answer, t.tool_calls, {} FROM samples s \
          JOIN prompt_texts pt ON pt.prompt_id = s.prompt_id JOIN sample_texts t ON t.sample_id = s.id WHERE s.id IN ({})",
-        crate::rules::compile::REASONING_CUT_OFF,
+        crate::rules::compile::reasoning_cut_off_on("t"),
         vec!["?"; ids.len()].join(",")
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));

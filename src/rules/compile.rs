@@ -71,13 +71,25 @@ pub const HAS_TOOLS: &str = "(EXISTS (SELECT 1 FROM sample_texts WHERE sample_id
      OR EXISTS (SELECT 1 FROM json_each(pt.messages) m \
      WHERE json_extract(m.value, '$.role') = 'tool' OR json_extract(m.value, '$.tool_calls') IS NOT NULL))))";
 
-/// Whether sample `s`'s trace was cut off inside its reasoning: the reasoning was opened and
-/// never closed (`reasoning_closed` false, set at import), the data marks it incomplete
-/// (OpenR1's `is_reasoning_complete`), or the token limit stopped it before any answer.
-pub const REASONING_CUT_OFF: &str = "(EXISTS (SELECT 1 FROM sample_texts rt WHERE rt.sample_id = s.id AND coalesce(rt.reasoning, '') <> '' \
-     AND ((json_valid(rt.metadata) AND (json_extract(rt.metadata, '$.reasoning_closed') = 0 \
-     OR json_extract(rt.metadata, '$.reasoning_complete') = 0)) \
-     OR (s.finish_reason = 'length' AND trim(rt.answer) = '' AND rt.tool_calls IS NULL))))";
+/// Whether sample `s`'s trace was cut off inside its reasoning, read on its `sample_texts` row
+/// `t`: the reasoning was opened and never closed (`reasoning_closed` false, set at import), the
+/// data marks it incomplete (OpenR1's `is_reasoning_complete`), or the token limit stopped it
+/// before any answer. The reasoning's text is looked at last: most samples are decided on their
+/// small columns and the long text is never read.
+#[must_use]
+pub fn reasoning_cut_off_on(t: &str) -> String {
+    format!(
+        "(((json_valid({t}.metadata) AND (json_extract({t}.metadata, '$.reasoning_closed') = 0 \
+         OR json_extract({t}.metadata, '$.reasoning_complete') = 0)) \
+         OR (s.finish_reason = 'length' AND trim({t}.answer) = '' AND {t}.tool_calls IS NULL)) \
+         AND coalesce({t}.reasoning, '') <> '')"
+    )
+}
+
+/// [`reasoning_cut_off_on`] for a rule, which reads sample `s` alone.
+static REASONING_CUT_OFF: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("(EXISTS (SELECT 1 FROM sample_texts rt WHERE rt.sample_id = s.id AND {}))", reasoning_cut_off_on("rt"))
+});
 
 /// The SQL expression reading a field's value (with its verifier name as a parameter if any).
 fn value_sql(field: &Field, params: &mut Vec<Param>) -> &'static str {
@@ -102,7 +114,7 @@ fn value_sql(field: &Field, params: &mut Vec<Param>) -> &'static str {
         Field::HasLogprobs => "s.has_logprobs",
         Field::HasReference => "p.has_reference",
         Field::HasTools => HAS_TOOLS,
-        Field::ReasoningCutOff => REASONING_CUT_OFF,
+        Field::ReasoningCutOff => REASONING_CUT_OFF.as_str(),
         Field::Prompt => "(SELECT text FROM prompt_texts WHERE prompt_id = s.prompt_id)",
         Field::Reference => "(SELECT reference FROM prompt_texts WHERE prompt_id = s.prompt_id)",
         Field::Reasoning => "(SELECT reasoning FROM sample_texts WHERE sample_id = s.id)",

@@ -110,6 +110,36 @@ fn json_array_errors_point_into_the_file() {
 }
 
 #[test]
+fn broken_json_structure_is_located_and_never_hangs() {
+    // Each used to loop forever (a stray `}`), pass as empty (`[`), or be taken (a trailing comma).
+    let sb = Sandbox::new();
+    let row = r#"{"question": "q", "answer": "1"}"#;
+    let cases = [
+        (
+            "stray.json",
+            "[}".to_owned(),
+            "stray.json: is not well-formed JSON at line 1, column 2: unexpected `}` where a JSON value should start",
+        ),
+        ("extra.json", format!("{row}}}"), "extra.json:1:33: unexpected `}` where a JSON value should start"),
+        ("open.json", "[".to_owned(), "open.json: is not well-formed JSON at line 1, column 2: the JSON array is never closed"),
+        ("comma.json", format!("[{row},\n{row},]"), "comma.json:2:34: a `,` with no element after it before the `]`"),
+        ("two.json", format!("[{row} {row}]"), "two.json:1:35: expected `,` or `]` after an element, found `{`"),
+    ];
+    for (name, text, expect) in cases {
+        let file = sb.write(name, text);
+        sb.retort()
+            .arg("import")
+            .arg(&file)
+            .timeout(std::time::Duration::from_secs(60))
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(expect));
+    }
+    assert_eq!(sb.stats()["samples"], json!(0));
+    assert_eq!(sb.stats()["prompts"], json!(0), "nothing written");
+}
+
+#[test]
 fn a_file_without_a_record_says_why() {
     let sb = Sandbox::new();
     let cases = [

@@ -32,9 +32,11 @@ pub enum ReadError {
         size: u64,
         limit: u64,
     },
-    /// The file's structure is broken (e.g. an array never closed); reading cannot go on.
+    /// The file's structure is broken (e.g. an array never closed, a stray `}`); reading cannot
+    /// go on.
     Malformed {
         line: u64,
+        column: u64,
         message: String,
     },
     Io(io::Error),
@@ -93,6 +95,11 @@ pub struct RecordReader<R> {
     /// Array layout: whether the opening `[` was seen, and whether the closing `]` was.
     array_open: bool,
     array_done: bool,
+    /// Array layout: whether an element was read since the last `,` (or the `[`): what may come
+    /// next is a `,` or the `]`, else a value.
+    after_element: bool,
+    /// Reading stopped on a broken structure: nothing sensible can follow.
+    stopped: bool,
     bytes_read: u64,
 }
 
@@ -104,7 +111,19 @@ impl RecordReader<BufReader<File>> {
 
 impl<R: BufRead> RecordReader<R> {
     pub fn new(input: R, layout: Layout, limit: u64) -> Self {
-        Self { input, layout, limit, line: 1, column: 1, index: 0, array_open: false, array_done: false, bytes_read: 0 }
+        Self {
+            input,
+            layout,
+            limit,
+            line: 1,
+            column: 1,
+            index: 0,
+            array_open: false,
+            array_done: false,
+            after_element: false,
+            stopped: false,
+            bytes_read: 0,
+        }
     }
 
     /// The input, positioned after the last record read.
@@ -208,8 +227,15 @@ impl<R: BufRead> RecordReader<R> {
         let mut depth = 0u32;
         let mut in_string = false;
         let mut escaped = false;
-        let start_line = self.line;
+        let (start_line, start_column) = (self.line, self.column);
         let first = self.peek_significant().map_err(ReadError::Io)?;
+        if let Some(b @ (b'}' | b']' | b',' | b':')) = first {
+            return Err(ReadError::Malformed {
+                line: start_line,
+                column: start_column,
+                message: format!("unexpected `{}` where a JSON value should start", char::from(b)),
+            });
+        }
         let scalar = !matches!(first, Some(b'{' | b'[' | b'"'));
         loop {
             if scalar {
@@ -224,6 +250,7 @@ impl<R: BufRead> RecordReader<R> {
                 if depth > 0 || in_string {
                     return Err(ReadError::Malformed {
                         line: start_line,
+                        column: start_column,
                         message: format!("the JSON value starting at line {start_line} is never closed (the file ends inside it)"),
                     });
                 }
@@ -261,59 +288,80 @@ impl<R: BufRead> RecordReader<R> {
         Ok((buf, size))
     }
 
-    fn next_value(&mut self) -> Option<Result<RawRecord, ReadError>> {
-        if self.layout == Layout::Array {
+    /// A broken structure at the current position: reading stops there.
+    fn malformed(&mut self, message: String) -> Option<Result<RawRecord, ReadError>> {
+        self.stopped = true;
+        Some(Err(ReadError::Malformed { line: self.line, column: self.column, message }))
+    }
+
+    /// Consumes the byte `peek_significant` returned.
+    fn take(&mut self) -> Result<(), ReadError> {
+        self.byte().map(drop).map_err(ReadError::Io)
+    }
+
+    /// Array layout: moves past the `[`, a `,` or the `]` up to the next element; `None` when the
+    /// array is done and nothing follows it.
+    fn to_next_element(&mut self) -> Option<Result<(), ReadError>> {
+        loop {
+            let next = match self.peek_significant() {
+                Ok(b) => b,
+                Err(e) => return Some(Err(ReadError::Io(e))),
+            };
             if self.array_done {
-                return match self.peek_significant() {
-                    Ok(None) => None,
-                    Ok(Some(b)) => {
-                        self.array_done = false;
-                        self.layout = Layout::Values;
-                        Some(Err(ReadError::Malformed {
-                            line: self.line,
-                            message: format!("unexpected {:?} after the closing `]` of the array", char::from(b)),
-                        }))
+                return match next {
+                    None => None,
+                    Some(b) => {
+                        self.malformed(format!("unexpected `{}` after the closing `]` of the array", char::from(b))).map(|r| r.map(drop))
                     }
-                    Err(e) => Some(Err(ReadError::Io(e))),
                 };
             }
             if !self.array_open {
-                match self.peek_significant() {
-                    Ok(Some(b'[')) => {
-                        if let Err(e) = self.byte() {
-                            return Some(Err(ReadError::Io(e)));
-                        }
+                return match next {
+                    Some(b'[') => {
                         self.array_open = true;
+                        if let Err(e) = self.take() {
+                            return Some(Err(e));
+                        }
+                        continue;
                     }
-                    Ok(_) => return Some(Err(ReadError::Malformed { line: self.line, message: "expected a JSON array".into() })),
-                    Err(e) => return Some(Err(ReadError::Io(e))),
-                }
+                    _ => self.malformed("expected a JSON array".into()).map(|r| r.map(drop)),
+                };
             }
-            // Between elements: skip a comma; a `]` closes the array.
-            loop {
-                match self.peek_significant() {
-                    Ok(Some(b',')) => {
-                        if let Err(e) = self.byte() {
-                            return Some(Err(ReadError::Io(e)));
-                        }
-                    }
-                    Ok(Some(b']')) => {
-                        if let Err(e) = self.byte() {
-                            return Some(Err(ReadError::Io(e)));
-                        }
-                        self.array_done = true;
-                        return self.next_value();
-                    }
-                    Ok(Some(_)) => break,
-                    Ok(None) => {
-                        self.array_done = true;
-                        return Some(Err(ReadError::Malformed {
-                            line: self.line,
-                            message: "the JSON array is never closed (the file ends before its `]`)".into(),
-                        }));
-                    }
-                    Err(e) => return Some(Err(ReadError::Io(e))),
+            match (next, self.after_element) {
+                (None, _) => {
+                    return self.malformed("the JSON array is never closed (the file ends before its `]`)".into()).map(|r| r.map(drop));
                 }
+                // `]` after an element, or right after the `[` (an empty array).
+                (Some(b']'), _) if self.after_element || self.index == 0 => {
+                    self.array_done = true;
+                    if let Err(e) = self.take() {
+                        return Some(Err(e));
+                    }
+                }
+                (Some(b']'), _) => return self.malformed("a `,` with no element after it before the `]`".into()).map(|r| r.map(drop)),
+                (Some(b','), true) => {
+                    self.after_element = false;
+                    if let Err(e) = self.take() {
+                        return Some(Err(e));
+                    }
+                }
+                (Some(b','), false) => return self.malformed("a `,` where an element should be".into()).map(|r| r.map(drop)),
+                (Some(b), true) => {
+                    return self.malformed(format!("expected `,` or `]` after an element, found `{}`", char::from(b))).map(|r| r.map(drop));
+                }
+                (Some(_), false) => return Some(Ok(())),
+            }
+        }
+    }
+
+    fn next_value(&mut self) -> Option<Result<RawRecord, ReadError>> {
+        if self.stopped {
+            return None;
+        }
+        if self.layout == Layout::Array {
+            match self.to_next_element()? {
+                Ok(()) => {}
+                Err(e) => return Some(Err(e)),
             }
         } else {
             match self.peek_significant() {
@@ -325,16 +373,13 @@ impl<R: BufRead> RecordReader<R> {
         let (line, column) = (self.line, self.column);
         let index = self.index;
         self.index += 1;
+        self.after_element = true;
         match self.scan_value() {
             Ok((_, size)) if size > self.limit => Some(Err(ReadError::TooLarge { index, line, size, limit: self.limit })),
             Ok((bytes, _)) => Some(Ok(RawRecord { index, line, column, bytes })),
             Err(e) => {
-                // Nothing sensible can follow a value that never closes.
-                self.layout = Layout::Values;
-                self.array_done = false;
-                if let Err(e) = self.input.read_to_end(&mut Vec::new()) {
-                    return Some(Err(ReadError::Io(e)));
-                }
+                // Nothing sensible can follow a value that never closes, or one that cannot start.
+                self.stopped = true;
                 Some(Err(e))
             }
         }
@@ -365,7 +410,7 @@ mod tests {
             .map(|r| match r {
                 Ok(r) => Ok((r.line, r.column, String::from_utf8(r.bytes).unwrap())),
                 Err(ReadError::TooLarge { line, size, .. }) => Err(format!("too large at {line}: {size}")),
-                Err(ReadError::Malformed { line, message }) => Err(format!("malformed at {line}: {message}")),
+                Err(ReadError::Malformed { line, column, message }) => Err(format!("malformed at {line}:{column}: {message}")),
                 Err(ReadError::Io(e)) => Err(e.to_string()),
             })
             .collect()
@@ -399,6 +444,28 @@ mod tests {
         let got = records("[{\"a\": 1}, {\"b\": 2", Layout::Array, 100);
         assert_eq!(got.len(), 2);
         assert!(got[1].as_ref().unwrap_err().contains("never closed"), "{got:?}");
+    }
+
+    #[test]
+    fn broken_structure_is_an_error_at_its_place_and_reading_stops() {
+        let case = |input: &str, layout| records(input, layout, 100);
+        // A stray `}`: it used to be read as an empty value, again and again, forever.
+        assert_eq!(case("[}", Layout::Array), vec![Err("malformed at 1:2: unexpected `}` where a JSON value should start".into())]);
+        let two = case("{\"q\":\"a\"}}", Layout::Values);
+        assert_eq!(two[1], Err("malformed at 1:10: unexpected `}` where a JSON value should start".into()), "{two:?}");
+        assert_eq!(two.len(), 2);
+        assert_eq!(
+            case("[{\"a\":1},\n{\"a\":2},]", Layout::Array)[2],
+            Err("malformed at 2:9: a `,` with no element after it before the `]`".into())
+        );
+        assert!(case("[1,,2]", Layout::Array)[1].as_ref().unwrap_err().contains("a `,` where an element should be"));
+        assert!(case("[{} {}]", Layout::Array)[1].as_ref().unwrap_err().contains("expected `,` or `]` after an element, found `{`"));
+        assert_eq!(
+            case("[", Layout::Array),
+            vec![Err("malformed at 1:2: the JSON array is never closed (the file ends before its `]`)".into())]
+        );
+        assert_eq!(case("  [ ]  ", Layout::Array), vec![]);
+        assert!(case("[1] 2", Layout::Array)[1].as_ref().unwrap_err().contains("after the closing `]`"));
     }
 
     #[test]

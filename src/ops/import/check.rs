@@ -132,12 +132,20 @@ fn file_format(path: &Path, layout: Layout, opts: &ImportOptions) -> Result<Form
     let reader = RecordReader::open(path, layout, opts.max_record_bytes).map_err(|e| io_error(path, &e))?;
     let mut first_error = None;
     for raw in reader {
-        let Ok(raw) = raw else { continue };
+        let raw = match raw {
+            Ok(raw) => raw,
+            // A broken structure ends the reading: it is why there is no record.
+            Err(ReadError::Malformed { line, column, message }) => {
+                first_error.get_or_insert((DecodeError { line, column: Some(column), message }, None));
+                continue;
+            }
+            Err(_) => continue,
+        };
         let value = match to_value(&raw) {
             Ok(value) => value,
             Err(e) => {
                 // With the record's first bytes, to tell what kind of file it is.
-                first_error.get_or_insert_with(|| (e, String::from_utf8_lossy(&raw.bytes[..raw.bytes.len().min(64)]).into_owned()));
+                first_error.get_or_insert_with(|| (e, Some(String::from_utf8_lossy(&raw.bytes[..raw.bytes.len().min(64)]).into_owned())));
                 continue;
             }
         };
@@ -147,10 +155,12 @@ fn file_format(path: &Path, layout: Layout, opts: &ImportOptions) -> Result<Form
     Err(ImportError::File { path: path.to_owned(), message: no_record(first_error) })
 }
 
-/// Why a file yielded no record to detect a format from: none at all, or the first record's
-/// error and its first bytes.
-fn no_record(first_error: Option<(DecodeError, String)>) -> String {
+/// Why a file yielded no record to detect a format from: none at all, a broken structure (no
+/// first bytes), or the first record's error and its first bytes.
+fn no_record(first_error: Option<(DecodeError, Option<String>)>) -> String {
     let Some((e, head)) = first_error else { return "holds no record: the file is empty".into() };
+    let at = e.column.map_or(format!("line {}", e.line), |c| format!("line {}, column {c}", e.line));
+    let Some(head) = head else { return format!("is not well-formed JSON at {at}: {}", e.message) };
     let head = head.trim_start_matches('\u{feff}').trim_start();
     if head.starts_with("data:") || head.starts_with("event:") {
         return "is a server-sent event stream (`data: {...}` lines, a streamed API answer): it carries no prompt and no \
@@ -158,7 +168,6 @@ fn no_record(first_error: Option<(DecodeError, String)>) -> String {
                 or let `retort generate` make the calls"
             .into();
     }
-    let at = e.column.map_or(format!("line {}", e.line), |c| format!("line {}, column {c}", e.line));
     format!("no record in it is valid JSON; the first error is at {at}: {}", e.message)
 }
 
@@ -283,8 +292,8 @@ fn check_file(
                 found.add(path, line, None, reason);
                 continue;
             }
-            Err(ReadError::Malformed { line, message }) => {
-                found.add(path, line, None, message);
+            Err(ReadError::Malformed { line, column, message }) => {
+                found.add(path, line, Some(column), message);
                 continue;
             }
             Err(ReadError::Io(e)) => return Err(io_error(path, &e)),

@@ -169,6 +169,25 @@ pub enum Effect {
     Refresh(Vec<i64>),
 }
 
+impl Effect {
+    /// Whether the effect is a curator's decision (a status, label, note, undo, redo, a rule
+    /// applied or saved): those are written one after another in the order they were made, so
+    /// the last key pressed is the decision the store keeps.
+    #[must_use]
+    pub fn decides(&self) -> bool {
+        matches!(
+            self,
+            Effect::SetStatus { .. }
+                | Effect::SetLabel { .. }
+                | Effect::SetNote { .. }
+                | Effect::Undo
+                | Effect::Redo
+                | Effect::ApplyRule { .. }
+                | Effect::SaveRule { .. }
+        )
+    }
+}
+
 /// A background task's answer.
 #[derive(Debug, Clone)]
 pub enum Msg {

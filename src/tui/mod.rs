@@ -143,10 +143,65 @@ fn named_rule(name: &str, source: &str) -> Result<crate::rules::Rule, String> {
 }
 
 /// Where terminal events and task answers meet.
-enum Input {
+pub enum Input {
+    /// A key pressed.
     Key(event::KeyEvent),
+    /// The terminal's new size.
     Resize(u16, u16),
+    /// A background task's answer.
     Msg(Msg),
+}
+
+/// Runs effects off the UI thread. Reads each go to a task of their own and answer when they
+/// are done (stale answers are dropped by their generation). Decisions go to one writer that
+/// runs them one at a time in the order they were made: a key's write queued behind a busy store
+/// can no longer finish after the next key's, and reverse it.
+pub struct Runner {
+    store: Store,
+    engine: std::sync::Arc<search::SearchEngine>,
+    answers: mpsc::UnboundedSender<Input>,
+    decisions: mpsc::UnboundedSender<Effect>,
+}
+
+impl Runner {
+    /// A runner whose answers go to `answers`; starts the writer.
+    #[must_use]
+    pub fn new(store: Store, engine: std::sync::Arc<search::SearchEngine>, answers: mpsc::UnboundedSender<Input>) -> Self {
+        let (decisions, mut queue) = mpsc::unbounded_channel::<Effect>();
+        {
+            let (store, engine, answers) = (store.clone(), std::sync::Arc::clone(&engine), answers.clone());
+            tokio::spawn(async move {
+                while let Some(effect) = queue.recv().await {
+                    let early = answers.clone();
+                    let partial = move |m: Msg| {
+                        let _ = early.send(Input::Msg(m));
+                    };
+                    let msg = run_effect(&store, &engine, effect, &partial).await;
+                    if answers.send(Input::Msg(msg)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Self { store, engine, answers, decisions }
+    }
+
+    pub fn run(&self, effects: Vec<Effect>) {
+        for effect in effects {
+            if effect.decides() {
+                let _ = self.decisions.send(effect);
+                continue;
+            }
+            let (store, tx, engine) = (self.store.clone(), self.answers.clone(), std::sync::Arc::clone(&self.engine));
+            tokio::spawn(async move {
+                let early = tx.clone();
+                let partial = move |m: Msg| {
+                    let _ = early.send(Input::Msg(m));
+                };
+                let _ = tx.send(Input::Msg(run_effect(&store, &engine, effect, &partial).await));
+            });
+        }
+    }
 }
 
 /// Restores the terminal on panic before the message prints.
@@ -193,18 +248,8 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, store: Store, keyma
         }
     });
     let engine = std::sync::Arc::new(search::SearchEngine::default());
-    let spawn = |effects: Vec<Effect>| {
-        for effect in effects {
-            let (store, tx, engine) = (store.clone(), tx.clone(), std::sync::Arc::clone(&engine));
-            tokio::spawn(async move {
-                let early = tx.clone();
-                let partial = move |m: Msg| {
-                    let _ = early.send(Input::Msg(m));
-                };
-                let _ = tx.send(Input::Msg(run_effect(&store, &engine, effect, &partial).await));
-            });
-        }
-    };
+    let runner = Runner::new(store.clone(), std::sync::Arc::clone(&engine), tx.clone());
+    let spawn = |effects: Vec<Effect>| runner.run(effects);
     // A generation running in another terminal shows on the status line as it goes.
     {
         let (store, tx) = (store.clone(), tx.clone());

@@ -130,7 +130,7 @@ fn broken_json_structure_is_located_and_never_hangs() {
         sb.retort()
             .arg("import")
             .arg(&file)
-            .timeout(std::time::Duration::from_secs(60))
+            .timeout(std::time::Duration::from_mins(1))
             .assert()
             .code(1)
             .stderr(predicate::str::contains(expect));

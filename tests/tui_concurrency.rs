@@ -29,7 +29,7 @@ async fn every_decision_lands_in_key_order_beside_an_import() {
     retort::demo::import_demo(&store).await.unwrap();
     let ids: Vec<i64> = (1..=100).collect();
     let file = big_file(&sb, 40_000);
-    let mut import = std::process::Command::new(assert_cmd::cargo::cargo_bin("retort"))
+    let import = std::process::Command::new(assert_cmd::cargo::cargo_bin("retort"))
         .arg("import")
         .arg(&file)
         .env("RETORT_DB", sb.db())
@@ -48,7 +48,7 @@ async fn every_decision_lands_in_key_order_beside_an_import() {
     }
     let mut answers = 0;
     while answers < 2 * ids.len() {
-        match tokio::time::timeout(std::time::Duration::from_secs(120), rx.recv()).await.unwrap().unwrap() {
+        match tokio::time::timeout(std::time::Duration::from_mins(2), rx.recv()).await.unwrap().unwrap() {
             Input::Msg(Msg::Changed { .. }) => answers += 1,
             Input::Msg(Msg::Error(e)) => panic!("a decision failed: {e}"),
             _ => {}

@@ -85,6 +85,18 @@ fn is_bom_byte(b: u8) -> bool {
 }
 
 /// Iterates over the records of a file.
+/// Where reading is in a file holding an array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ArrayState {
+    /// Before the opening `[`.
+    NotOpen,
+    /// Inside; `after_element`: an element was read since the `[` or the last `,`, so what may
+    /// come next is a `,` or the `]`, else an element.
+    Inside { after_element: bool },
+    /// After the closing `]`.
+    Closed,
+}
+
 pub struct RecordReader<R> {
     input: R,
     layout: Layout,
@@ -92,12 +104,8 @@ pub struct RecordReader<R> {
     line: u64,
     column: u64,
     index: u64,
-    /// Array layout: whether the opening `[` was seen, and whether the closing `]` was.
-    array_open: bool,
-    array_done: bool,
-    /// Array layout: whether an element was read since the last `,` (or the `[`): what may come
-    /// next is a `,` or the `]`, else a value.
-    after_element: bool,
+    /// Array layout: where in the array reading is.
+    array: ArrayState,
     /// Reading stopped on a broken structure: nothing sensible can follow.
     stopped: bool,
     bytes_read: u64,
@@ -111,19 +119,7 @@ impl RecordReader<BufReader<File>> {
 
 impl<R: BufRead> RecordReader<R> {
     pub fn new(input: R, layout: Layout, limit: u64) -> Self {
-        Self {
-            input,
-            layout,
-            limit,
-            line: 1,
-            column: 1,
-            index: 0,
-            array_open: false,
-            array_done: false,
-            after_element: false,
-            stopped: false,
-            bytes_read: 0,
-        }
+        Self { input, layout, limit, line: 1, column: 1, index: 0, array: ArrayState::NotOpen, stopped: false, bytes_read: 0 }
     }
 
     /// The input, positioned after the last record read.
@@ -289,9 +285,9 @@ impl<R: BufRead> RecordReader<R> {
     }
 
     /// A broken structure at the current position: reading stops there.
-    fn malformed(&mut self, message: String) -> Option<Result<RawRecord, ReadError>> {
+    fn malformed(&mut self, message: String) -> ReadError {
         self.stopped = true;
-        Some(Err(ReadError::Malformed { line: self.line, column: self.column, message }))
+        ReadError::Malformed { line: self.line, column: self.column, message }
     }
 
     /// Consumes the byte `peek_significant` returned.
@@ -299,57 +295,40 @@ impl<R: BufRead> RecordReader<R> {
         self.byte().map(drop).map_err(ReadError::Io)
     }
 
-    /// Array layout: moves past the `[`, a `,` or the `]` up to the next element; `None` when the
-    /// array is done and nothing follows it.
-    fn to_next_element(&mut self) -> Option<Result<(), ReadError>> {
+    /// Array layout: moves past the `[`, a `,` or the `]` up to the next element; `Ok(false)`
+    /// when the array is done and nothing follows it.
+    fn advance_to_element(&mut self) -> Result<bool, ReadError> {
         loop {
-            let next = match self.peek_significant() {
-                Ok(b) => b,
-                Err(e) => return Some(Err(ReadError::Io(e))),
-            };
-            if self.array_done {
-                return match next {
-                    None => None,
-                    Some(b) => {
-                        self.malformed(format!("unexpected `{}` after the closing `]` of the array", char::from(b))).map(|r| r.map(drop))
-                    }
-                };
-            }
-            if !self.array_open {
-                return match next {
-                    Some(b'[') => {
-                        self.array_open = true;
-                        if let Err(e) = self.take() {
-                            return Some(Err(e));
-                        }
-                        continue;
-                    }
-                    _ => self.malformed("expected a JSON array".into()).map(|r| r.map(drop)),
-                };
-            }
-            match (next, self.after_element) {
-                (None, _) => {
-                    return self.malformed("the JSON array is never closed (the file ends before its `]`)".into()).map(|r| r.map(drop));
+            let next = self.peek_significant().map_err(ReadError::Io)?;
+            match (self.array, next) {
+                (ArrayState::Closed, None) => return Ok(false),
+                (ArrayState::Closed, Some(b)) => {
+                    return Err(self.malformed(format!("unexpected `{}` after the closing `]` of the array", char::from(b))));
+                }
+                // The `[`, or a `,` after an element: an element comes next.
+                (ArrayState::NotOpen, Some(b'[')) | (ArrayState::Inside { after_element: true }, Some(b',')) => {
+                    self.take()?;
+                    self.array = ArrayState::Inside { after_element: false };
+                }
+                (ArrayState::NotOpen, _) => return Err(self.malformed("expected a JSON array".into())),
+                (ArrayState::Inside { .. }, None) => {
+                    return Err(self.malformed("the JSON array is never closed (the file ends before its `]`)".into()));
                 }
                 // `]` after an element, or right after the `[` (an empty array).
-                (Some(b']'), _) if self.after_element || self.index == 0 => {
-                    self.array_done = true;
-                    if let Err(e) = self.take() {
-                        return Some(Err(e));
-                    }
+                (ArrayState::Inside { after_element }, Some(b']')) if after_element || self.index == 0 => {
+                    self.take()?;
+                    self.array = ArrayState::Closed;
                 }
-                (Some(b']'), _) => return self.malformed("a `,` with no element after it before the `]`".into()).map(|r| r.map(drop)),
-                (Some(b','), true) => {
-                    self.after_element = false;
-                    if let Err(e) = self.take() {
-                        return Some(Err(e));
-                    }
+                (ArrayState::Inside { .. }, Some(b']')) => {
+                    return Err(self.malformed("a `,` with no element after it before the `]`".into()));
                 }
-                (Some(b','), false) => return self.malformed("a `,` where an element should be".into()).map(|r| r.map(drop)),
-                (Some(b), true) => {
-                    return self.malformed(format!("expected `,` or `]` after an element, found `{}`", char::from(b))).map(|r| r.map(drop));
+                (ArrayState::Inside { after_element: false }, Some(b',')) => {
+                    return Err(self.malformed("a `,` where an element should be".into()));
                 }
-                (Some(_), false) => return Some(Ok(())),
+                (ArrayState::Inside { after_element: true }, Some(b)) => {
+                    return Err(self.malformed(format!("expected `,` or `]` after an element, found `{}`", char::from(b))));
+                }
+                (ArrayState::Inside { after_element: false }, Some(_)) => return Ok(true),
             }
         }
     }
@@ -359,8 +338,9 @@ impl<R: BufRead> RecordReader<R> {
             return None;
         }
         if self.layout == Layout::Array {
-            match self.to_next_element()? {
-                Ok(()) => {}
+            match self.advance_to_element() {
+                Ok(true) => {}
+                Ok(false) => return None,
                 Err(e) => return Some(Err(e)),
             }
         } else {
@@ -373,7 +353,9 @@ impl<R: BufRead> RecordReader<R> {
         let (line, column) = (self.line, self.column);
         let index = self.index;
         self.index += 1;
-        self.after_element = true;
+        if self.layout == Layout::Array {
+            self.array = ArrayState::Inside { after_element: true };
+        }
         match self.scan_value() {
             Ok((_, size)) if size > self.limit => Some(Err(ReadError::TooLarge { index, line, size, limit: self.limit })),
             Ok((bytes, _)) => Some(Ok(RawRecord { index, line, column, bytes })),

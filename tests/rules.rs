@@ -342,3 +342,24 @@ fn best_of_n_on_the_demo_set() {
         .stdout(predicate::str::contains(format!("{} changed", samples - prompts.len())));
     assert_eq!(count(&sb, "status != rejected"), prompts.len());
 }
+
+#[test]
+fn hostile_rules_are_errors_at_their_column_and_long_chains_run() {
+    let sb = Sandbox::new();
+    skythought(&sb);
+    // Each used to overflow the stack (exit 134).
+    let deep = format!("{}tokens > 1{}", "(".repeat(10_000), ")".repeat(10_000));
+    sb.retort()
+        .args(["list", "--where", &deep])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--where:1:101: nested more than 100 levels"));
+    let nots = format!("reject where {}has_logprobs", "not ".repeat(100_000));
+    sb.write("deep.rules", &nots);
+    sb.retort().args(["rules", "check", "deep.rules"]).assert().code(1).stderr(predicate::str::contains("deep.rules:1:"));
+    // A chain of 5,000 terms: SQLite refuses expressions deeper than 1,000, so it is grouped.
+    let chain = (0..5_000).map(|i| format!("tokens = {i}")).collect::<Vec<_>>().join(" or ");
+    let independent = sb.query_i64("SELECT count(*) FROM samples WHERE tokens < 5000");
+    assert_eq!(count(&sb, &chain) as i64, independent);
+    sb.retort().args(["rules", "dry-run", "--expr", &format!("accept where {chain}")]).assert().success();
+}

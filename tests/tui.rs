@@ -171,6 +171,12 @@ async fn filter_search_and_full_text_narrow_the_list() {
     let error = h.app.input.as_ref().unwrap().error.clone().unwrap();
     assert!(error.starts_with("column 1: unknown field `tokenz`"), "{error}");
     h.type_keys(&[ctrl_u()]).await;
+    // Nested a thousand deep: an error at its column, not a stack overflow that leaves the
+    // terminal in the alternate screen.
+    h.type_keys(&keys(&format!("{}tokens > 1{}", "(".repeat(1000), ")".repeat(1000)))).await;
+    let error = h.app.input.as_ref().unwrap().error.clone().unwrap();
+    assert!(error.starts_with("column 101: nested more than 100 levels"), "{error}");
+    h.type_keys(&[ctrl_u()]).await;
     h.type_keys(&keys("score.imported < 1 and tokens > 3000")).await;
     assert!(h.app.input.is_none());
     let expected = sb.query_i64(

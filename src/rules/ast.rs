@@ -176,8 +176,11 @@ pub enum Value {
 /// A predicate over samples.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
-    And(Box<Expr>, Box<Expr>),
-    Or(Box<Expr>, Box<Expr>),
+    /// Every term holds (two or more terms, none itself an `And`: see [`Expr::all`]). A flat list,
+    /// not a chain of pairs: a rule with thousands of terms is a wide tree, never a deep one.
+    And(Vec<Expr>),
+    /// Some term holds (two or more, none itself an `Or`).
+    Or(Vec<Expr>),
     Not(Box<Expr>),
     /// `field op value`
     Compare {
@@ -231,16 +234,51 @@ impl fmt::Display for Value {
     }
 }
 
+impl Expr {
+    /// `terms` joined by `and`: nested `And`s merged into one list, one term on its own.
+    #[must_use]
+    pub fn all(terms: Vec<Expr>) -> Expr {
+        Self::joined(terms, true)
+    }
+
+    /// `terms` joined by `or`, as [`Expr::all`] joins them by `and`.
+    #[must_use]
+    pub fn any(terms: Vec<Expr>) -> Expr {
+        Self::joined(terms, false)
+    }
+
+    fn joined(terms: Vec<Expr>, and: bool) -> Expr {
+        let mut flat = Vec::with_capacity(terms.len());
+        for t in terms {
+            match (t, and) {
+                (Expr::And(inner), true) | (Expr::Or(inner), false) => flat.extend(inner),
+                (t, _) => flat.push(t),
+            }
+        }
+        if flat.len() == 1 {
+            return flat.pop().unwrap_or(Expr::And(Vec::new()));
+        }
+        if and { Expr::And(flat) } else { Expr::Or(flat) }
+    }
+}
+
 impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Parentheses only where the parser's precedence (not > and > or, left-associative)
-        // would otherwise build another tree.
+        // Parentheses only where the parser's precedence (not > and > or) would otherwise build
+        // another tree.
         let wrap = |e: &Expr, needed: bool| if needed { format!("({e})") } else { e.to_string() };
-        match self {
-            Expr::Or(l, r) => write!(f, "{} or {}", l, wrap(r, matches!(**r, Expr::Or(..)))),
-            Expr::And(l, r) => {
-                write!(f, "{} and {}", wrap(l, matches!(**l, Expr::Or(..))), wrap(r, matches!(**r, Expr::Or(..) | Expr::And(..))))
+        let join = |f: &mut fmt::Formatter<'_>, terms: &[Expr], word: &str, needs: &dyn Fn(&Expr) -> bool| {
+            for (i, t) in terms.iter().enumerate() {
+                if i > 0 {
+                    write!(f, " {word} ")?;
+                }
+                f.write_str(&wrap(t, needs(t)))?;
             }
+            Ok(())
+        };
+        match self {
+            Expr::Or(terms) => join(f, terms, "or", &|t| matches!(t, Expr::Or(..))),
+            Expr::And(terms) => join(f, terms, "and", &|t| matches!(t, Expr::Or(..) | Expr::And(..))),
             Expr::Not(e) => write!(f, "not {}", wrap(e, matches!(**e, Expr::Or(..) | Expr::And(..)))),
             Expr::Compare { field, op, value } => write!(f, "{field} {} {value}", op.as_str()),
             Expr::Matches { field, pattern } => write!(f, "{field} ~ {}", quote(pattern)),

@@ -166,15 +166,31 @@ fn compare(field: &Field, op: CmpOp, value: &Value, out: &mut Compiled) {
     out.sql.push_str(&sql);
 }
 
+/// `terms` joined by `op`, grouped in halves: SQLite builds `a OR b OR c …` as a chain as deep as
+/// it is long and refuses chains over 1,000 ("Expression tree is too large"); halves keep the
+/// depth at the logarithm of the length.
+fn emit_joined(terms: &[Expr], op: &str, out: &mut Compiled) {
+    out.sql.push('(');
+    if terms.len() <= 8 {
+        for (i, t) in terms.iter().enumerate() {
+            if i > 0 {
+                out.sql.push_str(op);
+            }
+            emit(t, out);
+        }
+    } else {
+        let (left, right) = terms.split_at(terms.len() / 2);
+        emit_joined(left, op, out);
+        out.sql.push_str(op);
+        emit_joined(right, op, out);
+    }
+    out.sql.push(')');
+}
+
 fn emit(e: &Expr, out: &mut Compiled) {
     match e {
-        Expr::And(l, r) | Expr::Or(l, r) => {
-            out.sql.push('(');
-            emit(l, out);
-            out.sql.push_str(if matches!(e, Expr::And(..)) { " AND " } else { " OR " });
-            emit(r, out);
-            out.sql.push(')');
-        }
+        Expr::And(terms) => emit_joined(terms, " AND ", out),
+        Expr::Or(terms) => emit_joined(terms, " OR ", out),
         Expr::Not(inner) => {
             out.sql.push_str("(NOT ");
             emit(inner, out);

@@ -167,7 +167,13 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
 struct Parser {
     toks: Vec<(Tok, usize)>,
     pos: usize,
+    /// How deep inside parentheses and `not`s the parser is: bounded, so that a hostile rule
+    /// (100,000 `(`) is an error at its column, not a stack overflow.
+    depth: usize,
 }
+
+/// The deepest nesting of parentheses and `not` a rule may have.
+pub const MAX_NESTING: usize = 100;
 
 impl Parser {
     fn peek(&self) -> &Tok {
@@ -324,30 +330,56 @@ impl Parser {
     }
 
     fn expr(&mut self) -> Result<Expr, ParseError> {
-        let mut left = self.and()?;
+        let mut terms = vec![self.and()?];
         while self.eat_word("or") {
-            left = Expr::Or(Box::new(left), Box::new(self.and()?));
+            terms.push(self.and()?);
         }
-        Ok(left)
+        Ok(Expr::any(terms))
     }
 
     fn and(&mut self) -> Result<Expr, ParseError> {
-        let mut left = self.not()?;
+        let mut terms = vec![self.not()?];
         while self.eat_word("and") {
-            left = Expr::And(Box::new(left), Box::new(self.not()?));
+            terms.push(self.not()?);
         }
-        Ok(left)
+        Ok(Expr::all(terms))
+    }
+
+    /// One level deeper, or an error at the current column past [`MAX_NESTING`].
+    fn deeper(&mut self) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return err(self.col(), format!("nested more than {MAX_NESTING} levels deep (parentheses and `not`): write it flatter"));
+        }
+        Ok(())
     }
 
     fn not(&mut self) -> Result<Expr, ParseError> {
-        if self.eat_word("not") { Ok(Expr::Not(Box::new(self.not()?))) } else { self.atom() }
+        if !self.is_word("not") {
+            return self.atom();
+        }
+        // `not not …` in a loop: a long run of them costs no stack.
+        let mut negations = 0usize;
+        while self.eat_word("not") {
+            negations += 1;
+            if negations > MAX_NESTING {
+                return err(self.col(), format!("more than {MAX_NESTING} `not` in a row"));
+            }
+        }
+        let mut e = self.atom()?;
+        for _ in 0..negations {
+            e = Expr::Not(Box::new(e));
+        }
+        Ok(e)
     }
 
     fn atom(&mut self) -> Result<Expr, ParseError> {
         if matches!(self.peek(), Tok::LParen) {
             let open = self.col();
+            self.deeper()?;
             self.next();
             let e = self.expr()?;
+            self.depth -= 1;
             return match self.next() {
                 (Tok::RParen, _) => Ok(e),
                 (other, col) => err(col, format!("expected `)` to close the `(` at column {open}, found {}", other.describe())),
@@ -420,7 +452,7 @@ pub fn parse_rule(src: &str) -> Result<Rule, ParseError> {
     if matches!(toks[0].0, Tok::End) {
         return err(1, "the rule is empty");
     }
-    Parser { toks, pos: 0 }.rule()
+    Parser { toks, pos: 0, depth: 0 }.rule()
 }
 
 /// Parses a predicate on its own (`list --where`, the TUI's filter).
@@ -429,7 +461,7 @@ pub fn parse_expr(src: &str) -> Result<Expr, ParseError> {
     if matches!(toks[0].0, Tok::End) {
         return err(1, "the filter is empty");
     }
-    let mut p = Parser { toks, pos: 0 };
+    let mut p = Parser { toks, pos: 0, depth: 0 };
     let e = p.expr()?;
     match p.peek() {
         Tok::End => Ok(e),

@@ -15,13 +15,11 @@ fn design_examples_parse() {
     assert_eq!(r.action, Action::SetStatus(Status::Accepted));
     assert_eq!(
         r.filter.unwrap(),
-        Expr::And(
-            Box::new(Expr::And(
-                Box::new(cmp(Field::Score("math".into()), CmpOp::Ge, Value::Number(1.0))),
-                Box::new(cmp(Field::Tokens, CmpOp::Le, Value::Number(16384.0)))
-            )),
-            Box::new(cmp(Field::FinishReason, CmpOp::Ne, Value::Text("length".into())))
-        )
+        Expr::And(vec![
+            cmp(Field::Score("math".into()), CmpOp::Ge, Value::Number(1.0)),
+            cmp(Field::Tokens, CmpOp::Le, Value::Number(16384.0)),
+            cmp(Field::FinishReason, CmpOp::Ne, Value::Text("length".into())),
+        ])
     );
     let r = parse_rule("keep best 1 per prompt by score.math, tokens asc      # rejection sampling").unwrap();
     assert_eq!(
@@ -50,11 +48,41 @@ fn design_examples_parse() {
 #[test]
 fn precedence_and_text_matches() {
     let e = parse_expr(r#"not kind = "general" and (prompt ~ "^Find" or answer contains "\\boxed")"#).unwrap();
-    let Expr::And(l, r) = e else { panic!("and at the top") };
-    assert_eq!(*l, Expr::Not(Box::new(cmp(Field::Kind, CmpOp::Eq, Value::Kind(Kind::General)))));
-    assert!(matches!(*r, Expr::Or(..)));
+    let Expr::And(terms) = e else { panic!("and at the top") };
+    assert_eq!(terms[0], Expr::Not(Box::new(cmp(Field::Kind, CmpOp::Eq, Value::Kind(Kind::General)))));
+    assert!(matches!(terms[1], Expr::Or(..)));
     let e = parse_expr("label = pseudo and status != 'rejected' and pass.math = false").unwrap();
     assert!(e.to_string().contains("label = \"pseudo\""));
+}
+
+#[test]
+fn hostile_nesting_is_an_error_at_its_column_not_a_stack_overflow() {
+    // 10,000 parentheses: refused at the one past the limit.
+    let deep = format!("{}tokens > 1{}", "(".repeat(10_000), ")".repeat(10_000));
+    let e = parse_expr(&deep).unwrap_err();
+    assert_eq!(e.column, super::parser::MAX_NESTING + 1, "{e}");
+    assert!(e.to_string().contains("nested more than 100 levels"), "{e}");
+    // 100,000 `not`: a loop, then refused.
+    let nots = format!("{}has_logprobs", "not ".repeat(100_000));
+    assert!(parse_expr(&nots).unwrap_err().to_string().contains("more than 100 `not` in a row"));
+    // Within the limit both work, and a long chain is wide, not deep.
+    let fine = format!("{}tokens > 1{}", "(".repeat(100), ")".repeat(100));
+    assert!(parse_expr(&fine).is_ok());
+    let chain = (0..20_000).map(|i| format!("tokens = {i}")).collect::<Vec<_>>().join(" or ");
+    let Expr::Or(terms) = parse_expr(&chain).unwrap() else { panic!("an or at the top") };
+    assert_eq!(terms.len(), 20_000);
+    // SQLite refuses expressions deeper than 1,000: halves keep the chain at ~12.
+    let sql = compile(parse_expr(&chain).ok().as_ref()).sql;
+    let (mut depth, mut deepest) = (0i32, 0i32);
+    for c in sql.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            _ => {}
+        }
+        deepest = deepest.max(depth);
+    }
+    assert!(deepest < 30, "{deepest}");
 }
 
 fn error_at(src: &str) -> (usize, String) {
@@ -171,8 +199,8 @@ fn atom() -> impl Strategy<Value = Expr> {
 fn expr() -> impl Strategy<Value = Expr> {
     atom().prop_recursive(5, 40, 2, |inner| {
         prop_oneof![
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::And(Box::new(a), Box::new(b))),
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::Or(Box::new(a), Box::new(b))),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::all(vec![a, b])),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::any(vec![a, b])),
             inner.prop_map(|a| Expr::Not(Box::new(a))),
         ]
     })
@@ -181,9 +209,10 @@ fn expr() -> impl Strategy<Value = Expr> {
 /// Every user-given string and number in an expression.
 fn user_values(e: &Expr, out: &mut Vec<String>) {
     match e {
-        Expr::And(a, b) | Expr::Or(a, b) => {
-            user_values(a, out);
-            user_values(b, out);
+        Expr::And(terms) | Expr::Or(terms) => {
+            for t in terms {
+                user_values(t, out);
+            }
         }
         Expr::Not(a) => user_values(a, out),
         Expr::Compare { field, value, .. } => {

@@ -27,7 +27,10 @@ pub async fn catch_up(pool: &SqlitePool, mut progress: impl FnMut(u64)) -> Resul
     let mut upto = watermark(pool).await?;
     let mut done = 0u64;
     loop {
-        let mut tx = pool.begin().await?;
+        // The write lock up front: a read transaction upgraded to a write fails at once with
+        // "database is locked" when another process wrote meanwhile, where taking the lock
+        // first waits out the busy timeout.
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
         let (next,): (Option<i64>,) = sqlx::query_as("SELECT max(id) FROM (SELECT id FROM samples WHERE id > ? ORDER BY id LIMIT ?)")
             .bind(upto)
             .bind(CHUNK)

@@ -35,15 +35,28 @@ fn an_import_rules_and_a_verify_at_once_all_finish_and_the_index_is_whole() {
     let sb = Sandbox::new();
     sb.retort().assert().success(); // the demo set
     let file = big_file(&sb, 30_000);
-    let file = file.to_str().unwrap();
-    let writers = vec![
-        ("import", retort(&sb, &["import", file])),
-        ("rules", retort(&sb, &["rules", "apply", "--expr", "accept where tokens > 10"])),
-        ("verify", retort(&sb, &["verify", "-v", "length", "-v", "format"])),
-        ("rules again", retort(&sb, &["rules", "apply", "--expr", "tag \"long\" where tokens > 400"])),
-    ];
-    for (name, child) in writers {
-        let out = child.wait_with_output().unwrap();
+    let import = retort(&sb, &["import", file.to_str().unwrap()]);
+    let verify = retort(&sb, &["verify", "-v", "length", "-v", "format"]);
+    // Rules applied one after another for as long as the import runs: some land while it writes
+    // its samples, some while it fills the full-text index.
+    let mut import = Some(import);
+    let mut rounds = 0;
+    let mut import_out = None;
+    while import_out.is_none() || rounds < 4 {
+        let expr = if rounds % 2 == 0 { "tag \"seen\" where tokens > 10" } else { "untag \"seen\" where tokens > 10" };
+        let out = retort(&sb, &["rules", "apply", "--expr", expr]).wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "a rule beside the import: {stderr}");
+        rounds += 1;
+        if let Some(mut child) = import.take() {
+            match child.try_wait().unwrap() {
+                Some(_) => import_out = Some(child.wait_with_output().unwrap()),
+                None => import = Some(child),
+            }
+        }
+        assert!(rounds < 500, "the import does not finish");
+    }
+    for (name, out) in [("import", import_out.unwrap()), ("verify", verify.wait_with_output().unwrap())] {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{name} failed beside the others: {stderr}");
         assert!(!stderr.contains("locked"), "{name}: {stderr}");
@@ -52,4 +65,36 @@ fn an_import_rules_and_a_verify_at_once_all_finish_and_the_index_is_whole() {
     assert!(samples >= 30_000);
     assert_eq!(sb.query_i64("SELECT count(*) FROM sample_fts"), samples, "the full-text index holds every sample");
     assert_eq!(sb.query_string("PRAGMA integrity_check").as_deref(), Some("ok"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_full_text_index_fills_while_another_process_writes_all_the_time() {
+    let sb = Sandbox::new();
+    let file = big_file(&sb, 12_000);
+    sb.retort().arg("import").arg(&file).assert().success();
+    // Empty the index again, and fill it while another connection commits without pause: a
+    // transaction that reads first and then writes fails at once when a commit came between
+    // (SQLITE_BUSY_SNAPSHOT); one that takes the write lock up front waits its turn.
+    let store = retort::store::Store::open(&sb.db()).await.unwrap();
+    sqlx::query("DELETE FROM sample_fts").execute(store.pool()).await.unwrap();
+    sqlx::query("DELETE FROM meta WHERE key = 'fts_indexed_upto'").execute(store.pool()).await.unwrap();
+    let other = retort::store::Store::open(&sb.db()).await.unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hammer = {
+        let stop = std::sync::Arc::clone(&stop);
+        tokio::spawn(async move {
+            let mut commits = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                sqlx::query("UPDATE samples SET decided_at = ? WHERE id = 1").bind(commits as i64).execute(other.pool()).await.unwrap();
+                commits += 1;
+            }
+            commits
+        })
+    };
+    let indexed = retort::store::fts::catch_up(store.pool(), |_| {}).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let commits = hammer.await.unwrap();
+    assert!(commits > 0, "the other writer committed meanwhile");
+    assert_eq!(indexed.unwrap(), 12_000);
+    assert_eq!(sb.query_i64("SELECT count(*) FROM sample_fts"), 12_000);
 }

@@ -47,7 +47,8 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // An error may quote stored text (a rule's name, a server's answer): shown, not obeyed.
+            eprintln!("error: {}", retort::tui::text::terminal_safe(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }

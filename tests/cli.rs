@@ -161,3 +161,44 @@ fn stats_tell_each_teachers_accepted_and_rejected() {
     let d = &s["decided_by_teacher"]["sky-t1-14b_amc23"];
     assert!(line.ends_with(&format!("{:>8} {:>8}", d["accepted"].as_i64().unwrap(), d["rejected"].as_i64().unwrap())), "{line}");
 }
+
+#[test]
+fn stored_text_never_reaches_the_terminal_raw() {
+    let sb = Sandbox::new();
+    // A teacher whose name retitles the terminal (OSC 0) and writes the clipboard (OSC 52), a
+    // prompt with a colour and a bell, a source with a bidi override.
+    let evil = "evil\u{1b}]0;pwned\u{7}\u{1b}]52;c;aGk=\u{7}";
+    let rows = [
+        json!({"messages": [{"role": "user", "content": "red \u{1b}[31mtext\u{1b}[0m\u{7} here"}, {"role": "assistant", "content": "ok \u{9b}31m"}],
+               "model": evil, "source": "src\u{202e}txt"}),
+    ];
+    sb.write("evil.jsonl", common::to_jsonl(rows));
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["import", "evil.jsonl"],
+        vec!["list"],
+        vec!["stats"],
+        vec!["rules", "apply", "--expr", "accept where teacher contains \"evil\""],
+        vec!["undo"],
+        vec!["list", "--json"],
+        vec!["stats", "--json"],
+    ];
+    for args in runs {
+        let out = sb.retort().args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            assert!(
+                !bytes.contains(&0x1b) && !bytes.contains(&0x07),
+                "{args:?} wrote a raw control byte to {stream}: {:?}",
+                String::from_utf8_lossy(bytes)
+            );
+            let text = String::from_utf8_lossy(bytes);
+            assert!(!text.contains('\u{9b}') && !text.contains('\u{202e}'), "{args:?}: {text}");
+        }
+    }
+    // Shown, as stand-ins.
+    let listed = String::from_utf8(sb.retort().arg("list").output().unwrap().stdout).unwrap();
+    assert!(listed.contains("evil␛]0;pwned␇"), "{listed}");
+    // An error quoting stored text is safe too.
+    let out = sb.retort().args(["undo", "--rule", "no\u{1b}[2Jsuch"]).output().unwrap();
+    assert!(!out.stderr.contains(&0x1b) && !out.stdout.contains(&0x1b));
+}

@@ -96,15 +96,15 @@ pub async fn run(store: &Store, args: ExportArgs) -> anyhow::Result<()> {
     if let Some(dir) = &args.check_template {
         let report = crate::ops::export::check_template(store, &opts, dir, args.max_len).await?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            println!("{}", super::json::pretty(&report)?);
         } else {
-            println!("checked {} conversations against {}", report.checked, dir.display());
+            super::say!("checked {} conversations against {}", report.checked, dir.display());
             let show = |what: &str, f: &crate::ops::export::Finding| {
                 if f.count > 0 {
                     let ids: Vec<String> = f.examples.iter().map(|i| format!("#{i}")).collect();
-                    println!("  {:>6}  {what} (e.g. {})", f.count, ids.join(" "));
+                    super::say!("  {:>6}  {what} (e.g. {})", f.count, ids.join(" "));
                     if let Some(e) = &f.first_error {
-                        println!("          {e}");
+                        super::say!("          {e}");
                     }
                 }
             };
@@ -116,13 +116,13 @@ pub async fn run(store: &Store, args: ExportArgs) -> anyhow::Result<()> {
             show("are longer than --max-len tokens", &report.too_long);
             show("do not render", &report.render_errors);
             if report.generation_prompt_differs.count > 0 {
-                println!(
+                super::say!(
                     "  note: for {} conversations the generation prompt adds text the training rendering lacks (e.g. a pre-filled <think>)",
                     report.generation_prompt_differs.count
                 );
             }
             if report.problems() == 0 {
-                println!("  no problems");
+                super::say!("  no problems");
             }
         }
         if report.problems() > 0 {
@@ -136,22 +136,22 @@ pub async fn run(store: &Store, args: ExportArgs) -> anyhow::Result<()> {
     bar.finish();
     let report = report?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", super::json::pretty(&report)?);
         return Ok(());
     }
     for (name, part) in &report.parts {
         let file = if part.file.is_empty() { String::new() } else { format!("  {}", opts.out.join(&part.file).display()) };
-        println!("{name:<11} {:>9} samples {:>12} tokens{file}", part.samples, part.tokens);
+        super::say!("{name:<11} {:>9} samples {:>12} tokens{file}", part.samples, part.tokens);
     }
     let mix: Vec<String> = report.by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
-    println!("by kind: {}", mix.join(", "));
+    super::say!("by kind: {}", mix.join(", "));
     if !report.left_out.is_empty() {
-        println!("left out, as {} cannot hold them: {}", opts.format, crate::ops::export::left_out_summary(&report.left_out));
+        super::say!("left out, as {} cannot hold them: {}", opts.format, crate::ops::export::left_out_summary(&report.left_out));
     }
     let cut = &report.cut_off_reasoning;
     if cut.count > 0 {
         let ids: Vec<String> = cut.examples.iter().map(|i| format!("#{i}")).collect();
-        println!(
+        super::say!(
             "{} samples were cut off inside their reasoning (e.g. {}) and are written with it open, <think> without </think>; \
              --where 'not reasoning_cut_off' leaves them out",
             cut.count,
@@ -159,11 +159,12 @@ pub async fn run(store: &Store, args: ExportArgs) -> anyhow::Result<()> {
         );
     }
     if args.dry_run {
-        println!("Dry run: nothing was written.");
+        super::say!("Dry run: nothing was written.");
     } else if let Some(id) = report.export_id {
-        println!(
+        super::say!(
             "Export #{id}: {} samples, {} tokens; manifest.json has the options, hashes and how to train on it.",
-            report.samples, report.tokens
+            report.samples,
+            report.tokens
         );
     }
     Ok(())

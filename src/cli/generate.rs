@@ -102,24 +102,29 @@ pub async fn run(store: &Store, args: GenerateArgs) -> anyhow::Result<()> {
     bar.finish();
     let report = report?;
     if let Some(path) = &args.batch_file {
-        println!("{} requests written to {} (Batch API input lines)", report.requests, path.display());
+        super::say!("{} requests written to {} (Batch API input lines)", report.requests, path.display());
         return Ok(());
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", super::json::pretty(&report)?);
     } else {
-        println!(
+        super::say!(
             "{} prompts ({} already complete): {} requests, {} samples stored ({} tokens), {} requests failed",
-            report.prompts, report.complete, report.requests, report.samples, report.tokens, report.failures
+            report.prompts,
+            report.complete,
+            report.requests,
+            report.samples,
+            report.tokens,
+            report.failures
         );
         for e in &report.first_errors {
-            println!("  {e}");
+            super::say!("  {e}");
         }
         if report.interrupted {
-            println!("Interrupted: everything that had arrived is stored.");
+            super::say!("Interrupted: everything that had arrived is stored.");
         }
         if report.failures > 0 || report.interrupted {
-            println!("Running the same command again requests only what is missing.");
+            super::say!("Running the same command again requests only what is missing.");
         }
     }
     // What arrived is stored either way; a failed request still makes the run a failure for a

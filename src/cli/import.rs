@@ -34,9 +34,9 @@ pub async fn run(store: &Store, args: ImportArgs) -> anyhow::Result<()> {
     bar.finish();
     let reports = result?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&reports).context("writing the report")?);
+        println!("{}", super::json::pretty(&reports).context("writing the report")?);
     } else {
-        print!("{}", summary(&reports, started.elapsed()));
+        print!("{}", crate::tui::text::terminal_safe(&summary(&reports, started.elapsed())));
     }
     Ok(())
 }

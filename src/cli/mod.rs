@@ -1,9 +1,34 @@
 //! The command line: arguments (clap) and one handler per command.
+//!
+//! Human-readable output goes through [`say!`]: it holds stored text (teacher names, prompts,
+//! a server's error), which is shown, never obeyed by the terminal. JSON output needs nothing:
+//! serde_json escapes every control character.
+
+/// `println!` for the CLI's reports: control characters and escape sequences in the text shown
+/// as visible stand-ins (`␛`), never sent to the terminal.
+macro_rules! say {
+    () => {
+        println!()
+    };
+    ($($arg:tt)*) => {
+        println!("{}", $crate::tui::text::terminal_safe(&format!($($arg)*)))
+    };
+}
+
+/// `eprintln!` for the CLI's notes and warnings, as [`say!`] for standard error.
+macro_rules! note {
+    ($($arg:tt)*) => {
+        eprintln!("{}", $crate::tui::text::terminal_safe(&format!($($arg)*)))
+    };
+}
+
+pub(crate) use {note, say};
 
 mod bench;
 mod export;
 mod generate;
 mod import;
+mod json;
 mod progress;
 mod rules;
 mod stats;

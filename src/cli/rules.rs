@@ -63,7 +63,7 @@ pub async fn run(store: &Store, cmd: RulesCommand) -> anyhow::Result<()> {
     match cmd {
         RulesCommand::Check(source) => {
             for rule in load(&source)? {
-                println!("{rule}");
+                super::say!("{rule}");
             }
             Ok(())
         }
@@ -72,12 +72,12 @@ pub async fn run(store: &Store, cmd: RulesCommand) -> anyhow::Result<()> {
             let opts = RunOptions { override_curator: run.override_curator, base_dir: base_dir_of(run.source.file.as_deref()) };
             let reports = dry_run_all(store, &rules, &opts).await?;
             if run.json {
-                println!("{}", serde_json::to_string_pretty(&reports)?);
+                println!("{}", super::json::pretty(&reports)?);
             } else {
                 for r in &reports {
-                    println!("{:>9} would change  {}", r.changed, r.rule);
+                    super::say!("{:>9} would change  {}", r.changed, r.rule);
                 }
-                println!("Dry run: nothing was written.");
+                super::say!("Dry run: nothing was written.");
             }
             Ok(())
         }
@@ -88,14 +88,14 @@ pub async fn run(store: &Store, cmd: RulesCommand) -> anyhow::Result<()> {
             for rule in &rules {
                 let report = apply(store, rule, &opts).await?;
                 if !run.json {
-                    println!("{:>9} changed  {}", report.changed, report.rule);
+                    super::say!("{:>9} changed  {}", report.changed, report.rule);
                 }
                 reports.push(report);
             }
             if run.json {
-                println!("{}", serde_json::to_string_pretty(&reports)?);
+                println!("{}", super::json::pretty(&reports)?);
             } else {
-                println!(
+                super::say!(
                     "Applied {} rule{}; `retort undo --rule NAME` or `retort undo --last N` reverts them.",
                     rules.len(),
                     if rules.len() == 1 { "" } else { "s" }
@@ -113,12 +113,12 @@ pub async fn run_undo(store: &Store, last: Option<u32>, rule: Option<String>, js
     };
     let undone = undo(store, &target).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&undone)?);
+        println!("{}", super::json::pretty(&undone)?);
     } else if undone.is_empty() {
-        println!("Nothing to undo.");
+        super::say!("Nothing to undo.");
     } else {
         for u in &undone {
-            println!("undid #{}  {}  {} ({} samples put back)", u.action_id, u.actor, u.description, u.reverted);
+            super::say!("undid #{}  {}  {} ({} samples put back)", u.action_id, u.actor, u.description, u.reverted);
         }
     }
     Ok(())
@@ -133,12 +133,13 @@ pub async fn run_list(store: &Store, filter: Option<String>, limit: Option<u64>,
     }
     let n = list(store, filter.as_ref(), limit, |s| {
         if json {
-            serde_json::to_writer(&mut out, &s)?;
-            writeln!(out)
+            writeln!(out, "{}", super::json::line(&s)?)
         } else {
-            let scores: Vec<String> = s.scores.iter().map(|(k, v)| format!("{k}={v:.2}")).collect();
-            let preview: String = s.prompt.chars().map(|c| if c.is_control() { ' ' } else { c }).take(60).collect();
-            let teacher: String = s.teacher.chars().take(22).collect();
+            // Stored text, shown and not obeyed: no control character reaches the terminal.
+            let safe = |t: &str| crate::tui::text::terminal_safe(t).replace(['\n', '\t'], " ");
+            let scores: Vec<String> = s.scores.iter().map(|(k, v)| format!("{}={v:.2}", safe(k))).collect();
+            let preview: String = safe(&s.prompt).chars().take(60).collect();
+            let teacher: String = safe(&s.teacher).chars().take(22).collect();
             writeln!(
                 out,
                 "{:>8}  {:<8}  {:<6}  {:<22}  {:>7}  {:<24}  {}",

@@ -9,9 +9,9 @@ use crate::store::Store;
 pub async fn run(store: &Store, json: bool) -> anyhow::Result<()> {
     let s = stats(store).await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        println!("{}", super::json::pretty(&s)?);
     } else {
-        print!("{}", render(&s));
+        print!("{}", crate::tui::text::terminal_safe(&render(&s)));
     }
     Ok(())
 }

@@ -162,7 +162,7 @@ fn render(args: &RenderArgs) -> anyhow::Result<()> {
     out.flush()?;
     drop(out);
     if !args.json {
-        eprintln!(
+        super::note!(
             "{shown} conversation{} rendered with {}: {failed} failed, {with_problems} with problems.",
             if shown == 1 { "" } else { "s" },
             encoder.template_origin()

@@ -162,7 +162,7 @@ pub async fn run(store: Option<&Store>, args: TrainArgs) -> anyhow::Result<()> {
             let written = tokio::task::spawn_blocking(move || crate::train::merge::merge(&model, &adapter, &out))
                 .await?
                 .map_err(|e| anyhow::anyhow!(e))?;
-            println!("merged model written to {}", written.display());
+            super::say!("merged model written to {}", written.display());
             Ok(())
         }
         Some(TrainCommand::CreateModel { shape, out, bf16, seed }) => {
@@ -171,7 +171,7 @@ pub async fn run(store: Option<&Store>, args: TrainArgs) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || crate::train::tiny::create(&dir, shape, dtype, seed))
                 .await?
                 .map_err(|e| anyhow::anyhow!(e))?;
-            println!("a random {shape:?} model written to {}", out.display());
+            super::say!("a random {shape:?} model written to {}", out.display());
             Ok(())
         }
         None => {
@@ -203,7 +203,7 @@ async fn train(store: &Store, args: &RunArgs) -> anyhow::Result<()> {
         if terminal {
             bar.println(line);
         } else {
-            println!("{line}");
+            super::say!("{line}");
         }
     };
     let on_event = |e: &Event| match e {
@@ -228,7 +228,7 @@ async fn train(store: &Store, args: &RunArgs) -> anyhow::Result<()> {
                 bar.set_position(*step);
                 bar.set_message(format!("loss {loss:.4}  lr {lr:.2e}  {tokens_per_s:.0} tokens/s"));
             } else if !quiet && (step % 10 == 0 || *step == 1) {
-                println!("step {step}: loss {loss:.4}, lr {lr:.2e}, {tokens_per_s:.0} tokens/s");
+                super::say!("step {step}: loss {loss:.4}, lr {lr:.2e}, {tokens_per_s:.0} tokens/s");
             }
         }
         Event::Validation { step, loss } => {
@@ -251,17 +251,17 @@ async fn train(store: &Store, args: &RunArgs) -> anyhow::Result<()> {
     };
     let summary = crate::ops::train::run(store, opts, args.resume.as_deref(), cancel, &on_event).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        println!("{}", super::json::pretty(&summary)?);
         return Ok(());
     }
     for s in &summary.skipped {
-        println!("skipped {s}");
+        super::say!("skipped {s}");
     }
     if summary.skipped_count > summary.skipped.len() {
-        println!("... and {} more skipped", summary.skipped_count - summary.skipped.len());
+        super::say!("... and {} more skipped", summary.skipped_count - summary.skipped.len());
     }
     let fmt = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.4}"));
-    println!(
+    super::say!(
         "run #{}: {} steps, train loss {}, validation loss {}, {} tokens/s; adapter in {}",
         summary.run_id,
         summary.steps,
@@ -271,9 +271,10 @@ async fn train(store: &Store, args: &RunArgs) -> anyhow::Result<()> {
         summary.adapter
     );
     if summary.cancelled {
-        println!(
+        super::say!(
             "Interrupted: a checkpoint was saved; `retort train --resume {}/checkpoint-{}` continues.",
-            summary.adapter, summary.steps
+            summary.adapter,
+            summary.steps
         );
     }
     Ok(())
@@ -327,9 +328,9 @@ pub fn generate_local(args: &GenerateLocalArgs) -> anyhow::Result<()> {
     }
     let opts = SampleOptions { max_new_tokens: args.max_new_tokens, temperature: args.temperature, top_p: args.top_p, seed: args.seed };
     for conv in &conversations {
-        println!("› {}", crate::tui::text::sanitize(&conv.last_user_text()));
+        super::say!("› {}", crate::tui::text::sanitize(&conv.last_user_text()));
         let answer = student.answer(conv, &opts).map_err(|e| anyhow::anyhow!(e))?;
-        println!("{}\n", crate::tui::text::sanitize(&answer));
+        super::say!("{}\n", crate::tui::text::sanitize(&answer));
     }
     Ok(())
 }

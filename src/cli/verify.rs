@@ -97,7 +97,7 @@ pub async fn run(store: &Store, args: VerifyArgs) -> anyhow::Result<()> {
         let report = report?;
         if !args.json {
             let scored = report.checked - report.errors;
-            println!(
+            super::say!(
                 "{}: checked {}, passed {} ({:.1}%), mean score {:.3}{}",
                 report.verifier,
                 report.checked,
@@ -107,13 +107,13 @@ pub async fn run(store: &Store, args: VerifyArgs) -> anyhow::Result<()> {
                 if report.errors > 0 { format!(", {} could not be checked", report.errors) } else { String::new() }
             );
             for e in &report.first_errors {
-                println!("  {e}");
+                super::say!("  {e}");
             }
         }
         reports.push(report);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        println!("{}", super::json::pretty(&reports)?);
     }
     Ok(())
 }

@@ -28,6 +28,32 @@ pub fn sanitize(text: &str) -> String {
     out
 }
 
+/// Text for a terminal line by line (the CLI's reports, error messages): control characters
+/// and escape sequences as visible stand-ins, as [`sanitize`] shows them, newlines and tabs
+/// kept. Stored text (a teacher's name, a server's error, a prompt) is untrusted: an OSC 0 in
+/// it would retitle the terminal, an OSC 52 write the clipboard.
+#[must_use]
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t') || ('\u{202a}'..='\u{202e}').contains(&c) || ('\u{2066}'..='\u{2069}').contains(&c)
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for line in text.split_inclusive('\n') {
+        let (body, end) = line.strip_suffix('\n').map_or((line, ""), |b| (b, "\n"));
+        for part in body.split('\t').enumerate() {
+            if part.0 > 0 {
+                out.push('\t');
+            }
+            out.push_str(&sanitize(part.1));
+        }
+        out.push_str(end);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Wraps sanitized text into lines of at most `width` display columns, breaking at spaces
 /// where it can and inside a word only when the word alone is wider than the line.
 #[must_use]

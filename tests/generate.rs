@@ -19,9 +19,10 @@ struct Server {
 }
 
 /// Answers like deepseek-reasoner (the recorded example), `n` choices per request. The first
-/// request gets 429 with Retry-After; prompts containing `fail_always` get 500; the first request
-/// for a prompt containing `flaky` gets broken JSON, for `drop` a closed connection, for `slow` an
-/// answer after the client's timeout.
+/// request gets 429 with Retry-After; prompts containing `fail_always` get 500; `echo_key` gets a
+/// 401 whose body quotes the Authorization header back (as some servers do); the first request
+/// for a prompt containing `flaky` gets a 200 whose body is cut off, for `drop` a closed
+/// connection, for `slow` an answer after the client's timeout.
 fn server() -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -46,7 +47,7 @@ fn server() -> Server {
                     .and_then(|m| m.last())
                     .map(|m| m["content"].as_str().unwrap_or("").to_owned())
                     .unwrap_or_default();
-                seen.lock().unwrap().push((headers, request.clone()));
+                seen.lock().unwrap().push((headers.clone(), request.clone()));
                 let n = request["n"].as_u64().unwrap_or(1);
                 if prompt.contains("hang") {
                     std::thread::sleep(std::time::Duration::from_mins(1));
@@ -62,6 +63,10 @@ fn server() -> Server {
                     ("429 Too Many Requests\r\nRetry-After: 0".to_owned(), "{\"error\": \"slow down\"}".to_owned())
                 } else if prompt.contains("fail_always") {
                     ("500 Internal Server Error".to_owned(), "{\"error\": \"boom\"}".to_owned())
+                } else if prompt.contains("echo_key") {
+                    let auth =
+                        headers.lines().find(|l| l.to_ascii_lowercase().starts_with("authorization")).unwrap_or("").trim().to_owned();
+                    ("401 Unauthorized".to_owned(), json!({"error": format!("Incorrect API key provided in `{auth}`")}).to_string())
                 } else if prompt.contains("flaky") && flaky_done.fetch_add(1, Ordering::SeqCst) == 0 {
                     ("200 OK".to_owned(), "{\"choices\": [".to_owned())
                 } else {
@@ -98,6 +103,7 @@ fn every_prompt_gets_its_samples_or_a_recorded_failure_and_a_rerun_completes() {
     lines.push_str("{\"question\": \"This one will fail_always: what is 3+3?\", \"answer\": \"#### 6\"}\n");
     lines.push_str("{\"question\": \"This one is dropped once: what is 4+4?\", \"answer\": \"#### 8\"}\n");
     lines.push_str("{\"question\": \"This one is slow once: what is 5+5?\", \"answer\": \"#### 10\"}\n");
+    lines.push_str("{\"question\": \"This one will echo_key back: what is 6+6?\", \"answer\": \"#### 12\"}\n");
     sb.write("prompts.jsonl", lines);
     let srv = server();
     let run = |sb: &Sandbox| {
@@ -110,14 +116,17 @@ fn every_prompt_gets_its_samples_or_a_recorded_failure_and_a_rerun_completes() {
             .code(1)
             .stderr(predicate::str::contains("requests failed; the same command asks for them again"))
     };
-    run(&sb).stdout(predicate::str::contains("8 prompts").and(predicate::str::contains("sk-very-secret").not()));
-    // Six prompts have their three samples (the dropped and the slow one retried); the flaky one
-    // failed on broken JSON and the bad one on 500s, both recorded.
+    run(&sb).stdout(predicate::str::contains("9 prompts").and(predicate::str::contains("sk-very-secret").not()));
+    // Seven prompts have their three samples (the dropped, the slow and the cut-off one asked
+    // again); the bad one failed on 500s and the one whose server echoes the key on a 401, both
+    // recorded, the key never.
     let per_prompt =
         |sb: &Sandbox| sb.query_i64("SELECT count(*) FROM (SELECT prompt_id FROM samples GROUP BY prompt_id HAVING count(*) = 3)");
-    assert_eq!(per_prompt(&sb), 6);
+    assert_eq!(per_prompt(&sb), 7);
     assert_eq!(sb.query_i64("SELECT count(*) FROM generation_failures"), 2);
     assert!(sb.query_string("SELECT error FROM generation_failures WHERE error LIKE '%500%'").is_some());
+    let echoed = sb.query_string("SELECT error FROM generation_failures WHERE error LIKE '%401%'").unwrap();
+    assert!(echoed.contains("Incorrect API key provided in `authorization: Bearer [the API key]`"), "{echoed}");
     // The reasoning came apart from the answer, with the parameters and the finish reason.
     assert_eq!(
         sb.query_string("SELECT DISTINCT t.name FROM samples s JOIN teachers t ON t.id = s.teacher_id").as_deref(),
@@ -132,11 +141,11 @@ fn every_prompt_gets_its_samples_or_a_recorded_failure_and_a_rerun_completes() {
     // The key went out in the header only: never in the store.
     assert!(srv.requests.lock().unwrap().iter().any(|(h, _)| h.to_ascii_lowercase().contains("bearer sk-very-secret")));
     assert!(!sb.snapshot().contains("sk-very-secret"));
-    // Again: only the missing prompts are asked, the flaky one completes, nothing is duplicated.
+    // Again: only the missing prompts are asked, nothing is duplicated.
     let before = srv.requests.lock().unwrap().len();
-    run(&sb).stdout(predicate::str::contains("6 already complete"));
+    run(&sb).stdout(predicate::str::contains("7 already complete"));
     let asked: Vec<Value> = srv.requests.lock().unwrap()[before..].iter().map(|(_, r)| r.clone()).collect();
-    assert!(asked.iter().all(|r| r["messages"][0]["content"].as_str().unwrap().contains("flaky")
+    assert!(asked.iter().all(|r| r["messages"][0]["content"].as_str().unwrap().contains("echo_key")
         || r["messages"][0]["content"].as_str().unwrap().contains("fail_always")));
     assert_eq!(per_prompt(&sb), 7);
     assert_eq!(sb.query_i64("SELECT count(*) FROM samples"), 21);

@@ -27,8 +27,6 @@ pub enum ClientError {
     Status { status: u16, url: String, body: String },
     #[error("gave up after {attempts} {}; last error: {last}", if *.attempts == 1 { "attempt" } else { "attempts" })]
     GaveUp { attempts: u32, last: String },
-    #[error("{url} answered something that is not a chat completion: {message}")]
-    Decode { url: String, message: String },
     /// Not sent: an earlier request gave up without ever reaching a server, and none has
     /// answered since the run began.
     #[error("not sent: no server could be reached ({last})")]
@@ -105,6 +103,15 @@ impl ChatClient {
         })
     }
 
+    /// `text` with the API key taken out: a server that echoes the key in an error body would
+    /// otherwise have it stored (`generation_failures`, a verifier's reason) and printed.
+    fn redact(&self, text: String) -> String {
+        match &self.api_key {
+            Some(key) if key.len() >= 4 && text.contains(key.as_str()) => text.replace(key.as_str(), "[the API key]"),
+            _ => text,
+        }
+    }
+
     /// The error that showed no server can be reached, while none has answered.
     fn known_unreachable(&self) -> Option<String> {
         if self.answered.load(Ordering::Relaxed) {
@@ -134,20 +141,40 @@ impl ChatClient {
                     self.answered.store(true, Ordering::Relaxed);
                     let status = response.status();
                     let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
-                    let text = response.text().await.unwrap_or_default();
+                    // A body cut off in transfer (a dropped connection, a proxy's limit) is the
+                    // commonest cause of a malformed 200: asked again, like a 5xx.
+                    let text = match response.text().await {
+                        Ok(text) => text,
+                        Err(e) => {
+                            last = self.redact(format!("{url}: the answer was cut off: {}", cause_chain(&e)));
+                            if attempt < self.max_retries {
+                                tokio::time::sleep(backoff(attempt, None)).await;
+                            }
+                            continue;
+                        }
+                    };
                     if status.is_success() {
-                        return serde_json::from_str(&text).map_err(|e| ClientError::Decode { url, message: e.to_string() });
+                        match serde_json::from_str(&text) {
+                            Ok(value) => return Ok(value),
+                            Err(e) => {
+                                last = self.redact(format!("{url} answered 200 with a body that is not JSON ({e}): {}", snippet(&text)));
+                                if attempt < self.max_retries {
+                                    tokio::time::sleep(backoff(attempt, None)).await;
+                                }
+                                continue;
+                            }
+                        }
                     }
                     let retryable = status.as_u16() == 429 || status.is_server_error();
                     if !retryable {
-                        return Err(ClientError::Status { status: status.as_u16(), url, body: snippet(&text) });
+                        return Err(ClientError::Status { status: status.as_u16(), url, body: self.redact(snippet(&text)) });
                     }
-                    last = format!("HTTP {} from {url}: {}", status.as_u16(), snippet(&text));
+                    last = self.redact(format!("HTTP {} from {url}: {}", status.as_u16(), snippet(&text)));
                     backoff(attempt, retry_after.as_deref())
                 }
                 Err(e) => {
                     never_reached &= e.is_connect();
-                    last = format!("{url}: {}", cause_chain(&e));
+                    last = self.redact(format!("{url}: {}", cause_chain(&e)));
                     backoff(attempt, None)
                 }
             };

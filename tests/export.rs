@@ -120,19 +120,39 @@ fn mix_and_budget_and_dry_run() {
         .stderr(predicate::str::contains("nothing to export"));
 }
 
+/// The files of an export directory, each checked against the manifest's sha256: the set is
+/// whole (every part the manifest names, with its hash, and nothing else).
+fn whole_set(dir: &std::path::Path) -> Vec<String> {
+    use sha2::Digest;
+    let manifest: Value = serde_json::from_slice(&read(&dir.join("manifest.json"))).unwrap();
+    let mut expected = vec!["manifest.json".to_owned()];
+    for part in manifest["parts"].as_object().unwrap().values() {
+        let file = part["file"].as_str().unwrap();
+        assert_eq!(hex::encode(sha2::Sha256::digest(read(&dir.join(file)))), part["sha256"].as_str().unwrap(), "{file}");
+        expected.push(file.to_owned());
+    }
+    let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    expected.sort();
+    assert_eq!(names, expected, "exactly the manifest's files");
+    names
+}
+
 #[test]
-fn a_killed_export_leaves_no_half_file_under_the_final_name() {
+fn a_killed_export_leaves_the_old_set_or_the_new_one_whole() {
     let sb = Sandbox::new();
     sky(&sb);
-    sb.retort().args(["export", "--format", "messages", "--out", "full"]).assert().success();
-    let full = read(&sb.path("full/train.jsonl"));
-    for delay_ms in [5u64, 20, 60] {
-        let out = sb.path(&format!("k{delay_ms}"));
+    sb.retort().args(["export", "--format", "messages", "--val", "0.1", "--out", "sft"]).assert().success();
+    let old = read(&sb.path("sft/validation.jsonl"));
+    // Killed at moments through an export without --val into the same directory: each time the
+    // directory holds the old set (with its validation part) or the new one (without), whole.
+    let mut seen_new = false;
+    for delay_ms in [5u64, 20, 40, 60, 90, 130, 200, 400] {
         let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("retort"))
             .arg("--db")
             .arg(sb.db())
-            .args(["export", "--format", "messages", "--out"])
-            .arg(&out)
+            .args(["export", "--format", "messages", "--seed", &delay_ms.to_string(), "--out"])
+            .arg(sb.path("sft"))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -140,11 +160,31 @@ fn a_killed_export_leaves_no_half_file_under_the_final_name() {
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill();
         child.wait().unwrap();
-        let train = out.join("train.jsonl");
-        if train.exists() {
-            assert_eq!(read(&train), full, "a train.jsonl under its final name is always whole");
+        let names = whole_set(&sb.path("sft"));
+        if names.contains(&"validation.jsonl".to_owned()) {
+            assert!(!seen_new || read(&sb.path("sft/validation.jsonl")) != old, "an old set does not come back once replaced");
+        } else {
+            seen_new = true;
         }
+        // A killed export's staging directory stays hidden beside it; the next export clears it.
     }
+    sb.retort().args(["export", "--format", "messages", "--out", "sft"]).assert().success();
+    assert_eq!(whole_set(&sb.path("sft")), ["manifest.json", "train.jsonl"], "the stale validation split is gone");
+    let leftovers: Vec<String> = std::fs::read_dir(sb.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("staging"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // A directory holding files of its own is refused, and left as it was.
+    std::fs::create_dir_all(sb.path("mine")).unwrap();
+    std::fs::write(sb.path("mine/notes.txt"), "keep me").unwrap();
+    sb.retort()
+        .args(["export", "--format", "messages", "--out", "mine"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("holds files that are not part of a retort export (notes.txt)"));
+    assert_eq!(std::fs::read_dir(sb.path("mine")).unwrap().count(), 1);
 }
 
 #[test]

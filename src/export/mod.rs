@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 pub mod conversation;
 pub mod kd;
+pub mod staging;
 
 pub use conversation::{Style, Unfit};
 

@@ -138,6 +138,15 @@ impl From<sqlx::Error> for ExportError {
     }
 }
 
+impl From<crate::export::staging::StagingError> for ExportError {
+    fn from(e: crate::export::staging::StagingError) -> Self {
+        match e {
+            crate::export::staging::StagingError::Io { path, message } => Self::Io { path, message },
+            foreign @ crate::export::staging::StagingError::Foreign { .. } => Self::Usage(foreign.to_string()),
+        }
+    }
+}
+
 /// What choosing needs of a sample: ~40 bytes, so a million fit in 40 MB.
 #[derive(Clone, Copy)]
 struct Candidate {
@@ -359,19 +368,19 @@ fn io_error(path: &Path, e: &std::io::Error) -> ExportError {
     ExportError::Io { path: path.to_owned(), message: e.to_string() }
 }
 
-/// Writes one part to `.<file>.partial`, then renames it into place. A part that fails (a full
-/// disk, a store that cannot be read) or is cancelled leaves no partial file behind.
+/// Writes one part to `.<file>.partial` in `dir`, then renames it into place. A part that fails
+/// (a full disk, a store that cannot be read) or is cancelled leaves no partial file behind.
 async fn write_part(
     store: &Store,
     opts: &ExportOptions,
-    file: &str,
+    (dir, file): (&Path, &str),
     part: &[Candidate],
     student: Option<&crate::train::data::Encoder>,
     written: &mut Written,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<PartReport, ExportError> {
-    let path = opts.out.join(file);
-    let partial = opts.out.join(format!(".{file}.partial"));
+    let path = dir.join(file);
+    let partial = dir.join(format!(".{file}.partial"));
     let mut unfinished = RemoveOnDrop(Some(&partial));
     let partial = partial.as_path();
     let f = File::create(partial).map_err(|e| io_error(partial, &e))?;
@@ -674,7 +683,9 @@ pub async fn export(
         }
         _ => None,
     };
-    std::fs::create_dir_all(&opts.out).map_err(|e| io_error(&opts.out, &e))?;
+    // The files are written aside and put in place as one set at the end.
+    let staging = crate::export::staging::Staging::begin(&opts.out)?;
+    let dir = staging.dir().to_owned();
     let mut soft = SoftSummary::default();
     let mut done_before = 0u64;
     let mut left_out_ids = std::collections::HashSet::new();
@@ -682,7 +693,7 @@ pub async fn export(
         let file = format!("{name}.jsonl");
         let sink = |done: u64| progress(done_before + done, report.samples);
         let mut written = Written::default();
-        let written_part = write_part(store, opts, &file, part, student.as_ref(), &mut written, &sink).await?;
+        let written_part = write_part(store, opts, (&dir, &file), part, student.as_ref(), &mut written, &sink).await?;
         report.samples -= part.len() as u64 - written_part.samples;
         report.tokens -= part.iter().map(|c| c.tokens as u64).sum::<u64>() - written_part.tokens;
         report.parts.insert((*name).to_owned(), written_part);
@@ -713,7 +724,7 @@ pub async fn export(
     if matches!(opts.format, ExportFormat::Sharegpt | ExportFormat::Alpaca) {
         let files: Vec<(&str, String)> = parts.iter().map(|(n, _)| (*n, format!("{n}.jsonl"))).collect();
         let files: Vec<(&str, &str)> = files.iter().map(|(n, f)| (*n, f.as_str())).collect();
-        write_json(&opts.out, "dataset_info.json", &dataset_info(&opts.name, opts.format, &files))?;
+        write_json(&dir, "dataset_info.json", &dataset_info(&opts.name, opts.format, &files))?;
     }
     let manifest = json!({
         "retort_version": env!("CARGO_PKG_VERSION"),
@@ -741,7 +752,8 @@ pub async fn export(
         });
         manifest["train_with"]["axolotl"] = axolotl_entry(&parts, &soft);
     }
-    write_json(&opts.out, "manifest.json", &manifest)?;
+    write_json(&dir, "manifest.json", &manifest)?;
+    staging.place()?;
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO exports (created_at, format, out_dir, options, manifest, samples, tokens) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )

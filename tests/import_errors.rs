@@ -59,14 +59,16 @@ fn invalid_utf8_is_located() {
 
 #[test]
 fn missing_field_is_named() {
-    assert_refused(b"{\"question\": \"q\", \"gt\": \"1\", \"score\": [true]}", &["bad.jsonl:2", "`code`"]);
+    // A field the record lacks: the record's start.
+    assert_refused(b"{\"question\": \"q\", \"gt\": \"1\", \"score\": [true]}", &["bad.jsonl:2:1:", "`code`"]);
 }
 
 #[test]
 fn wrong_shape_is_named() {
-    assert_refused(b"[\"not\", \"an\", \"object\"]", &["bad.jsonl:2", "expected a JSON object, found an array"]);
-    assert_refused(b"{\"question\": 42, \"code\": [\"a\"]}", &["bad.jsonl:2", "field `question` must be a string, found a number"]);
-    assert_refused(b"{\"question\": \"q\", \"code\": [\"a\", \"b\"], \"score\": [true]}", &["bad.jsonl:2", "2 generations"]);
+    assert_refused(b"[\"not\", \"an\", \"object\"]", &["bad.jsonl:2:1:", "expected a JSON object, found an array"]);
+    // A field of the wrong type: the column of its value.
+    assert_refused(b"{\"question\": 42, \"code\": [\"a\"]}", &["bad.jsonl:2:14:", "field `question` must be a string, found a number"]);
+    assert_refused(b"{\"question\": \"q\", \"code\": [\"a\", \"b\"], \"score\": [true]}", &["bad.jsonl:2:", "2 generations"]);
 }
 
 #[test]
@@ -104,7 +106,7 @@ fn json_array_errors_point_into_the_file() {
         .arg(&file)
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("rows.json:3").and(predicate::str::contains("field `output` must be a string")));
+        .stderr(predicate::str::contains("rows.json:3:47:").and(predicate::str::contains("field `output` must be a string")));
     let file = sb.write("open.json", "[\n  {\"instruction\": \"a\", \"input\": \"\", \"output\": \"b\"},\n  {\"instruction\": \"c\"");
     sb.retort().arg("import").arg(&file).assert().code(1).stderr(predicate::str::contains("never closed"));
 }

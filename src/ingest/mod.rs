@@ -5,6 +5,7 @@
 
 pub mod chat;
 pub mod json;
+pub mod locate;
 pub mod problems;
 pub mod reader;
 pub mod reasoning;

@@ -95,14 +95,24 @@ pub fn to_value(raw: &RawRecord) -> Result<Value, DecodeError> {
     })
 }
 
+/// A reader's error about a record, at the field it names (`field \`output\` must be a
+/// string`), else at the record's start.
+fn located(raw: &RawRecord, message: String) -> DecodeError {
+    let (line, column) = match ingest::locate::field_offset(&raw.bytes, &message) {
+        Some(offset) => locate(raw, offset),
+        None => (raw.line, raw.column),
+    };
+    DecodeError { line, column: Some(column), message }
+}
+
 /// Parses a record of a known format.
 pub fn decode(raw: &RawRecord, format: Option<Format>, ctx: &ParseContext) -> Result<Parsed, DecodeError> {
     let value = to_value(raw)?;
     let format = match format {
         Some(f) => f,
-        None => ingest::detect(&value).map_err(|message| DecodeError { line: raw.line, column: None, message })?,
+        None => ingest::detect(&value).map_err(|message| located(raw, message))?,
     };
-    ingest::parse(format, value, ctx).map_err(|message| DecodeError { line: raw.line, column: None, message })
+    ingest::parse(format, value, ctx).map_err(|message| located(raw, message))
 }
 
 /// The file's sha256, read apart from the records: on its own thread it overlaps the decoding,

@@ -2,7 +2,9 @@
 # Real-terminal smoke test: retort in tmux on a fresh store (the demo set), a few keys, quit;
 # the decision must be in the store afterwards. Run by .ci/run after the tests built the binary.
 set -euo pipefail
-bin="$(cd "$(dirname "$0")/.." && pwd)/target/debug/retort"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+# The binary `cargo test` built: under CARGO_TARGET_DIR when it is set.
+bin="${RETORT_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/retort}"
 dir="$(mktemp -d)"
 session="retort-smoke-$$"
 trap 'tmux kill-session -t "$session" 2>/dev/null || true; rm -rf "$dir"' EXIT

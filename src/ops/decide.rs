@@ -33,13 +33,40 @@ async fn select_ids(conn: &mut sqlx::SqliteConnection, ids: &[i64], column: &'st
     Ok(n)
 }
 
+/// Samples an action moved from one status or label to another: `n` from `from` to `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move {
+    pub from: String,
+    pub to: String,
+    pub n: i64,
+}
+
+/// What an action's decisions moved of the statuses and labels (read in its transaction, from
+/// its own history rows: exact, and no count of the store).
+pub async fn moves(conn: &mut sqlx::SqliteConnection, action_id: i64) -> Result<Vec<Move>, sqlx::Error> {
+    let rows: Vec<(Option<String>, Option<String>, i64)> = sqlx::query_as(
+        "SELECT old_value, new_value, count(*) FROM decisions WHERE action_id = ? AND field IN ('status', 'label') GROUP BY 1, 2",
+    )
+    .bind(action_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().filter_map(|(from, to, n)| Some(Move { from: from?, to: to?, n })).collect())
+}
+
+/// A curator's decision as written: its action, and what it moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decided {
+    pub action_id: i64,
+    pub moves: Vec<Move>,
+}
+
 /// Sets the status of `ids` as the curator; returns the action id, or none when nothing changed.
-pub async fn set_status(store: &Store, ids: &[i64], status: Status) -> Result<Option<i64>, sqlx::Error> {
+pub async fn set_status(store: &Store, ids: &[i64], status: Status) -> Result<Option<Decided>, sqlx::Error> {
     change(store, ids, "status", status.as_str(), &Action::SetStatus(status), &format!("{} {} sample(s)", verb(status), ids.len())).await
 }
 
 /// Sets the label type of `ids` as the curator.
-pub async fn set_label(store: &Store, ids: &[i64], label: LabelType) -> Result<Option<i64>, sqlx::Error> {
+pub async fn set_label(store: &Store, ids: &[i64], label: LabelType) -> Result<Option<Decided>, sqlx::Error> {
     change(store, ids, "label", label.as_str(), &Action::Label(label), &format!("label {label} {} sample(s)", ids.len())).await
 }
 
@@ -58,7 +85,7 @@ async fn change(
     value: &str,
     action: &Action,
     description: &str,
-) -> Result<Option<i64>, sqlx::Error> {
+) -> Result<Option<Decided>, sqlx::Error> {
     let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
     if select_ids(&mut tx, ids, column, value).await? == 0 {
         tx.rollback().await?;
@@ -66,8 +93,9 @@ async fn change(
     }
     let action_id = record_action(&mut tx, CURATOR, None, description).await?;
     write_changes(&mut tx, action_id, action, CURATOR).await?;
+    let moves = moves(&mut tx, action_id).await?;
     tx.commit().await?;
-    Ok(Some(action_id))
+    Ok(Some(Decided { action_id, moves }))
 }
 
 /// Sets (or, with an empty text, removes) the curator's note on a sample.

@@ -27,6 +27,9 @@ pub struct Undone {
     pub description: String,
     /// Samples put back.
     pub reverted: u64,
+    /// What it moved between statuses and labels.
+    #[serde(skip)]
+    pub moves: Vec<crate::ops::decide::Move>,
 }
 
 /// Undoes the target's actions in one transaction, newest first.
@@ -54,8 +57,9 @@ pub async fn undo(store: &Store, target: &UndoTarget) -> Result<Vec<Undone>, sql
     };
     let mut out = Vec::with_capacity(actions.len());
     for (id, actor, description) in actions {
+        let moves = moving(&mut tx, id, true).await?;
         let reverted = revert(&mut tx, id).await?;
-        out.push(Undone { action_id: id, actor, description, reverted });
+        out.push(Undone { action_id: id, actor, description, reverted, moves });
     }
     tx.commit().await?;
     store.checkpoint().await;
@@ -97,6 +101,20 @@ const REAPPLY: [&str; 6] = [
      ON CONFLICT (sample_id) DO UPDATE SET note = excluded.note, updated_at = excluded.updated_at",
 ];
 
+/// What undoing (`back`) or redoing an action is about to move of the statuses and labels: its
+/// decisions on samples that still hold the value it left (undo) or found (redo).
+async fn moving(conn: &mut SqliteConnection, action_id: i64, back: bool) -> Result<Vec<crate::ops::decide::Move>, sqlx::Error> {
+    let sql = if back {
+        "SELECT d.new_value, d.old_value, count(*) FROM decisions d JOIN samples s ON s.id = d.sample_id WHERE d.action_id = ? \
+         AND ((d.field = 'status' AND s.status = d.new_value) OR (d.field = 'label' AND s.label = d.new_value)) GROUP BY 1, 2"
+    } else {
+        "SELECT d.old_value, d.new_value, count(*) FROM decisions d JOIN samples s ON s.id = d.sample_id WHERE d.action_id = ? \
+         AND ((d.field = 'status' AND s.status = d.old_value) OR (d.field = 'label' AND s.label = d.old_value)) GROUP BY 1, 2"
+    };
+    let rows: Vec<(Option<String>, Option<String>, i64)> = sqlx::query_as(sql).bind(action_id).fetch_all(&mut *conn).await?;
+    Ok(rows.into_iter().filter_map(|(from, to, n)| Some(crate::ops::decide::Move { from: from?, to: to?, n })).collect())
+}
+
 /// Runs `statements` for one action; returns the rows they changed.
 async fn run_statements(conn: &mut SqliteConnection, statements: &[&'static str], action_id: i64) -> Result<u64, sqlx::Error> {
     let now = store::now();
@@ -119,12 +137,13 @@ pub async fn revert(conn: &mut SqliteConnection, action_id: i64) -> Result<u64, 
 }
 
 /// Re-applies the most recently undone action (when nothing was decided since on its samples).
+/// Undo goes newest first, so of actions undone in the same second the oldest was undone last.
 pub async fn redo(store: &Store) -> Result<Option<Undone>, sqlx::Error> {
     let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
     let Some((id, actor, description)): Option<(i64, String, String)> = sqlx::query_as(
         "SELECT id, actor, description FROM actions WHERE undone_at IS NOT NULL \
          AND NOT EXISTS (SELECT 1 FROM actions later WHERE later.id > actions.id AND later.undone_at IS NULL) \
-         ORDER BY undone_at DESC, id DESC LIMIT 1",
+         ORDER BY undone_at DESC, id ASC LIMIT 1",
     )
     .fetch_optional(&mut *tx)
     .await?
@@ -132,8 +151,9 @@ pub async fn redo(store: &Store) -> Result<Option<Undone>, sqlx::Error> {
         tx.rollback().await?;
         return Ok(None);
     };
+    let moves = moving(&mut tx, id, false).await?;
     let n = run_statements(&mut tx, &REAPPLY, id).await?;
     sqlx::query("UPDATE actions SET undone_at = NULL WHERE id = ?").bind(id).execute(&mut *tx).await?;
     tx.commit().await?;
-    Ok(Some(Undone { action_id: id, actor, description, reverted: n }))
+    Ok(Some(Undone { action_id: id, actor, description, reverted: n, moves }))
 }

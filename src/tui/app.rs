@@ -170,11 +170,13 @@ pub enum Effect {
 }
 
 impl Effect {
-    /// Whether the effect is a curator's decision (a status, label, note, undo, redo, a rule
-    /// applied or saved): those are written one after another in the order they were made, so
-    /// the last key pressed is the decision the store keeps.
+    /// Whether the effect runs in order with the curator's decisions (a status, label, note,
+    /// undo, redo, a rule applied or saved, and the reads that show their outcome: the rows read
+    /// again, the counts): decisions are written one after another in the order they were
+    /// made, so the last key pressed is the decision the store keeps, and what the screen shows
+    /// of them is read after them, never before.
     #[must_use]
-    pub fn decides(&self) -> bool {
+    pub fn ordered(&self) -> bool {
         matches!(
             self,
             Effect::SetStatus { .. }
@@ -184,6 +186,8 @@ impl Effect {
                 | Effect::Redo
                 | Effect::ApplyRule { .. }
                 | Effect::SaveRule { .. }
+                | Effect::Refresh(_)
+                | Effect::LoadCounts(_)
         )
     }
 }
@@ -228,6 +232,9 @@ pub enum Msg {
     Changed {
         ids: Vec<i64>,
         message: String,
+        /// What the change moved between statuses and labels, from the store's history: the
+        /// counts follow it exactly.
+        moves: Vec<crate::ops::decide::Move>,
     },
     Rows(Vec<ListRow>),
     /// The generations running now.
@@ -676,12 +683,15 @@ impl App {
                 }
                 Vec::new()
             }
-            Msg::Changed { ids, message } => {
+            Msg::Changed { ids, message, moves } => {
                 self.message = Some(message);
-                // A decision on loaded rows updates the counts from the rows read again
-                // (recounting a million samples per key press would take 200 ms); an undo, or
-                // rows outside the window, call for a recount.
-                let recount = ids.is_empty() || ids.iter().any(|id| !self.rows.iter().any(|r| r.id == *id));
+                // The counts move as the store's history says the change moved them (recounting
+                // a million samples per key press would take 200 ms); with a filter, what it
+                // lets through may change too, and is counted again.
+                for m in &moves {
+                    self.counts.shift_by(&m.from, &m.to, m.n);
+                }
+                let recount = self.counts.matching != self.counts.total;
                 let ids = if ids.is_empty() { self.rows.iter().map(|r| r.id).collect() } else { ids };
                 let mut effects = vec![Effect::Refresh(ids)];
                 if self.tab == Tab::Rules {
@@ -702,10 +712,7 @@ impl App {
             Msg::Rows(fresh) => {
                 for f in fresh {
                     if let Some(i) = self.rows.iter().position(|r| r.id == f.id) {
-                        let old = std::mem::replace(&mut self.rows[i], f);
-                        let new = &self.rows[i];
-                        self.counts.shift(&old.status, &new.status);
-                        self.counts.shift(&old.label, &new.label);
+                        self.rows[i] = f;
                     }
                 }
                 Vec::new()

@@ -384,16 +384,16 @@ impl Counts {
         }
     }
 
-    /// One sample moved from `old` to `new` (a status or a label).
-    pub fn shift(&mut self, old: &str, new: &str) {
+    /// `n` samples moved from `old` to `new` (a status or a label).
+    pub fn shift_by(&mut self, old: &str, new: &str, n: i64) {
         if old == new {
             return;
         }
-        if let Some(n) = self.slot(old) {
-            *n -= 1;
+        if let Some(c) = self.slot(old) {
+            *c -= n;
         }
-        if let Some(n) = self.slot(new) {
-            *n += 1;
+        if let Some(c) = self.slot(new) {
+            *c += n;
         }
     }
 }

@@ -75,7 +75,11 @@ pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Ef
             Effect::ApplyRule { name, source } => {
                 let rule = named_rule(&name, &source)?;
                 let report = ops::rules::apply(store, &rule, &ops::rules::RunOptions::default()).await.map_err(|e| e.to_string())?;
-                Msg::Changed { ids: Vec::new(), message: format!("{name}: {} samples changed (u undoes)", report.changed) }
+                let moves = match report.action_id {
+                    Some(id) => ops::decide::moves(&mut *store.pool().acquire().await.map_err(e)?, id).await.map_err(e)?,
+                    None => Vec::new(),
+                };
+                Msg::Changed { ids: Vec::new(), message: format!("{name}: {} samples changed (u undoes)", report.changed), moves }
             }
             Effect::SaveRule { name, source } => {
                 let rule = named_rule(&name, &source)?;
@@ -84,17 +88,18 @@ pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Ef
             }
             Effect::SetStatus { ids, status } => {
                 let n = ids.len();
-                ops::decide::set_status(store, &ids, status).await.map_err(e)?;
-                Msg::Changed { ids, message: format!("{status} {n} sample{}", if n == 1 { "" } else { "s" }) }
+                let moves = ops::decide::set_status(store, &ids, status).await.map_err(e)?.map(|d| d.moves).unwrap_or_default();
+                Msg::Changed { ids, message: format!("{status} {n} sample{}", if n == 1 { "" } else { "s" }), moves }
             }
             Effect::SetLabel { ids, label } => {
                 let n = ids.len();
-                ops::decide::set_label(store, &ids, label).await.map_err(e)?;
-                Msg::Changed { ids, message: format!("labelled {n} sample{} {label}", if n == 1 { "" } else { "s" }) }
+                let moves = ops::decide::set_label(store, &ids, label).await.map_err(e)?.map(|d| d.moves).unwrap_or_default();
+                Msg::Changed { ids, message: format!("labelled {n} sample{} {label}", if n == 1 { "" } else { "s" }), moves }
             }
             Effect::SetNote { id, text } => {
                 ops::decide::set_note(store, id, &text).await.map_err(e)?;
-                Msg::Changed { ids: vec![id], message: if text.is_empty() { "note removed".into() } else { "note saved".into() } }
+                let message = if text.is_empty() { "note removed".into() } else { "note saved".into() };
+                Msg::Changed { ids: vec![id], message, moves: Vec::new() }
             }
             Effect::Undo => {
                 let undone = ops::undo::undo(store, &ops::undo::UndoTarget::Last(1)).await.map_err(e)?;
@@ -102,13 +107,16 @@ pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Ef
                     || "nothing to undo".to_owned(),
                     |u| format!("undid {} ({}, {} samples)", u.description, u.actor, u.reverted),
                 );
-                Msg::Changed { ids: Vec::new(), message }
+                let moves = undone.into_iter().flat_map(|u| u.moves).collect();
+                Msg::Changed { ids: Vec::new(), message, moves }
             }
             Effect::Redo => {
                 let redone = ops::undo::redo(store).await.map_err(e)?;
-                let message =
-                    redone.map_or_else(|| "nothing to redo".to_owned(), |u| format!("redid {} ({} samples)", u.description, u.reverted));
-                Msg::Changed { ids: Vec::new(), message }
+                let message = redone
+                    .as_ref()
+                    .map_or_else(|| "nothing to redo".to_owned(), |u| format!("redid {} ({} samples)", u.description, u.reverted));
+                let moves = redone.map(|u| u.moves).unwrap_or_default();
+                Msg::Changed { ids: Vec::new(), message, moves }
             }
             Effect::RunTrain(opts, cancel) => {
                 let report = |e: &crate::train::run::Event| partial(Msg::TrainEvent(e.clone()));
@@ -188,7 +196,7 @@ impl Runner {
 
     pub fn run(&self, effects: Vec<Effect>) {
         for effect in effects {
-            if effect.decides() {
+            if effect.ordered() {
                 let _ = self.decisions.send(effect);
                 continue;
             }

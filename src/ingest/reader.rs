@@ -29,6 +29,7 @@ pub enum ReadError {
     TooLarge {
         index: u64,
         line: u64,
+        column: u64,
         size: u64,
         limit: u64,
     },
@@ -170,7 +171,7 @@ impl<R: BufRead> RecordReader<R> {
             if size > self.limit {
                 let index = self.index;
                 self.index += 1;
-                return Some(Err(ReadError::TooLarge { index, line: start_line, size, limit: self.limit }));
+                return Some(Err(ReadError::TooLarge { index, line: start_line, column: 1, size, limit: self.limit }));
             }
             if buf.last() == Some(&b'\r') {
                 buf.pop();
@@ -357,7 +358,7 @@ impl<R: BufRead> RecordReader<R> {
             self.array = ArrayState::Inside { after_element: true };
         }
         match self.scan_value() {
-            Ok((_, size)) if size > self.limit => Some(Err(ReadError::TooLarge { index, line, size, limit: self.limit })),
+            Ok((_, size)) if size > self.limit => Some(Err(ReadError::TooLarge { index, line, column, size, limit: self.limit })),
             Ok((bytes, _)) => Some(Ok(RawRecord { index, line, column, bytes })),
             Err(e) => {
                 // Nothing sensible can follow a value that never closes, or one that cannot start.

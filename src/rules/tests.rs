@@ -232,6 +232,63 @@ fn user_values(e: &Expr, out: &mut Vec<String>) {
     }
 }
 
+/// Rule text as a person (or a fuzzer) might type it: the language's own words in any order,
+/// strings and numbers, stray characters, deep nesting.
+fn rule_text() -> impl Strategy<Value = String> {
+    let word = prop_oneof![
+        Just("accept".to_owned()),
+        Just("reject".to_owned()),
+        Just("where".to_owned()),
+        Just("and".to_owned()),
+        Just("or".to_owned()),
+        Just("not".to_owned()),
+        Just("(".to_owned()),
+        Just(")".to_owned()),
+        Just("tokens".to_owned()),
+        Just("score.math".to_owned()),
+        Just("pass.x".to_owned()),
+        Just(">=".to_owned()),
+        Just("=".to_owned()),
+        Just("~".to_owned()),
+        Just("contains".to_owned()),
+        Just("\"a\\\"b\"".to_owned()),
+        Just("\"(\"".to_owned()),
+        Just("12.5".to_owned()),
+        Just("-3".to_owned()),
+        Just("keep best 2 per prompt by".to_owned()),
+        Just("tag".to_owned()),
+        Just("label soft".to_owned()),
+        Just("reject duplicates".to_owned()),
+        Just("near-duplicates threshold".to_owned()),
+        Just("#".to_owned()),
+        Just("name:".to_owned()),
+        Just(",".to_owned()),
+        Just("asc".to_owned()),
+        "[\\x00-\\x7f\\u{80}-\\u{2fff}]{1,3}",
+        (1usize..2000).prop_map(|n| "(".repeat(n)),
+        (1usize..2000).prop_map(|n| "not ".repeat(n)),
+    ];
+    proptest::collection::vec(word, 0..30).prop_map(|w| w.join(" "))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5000))]
+
+    #[test]
+    fn any_rule_text_parses_or_is_refused_at_a_column(text in rule_text()) {
+        let len = text.chars().count();
+        for result in [parse_rule(&text).map(|r| r.filter), parse_expr(&text).map(Some)] {
+            match result {
+                Ok(filter) => {
+                    let c = compile(filter.as_ref());
+                    prop_assert_eq!(c.sql.matches('?').count(), c.params.len());
+                }
+                Err(e) => prop_assert!(e.column >= 1 && e.column <= len + 1, "column {} of {}: {}", e.column, len, e),
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 

@@ -293,13 +293,13 @@ fn check_file(
         }
         let raw = match raw {
             Ok(raw) => raw,
-            Err(ReadError::TooLarge { line, size, limit, .. }) => {
+            Err(ReadError::TooLarge { line, column, size, limit, .. }) => {
                 let reason = format!(
                     "record of {:.1} MiB is over the limit of {} MiB (raise it with --max-record-mb)",
                     size as f64 / f64::from(1 << 20),
                     limit >> 20
                 );
-                found.add(path, line, None, reason);
+                found.add(path, line, Some(column), reason);
                 continue;
             }
             Err(ReadError::Malformed { line, column, message }) => {

@@ -98,7 +98,7 @@ impl Lcg {
 }
 
 /// Writes `rows` R1-sized rows in the `messages` format with `<think>` inline.
-fn generate(path: &Path, rows: u64, per_prompt: u64) -> anyhow::Result<u64> {
+pub fn generate(path: &Path, rows: u64, per_prompt: u64) -> anyhow::Result<u64> {
     write_rows(path, rows, per_prompt, None)
 }
 

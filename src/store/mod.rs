@@ -84,7 +84,12 @@ impl Store {
     /// import, a rule over 100k samples) a large log slows every later read and write; this is
     /// cheap when the automatic checkpoints kept up. Best effort: with readers active it does
     /// what it can and the log shrinks later.
+    ///
+    /// First a passive checkpoint, which copies the log into the store without holding other
+    /// writers up; then the truncating one, which does block them, but has next to nothing left
+    /// to copy (alone, it held a curator's key in the TUI up for two seconds after an import).
     pub async fn checkpoint(&self) {
+        let _ = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&self.pool).await;
         let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await;
     }
 

@@ -5,6 +5,7 @@
 pub mod action;
 pub mod app;
 pub mod bench;
+pub mod bench_concurrent;
 pub mod data;
 pub mod export_tab;
 pub mod keymap;

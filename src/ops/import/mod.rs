@@ -36,8 +36,9 @@ use crate::store::{self, Store};
 pub const DEFAULT_MAX_RECORD_BYTES: u64 = 64 << 20;
 /// How many bad records an error or a report lists.
 pub const BAD_SHOWN: usize = 10;
-/// How long one write transaction may run before it commits and lets other writers in.
-const COMMIT_EVERY: Duration = Duration::from_millis(250);
+/// How long one write transaction may run before it commits and lets other writers in: a
+/// curator's key in the TUI waits at most about this long for its commit.
+const COMMIT_EVERY: Duration = Duration::from_millis(40);
 /// A batch handed from the reader thread to the writer.
 const BATCH_RECORDS: usize = 256;
 const BATCH_BYTES: usize = 4 << 20;
@@ -257,26 +258,37 @@ async fn import_file(
     let mut writer = Writer::new(import_id);
     let mut counts = Counts::default();
     let mut done = 0u64;
-    let mut transaction = store.pool().begin_with("BEGIN IMMEDIATE").await?;
-    let mut since = Instant::now();
+    // A transaction is begun when a batch is there to write, not while waiting for the reader:
+    // the write lock is held only while writing, and other writers get it in between.
+    let mut open: Option<(sqlx::Transaction<'_, sqlx::Sqlite>, Instant)> = None;
     while let Some(batch) = rx.recv().await {
         let batch = match batch {
             Ok(b) => b,
             Err(e) => {
-                transaction.rollback().await?;
+                if let Some((transaction, _)) = open.take() {
+                    transaction.rollback().await?;
+                }
                 return Err(e);
             }
         };
         done += batch.records;
         report.failed_requests += batch.failed_requests;
-        counts += writer.write(&mut transaction, batch.rows).await?;
+        if open.is_none() {
+            open = Some((store.pool().begin_with("BEGIN IMMEDIATE").await?, Instant::now()));
+        }
+        let Some((transaction, since)) = open.as_mut() else { continue };
+        counts += writer.write(transaction, batch.rows).await?;
         if since.elapsed() >= COMMIT_EVERY {
-            transaction.commit().await?;
+            if let Some((transaction, _)) = open.take() {
+                transaction.commit().await?;
+            }
             progress(Progress::Writing { path: check.path.clone(), records: done, total: check.records });
-            transaction = store.pool().begin_with("BEGIN IMMEDIATE").await?;
-            since = Instant::now();
         }
     }
+    let mut transaction = match open {
+        Some((transaction, _)) => transaction,
+        None => store.pool().begin_with("BEGIN IMMEDIATE").await?,
+    };
     sqlx::query(
         "UPDATE imports SET finished_at = ?, records = ?, prompts_added = ?, samples_added = ?, scores_added = ?, skipped = ? WHERE id = ?",
     )

@@ -91,7 +91,7 @@ async fn the_full_text_index_fills_while_another_process_writes_all_the_time() {
             commits
         })
     };
-    let indexed = retort::store::fts::catch_up(store.pool(), |_| {}).await;
+    let indexed = retort::store::fts::catch_up(&store, |_| {}).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let commits = hammer.await.unwrap();
     assert!(commits > 0, "the other writer committed meanwhile");

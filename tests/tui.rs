@@ -34,7 +34,7 @@ async fn accept_reject_undo_are_written_at_once() {
     assert_eq!(h.app.counts.rejected, 1);
     h.act(Action::Undo).await;
     assert_eq!(status_of(&sb, 2), "pending");
-    assert_eq!(h.app.rows[1].status, "pending", "the list shows the undo");
+    assert_eq!(h.app.rows[1].status, retort::domain::Status::Pending, "the list shows the undo");
     h.act(Action::LabelSoft).await;
     assert_eq!(sb.query_string("SELECT label FROM samples WHERE id = 3").unwrap(), "soft");
     assert_eq!(sb.query_string("SELECT decided_by FROM samples WHERE id = 1").unwrap(), "curator");
@@ -456,7 +456,7 @@ async fn train_tab_trains_charts_the_loss_and_shows_the_students_answers() {
     assert_eq!(last.train.len(), 4, "{:?}", h.app.train.result);
     assert!(!last.validation.is_empty());
     assert_eq!(h.app.train.past.len(), 1);
-    assert_eq!(h.app.train.past[0].1, "finished");
+    assert_eq!(h.app.train.past[0].status, "finished");
     assert!(!h.app.train.answers.is_empty(), "{:?}", h.app.message);
     assert!(sb.path("run/adapter_model.safetensors").exists());
     let screen = h.render();

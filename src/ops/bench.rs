@@ -266,7 +266,7 @@ pub async fn import_bench(args: &ImportBenchArgs) -> anyhow::Result<()> {
     let retort_rss = peak_rss_mib();
     let samples: u64 = reports.iter().map(|r| r.samples_added).sum();
     let t = Instant::now();
-    crate::store::fts::catch_up(store.pool(), |_| {}).await?;
+    crate::store::fts::catch_up(&store, |_| {}).await?;
     let fts_s = t.elapsed().as_secs_f64();
     store.close().await;
 

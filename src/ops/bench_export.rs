@@ -29,13 +29,7 @@ pub async fn export_bench(args: &ExportBenchArgs) -> anyhow::Result<()> {
     let t = Instant::now();
     // R1-sized samples made in SQL: a 5 KB reasoning and a 200-byte answer each.
     crate::ops::bench_rules::generate(&store, args.rows).await?;
-    sqlx::query(
-        "UPDATE sample_texts SET reasoning = printf('%.*c', 5000, 'x') || sample_id, answer = printf('%.*c', 200, 'y') || '\\boxed{' || sample_id || '}'",
-    )
-    .execute(store.pool())
-    .await?;
-    sqlx::query("UPDATE samples SET status = 'accepted'").execute(store.pool()).await?;
-    store.checkpoint().await;
+    crate::store::synthetic::r1_sized_accepted(&store).await?;
     println!("generated {} accepted samples in {:.1}s", args.rows, t.elapsed().as_secs_f64());
     for format in [ExportFormat::Messages, ExportFormat::Sharegpt] {
         let out = dir.join(format.as_str());

@@ -67,16 +67,7 @@ pub async fn generate_bench(args: &GenerateBenchArgs) -> anyhow::Result<()> {
     let dir = args.dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("retort-bench-generate-{}", std::process::id())));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let store = fresh(&dir.join("generate.db")).await?;
-    sqlx::query(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) \
-         INSERT INTO prompts (id, hash, kind, has_reference, created_at) SELECT i, randomblob(32), 'reasoning', 0, 0 FROM n",
-    )
-    .bind(args.prompts as i64)
-    .execute(store.pool())
-    .await?;
-    sqlx::query("INSERT INTO prompt_texts (prompt_id, text) SELECT id, 'Problem ' || id || ': what is ' || id || ' squared?' FROM prompts")
-        .execute(store.pool())
-        .await?;
+    crate::store::synthetic::prompts_only(&store, args.prompts).await?;
     let reply = serde_json::json!({
         "id": "bench", "object": "chat.completion", "model": "bench-teacher",
         "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "The answer is 4.", "reasoning_content": "Two times two is four."}}],

@@ -37,52 +37,7 @@ pub(crate) async fn fresh(path: &Path) -> anyhow::Result<Store> {
 
 /// Fills a store with `rows` short samples in SQL.
 pub(crate) async fn generate(store: &Store, rows: u64) -> anyhow::Result<()> {
-    let pool = store.pool();
-    let mut tx = pool.begin().await?;
-    for sql in [
-        "INSERT INTO teachers (id, name) VALUES (1, 'teacher-a'), (2, 'teacher-b'), (3, 'teacher-c')",
-        "INSERT INTO sources (id, name) VALUES (1, 'bench')",
-        "INSERT INTO verifiers (id, name, kind, created_at) VALUES (1, 'math', 'math', 0)",
-    ] {
-        sqlx::query(sql).execute(&mut *tx).await?;
-    }
-    let prompts = rows.div_ceil(8) as i64;
-    sqlx::query(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) \
-         INSERT INTO prompts (id, hash, kind, source_id, has_reference, created_at) \
-         SELECT i, randomblob(32), CASE WHEN i % 4 = 0 THEN 'general' ELSE 'reasoning' END, 1, 1, 0 FROM n",
-    )
-    .bind(prompts)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO prompt_texts (prompt_id, text, reference) SELECT id, 'Problem ' || id || ': find the value.', id % 10 FROM prompts",
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) \
-         INSERT INTO samples (id, prompt_id, teacher_id, source_id, origin, content_hash, label, finish_reason, tokens, \
-                              reasoning_tokens, answer_tokens, has_logprobs, created_at) \
-         SELECT i, (i - 1) / 8 + 1, 1 + i % 3, 1, randomblob(16), \
-                CAST(CASE WHEN i % 50 = 0 THEN i - 1 ELSE i END AS BLOB), \
-                CASE WHEN i % 10 = 0 THEN 'soft' ELSE 'pseudo' END, \
-                CASE WHEN i % 17 = 0 THEN 'length' ELSE 'stop' END, \
-                200 + (i * 7919) % 32000, 150 + (i * 7919) % 30000, 50, i % 10 = 0, 0 FROM n",
-    )
-    .bind(rows as i64)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO sample_texts (sample_id, reasoning, answer) SELECT id, 'step ' || id, '\\boxed{' || (id % 10) || '}' FROM samples",
-    )
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("INSERT INTO scores (sample_id, verifier_id, score, pass, created_at) SELECT id, 1, ((id * 104729) % 101) / 100.0, ((id * 104729) % 101) >= 50, 0 FROM samples")
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(())
+    Ok(crate::store::synthetic::short_samples(store, rows).await?)
 }
 
 fn timed<T>(label: &str, started: Instant, result: &anyhow::Result<T>, detail: &str) {
@@ -99,8 +54,8 @@ pub async fn rules_bench(args: &RulesBenchArgs) -> anyhow::Result<()> {
     let store = fresh(&dir.join("rules.db")).await?;
     let t = Instant::now();
     generate(&store, args.rows).await?;
-    // Measure rules on a store at rest, as a curator meets it, not on a 400 MB write-ahead log.
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(store.pool()).await?;
+    // Rules are measured on a store at rest, as a curator meets it, not on a 400 MB
+    // write-ahead log: the generation ends with a checkpoint.
     println!("generated {} samples in {:.1}s\n", args.rows, t.elapsed().as_secs_f64());
     let opts = RunOptions::default();
     let rules = [

@@ -15,14 +15,12 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
-use sqlx::sqlite::SqliteArguments;
 
 use crate::domain::{LabelType, Status};
 use crate::export::{ExportFormat, ExportSample, ReasoningMode, dataset_info, record};
 use crate::rules::Expr;
-use crate::rules::compile::{FROM, compile};
-use crate::store::{self, Store, add_arg};
+use crate::store::exports::{self as stored, Selecting, TextReader};
+use crate::store::{self, Store};
 
 /// What the mix weighs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -128,13 +126,13 @@ pub enum ExportError {
     #[error("writing {path}: {message}")]
     Io { path: PathBuf, message: String },
     #[error("the store: {0}")]
-    Sql(sqlx::Error),
+    Store(store::StoreError),
 }
 
 // The cause is in the message, not chained as a source: `{:#}` would print it twice.
-impl From<sqlx::Error> for ExportError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Sql(e)
+impl From<store::StoreError> for ExportError {
+    fn from(e: store::StoreError) -> Self {
+        Self::Store(e)
     }
 }
 
@@ -199,40 +197,28 @@ fn in_validation(content_hash: &[u8], val: f64) -> bool {
 }
 
 /// The samples the options select, read as a stream into compact candidates.
-async fn candidates(store: &Store, opts: &ExportOptions, names: &mut Names) -> Result<Vec<Candidate>, sqlx::Error> {
-    use futures_util::TryStreamExt;
-    let mut args = SqliteArguments::default();
-    let filter = compile(opts.filter_expr.as_ref());
-    filter.add_to(&mut args)?;
-    let statuses: Vec<&str> = opts.statuses.iter().map(|s| s.as_str()).collect();
-    add_arg(&mut args, serde_json::to_string(&statuses).unwrap_or_default())?;
-    let labels: Vec<&str> = opts
-        .labels
-        .as_ref()
-        .map_or_else(|| LabelType::ALL.iter().map(|l| l.as_str()).collect(), |ls| ls.iter().map(|l| l.as_str()).collect());
-    add_arg(&mut args, serde_json::to_string(&labels).unwrap_or_default())?;
+async fn candidates(store: &Store, opts: &ExportOptions, names: &mut Names) -> store::Result<Vec<Candidate>> {
+    let labels = opts.labels.clone().unwrap_or_else(|| LabelType::ALL.to_vec());
     // Soft labels exist only where the teacher's log-probs were kept.
-    let soft = if opts.format == ExportFormat::Kd { "AND s.has_logprobs = 1" } else { "" };
-    let sql = format!(
-        "SELECT s.id, s.content_hash, p.kind, coalesce((SELECT name FROM sources WHERE id = s.source_id), ''), s.tokens FROM {FROM} \
-         WHERE ({}) AND s.status IN (SELECT value FROM json_each(?)) AND s.label IN (SELECT value FROM json_each(?)) {soft} ORDER BY s.id",
-        filter.sql
-    );
+    let selecting = Selecting {
+        filter: opts.filter_expr.as_ref(),
+        statuses: &opts.statuses,
+        labels: &labels,
+        with_logprobs: opts.format == ExportFormat::Kd,
+    };
     let seed = opts.seed.to_le_bytes();
     let mut out = Vec::new();
-    let mut rows = sqlx::query_with(sqlx::AssertSqlSafe(sql), args).fetch(store.pool());
-    while let Some(r) = rows.try_next().await? {
-        let id: i64 = r.try_get(0)?;
-        let content_hash: Vec<u8> = r.try_get(1)?;
+    stored::candidates(store, &selecting, |r| {
         out.push(Candidate {
-            id,
-            order: hash64(&[&seed, &content_hash, &id.to_le_bytes()]),
-            tokens: r.try_get(4)?,
-            kind: names.intern(r.try_get(2)?),
-            source: names.intern(r.try_get(3)?),
-            validation: in_validation(&content_hash, opts.val),
+            id: r.id,
+            order: hash64(&[&seed, &r.content_hash, &r.id.to_le_bytes()]),
+            tokens: r.tokens,
+            kind: names.intern(r.kind),
+            source: names.intern(r.source),
+            validation: in_validation(&r.content_hash, opts.val),
         });
-    }
+    })
+    .await?;
     Ok(out)
 }
 
@@ -292,78 +278,6 @@ fn choose(mut cands: Vec<Candidate>, opts: &ExportOptions, names: &Names) -> Vec
         .collect()
 }
 
-/// A connection that reads the store through a memory map: the texts come from the page cache
-/// without a `pread` copy each. Lines are written in the seeded order, so each page is read
-/// about as many times as it holds samples; mapped, an export of 1 GB takes 3 s where it took 5.
-/// The store's first 2 GiB are mapped (SQLite's limit on Linux); the pages count as resident
-/// while mapped but are the page cache's, shared and reclaimable. Kept to the export's own
-/// reads; [`unmap`] drops the map.
-async fn mapped_connection(store: &Store) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, sqlx::Error> {
-    let mut conn = store.pool().acquire().await?;
-    sqlx::query("PRAGMA mmap_size = 2147418112").execute(&mut *conn).await?;
-    Ok(conn)
-}
-
-async fn unmap(mut conn: sqlx::pool::PoolConnection<sqlx::Sqlite>) {
-    // A connection that cannot be reset is not handed to anyone else.
-    if sqlx::query("PRAGMA mmap_size = 0").execute(&mut *conn).await.is_err() {
-        conn.close_on_drop();
-    }
-}
-
-/// Reads the texts of `ids` and returns them in that order.
-async fn samples(conn: &mut sqlx::SqliteConnection, ids: &[i64]) -> Result<Vec<ExportSample>, sqlx::Error> {
-    let sql = format!(
-        "SELECT s.id, t.system, pt.text, pt.messages, pt.tools, t.reasoning, t.answer, t.tool_calls, {} FROM samples s \
-         JOIN prompt_texts pt ON pt.prompt_id = s.prompt_id JOIN sample_texts t ON t.sample_id = s.id WHERE s.id IN ({})",
-        crate::rules::compile::reasoning_cut_off_on("t"),
-        vec!["?"; ids.len()].join(",")
-    );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for id in ids {
-        q = q.bind(id);
-    }
-    let mut by_id = std::collections::HashMap::with_capacity(ids.len());
-    for r in q.fetch_all(&mut *conn).await? {
-        let json = |i: usize| -> Result<Option<Value>, sqlx::Error> {
-            Ok(r.try_get::<Option<String>, _>(i)?.and_then(|t| serde_json::from_str(&t).ok()))
-        };
-        let turns = match json(3)? {
-            Some(Value::Array(turns)) => turns,
-            _ => vec![json!({"role": "user", "content": r.try_get::<String, _>(2)?})],
-        };
-        by_id.insert(
-            r.try_get::<i64, _>(0)?,
-            ExportSample {
-                system: r.try_get(1)?,
-                turns,
-                tools: json(4)?,
-                reasoning: r.try_get(5)?,
-                answer: r.try_get(6)?,
-                tool_calls: json(7)?,
-                reasoning_cut_off: r.try_get::<bool, _>(8)?,
-            },
-        );
-    }
-    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
-}
-
-/// The stored log-probs of `ids`: (content, k, temperature) by sample id.
-async fn logprobs(store: &Store, ids: &[i64]) -> Result<std::collections::HashMap<i64, (Value, i64, Option<f64>)>, sqlx::Error> {
-    let sql =
-        format!("SELECT sample_id, content, k, temperature FROM sample_logprobs WHERE sample_id IN ({})", vec!["?"; ids.len()].join(","));
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for id in ids {
-        q = q.bind(id);
-    }
-    let mut out = std::collections::HashMap::new();
-    for r in q.fetch_all(store.pool()).await? {
-        let content: String = r.try_get(1)?;
-        out.insert(r.try_get(0)?, (serde_json::from_str(&content).unwrap_or(Value::Null), r.try_get(2)?, r.try_get(3)?));
-    }
-    Ok(out)
-}
-
 fn io_error(path: &Path, e: &std::io::Error) -> ExportError {
     ExportError::Io { path: path.to_owned(), message: e.to_string() }
 }
@@ -389,18 +303,18 @@ async fn write_part(
     written.samples = part.len() as u64;
     written.tokens = part.iter().map(|c| c.tokens as u64).sum::<u64>();
     // The next chunk's texts are read while this one is written: the two cores share the work.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<(i64, ExportSample)>, sqlx::Error>>(2);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<store::Result<Vec<(i64, ExportSample)>>>(2);
     let ids: Vec<Vec<i64>> = part.chunks(500).map(|c| c.iter().map(|c| c.id).collect()).collect();
-    let mut conn = mapped_connection(store).await?;
+    let mut texts = TextReader::new(store, true).await?;
     let reader = tokio::spawn(async move {
         for chunk in ids {
-            let batch = samples(&mut conn, &chunk).await.map(|s| chunk.into_iter().zip(s).collect::<Vec<_>>());
+            let batch = texts.samples(&chunk).await.map(|s| chunk.into_iter().zip(s).collect::<Vec<_>>());
             let failed = batch.is_err();
             if tx.send(batch).await.is_err() || failed {
                 break;
             }
         }
-        unmap(conn).await;
+        texts.close().await;
     });
     let mut done = 0u64;
     while let Some(batch) = rx.recv().await {
@@ -408,7 +322,7 @@ async fn write_part(
         done += batch.len() as u64;
         progress(done);
         let soft_labels = match student {
-            Some(_) => logprobs(store, &batch.iter().map(|(id, _)| *id).collect::<Vec<_>>()).await?,
+            Some(_) => stored::logprobs(store, &batch.iter().map(|(id, _)| *id).collect::<Vec<_>>()).await?,
             None => std::collections::HashMap::new(),
         };
         for (id, s) in batch {
@@ -425,7 +339,8 @@ async fn write_part(
             if s.reasoning_cut_off && opts.reasoning != ReasoningMode::Drop {
                 written.cut_off_reasoning.add(id);
             }
-            if let (Some(student), Some((content, _, temperature))) = (student, soft_labels.get(&id)) {
+            if let (Some(student), Some(soft)) = (student, soft_labels.get(&id)) {
+                let (content, temperature) = (&soft.content, soft.temperature);
                 let placed = place_for_student(student, &rec, content).map_err(|e| ExportError::Usage(format!("sample #{id}: {e}")))?;
                 rec["token_ids"] = json!(placed.token_ids);
                 rec["target_token_ids"] = json!(placed.target_token_ids);
@@ -579,13 +494,8 @@ fn write_json(dir: &Path, file: &str, value: &Value) -> Result<(), ExportError> 
 }
 
 /// The rules that shaped the store: every rule applied and not undone, in order.
-async fn rules_applied(store: &Store) -> Result<Vec<Value>, sqlx::Error> {
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT r.name, r.source FROM rules r WHERE EXISTS (SELECT 1 FROM actions a WHERE a.rule_id = r.id AND a.undone_at IS NULL) ORDER BY r.id",
-    )
-    .fetch_all(store.pool())
-    .await?;
-    Ok(rows.into_iter().map(|(name, source)| json!({"name": name, "rule": source})).collect())
+async fn rules_applied(store: &Store) -> store::Result<Vec<Value>> {
+    Ok(store::rules::in_force(store).await?.into_iter().map(|r| json!({"name": r.name, "rule": r.source})).collect())
 }
 
 /// Runs an export (or, with `dry_run`, only counts it).
@@ -595,12 +505,7 @@ async fn rules_applied(store: &Store) -> Result<Vec<Value>, sqlx::Error> {
 /// error before anything is written, naming one such sample, rather than a quietly wrong file.
 async fn refuse_tool_use(store: &Store, ids: impl Iterator<Item = i64>, total: u64) -> Result<(), ExportError> {
     let ids: Vec<i64> = ids.collect();
-    let sql = format!(
-        "SELECT count(*), min(s.id) FROM samples s WHERE s.id IN (SELECT value FROM json_each(?)) AND {}",
-        crate::rules::compile::HAS_TOOLS
-    );
-    let (count, first): (i64, Option<i64>) =
-        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(serde_json::to_string(&ids).unwrap_or_default()).fetch_one(store.pool()).await?;
+    let (count, first) = stored::with_tools(store, &ids).await?;
     match first {
         Some(first) if count > 0 => Err(ExportError::Usage(format!(
             "alpaca cannot hold tool use: {count} of the {total} samples to export offer tools or hold tool calls or tool \
@@ -754,17 +659,19 @@ pub async fn export(
     }
     write_json(&dir, "manifest.json", &manifest)?;
     staging.place()?;
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO exports (created_at, format, out_dir, options, manifest, samples, tokens) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    let out_dir = opts.out.display().to_string();
+    let options = serde_json::to_string(opts).unwrap_or_default();
+    let id = stored::record(
+        store,
+        &stored::NewExport {
+            format: opts.format.as_str(),
+            out_dir: &out_dir,
+            options: &options,
+            manifest: &manifest,
+            samples: report.samples as i64,
+            tokens: report.tokens as i64,
+        },
     )
-    .bind(store::now())
-    .bind(opts.format.as_str())
-    .bind(opts.out.display().to_string())
-    .bind(serde_json::to_string(opts).unwrap_or_default())
-    .bind(manifest.to_string())
-    .bind(report.samples as i64)
-    .bind(report.tokens as i64)
-    .fetch_one(store.pool())
     .await?;
     report.export_id = Some(id);
     Ok(report)
@@ -903,10 +810,10 @@ pub async fn check_template(
     let mut names = Names::default();
     let chosen = choose(candidates(store, opts, &mut names).await?, opts, &names);
     let mut report = TemplateReport::default();
-    let mut conn = store.pool().acquire().await?;
+    let mut texts = TextReader::new(store, false).await?;
     for chunk in chosen.chunks(500) {
         let ids: Vec<i64> = chunk.iter().map(|c| c.id).collect();
-        for (id, s) in ids.iter().zip(samples(&mut conn, &ids).await?) {
+        for (id, s) in ids.iter().zip(texts.samples(&ids).await?) {
             let problems_before = report.problems();
             check_one(&template, tokenizer.as_ref(), max_len, opts, *id, &s, &mut report);
             report.checked += 1;

@@ -16,11 +16,10 @@ use serde_json::{Value, json};
 
 use crate::ingest::tokens::TokenCounter;
 use crate::ops::import::prepare::{Defaults, prepare};
-use crate::ops::import::write::Writer;
 use crate::ops::import::{ImportOptions, import};
 use crate::rules::Expr;
-use crate::rules::compile::{FROM, compile};
-use crate::store::{self, Store};
+use crate::store::imports::{self, NewImport, Writer};
+use crate::store::{self, Store, prompts};
 use crate::teacher::client::{ChatClient, ClientConfig};
 
 /// Which prompts to sample.
@@ -79,13 +78,13 @@ pub enum GenerateError {
     #[error("{0}")]
     Usage(String),
     #[error("the store: {0}")]
-    Sql(sqlx::Error),
+    Store(store::StoreError),
 }
 
 // The cause is in the message, not chained as a source: `{:#}` would print it twice.
-impl From<sqlx::Error> for GenerateError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Sql(e)
+impl From<store::StoreError> for GenerateError {
+    fn from(e: store::StoreError) -> Self {
+        Self::Store(e)
     }
 }
 
@@ -107,32 +106,15 @@ const REGENERATED: &str = "regenerated";
 
 async fn prompt_ids(store: &Store, source: &PromptSource) -> Result<Vec<i64>, GenerateError> {
     Ok(match source {
-        PromptSource::All => sqlx::query_scalar("SELECT id FROM prompts ORDER BY id").fetch_all(store.pool()).await?,
-        PromptSource::Where(expr) => {
-            let c = compile(Some(expr));
-            let mut args = sqlx::sqlite::SqliteArguments::default();
-            c.add_to(&mut args)?;
-            let sql = format!("SELECT DISTINCT s.prompt_id FROM {FROM} WHERE {} ORDER BY s.prompt_id", c.sql);
-            sqlx::query_scalar_with(sqlx::AssertSqlSafe(sql), args).fetch_all(store.pool()).await?
-        }
+        PromptSource::All => prompts::all_ids(store).await?,
+        PromptSource::Where(expr) => prompts::ids_with_samples_matching(store, expr).await?,
         PromptSource::File(path) => {
             // The file's prompts enter the store as any import would; then they are found by hash.
             import(store, std::slice::from_ref(path), &ImportOptions::default(), &|_| {})
                 .await
                 .map_err(|e| GenerateError::Usage(e.to_string()))?;
             let hashes = crate::ops::import::prompt_hashes(path).map_err(GenerateError::Usage)?;
-            let mut ids = Vec::with_capacity(hashes.len());
-            for chunk in hashes.chunks(500) {
-                let sql = format!("SELECT id FROM prompts WHERE hash IN ({})", vec!["?"; chunk.len()].join(","));
-                let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
-                for h in chunk {
-                    q = q.bind(h.to_vec());
-                }
-                ids.extend(q.fetch_all(store.pool()).await?);
-            }
-            ids.sort_unstable();
-            ids.dedup();
-            ids
+            prompts::ids_by_hash(store, &hashes).await?
         }
     })
 }
@@ -148,32 +130,13 @@ async fn jobs(
     let mut out = Vec::new();
     // A few queries per 500 prompts, not a few per prompt.
     for chunk in ids.chunks(CHUNK) {
-        let marks = vec!["?"; chunk.len()].join(",");
         let mut replaces: std::collections::HashMap<i64, Vec<i64>> = std::collections::HashMap::new();
         if opts.regenerate_truncated {
-            let sql = format!(
-                "SELECT s.prompt_id, s.id FROM samples s WHERE s.prompt_id IN ({marks}) AND s.finish_reason = 'length' \
-                 AND s.teacher_id = (SELECT id FROM teachers WHERE name = ?) \
-                 AND NOT EXISTS (SELECT 1 FROM sample_tags st JOIN tags t ON t.id = st.tag_id WHERE st.sample_id = s.id AND t.name = ?) \
-                 ORDER BY s.id"
-            );
-            let mut q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql));
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for (prompt, sample) in q.bind(teacher).bind(REGENERATED).fetch_all(store.pool()).await? {
+            for (prompt, sample) in prompts::truncated_samples(store, chunk, teacher, REGENERATED).await? {
                 replaces.entry(prompt).or_default().push(sample);
             }
         }
-        let sql = format!(
-            "SELECT p.id, (SELECT count(*) FROM samples s WHERE s.prompt_id = p.id \
-               AND s.teacher_id = (SELECT id FROM teachers WHERE name = ?)) FROM prompts p WHERE p.id IN ({marks}) ORDER BY p.id"
-        );
-        let mut q = sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(sql)).bind(teacher);
-        for id in chunk {
-            q = q.bind(id);
-        }
-        for (id, have) in q.fetch_all(store.pool()).await? {
+        for (id, have) in prompts::samples_of_teacher(store, chunk, teacher).await? {
             let replaces = replaces.remove(&id).unwrap_or_default();
             report.prompts += 1;
             let missing = if opts.regenerate_truncated { replaces.len() as u32 } else { n.saturating_sub(have as u32) };
@@ -211,24 +174,9 @@ fn request_body(job: &Job, turns: Vec<Value>, opts: &GenerateOptions) -> Value {
 
 /// The chat turns of a chunk of jobs' prompts, in the jobs' order: the stored messages when the
 /// prompt came as a conversation, else its text as one user turn.
-async fn turns(store: &Store, jobs: &[Job]) -> Result<Vec<Vec<Value>>, sqlx::Error> {
-    let sql = format!("SELECT prompt_id, text, messages FROM prompt_texts WHERE prompt_id IN ({})", vec!["?"; jobs.len()].join(","));
-    let mut q = sqlx::query_as::<_, (i64, String, Option<String>)>(sqlx::AssertSqlSafe(sql));
-    for job in jobs {
-        q = q.bind(job.prompt_id);
-    }
-    let mut by_id: std::collections::HashMap<i64, Vec<Value>> = q
-        .fetch_all(store.pool())
-        .await?
-        .into_iter()
-        .map(|(id, text, messages)| {
-            let turns = match messages.and_then(|m| serde_json::from_str::<Value>(&m).ok()) {
-                Some(Value::Array(turns)) => turns,
-                _ => vec![json!({"role": "user", "content": text})],
-            };
-            (id, turns)
-        })
-        .collect();
+async fn turns(store: &Store, jobs: &[Job]) -> store::Result<Vec<Vec<Value>>> {
+    let ids: Vec<i64> = jobs.iter().map(|j| j.prompt_id).collect();
+    let mut by_id = prompts::turns(store, &ids).await?;
     Ok(jobs.iter().map(|j| by_id.remove(&j.prompt_id).unwrap_or_default()).collect())
 }
 
@@ -286,7 +234,7 @@ const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
 const STALE_AFTER_S: i64 = 15;
 
 /// Writes how far a run is to its `imports` row, for whoever watches the store.
-async fn beat(store: &Store, import_id: i64, defaults: &Defaults, report: &GenerateReport, total: u64) -> Result<(), sqlx::Error> {
+async fn beat(store: &Store, import_id: i64, defaults: &Defaults, report: &GenerateReport, total: u64) -> store::Result<()> {
     let progress = json!({
         "teacher": defaults.teacher,
         "requests": report.requests,
@@ -295,13 +243,7 @@ async fn beat(store: &Store, import_id: i64, defaults: &Defaults, report: &Gener
         "failures": report.failures,
         "tokens": report.tokens,
     });
-    sqlx::query("UPDATE imports SET heartbeat_at = ?, progress = ? WHERE id = ?")
-        .bind(store::now())
-        .bind(progress.to_string())
-        .bind(import_id)
-        .execute(store.pool())
-        .await?;
-    Ok(())
+    imports::beat(store, import_id, &progress).await
 }
 
 /// A generation running now (in this process or another), as its heartbeat last said.
@@ -317,15 +259,9 @@ pub struct Running {
 
 /// The generations running now: unfinished runs whose heartbeat is recent (a killed run's row
 /// stays unfinished but its heartbeat stops).
-pub async fn running(store: &Store) -> Result<Vec<Running>, sqlx::Error> {
-    let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT progress FROM imports WHERE format = 'generate' AND finished_at IS NULL AND heartbeat_at >= ? \
-         AND progress IS NOT NULL ORDER BY id",
-    )
-    .bind(store::now() - STALE_AFTER_S)
-    .fetch_all(store.pool())
-    .await?;
-    Ok(rows.into_iter().filter_map(|(p,)| serde_json::from_str(&p).ok()).collect())
+pub async fn running(store: &Store) -> store::Result<Vec<Running>> {
+    let rows = imports::running_generations(store, STALE_AFTER_S).await?;
+    Ok(rows.into_iter().filter_map(|p| serde_json::from_str(&p).ok()).collect())
 }
 
 /// Samples the teacher for the prompts of `source`; `progress(report so far, total requests)`
@@ -356,13 +292,16 @@ pub async fn generate(
         })
         .map_err(|e| GenerateError::Usage(e.to_string()))?,
     );
-    let (import_id,): (i64,) = sqlx::query_as(
-        "INSERT INTO imports (path, file_sha256, format, options, token_counter, started_at) VALUES (?, '', 'generate', ?, 'estimate', ?) RETURNING id",
+    let import_id = imports::start(
+        store,
+        &NewImport {
+            path: &opts.endpoints.join(" "),
+            sha256: "",
+            format: "generate",
+            options: &serde_json::to_string(opts).unwrap_or_default(),
+            token_counter: "estimate",
+        },
     )
-    .bind(opts.endpoints.join(" "))
-    .bind(serde_json::to_string(opts).unwrap_or_default())
-    .bind(store::now())
-    .fetch_one(store.pool())
     .await?;
     let semaphore = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(i64, Vec<i64>, Result<(Value, Value), String>)>(64);
@@ -386,7 +325,7 @@ pub async fn generate(
                     });
                 }
             }
-            Ok::<(), sqlx::Error>(())
+            Ok::<(), store::StoreError>(())
         })
     };
     let defaults = Defaults {
@@ -422,7 +361,7 @@ pub async fn generate(
         {
             arrived.push(more);
         }
-        let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = store.write().await?;
         let mut prepared = Vec::with_capacity(arrived.len());
         let mut replaced = Vec::new();
         for (prompt_id, replaces, answer) in arrived {
@@ -447,13 +386,7 @@ pub async fn generate(
                     if report.first_errors.len() < 5 {
                         report.first_errors.push(format!("prompt {prompt_id}: {error}"));
                     }
-                    sqlx::query("INSERT INTO generation_failures (prompt_id, teacher, error, created_at) VALUES (?, ?, ?, ?)")
-                        .bind(prompt_id)
-                        .bind(defaults.teacher.as_deref().unwrap_or_default())
-                        .bind(&error)
-                        .bind(store::now())
-                        .execute(&mut *tx)
-                        .await?;
+                    imports::generation_failure(&mut tx, prompt_id, defaults.teacher.as_deref().unwrap_or_default(), &error).await?;
                 }
             }
         }
@@ -461,14 +394,7 @@ pub async fn generate(
             report.samples += writer.write(&mut tx, prepared).await?.samples_added;
         }
         if !replaced.is_empty() {
-            let tag = writer.ids.id(&mut tx, crate::store::ids::NameTable::Tags, REGENERATED).await?;
-            for id in &replaced {
-                sqlx::query("INSERT OR IGNORE INTO sample_tags (sample_id, tag_id) VALUES (?, ?)")
-                    .bind(id)
-                    .bind(tag)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            writer.tag(&mut tx, &replaced, REGENERATED).await?;
         }
         tx.commit().await?;
         progress(&report, total);
@@ -480,12 +406,7 @@ pub async fn generate(
         return Err(e.into());
     }
     beat(store, import_id, &defaults, &report, total).await?;
-    sqlx::query("UPDATE imports SET finished_at = ?, samples_added = ? WHERE id = ?")
-        .bind(store::now())
-        .bind(report.samples as i64)
-        .bind(import_id)
-        .execute(store.pool())
-        .await?;
-    store::fts::catch_up(store.pool(), |_| {}).await?;
+    imports::finish_generation(store, import_id, report.samples).await?;
+    store::fts::catch_up(store, |_| {}).await?;
     Ok(report)
 }

@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use sqlx::Row;
 
 use crate::domain::{Kind, LabelType, Status};
-use crate::store::Store;
+use crate::store::stats::{self, By};
+use crate::store::{self, Store};
 
 /// Token length percentiles (nearest rank) over all samples.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -85,21 +85,19 @@ pub struct Stats {
     pub unindexed: i64,
 }
 
-async fn counts(store: &Store, sql: &'static str) -> Result<BTreeMap<String, i64>, sqlx::Error> {
-    let rows = sqlx::query(sql).fetch_all(store.pool()).await?;
-    rows.iter().map(|r| Ok((r.try_get::<Option<String>, _>(0)?.unwrap_or_else(|| "(none)".into()), r.try_get(1)?))).collect()
+/// Samples per name (`(none)` for a missing one).
+async fn counts(store: &Store, by: By) -> store::Result<BTreeMap<String, i64>> {
+    Ok(grouped(store, by).await?.0)
 }
 
-/// Samples per name, and how many of them are decided, from one pass over `name, count,
-/// accepted, rejected` rows.
-async fn grouped(store: &Store, sql: &'static str) -> Result<(BTreeMap<String, i64>, BTreeMap<String, Decided>), sqlx::Error> {
-    let rows: Vec<(Option<String>, i64, i64, i64)> = sqlx::query_as(sql).fetch_all(store.pool()).await?;
+/// Samples per name, and how many of them are decided.
+async fn grouped(store: &Store, by: By) -> store::Result<(BTreeMap<String, i64>, BTreeMap<String, Decided>)> {
     let mut counts = BTreeMap::new();
     let mut decided = BTreeMap::new();
-    for (name, count, accepted, rejected) in rows {
-        let name = name.unwrap_or_else(|| "(none)".into());
-        counts.insert(name.clone(), count);
-        decided.insert(name, Decided { accepted, rejected });
+    for t in stats::tally(store, by).await? {
+        let name = t.name.unwrap_or_else(|| "(none)".into());
+        counts.insert(name.clone(), t.count);
+        decided.insert(name, Decided { accepted: t.accepted, rejected: t.rejected });
     }
     Ok((counts, decided))
 }
@@ -112,72 +110,34 @@ fn with_all(mut map: BTreeMap<String, i64>, names: impl IntoIterator<Item = &'st
     map
 }
 
-pub async fn stats(store: &Store) -> Result<Stats, sqlx::Error> {
-    let pool = store.pool();
-    let (prompts, with_reference): (i64, i64) =
-        sqlx::query_as("SELECT count(*), coalesce(sum(has_reference), 0) FROM prompts").fetch_one(pool).await?;
-    let (samples, with_logprobs): (i64, i64) =
-        sqlx::query_as("SELECT count(*), coalesce(sum(has_logprobs), 0) FROM samples").fetch_one(pool).await?;
-    let by_status =
-        with_all(counts(store, "SELECT status, count(*) FROM samples GROUP BY status").await?, Status::ALL.iter().map(|s| s.as_str()));
-    let by_label =
-        with_all(counts(store, "SELECT label, count(*) FROM samples GROUP BY label").await?, LabelType::ALL.iter().map(|l| l.as_str()));
-    let by_kind = with_all(
-        counts(store, "SELECT p.kind, count(*) FROM samples s JOIN prompts p ON p.id = s.prompt_id GROUP BY p.kind").await?,
-        Kind::ALL.iter().map(|k| k.as_str()),
-    );
-    let prompts_by_kind =
-        with_all(counts(store, "SELECT kind, count(*) FROM prompts GROUP BY kind").await?, Kind::ALL.iter().map(|k| k.as_str()));
-    let (by_teacher, decided_by_teacher) = grouped(
-        store,
-        "SELECT t.name, count(*), coalesce(sum(s.status = 'accepted'), 0), coalesce(sum(s.status = 'rejected'), 0) \
-         FROM samples s JOIN teachers t ON t.id = s.teacher_id GROUP BY t.name",
-    )
-    .await?;
-    let (by_source, decided_by_source) = grouped(
-        store,
-        "SELECT src.name, count(*), coalesce(sum(s.status = 'accepted'), 0), coalesce(sum(s.status = 'rejected'), 0) \
-         FROM samples s LEFT JOIN sources src ON src.id = s.source_id GROUP BY src.name",
-    )
-    .await?;
-    let token_counts =
-        counts(store, "SELECT i.token_counter, count(*) FROM samples s LEFT JOIN imports i ON i.id = s.import_id GROUP BY i.token_counter")
-            .await?;
-
-    let mut verifiers = BTreeMap::new();
-    let rows = sqlx::query(
-        "SELECT v.name, count(sc.score), coalesce(sum(sc.pass), 0), avg(sc.score), count(*) - count(sc.score) \
-         FROM verifiers v JOIN scores sc ON sc.verifier_id = v.id GROUP BY v.name",
-    )
-    .fetch_all(pool)
-    .await?;
-    for r in rows {
-        let scored: i64 = r.try_get(1)?;
-        let passed: i64 = r.try_get(2)?;
-        verifiers.insert(
-            r.try_get(0)?,
-            VerifierStats {
-                scored,
-                passed,
-                pass_rate: if scored > 0 { passed as f64 / scored as f64 } else { 0.0 },
-                mean: r.try_get::<Option<f64>, _>(3)?.unwrap_or(0.0),
-                errors: r.try_get(4)?,
-            },
-        );
-    }
-
-    let rows = sqlx::query("SELECT tokens, reasoning_tokens, answer_tokens FROM samples").fetch_all(pool).await?;
-    let (mut all, mut reasoning, mut answer) =
-        (Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()), Vec::with_capacity(rows.len()));
-    for r in &rows {
-        all.push(r.try_get(0)?);
-        reasoning.push(r.try_get(1)?);
-        answer.push(r.try_get(2)?);
-    }
+pub async fn stats(store: &Store) -> store::Result<Stats> {
+    let totals = stats::totals(store).await?;
+    let by_status = with_all(counts(store, By::Status).await?, Status::ALL.iter().map(|s| s.as_str()));
+    let by_label = with_all(counts(store, By::Label).await?, LabelType::ALL.iter().map(|l| l.as_str()));
+    let by_kind = with_all(counts(store, By::Kind).await?, Kind::ALL.iter().map(|k| k.as_str()));
+    let prompts_by_kind = with_all(counts(store, By::PromptKind).await?, Kind::ALL.iter().map(|k| k.as_str()));
+    let (by_teacher, decided_by_teacher) = grouped(store, By::Teacher).await?;
+    let (by_source, decided_by_source) = grouped(store, By::Source).await?;
+    let token_counts = counts(store, By::TokenCounter).await?;
+    let verifiers = stats::verifiers(store)
+        .await?
+        .into_iter()
+        .map(|v| {
+            let stats = VerifierStats {
+                scored: v.scored,
+                passed: v.passed,
+                pass_rate: if v.scored > 0 { v.passed as f64 / v.scored as f64 } else { 0.0 },
+                mean: v.mean.unwrap_or(0.0),
+                errors: v.errors,
+            };
+            (v.name, stats)
+        })
+        .collect();
+    let (all, reasoning, answer) = stats::token_lengths(store).await?;
     Ok(Stats {
-        prompts,
-        prompts_with_reference: with_reference,
-        samples,
+        prompts: totals.prompts,
+        prompts_with_reference: totals.prompts_with_reference,
+        samples: totals.samples,
         by_status,
         by_label,
         by_kind,
@@ -191,8 +151,8 @@ pub async fn stats(store: &Store) -> Result<Stats, sqlx::Error> {
         reasoning_tokens: Lengths::of(reasoning),
         answer_tokens: Lengths::of(answer),
         token_counts,
-        with_logprobs,
-        unindexed: crate::store::fts::pending(pool).await?,
+        with_logprobs: totals.samples_with_logprobs,
+        unindexed: stats::unindexed(store).await?,
     })
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use crate::store::{self, Store};
+use crate::store::{self, Store, runs};
 use crate::train::run::{Event, TrainOptions, train};
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -34,21 +34,16 @@ pub async fn run(
     cancel: Arc<AtomicBool>,
     on_event: &(dyn Fn(&Event) + Sync),
 ) -> anyhow::Result<RunSummary> {
-    let export_id: Option<i64> = sqlx::query_scalar("SELECT id FROM exports WHERE out_dir = ? ORDER BY id DESC LIMIT 1")
-        .bind(opts.data.display().to_string())
-        .fetch_optional(store.pool())
-        .await?;
-    let (run_id,): (i64,) = sqlx::query_as(
-        "INSERT INTO runs (created_at, base_model, export_id, hyperparams, status, adapter_dir, started_at) \
-         VALUES (?, ?, ?, ?, 'running', ?, ?) RETURNING id",
+    let export_id = store::exports::newest_in(store, &opts.data.display().to_string()).await?;
+    let run_id = runs::start(
+        store,
+        &runs::NewRun {
+            base_model: &opts.model.display().to_string(),
+            export_id,
+            hyperparams: &serde_json::to_string(&opts)?,
+            adapter_dir: &opts.out.display().to_string(),
+        },
     )
-    .bind(store::now())
-    .bind(opts.model.display().to_string())
-    .bind(export_id)
-    .bind(serde_json::to_string(&opts)?)
-    .bind(opts.out.display().to_string())
-    .bind(store::now())
-    .fetch_one(store.pool())
     .await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let resume = resume.map(Path::to_path_buf);
@@ -86,29 +81,13 @@ pub async fn run(
                 summary.steps = *step;
                 summary.last_loss = Some(*loss);
                 summary.tokens_per_s = Some(*tokens_per_s);
-                sqlx::query(
-                    "INSERT OR REPLACE INTO run_metrics (run_id, step, split, loss, lr, tokens_per_s, grad_norm, created_at) \
-                     VALUES (?, ?, 'train', ?, ?, ?, ?, ?)",
-                )
-                .bind(run_id)
-                .bind(*step as i64)
-                .bind(loss)
-                .bind(lr)
-                .bind(tokens_per_s)
-                .bind(grad_norm)
-                .bind(store::now())
-                .execute(store.pool())
-                .await?;
+                let metrics =
+                    runs::StepMetrics { step: *step as i64, loss: *loss, lr: *lr, tokens_per_s: *tokens_per_s, grad_norm: *grad_norm };
+                runs::train_step(store, run_id, &metrics).await?;
             }
             Event::Validation { step, loss } => {
                 summary.last_validation_loss = Some(*loss);
-                sqlx::query("INSERT OR REPLACE INTO run_metrics (run_id, step, split, loss, created_at) VALUES (?, ?, 'validation', ?, ?)")
-                    .bind(run_id)
-                    .bind(*step as i64)
-                    .bind(loss)
-                    .bind(store::now())
-                    .execute(store.pool())
-                    .await?;
+                runs::validation(store, run_id, *step as i64, *loss).await?;
             }
             Event::Warning { message } => summary.warnings.push(message.clone()),
             Event::Checkpoint { .. } => {}
@@ -121,13 +100,7 @@ pub async fn run(
         Ok(_) => ("finished", None),
         Err(e) => ("failed", Some(e.clone())),
     };
-    sqlx::query("UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE id = ?")
-        .bind(status)
-        .bind(store::now())
-        .bind(error)
-        .bind(run_id)
-        .execute(store.pool())
-        .await?;
+    runs::finish(store, run_id, status, error.as_deref()).await?;
     let (dataset, _) = result.map_err(|e| anyhow::anyhow!(e))?;
     summary.skipped = crate::train::run::skipped_summary(&dataset.skipped);
     Ok(summary)

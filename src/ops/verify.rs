@@ -5,12 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
-use sqlx::sqlite::SqliteArguments;
-use sqlx::{AssertSqlSafe, Row};
 
 use crate::rules::Expr;
-use crate::rules::compile::{FROM, compile};
-use crate::store::{self, Store, add_arg};
+use crate::store::samples::Unverified;
+use crate::store::scores::{self, NewScore};
+use crate::store::{self, Store};
 use crate::verify::{Outcome, SampleView, Verifier};
 
 const PAGE: i64 = 512;
@@ -39,90 +38,34 @@ pub struct VerifyReport {
     pub first_errors: Vec<String>,
 }
 
-/// Registers the verifier (name, kind, settings) and returns its id.
-async fn register(store: &Store, v: &dyn Verifier) -> Result<i64, sqlx::Error> {
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO verifiers (name, kind, config, created_at) VALUES (?, ?, ?, ?) \
-         ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, config = excluded.config RETURNING id",
-    )
-    .bind(v.name())
-    .bind(v.kind())
-    .bind(v.config().to_string())
-    .bind(store::now())
-    .fetch_one(store.pool())
-    .await?;
-    Ok(id)
-}
-
-/// The candidate condition: the filter, and (unless forced) no score from this verifier yet —
-/// a sample whose last check failed (a checker that crashed, a judge that could not be reached)
-/// is a candidate again.
-fn candidates(opts: &VerifyOptions, verifier_id: i64, args: &mut SqliteArguments) -> Result<String, sqlx::Error> {
-    let filter = compile(opts.filter.as_ref());
-    filter.add_to(args)?;
-    add_arg(args, opts.force)?;
-    add_arg(args, verifier_id)?;
-    Ok(format!(
-        "({}) AND (? OR NOT EXISTS (SELECT 1 FROM scores sc WHERE sc.sample_id = s.id AND sc.verifier_id = ? AND sc.error IS NULL))",
-        filter.sql
-    ))
-}
-
 /// Runs `verifier`; `progress(done, total)` after each page.
 pub async fn verify(
     store: &Store,
     verifier: Arc<dyn Verifier>,
     opts: &VerifyOptions,
     progress: &(dyn Fn(u64, u64) + Sync),
-) -> Result<VerifyReport, sqlx::Error> {
-    let verifier_id = register(store, verifier.as_ref()).await?;
-    let mut args = SqliteArguments::default();
-    let cond = candidates(opts, verifier_id, &mut args)?;
-    let (total,): (i64,) =
-        sqlx::query_as_with(AssertSqlSafe(format!("SELECT count(*) FROM {FROM} WHERE {cond}")), args).fetch_one(store.pool()).await?;
+) -> store::Result<VerifyReport> {
+    let verifier_id = scores::register_verifier(store, verifier.name(), verifier.kind(), &verifier.config().to_string()).await?;
+    let unverified = Unverified { verifier_id, filter: opts.filter.as_ref(), force: opts.force };
+    let total = unverified.count(store).await?;
     let mut report =
         VerifyReport { verifier: verifier.name().to_owned(), checked: 0, passed: 0, errors: 0, mean: 0.0, first_errors: Vec::new() };
     let mut total_score = 0.0;
     let mut after = 0i64;
     loop {
-        let mut args = SqliteArguments::default();
-        add_arg(&mut args, after)?;
-        let cond = candidates(opts, verifier_id, &mut args)?;
-        add_arg(&mut args, PAGE)?;
-        let sql = format!(
-            "SELECT s.id, pt.text, pt.reference, t.reasoning, t.answer, s.finish_reason, s.tokens, p.kind, \
-               json_extract(t.metadata, '$.reasoning_closed') \
-             FROM {FROM} JOIN prompt_texts pt ON pt.prompt_id = s.prompt_id JOIN sample_texts t ON t.sample_id = s.id \
-             WHERE s.id > ? AND {cond} ORDER BY s.id LIMIT ?"
-        );
-        let rows = sqlx::query_with(AssertSqlSafe(sql), args).fetch_all(store.pool()).await?;
-        if rows.is_empty() {
+        let page = unverified.page(store, after, PAGE).await?;
+        if page.is_empty() {
             break;
-        }
-        let mut page = Vec::with_capacity(rows.len());
-        for r in &rows {
-            page.push(SampleView {
-                id: r.try_get(0)?,
-                prompt: r.try_get(1)?,
-                reference: r.try_get(2)?,
-                reasoning: r.try_get(3)?,
-                answer: r.try_get(4)?,
-                finish_reason: r.try_get(5)?,
-                tokens: r.try_get(6)?,
-                kind: r.try_get(7)?,
-                reasoning_closed: r.try_get::<Option<i64>, _>(8)?.map(|v| v != 0),
-            });
         }
         after = page.last().map_or(after, |s| s.id);
         let outcomes = check_page(Arc::clone(&verifier), page.clone(), opts.jobs.max(1)).await;
-        let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let now = store::now();
+        let mut tx = store.write().await?;
         for (s, o) in page.iter().zip(&outcomes) {
             let (value, pass, details, error) = match o {
                 Outcome::Scored { score, pass, details } => {
                     report.passed += u64::from(*pass);
                     total_score += score;
-                    (Some(*score), Some(i64::from(*pass)), (!details.is_null()).then(|| details.to_string()), None)
+                    (Some(*score), Some(*pass), (!details.is_null()).then(|| details.to_string()), None)
                 }
                 Outcome::Failed { error } => {
                     report.errors += 1;
@@ -132,20 +75,7 @@ pub async fn verify(
                     (None, None, None, Some(error.clone()))
                 }
             };
-            sqlx::query(
-                "INSERT INTO scores (sample_id, verifier_id, score, pass, details, error, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (sample_id, verifier_id) DO UPDATE SET score = excluded.score, pass = excluded.pass, \
-                 details = excluded.details, error = excluded.error, created_at = excluded.created_at",
-            )
-            .bind(s.id)
-            .bind(verifier_id)
-            .bind(value)
-            .bind(pass)
-            .bind(details)
-            .bind(error)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            scores::write(&mut tx, &NewScore { sample_id: s.id, verifier_id, score: value, pass, details, error }).await?;
         }
         tx.commit().await?;
         report.checked += page.len() as u64;

@@ -25,35 +25,6 @@ pub struct Compiled {
     pub params: Vec<Param>,
 }
 
-impl Compiled {
-    /// Binds the parameters to a query, in order.
-    pub fn bind<'q, O>(
-        &self,
-        mut q: sqlx::query::QueryAs<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments>,
-    ) -> sqlx::query::QueryAs<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments> {
-        for p in &self.params {
-            q = match p {
-                Param::Real(n) => q.bind(*n),
-                Param::Text(s) => q.bind(s.clone()),
-            };
-        }
-        q
-    }
-
-    /// Adds the parameters to an argument list, in order.
-    pub fn add_to(&self, args: &mut sqlx::sqlite::SqliteArguments) -> Result<(), sqlx::Error> {
-        use sqlx::Arguments;
-        for p in &self.params {
-            match p {
-                Param::Real(n) => args.add(*n),
-                Param::Text(s) => args.add(s.clone()),
-            }
-            .map_err(sqlx::Error::Encode)?;
-        }
-        Ok(())
-    }
-}
-
 /// `IS` / `IS NOT` for equality on values that may be NULL.
 fn is_sql(op: CmpOp) -> &'static str {
     if op == CmpOp::Ne { "IS NOT" } else { "IS" }

@@ -40,7 +40,16 @@ impl IdCache {
     }
 
     /// The id of `name` in `table`, inserting it when new.
-    pub async fn id(&mut self, conn: &mut SqliteConnection, table: NameTable, name: &str) -> Result<i64, sqlx::Error> {
+    pub async fn id(&mut self, tx: &mut super::Tx, table: NameTable, name: &str) -> super::Result<i64> {
+        Ok(self.id_on(tx.conn(), table, name).await?)
+    }
+
+    /// The id of verifier `name`, registering it with `kind` when new.
+    pub async fn verifier(&mut self, tx: &mut super::Tx, name: &str, kind: &str) -> super::Result<i64> {
+        Ok(self.verifier_on(tx.conn(), name, kind).await?)
+    }
+
+    pub(super) async fn id_on(&mut self, conn: &mut SqliteConnection, table: NameTable, name: &str) -> Result<i64, sqlx::Error> {
         if let Some(id) = self.names.get(&(table, name.to_owned())) {
             return Ok(*id);
         }
@@ -49,8 +58,7 @@ impl IdCache {
         Ok(id)
     }
 
-    /// The id of verifier `name`, registering it with `kind` when new.
-    pub async fn verifier(&mut self, conn: &mut SqliteConnection, name: &str, kind: &str) -> Result<i64, sqlx::Error> {
+    pub(super) async fn verifier_on(&mut self, conn: &mut SqliteConnection, name: &str, kind: &str) -> Result<i64, sqlx::Error> {
         if let Some(id) = self.verifiers.get(name) {
             return Ok(*id);
         }

@@ -1,7 +1,21 @@
 //! The SQLite store: one file holding prompts, samples, scores, decisions, rules, exports, runs.
 
+pub mod actions;
+pub mod browse;
+mod enums;
+pub mod exports;
 pub mod fts;
 pub mod ids;
+pub mod imports;
+pub mod prompts;
+pub mod rules;
+pub mod runs;
+pub mod samples;
+pub mod scores;
+pub mod selection;
+mod sql;
+pub mod stats;
+pub mod synthetic;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -28,45 +42,135 @@ pub enum StoreError {
     Sql(#[from] sqlx::Error),
 }
 
+impl StoreError {
+    /// Whether another writer held the store (SQLite's `SQLITE_BUSY` and its extended codes:
+    /// 5, 261, 517, 773).
+    #[must_use]
+    pub fn is_busy(&self) -> bool {
+        match self {
+            StoreError::Sql(e) | StoreError::Open { cause: e, .. } => is_busy(e),
+            StoreError::Migrate { .. } => false,
+        }
+    }
+}
+
+/// Whether a SQLite error is `SQLITE_BUSY` (any extended code).
+fn is_busy(e: &sqlx::Error) -> bool {
+    e.as_database_error().and_then(sqlx::error::DatabaseError::code).and_then(|c| c.parse::<i64>().ok()).is_some_and(|c| c & 0xff == 5)
+}
+
+/// What the store's functions return.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// How a writer waits for another process's write to finish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    /// SQLite's busy handler: it sleeps 1, 2, 5, 10 … 100 ms between tries, fine for a batch job
+    /// and too coarse for a key press (an import commits every 40 ms and takes the lock again
+    /// within a millisecond: a handler asleep for 100 ms misses every gap).
+    Handler,
+    /// The store's own loop: tries every millisecond, for the TUI's writer.
+    Poll,
+}
+
+/// How long a writer waits for the store before it gives up with "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A write transaction (or, from [`Store::snapshot`], a read one), committed or rolled back
+/// by its owner; dropped, it rolls back.
+#[derive(Debug)]
+pub struct Tx(sqlx::Transaction<'static, sqlx::Sqlite>);
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        Ok(self.0.commit().await?)
+    }
+
+    pub async fn rollback(self) -> Result<()> {
+        Ok(self.0.rollback().await?)
+    }
+
+    fn conn(&mut self) -> &mut sqlx::SqliteConnection {
+        &mut self.0
+    }
+}
+
 /// An open store: a pool of connections with the pragmas every connection needs.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
     path: PathBuf,
+    waiting: Waiting,
+}
+
+/// The options every connection is opened with.
+fn options(path: &Path, busy_timeout: Duration) -> Result<SqliteConnectOptions> {
+    let url = format!("sqlite://{}", path.display());
+    Ok(SqliteConnectOptions::from_str(&url)
+        .map_err(|cause| StoreError::Open { path: path.to_owned(), cause })?
+        .create_if_missing(true)
+        // 16 KiB pages keep R1-sized rows (~5 KB) off overflow pages: ~40% faster imports.
+        // It only takes effect when the file is created, before WAL is switched on.
+        .page_size(16_384)
+        .journal_mode(SqliteJournalMode::Wal)
+        // In WAL mode NORMAL never corrupts; a power cut may lose the last commits only.
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        // The TUI, an import and a rule may write at once from different processes.
+        .busy_timeout(busy_timeout)
+        .pragma("temp_store", "memory")
+        .pragma("cache_size", "-16384")
+        // `prompt ~ "regex"` in rules compiles to REGEXP, backed by the regex crate.
+        .with_regexp())
 }
 
 impl Store {
     /// Opens (creating if needed) the store at `path` and applies pending migrations.
-    pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let url = format!("sqlite://{}", path.display());
-        let options = SqliteConnectOptions::from_str(&url)
-            .map_err(|cause| StoreError::Open { path: path.to_owned(), cause })?
-            .create_if_missing(true)
-            // 16 KiB pages keep R1-sized rows (~5 KB) off overflow pages: ~40% faster imports.
-            // It only takes effect when the file is created, before WAL is switched on.
-            .page_size(16_384)
-            .journal_mode(SqliteJournalMode::Wal)
-            // In WAL mode NORMAL never corrupts; a power cut may lose the last commits only.
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            // The TUI, an import and a rule may write at once from different processes.
-            .busy_timeout(Duration::from_secs(30))
-            .pragma("temp_store", "memory")
-            .pragma("cache_size", "-16384")
-            // `prompt ~ "regex"` in rules compiles to REGEXP, backed by the regex crate.
-            .with_regexp();
+    pub async fn open(path: &Path) -> Result<Self> {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            .connect_with(options(path, BUSY_TIMEOUT)?)
             .await
             .map_err(|cause| StoreError::Open { path: path.to_owned(), cause })?;
         sqlx::migrate!("./migrations").run(&pool).await.map_err(|cause| StoreError::Migrate { path: path.to_owned(), cause })?;
-        Ok(Self { pool, path: path.to_owned() })
+        Ok(Self { pool, path: path.to_owned(), waiting: Waiting::Handler })
     }
 
+    /// The same store for a writer that must get the lock the moment another writer lets go
+    /// of it (the TUI's, a key press waiting): its own connection, which asks for the lock
+    /// every millisecond instead of sleeping in SQLite's busy handler.
+    pub fn eager(&self) -> Result<Self> {
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_lazy_with(options(&self.path, Duration::ZERO)?);
+        Ok(Self { pool, path: self.path.clone(), waiting: Waiting::Poll })
+    }
+
+    /// The connection pool, for tests' own checks; the crate speaks to the store through this
+    /// module's functions.
     #[must_use]
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Begins a write transaction, taking the write lock up front (`BEGIN IMMEDIATE`) so that
+    /// waiting for another writer happens here, under the busy timeout, and never later as a
+    /// failed upgrade of a read.
+    pub async fn write(&self) -> Result<Tx> {
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match self.pool.begin_with("BEGIN IMMEDIATE").await {
+                Ok(tx) => return Ok(Tx(tx)),
+                Err(e) if self.waiting == Waiting::Poll && is_busy(&e) && std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Begins a read transaction: one consistent view of the store. Writes in it go to
+    /// temporary tables only (a dry run's selection); it is rolled back.
+    pub async fn snapshot(&self) -> Result<Tx> {
+        Ok(Tx(self.pool.begin().await?))
     }
 
     #[must_use]
@@ -75,7 +179,7 @@ impl Store {
     }
 
     /// Whether the store holds no prompts and no samples yet.
-    pub async fn is_empty(&self) -> Result<bool, sqlx::Error> {
+    pub async fn is_empty(&self) -> Result<bool> {
         let (prompts,): (i64,) = sqlx::query_as("SELECT count(*) FROM prompts").fetch_one(&self.pool).await?;
         Ok(prompts == 0)
     }
@@ -97,15 +201,6 @@ impl Store {
     pub async fn close(self) {
         self.pool.close().await;
     }
-}
-
-/// Adds one value to a dynamically built statement's arguments (multi-row INSERTs, compiled rules).
-pub fn add_arg<T>(args: &mut sqlx::sqlite::SqliteArguments, value: T) -> Result<(), sqlx::Error>
-where
-    T: for<'q> sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
-{
-    use sqlx::Arguments as _;
-    args.add(value).map_err(sqlx::Error::Encode)
 }
 
 /// Seconds since the Unix epoch, the store's timestamp unit.

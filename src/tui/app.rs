@@ -198,7 +198,7 @@ pub enum Msg {
     ExportPreview(Result<crate::ops::export::ExportReport, String>),
     ExportProgress(u64, u64),
     ExportDone(Result<crate::ops::export::ExportReport, String>),
-    Exports(Vec<(i64, i64, String, i64, i64, String)>),
+    Exports(Vec<crate::store::browse::PastExport>),
     Charts(Box<super::data::Charts>),
     RuleCount {
         name: String,
@@ -227,14 +227,14 @@ pub enum Msg {
     },
     Counts(Counts),
     Stats(Box<Stats>),
-    Rules(Vec<(String, String)>),
+    Rules(Vec<crate::store::rules::SavedRule>),
     /// A decision or an undo changed these samples (all loaded rows when none are named).
     Changed {
         ids: Vec<i64>,
         message: String,
         /// What the change moved between statuses and labels, from the store's history: the
         /// counts follow it exactly.
-        moves: Vec<crate::ops::decide::Move>,
+        moves: Vec<crate::store::actions::Move>,
     },
     Rows(Vec<ListRow>),
     /// The generations running now.
@@ -242,7 +242,7 @@ pub enum Msg {
     TrainEvent(crate::train::run::Event),
     TrainDone(Result<crate::ops::train::RunSummary, String>),
     /// (id, status, base model, steps, last loss)
-    Runs(Vec<(i64, String, String, i64, Option<f64>)>),
+    Runs(Vec<crate::store::browse::PastRun>),
     /// (prompt, answer)
     Answers(Result<Vec<(String, String)>, String>),
     Error(String),
@@ -627,7 +627,7 @@ impl App {
                 Vec::new()
             }
             Msg::Rules(r) => {
-                self.rules = r.into_iter().map(|(name, source)| RuleRow { name, source, count: None }).collect();
+                self.rules = r.into_iter().map(|r| RuleRow { name: r.name, source: r.source, count: None }).collect();
                 self.rule_cursor = self.rule_cursor.min(self.rules.len().saturating_sub(1));
                 self.rules.iter().map(|r| Effect::DryRunRule { name: r.name.clone(), source: r.source.clone() }).collect()
             }
@@ -652,10 +652,10 @@ impl App {
             }
             Msg::Exports(past) => {
                 // The Train tab starts from the newest export.
-                if let Some((_, _, _, _, _, out)) = past.first()
+                if let Some(newest) = past.first()
                     && self.train.form.values[1] == super::train_tab::TrainForm::default().values[1]
                 {
-                    self.train.form.values[1].clone_from(out);
+                    self.train.form.values[1].clone_from(&newest.out_dir);
                 }
                 self.export.past = past;
                 Vec::new()
@@ -689,7 +689,7 @@ impl App {
                 // a million samples per key press would take 200 ms); with a filter, what it
                 // lets through may change too, and is counted again.
                 for m in &moves {
-                    self.counts.shift_by(&m.from, &m.to, m.n);
+                    self.counts.shift(m);
                 }
                 let recount = self.counts.matching != self.counts.total;
                 let ids = if ids.is_empty() { self.rows.iter().map(|r| r.id).collect() } else { ids };

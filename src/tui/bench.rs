@@ -67,9 +67,7 @@ pub async fn tui_bench(args: &TuiBenchArgs) -> anyhow::Result<()> {
     let t = Instant::now();
     generate(&store, args.samples).await?;
     // One long trace (100 KB of reasoning), to scroll through.
-    sqlx::query("UPDATE sample_texts SET reasoning = (SELECT group_concat('Let me check the sum of the first terms again, step by step. ', '') FROM (SELECT 1 FROM samples LIMIT 1700)) WHERE sample_id = 2")
-        .execute(store.pool())
-        .await?;
+    crate::store::synthetic::long_trace(&store, 2).await?;
     store.checkpoint().await;
     store.close().await;
     println!("generated {} samples in {:.1}s\n", args.samples, t.elapsed().as_secs_f64());

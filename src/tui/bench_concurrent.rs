@@ -29,7 +29,11 @@ pub struct ConcurrentBenchArgs {
 }
 
 /// The import as another process; its wall time.
-async fn import_beside(db: &Path, file: &Path, decide: Option<(&Runner, &mut tokio::sync::mpsc::UnboundedReceiver<Input>, u64)>) -> anyhow::Result<(f64, Vec<Duration>)> {
+async fn import_beside(
+    db: &Path,
+    file: &Path,
+    decide: Option<(&Runner, &mut tokio::sync::mpsc::UnboundedReceiver<Input>, u64)>,
+) -> anyhow::Result<(f64, Vec<Duration>)> {
     let exe = std::env::current_exe().context("finding retort's own binary")?;
     let started = Instant::now();
     let mut child = std::process::Command::new(exe)
@@ -82,16 +86,11 @@ fn ms(sorted: &[Duration], p: f64) -> f64 {
 }
 
 pub async fn concurrent_bench(args: &ConcurrentBenchArgs) -> anyhow::Result<()> {
-    let tmp;
-    let dir = match &args.dir {
-        Some(d) => {
-            std::fs::create_dir_all(d)?;
-            d.clone()
-        }
-        None => {
-            tmp = tempfile_dir()?;
-            tmp.clone()
-        }
+    let dir = if let Some(d) = &args.dir {
+        std::fs::create_dir_all(d)?;
+        d.clone()
+    } else {
+        tempfile_dir()?
     };
     let file = dir.join("rows.jsonl");
     let bytes = crate::ops::bench::generate(&file, args.rows, 4)?;

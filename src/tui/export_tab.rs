@@ -115,7 +115,7 @@ pub struct ExportState {
     /// The outcome of the last run, until the form changes.
     pub last: Option<Result<ExportReport, String>>,
     /// (id, created_at, format, samples, tokens, out_dir)
-    pub past: Vec<(i64, i64, String, i64, i64, String)>,
+    pub past: Vec<crate::store::browse::PastExport>,
 }
 
 impl App {

@@ -6,7 +6,7 @@ pub mod action;
 pub mod app;
 pub mod bench;
 pub mod bench_concurrent;
-pub mod data;
+pub use crate::store::browse as data;
 pub mod export_tab;
 pub mod keymap;
 pub mod search;
@@ -29,7 +29,7 @@ use crate::store::Store;
 /// come before it (a search's first results).
 pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Effect, partial: &(dyn Fn(Msg) + Sync)) -> Msg {
     let result: Result<Msg, String> = async {
-        let e = |e: sqlx::Error| e.to_string();
+        let e = |e: crate::store::StoreError| e.to_string();
         Ok(match effect {
             Effect::LoadPage { from, generation, filter, sort } => {
                 Msg::Page { from, generation, rows: data::page(store, from, app::PAGE, &filter, sort).await.map_err(e)? }
@@ -46,15 +46,10 @@ pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Ef
                 let report = |done, total| partial(Msg::ExportProgress(done, total));
                 Msg::ExportDone(ops::export::export(store, &opts, false, &report).await.map_err(|e| e.to_string()))
             }
-            Effect::LoadExports => Msg::Exports(
-                sqlx::query_as("SELECT id, created_at, format, samples, tokens, out_dir FROM exports ORDER BY id DESC LIMIT 20")
-                    .fetch_all(store.pool())
-                    .await
-                    .map_err(e)?,
-            ),
+            Effect::LoadExports => Msg::Exports(data::past_exports(store).await.map_err(e)?),
             Effect::LoadCharts => Msg::Charts(Box::new(data::charts(store).await.map_err(e)?)),
             Effect::LoadStats => Msg::Stats(Box::new(ops::stats::stats(store).await.map_err(e)?)),
-            Effect::LoadRules => Msg::Rules(data::saved_rules(store).await.map_err(e)?),
+            Effect::LoadRules => Msg::Rules(crate::store::rules::saved(store).await.map_err(e)?),
             Effect::Search { generation, query } => {
                 let report = |hits, scanned, total| partial(Msg::Search { generation, hits, scanned, total, done: false });
                 match engine.search(store, generation, query, &report).await.map_err(e)? {
@@ -76,16 +71,16 @@ pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Ef
             Effect::ApplyRule { name, source } => {
                 let rule = named_rule(&name, &source)?;
                 let report = ops::rules::apply(store, &rule, &ops::rules::RunOptions::default()).await.map_err(|e| e.to_string())?;
-                let moves = match report.action_id {
-                    Some(id) => ops::decide::moves(&mut *store.pool().acquire().await.map_err(e)?, id).await.map_err(e)?,
-                    None => Vec::new(),
-                };
-                Msg::Changed { ids: Vec::new(), message: format!("{name}: {} samples changed (u undoes)", report.changed), moves }
+                Msg::Changed {
+                    ids: Vec::new(),
+                    message: format!("{name}: {} samples changed (u undoes)", report.changed),
+                    moves: report.moves,
+                }
             }
             Effect::SaveRule { name, source } => {
                 let rule = named_rule(&name, &source)?;
                 ops::rules::save(store, &name, &rule).await.map_err(e)?;
-                Msg::Rules(data::saved_rules(store).await.map_err(e)?)
+                Msg::Rules(crate::store::rules::saved(store).await.map_err(e)?)
             }
             Effect::SetStatus { ids, status } => {
                 let n = ids.len();
@@ -123,16 +118,7 @@ pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Ef
                 let report = |e: &crate::train::run::Event| partial(Msg::TrainEvent(e.clone()));
                 Msg::TrainDone(ops::train::run(store, *opts, None, cancel.0, &report).await.map_err(|e| format!("{e:#}")))
             }
-            Effect::LoadRuns => Msg::Runs(
-                sqlx::query_as(
-                    "SELECT r.id, r.status, r.base_model, coalesce(max(m.step), 0), \
-                     (SELECT loss FROM run_metrics WHERE run_id = r.id AND split = 'train' ORDER BY step DESC LIMIT 1) \
-                     FROM runs r LEFT JOIN run_metrics m ON m.run_id = r.id GROUP BY r.id ORDER BY r.id DESC LIMIT 20",
-                )
-                .fetch_all(store.pool())
-                .await
-                .map_err(e)?,
-            ),
+            Effect::LoadRuns => Msg::Runs(data::past_runs(store).await.map_err(e)?),
             Effect::StudentAnswers(opts) => Msg::Answers(
                 tokio::task::spawn_blocking(move || crate::train::sample::validation_answers(&opts, 3)).await.map_err(|e| e.to_string())?,
             ),
@@ -179,13 +165,17 @@ impl Runner {
         let (decisions, mut queue) = mpsc::unbounded_channel::<Effect>();
         {
             let (store, engine, answers) = (store.clone(), std::sync::Arc::clone(&engine), answers.clone());
+            // The curator's writes get the lock the moment another writer (an import) lets go
+            // of it; the rows and counts read again behind them wait as any reader does.
+            let writer = store.eager().unwrap_or_else(|_| store.clone());
             tokio::spawn(async move {
                 while let Some(effect) = queue.recv().await {
                     let early = answers.clone();
                     let partial = move |m: Msg| {
                         let _ = early.send(Input::Msg(m));
                     };
-                    let msg = run_effect(&store, &engine, effect, &partial).await;
+                    let on = if matches!(effect, Effect::Refresh(_) | Effect::LoadCounts(_)) { &store } else { &writer };
+                    let msg = run_effect(on, &engine, effect, &partial).await;
                     if answers.send(Input::Msg(msg)).is_err() {
                         break;
                     }

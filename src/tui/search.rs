@@ -10,11 +10,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::store::browse::{self, Named};
+use crate::store::{self, Store};
 use fuzzy_matcher::FuzzyMatcher;
 use fuzzy_matcher::skim::SkimMatcherV2;
-use sqlx::Row;
-
-use crate::store::Store;
 
 /// Hits kept per search.
 pub const TOP: usize = 500;
@@ -60,32 +59,15 @@ impl std::fmt::Debug for SearchEngine {
 
 /// The corpus: every teacher name and the preview of every prompt that has samples; with
 /// `limit`, only the first `limit` prompts.
-async fn load(store: &Store, limit: Option<usize>) -> Result<Vec<Entry>, sqlx::Error> {
-    let mut out: Vec<Entry> = sqlx::query("SELECT id, name FROM teachers ORDER BY id")
-        .fetch_all(store.pool())
+async fn load(store: &Store, limit: Option<usize>) -> store::Result<Vec<Entry>> {
+    Ok(browse::search_corpus(store, limit)
         .await?
-        .iter()
-        .map(|r| Ok(Entry { target: Target::Teacher(r.try_get(0)?), text: r.try_get(1)? }))
-        .collect::<Result<_, sqlx::Error>>()?;
-    let prompts = match limit {
-        None => sqlx::query(
-            "SELECT prompt_id, substr(text, 1, 120) FROM prompt_texts WHERE prompt_id IN (SELECT prompt_id FROM samples) ORDER BY prompt_id",
-        ),
-        // Probing the index per prompt stops at the limit; `IN` would list every sample first.
-        Some(limit) => sqlx::query(
-            "SELECT prompt_id, substr(text, 1, 120) FROM prompt_texts pt \
-             WHERE EXISTS (SELECT 1 FROM samples s WHERE s.prompt_id = pt.prompt_id) ORDER BY prompt_id LIMIT ?",
-        )
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX)),
-    }
-    .fetch_all(store.pool())
-    .await?;
-    out.reserve(prompts.len());
-    for r in &prompts {
-        let text: String = r.try_get(1)?;
-        out.push(Entry { target: Target::Prompt(r.try_get(0)?), text: text.replace(['\n', '\r', '\t'], " ") });
-    }
-    Ok(out)
+        .into_iter()
+        .map(|named| match named {
+            Named::Teacher { id, name } => Entry { target: Target::Teacher(id), text: name },
+            Named::Prompt { id, preview } => Entry { target: Target::Prompt(id), text: preview.replace(['\n', '\r', '\t'], " ") },
+        })
+        .collect())
 }
 
 impl SearchEngine {
@@ -102,7 +84,7 @@ impl SearchEngine {
         generation: u64,
         query: String,
         partial: &(dyn Fn(Vec<Hit>, usize, usize) + Sync),
-    ) -> Result<Option<Vec<Hit>>, sqlx::Error> {
+    ) -> store::Result<Option<Vec<Hit>>> {
         // Searches start in any order on the runtime: the newest generation wins.
         self.latest.fetch_max(generation, Ordering::SeqCst);
         if !self.corpus.initialized() {
@@ -110,9 +92,7 @@ impl SearchEngine {
             // million samples): the first prompts, read by themselves, give the first results.
             let head = load(store, Some(HEAD)).await?;
             // The corpus's size, at most: prompts without samples are not in it.
-            let total: i64 = sqlx::query_scalar("SELECT (SELECT count(*) FROM prompts) + (SELECT count(*) FROM teachers)")
-                .fetch_one(store.pool())
-                .await?;
+            let total = browse::search_corpus_bound(store).await?;
             let q = query.clone();
             let scanned = head.len();
             let hits = tokio::task::spawn_blocking(move || {

@@ -117,7 +117,7 @@ pub struct TrainState {
     pub last: Option<Progress>,
     pub result: Option<Result<String, String>>,
     /// (id, status, base model, steps, last loss)
-    pub past: Vec<(i64, String, String, i64, Option<f64>)>,
+    pub past: Vec<crate::store::browse::PastRun>,
     /// The student's answers to validation prompts after the last run: (prompt, answer).
     pub answers: Vec<(String, String)>,
 }

@@ -13,7 +13,6 @@
 mod check;
 pub mod prepare;
 mod scores;
-pub mod write;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,10 +20,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::store::imports::{self, Counts, Finished, NewImport, Writer};
 pub use check::BadRecord;
 use check::{FileCheck, decode};
 use prepare::{Defaults, PreparedRecord, prepare};
-use write::{Counts, Writer};
 
 use crate::domain::Kind;
 use crate::ingest::reader::RecordReader;
@@ -39,6 +38,8 @@ pub const BAD_SHOWN: usize = 10;
 /// How long one write transaction may run before it commits and lets other writers in: a
 /// curator's key in the TUI waits at most about this long for its commit.
 const COMMIT_EVERY: Duration = Duration::from_millis(40);
+/// How long the import lets go of the lock after each commit.
+const YIELD: Duration = Duration::from_millis(2);
 /// A batch handed from the reader thread to the writer.
 const BATCH_RECORDS: usize = 256;
 const BATCH_BYTES: usize = 4 << 20;
@@ -134,13 +135,13 @@ pub enum ImportError {
     #[error("{0}")]
     Usage(String),
     #[error("the store: {0}")]
-    Sql(sqlx::Error),
+    Store(store::StoreError),
 }
 
 // The cause is in the message, not chained as a source: `{:#}` would print it twice.
-impl From<sqlx::Error> for ImportError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Sql(e)
+impl From<store::StoreError> for ImportError {
+    fn from(e: store::StoreError) -> Self {
+        Self::Store(e)
     }
 }
 
@@ -180,9 +181,9 @@ pub async fn import(
         reports.push(report);
     }
     store.checkpoint().await;
-    let pending = store::fts::pending(store.pool()).await?;
+    let pending = store::fts::pending(store).await?;
     if pending > 0 && !opts.defer_index {
-        store::fts::catch_up(store.pool(), |done| progress(Progress::Indexing { done, total: pending as u64 })).await?;
+        store::fts::catch_up(store, |done| progress(Progress::Indexing { done, total: pending as u64 })).await?;
     }
     Ok(reports)
 }
@@ -208,14 +209,6 @@ fn file_stem(path: &Path) -> String {
     path.file_stem().map_or_else(|| "import".into(), |s| s.to_string_lossy().into_owned())
 }
 
-async fn previous_import(store: &Store, sha256: &str) -> Result<bool, sqlx::Error> {
-    let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM imports WHERE file_sha256 = ? AND finished_at IS NOT NULL LIMIT 1")
-        .bind(sha256)
-        .fetch_optional(store.pool())
-        .await?;
-    Ok(row.is_some())
-}
-
 async fn import_file(
     store: &Store,
     check: &FileCheck,
@@ -225,21 +218,20 @@ async fn import_file(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<FileReport, ImportError> {
     let mut report = FileReport::for_check(check);
-    if previous_import(store, &check.sha256).await? {
+    if imports::imported_before(store, &check.sha256).await? {
         report.already_imported = true;
         return Ok(report);
     }
-    let options = serde_json::to_string(opts).unwrap_or_default();
-    let (import_id,): (i64,) = sqlx::query_as(
-        "INSERT INTO imports (path, file_sha256, format, options, token_counter, started_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+    let import_id = imports::start(
+        store,
+        &NewImport {
+            path: &check.path.display().to_string(),
+            sha256: &check.sha256,
+            format: check.format.as_str(),
+            options: &serde_json::to_string(opts).unwrap_or_default(),
+            token_counter: &counter.describe(),
+        },
     )
-    .bind(check.path.display().to_string())
-    .bind(&check.sha256)
-    .bind(check.format.as_str())
-    .bind(options)
-    .bind(counter.describe())
-    .bind(store::now())
-    .fetch_one(store.pool())
     .await?;
 
     let defaults = Defaults {
@@ -260,7 +252,7 @@ async fn import_file(
     let mut done = 0u64;
     // A transaction is begun when a batch is there to write, not while waiting for the reader:
     // the write lock is held only while writing, and other writers get it in between.
-    let mut open: Option<(sqlx::Transaction<'_, sqlx::Sqlite>, Instant)> = None;
+    let mut open: Option<(store::Tx, Instant)> = None;
     while let Some(batch) = rx.recv().await {
         let batch = match batch {
             Ok(b) => b,
@@ -274,7 +266,7 @@ async fn import_file(
         done += batch.records;
         report.failed_requests += batch.failed_requests;
         if open.is_none() {
-            open = Some((store.pool().begin_with("BEGIN IMMEDIATE").await?, Instant::now()));
+            open = Some((store.write().await?, Instant::now()));
         }
         let Some((transaction, since)) = open.as_mut() else { continue };
         counts += writer.write(transaction, batch.rows).await?;
@@ -283,24 +275,17 @@ async fn import_file(
                 transaction.commit().await?;
             }
             progress(Progress::Writing { path: check.path.clone(), records: done, total: check.records });
+            // Other writers waiting for the lock (a curator's key in the TUI) get it now: the
+            // next batch is usually ready, and without a pause the import would take the lock
+            // back before a waiting writer's next try.
+            tokio::time::sleep(YIELD).await;
         }
     }
     let mut transaction = match open {
         Some((transaction, _)) => transaction,
-        None => store.pool().begin_with("BEGIN IMMEDIATE").await?,
+        None => store.write().await?,
     };
-    sqlx::query(
-        "UPDATE imports SET finished_at = ?, records = ?, prompts_added = ?, samples_added = ?, scores_added = ?, skipped = ? WHERE id = ?",
-    )
-    .bind(store::now())
-    .bind(check.records as i64)
-    .bind(counts.prompts_added as i64)
-    .bind(counts.samples_added as i64)
-    .bind(counts.scores_added as i64)
-    .bind(check.bad_count as i64)
-    .bind(import_id)
-    .execute(&mut *transaction)
-    .await?;
+    imports::finish(&mut transaction, import_id, &Finished { records: check.records, counts, skipped: check.bad_count }).await?;
     transaction.commit().await?;
     progress(Progress::Writing { path: check.path.clone(), records: check.records, total: check.records });
     if reader.join().is_err() {

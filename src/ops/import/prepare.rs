@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use crate::domain::{Kind, LabelType};
 use crate::ingest::tokens::TokenCounter;
 use crate::ingest::{Record, SampleDraft, Turn};
+pub use crate::store::imports::{PreparedLogprobs, PreparedPrompt, PreparedRecord, PreparedSample};
 
 /// The defaults and overrides an import applies to every record of a file.
 #[derive(Debug, Clone)]
@@ -20,61 +21,6 @@ pub struct Defaults {
     /// The file's stem.
     pub fallback_name: String,
     pub score_name: String,
-}
-
-pub struct PreparedPrompt {
-    pub hash: [u8; 32],
-    pub kind: Kind,
-    pub source: String,
-    pub text: String,
-    pub messages: Option<String>,
-    pub tools: Option<String>,
-    pub reference: Option<String>,
-    pub metadata: Option<String>,
-}
-
-pub struct PreparedLogprobs {
-    pub k: i64,
-    pub temperature: Option<f64>,
-    pub positions: i64,
-    pub content: String,
-}
-
-pub struct PreparedSample {
-    pub origin: [u8; 16],
-    pub content_hash: [u8; 32],
-    pub teacher: String,
-    pub label: LabelType,
-    pub finish_reason: Option<String>,
-    pub reasoning_tokens: i64,
-    pub answer_tokens: i64,
-    pub system: Option<String>,
-    pub reasoning: Option<String>,
-    pub answer: String,
-    pub tool_calls: Option<String>,
-    pub params: Option<String>,
-    pub metadata: Option<String>,
-    pub logprobs: Option<PreparedLogprobs>,
-    /// (verifier name, pass)
-    pub verdicts: Vec<(String, bool)>,
-}
-
-pub struct PreparedRecord {
-    pub prompt: PreparedPrompt,
-    pub samples: Vec<PreparedSample>,
-}
-
-impl PreparedRecord {
-    /// Bytes of text held, to size write batches.
-    #[must_use]
-    pub fn weight(&self) -> usize {
-        self.prompt.text.len()
-            + self
-                .samples
-                .iter()
-                .map(|s| s.answer.len() + s.reasoning.as_ref().map_or(0, String::len) + s.logprobs.as_ref().map_or(0, |l| l.content.len()))
-                .sum::<usize>()
-    }
 }
 
 fn json_text(v: Option<&Value>) -> Option<String> {

@@ -146,7 +146,8 @@ fn draw_export(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     if state.past.is_empty() {
         past.push(Line::raw("No exports yet."));
     }
-    for (id, _, format, samples, tokens, out) in &state.past {
+    for e in &state.past {
+        let (id, format, samples, tokens, out) = (e.id, &e.format, e.samples, e.tokens, &e.out_dir);
         let out = super::text::truncate(&super::text::sanitize(out), usize::from(side.width.saturating_sub(40)));
         past.push(Line::raw(format!("#{id:<4} {format:<17} {samples:>8} {tokens:>11}  {out}")));
     }
@@ -180,7 +181,8 @@ fn draw_train(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     if state.past.is_empty() {
         runs.push(Line::raw("No runs yet."));
     }
-    for (id, status, base, steps, loss) in &state.past {
+    for r in &state.past {
+        let (id, status, base, steps, loss) = (r.id, &r.status, &r.base_model, r.steps, r.loss);
         let base = super::text::truncate(&super::text::sanitize(base), usize::from(past.width.saturating_sub(36)));
         let loss = loss.map_or_else(|| "-".to_owned(), |l| format!("{l:.3}"));
         runs.push(Line::raw(format!("#{id:<4} {status:<9} {steps:>6} steps  loss {loss:>7}  {base}")));

@@ -43,14 +43,14 @@ fn main_score(row: &ListRow) -> String {
 /// One list line: mark, status, label, score, tokens, teacher, prompt.
 fn list_line(app: &App, row: &ListRow, width: usize, theme: Theme, selected: bool) -> Line<'static> {
     let marked = if app.marks.contains(&row.id) { "●" } else { " " };
-    let label = row.label.chars().next().map_or(' ', |c| c.to_ascii_uppercase());
-    let head = format!("{marked}{} {label} {} {:>6} ", status_mark(&row.status), main_score(row), row.tokens);
+    let label = row.label.as_str().chars().next().map_or(' ', |c| c.to_ascii_uppercase());
+    let head = format!("{marked}{} {label} {} {:>6} ", status_mark(row.status.as_str()), main_score(row), row.tokens);
     // The teacher column only where the list is wide enough to keep some prompt beside it.
     let teacher_w = if width >= 56 { 12 } else { 0 };
     let teacher = truncate(&sanitize(&row.teacher), teacher_w);
     let rest = width.saturating_sub(head.chars().count() + teacher_w + usize::from(teacher_w > 0));
     let preview = truncate(&sanitize(&row.preview), rest);
-    let mut style = theme.status(&row.status);
+    let mut style = theme.status(row.status.as_str());
     if selected {
         style = style.add_modifier(Modifier::REVERSED);
     }
@@ -251,7 +251,7 @@ fn draw_group(frame: &mut Frame, area: Rect, app: &App, samples: &[(ListRow, Str
         let mut lines = vec![
             Line::styled(
                 truncate(&format!("#{} {}", row.id, sanitize(&row.teacher)), width),
-                theme.status(&row.status).add_modifier(Modifier::BOLD),
+                theme.status(row.status.as_str()).add_modifier(Modifier::BOLD),
             ),
             Line::raw(truncate(&format!("{} · {} tok · {}", row.status, row.tokens, row.finish_reason.as_deref().unwrap_or("-")), width)),
         ];

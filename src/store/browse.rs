@@ -1,6 +1,6 @@
-//! What the TUI reads from the store. Every function here runs in a background task; the UI
-//! never waits on one. The sample list is read by keyset pagination (`id > ?` / `id < ?`), so a
-//! window anywhere in a million samples costs the same.
+//! What the TUI reads from the store (its read model). Every function here runs in a
+//! background task; the UI never waits on one. The sample list is read by keyset pagination
+//! (`id > ?` / `id < ?`), so a window anywhere in a million samples costs the same.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,9 +8,12 @@ use std::sync::Arc;
 use sqlx::Row;
 use sqlx::sqlite::SqliteArguments;
 
+use super::actions::Move;
+use super::sql::{add_arg, add_params, placeholders};
+use super::{Result, Store};
+use crate::domain::{LabelType, Status};
 use crate::rules::Expr;
 use crate::rules::compile::{FROM, compile};
-use crate::store::{Store, add_arg};
 
 /// Which samples the list shows.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -34,7 +37,7 @@ impl ListFilter {
             ListFilter::All => "1".to_owned(),
             ListFilter::Expr(e) => {
                 let c = compile(Some(e));
-                c.add_to(args)?;
+                add_params(args, &c)?;
                 c.sql
             }
             ListFilter::Prompts(ids) => {
@@ -65,8 +68,8 @@ pub fn fts_query(text: &str) -> String {
 pub struct ListRow {
     pub id: i64,
     pub prompt_id: i64,
-    pub status: String,
-    pub label: String,
+    pub status: Status,
+    pub label: LabelType,
     pub teacher: String,
     pub tokens: i64,
     pub finish_reason: Option<String>,
@@ -184,7 +187,7 @@ fn list_row(r: &sqlx::sqlite::SqliteRow) -> Result<ListRow, sqlx::Error> {
 }
 
 /// A page of the list, in the list's order.
-pub async fn page(store: &Store, from: PageFrom, limit: i64, filter: &ListFilter, sort: SortKey) -> Result<Vec<ListRow>, sqlx::Error> {
+pub async fn page(store: &Store, from: PageFrom, limit: i64, filter: &ListFilter, sort: SortKey) -> Result<Vec<ListRow>> {
     let mut args = SqliteArguments::default();
     let cond = filter.condition(&mut args)?;
     let (key, anchor_key, descending) = sort.sql();
@@ -210,7 +213,7 @@ pub async fn page(store: &Store, from: PageFrom, limit: i64, filter: &ListFilter
     add_arg(&mut args, limit)?;
     let order = if sort == SortKey::Id { format!("s.id {id_order}") } else { format!("{key} {key_order}, s.id {id_order}") };
     let sql = format!("SELECT {LIST_COLUMNS} FROM {FROM} WHERE ({cond}) AND {keyset} ORDER BY {order} LIMIT ?");
-    let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql), args).fetch_all(store.pool()).await?;
+    let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql), args).fetch_all(&store.pool).await?;
     let mut out = rows.iter().map(list_row).collect::<Result<Vec<_>, _>>()?;
     if matches!(from, PageFrom::End | PageFrom::Before(_)) {
         out.reverse();
@@ -219,16 +222,16 @@ pub async fn page(store: &Store, from: PageFrom, limit: i64, filter: &ListFilter
 }
 
 /// Re-reads some rows after a decision changed them.
-pub async fn rows(store: &Store, ids: &[i64]) -> Result<Vec<ListRow>, sqlx::Error> {
+pub async fn rows(store: &Store, ids: &[i64]) -> Result<Vec<ListRow>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!("SELECT {LIST_COLUMNS} FROM samples s WHERE s.id IN ({}) ORDER BY s.id", vec!["?"; ids.len()].join(","));
+    let sql = format!("SELECT {LIST_COLUMNS} FROM samples s WHERE s.id IN ({}) ORDER BY s.id", placeholders(ids.len()));
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for id in ids {
         q = q.bind(id);
     }
-    q.fetch_all(store.pool()).await?.iter().map(list_row).collect()
+    Ok(q.fetch_all(&store.pool).await?.iter().map(list_row).collect::<Result<_, _>>()?)
 }
 
 /// One verifier's verdict on the sample.
@@ -271,8 +274,8 @@ pub struct Detail {
     pub note: Option<String>,
 }
 
-pub async fn detail(store: &Store, id: i64) -> Result<Option<Detail>, sqlx::Error> {
-    let pool = store.pool();
+pub async fn detail(store: &Store, id: i64) -> Result<Option<Detail>> {
+    let pool = &store.pool;
     let Some(r) = sqlx::query(
         "SELECT pt.text, t.system, pt.reference, t.reasoning, t.answer, (SELECT note FROM notes WHERE sample_id = s.id), \
          pt.messages, pt.tools, t.tool_calls FROM samples s JOIN prompt_texts pt ON pt.prompt_id = s.prompt_id JOIN sample_texts t ON t.sample_id = s.id WHERE s.id = ?",
@@ -372,38 +375,44 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn slot(&mut self, name: &str) -> Option<&mut i64> {
-        match name {
-            "pending" => Some(&mut self.pending),
-            "accepted" => Some(&mut self.accepted),
-            "rejected" => Some(&mut self.rejected),
-            "hard" => Some(&mut self.hard),
-            "soft" => Some(&mut self.soft),
-            "pseudo" => Some(&mut self.pseudo),
-            _ => None,
+    fn status(&mut self, status: Status) -> &mut i64 {
+        match status {
+            Status::Pending => &mut self.pending,
+            Status::Accepted => &mut self.accepted,
+            Status::Rejected => &mut self.rejected,
         }
     }
 
-    /// `n` samples moved from `old` to `new` (a status or a label).
-    pub fn shift_by(&mut self, old: &str, new: &str, n: i64) {
-        if old == new {
-            return;
+    fn label(&mut self, label: LabelType) -> &mut i64 {
+        match label {
+            LabelType::Hard => &mut self.hard,
+            LabelType::Soft => &mut self.soft,
+            LabelType::Pseudo => &mut self.pseudo,
         }
-        if let Some(c) = self.slot(old) {
-            *c -= n;
-        }
-        if let Some(c) = self.slot(new) {
-            *c += n;
+    }
+
+    /// Follows a move of samples between statuses or labels.
+    pub fn shift(&mut self, m: &Move) {
+        match *m {
+            Move::Status { from, to, n } if from != to => {
+                *self.status(from) -= n;
+                *self.status(to) += n;
+            }
+            Move::Label { from, to, n } if from != to => {
+                *self.label(from) -= n;
+                *self.label(to) += n;
+            }
+            _ => {}
         }
     }
 }
 
-pub async fn counts(store: &Store, filter: &ListFilter) -> Result<Counts, sqlx::Error> {
+pub async fn counts(store: &Store, filter: &ListFilter) -> Result<Counts> {
     let r = sqlx::query(
         "SELECT count(*), coalesce(sum(status = 'pending'), 0), coalesce(sum(status = 'accepted'), 0), coalesce(sum(status = 'rejected'), 0), \
          coalesce(sum(label = 'hard'), 0), coalesce(sum(label = 'soft'), 0), coalesce(sum(label = 'pseudo'), 0) FROM samples",
     )
-    .fetch_one(store.pool())
+    .fetch_one(&store.pool)
     .await?;
     let total: i64 = r.try_get(0)?;
     let matching = if *filter == ListFilter::All {
@@ -412,7 +421,7 @@ pub async fn counts(store: &Store, filter: &ListFilter) -> Result<Counts, sqlx::
         let mut args = SqliteArguments::default();
         let cond = filter.condition(&mut args)?;
         sqlx::query_scalar_with(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {FROM} WHERE {cond}")), args)
-            .fetch_one(store.pool())
+            .fetch_one(&store.pool)
             .await?
     };
     Ok(Counts {
@@ -428,15 +437,13 @@ pub async fn counts(store: &Store, filter: &ListFilter) -> Result<Counts, sqlx::
 }
 
 /// The samples of one prompt, for the group view.
-pub async fn group(store: &Store, prompt_id: i64) -> Result<Vec<(ListRow, String)>, sqlx::Error> {
+pub async fn group(store: &Store, prompt_id: i64) -> Result<Vec<(ListRow, String)>> {
     let sql = format!(
         "SELECT {LIST_COLUMNS}, substr(t.answer, 1, 400), t.tool_calls FROM samples s JOIN sample_texts t ON t.sample_id = s.id \
          WHERE s.prompt_id = ? ORDER BY s.id LIMIT 64"
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(prompt_id)
-        .fetch_all(store.pool())
-        .await?
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(prompt_id).fetch_all(&store.pool).await?;
+    Ok(rows
         .iter()
         .map(|r| {
             // The answer's head, then its tool calls (an answer may be nothing else).
@@ -450,12 +457,7 @@ pub async fn group(store: &Store, prompt_id: i64) -> Result<Vec<(ListRow, String
             }
             Ok((list_row(r)?, text))
         })
-        .collect()
-}
-
-/// Saved rules, for the Rules tab.
-pub async fn saved_rules(store: &Store) -> Result<Vec<(String, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT name, source FROM rules ORDER BY position, id").fetch_all(store.pool()).await
+        .collect::<Result<_, sqlx::Error>>()?)
 }
 
 /// What the Stats tab draws.
@@ -491,17 +493,13 @@ pub fn decided_rows(
     rows
 }
 
-async fn acceptance(store: &Store, sql: &'static str) -> Result<Vec<(String, i64, i64, i64)>, sqlx::Error> {
-    sqlx::query_as(sql).fetch_all(store.pool()).await
-}
-
-pub async fn charts(store: &Store) -> Result<Charts, sqlx::Error> {
+pub async fn charts(store: &Store) -> Result<Charts> {
     let mut out = Charts::default();
     let rows: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT v.name, min(9, CAST(sc.score * 10 AS INTEGER)), count(*) FROM scores sc JOIN verifiers v ON v.id = sc.verifier_id \
          WHERE sc.score IS NOT NULL GROUP BY 1, 2 ORDER BY 1",
     )
-    .fetch_all(store.pool())
+    .fetch_all(&store.pool)
     .await?;
     for (name, bucket, n) in rows {
         if out.score_histograms.last().is_none_or(|(v, _)| *v != name) {
@@ -516,16 +514,91 @@ pub async fn charts(store: &Store) -> Result<Charts, sqlx::Error> {
          WHEN tokens < 4096 THEN 4 WHEN tokens < 8192 THEN 5 WHEN tokens < 16384 THEN 6 WHEN tokens < 32768 THEN 7 ELSE 8 END, count(*) \
          FROM samples GROUP BY 1",
     )
-    .fetch_all(store.pool())
+    .fetch_all(&store.pool)
     .await?;
     for (b, n) in tokens {
         out.token_histogram[b.clamp(0, 8) as usize] = n;
     }
-    out.by_verifier = acceptance(
-        store,
+    out.by_verifier = sqlx::query_as(
         "SELECT v.name, coalesce(sum(s.status = 'accepted'), 0), coalesce(sum(s.status = 'rejected'), 0), count(*) \
          FROM scores sc JOIN verifiers v ON v.id = sc.verifier_id JOIN samples s ON s.id = sc.sample_id WHERE sc.pass = 1 GROUP BY v.name ORDER BY v.name",
     )
+    .fetch_all(&store.pool)
     .await?;
     Ok(out)
+}
+
+/// A search corpus entry: a teacher's name or a prompt's first 120 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Named {
+    Teacher { id: i64, name: String },
+    Prompt { id: i64, preview: String },
+}
+
+/// The `/` search's corpus: every teacher name and the preview of every prompt that has
+/// samples; with `limit`, only the first `limit` prompts.
+pub async fn search_corpus(store: &Store, limit: Option<usize>) -> Result<Vec<Named>> {
+    let teachers: Vec<(i64, String)> = sqlx::query_as("SELECT id, name FROM teachers ORDER BY id").fetch_all(&store.pool).await?;
+    let mut out: Vec<Named> = teachers.into_iter().map(|(id, name)| Named::Teacher { id, name }).collect();
+    let prompts: Vec<(i64, String)> = match limit {
+        None => sqlx::query_as(
+            "SELECT prompt_id, substr(text, 1, 120) FROM prompt_texts WHERE prompt_id IN (SELECT prompt_id FROM samples) ORDER BY prompt_id",
+        ),
+        // Probing the index per prompt stops at the limit; `IN` would list every sample first.
+        Some(limit) => sqlx::query_as(
+            "SELECT prompt_id, substr(text, 1, 120) FROM prompt_texts pt \
+             WHERE EXISTS (SELECT 1 FROM samples s WHERE s.prompt_id = pt.prompt_id) ORDER BY prompt_id LIMIT ?",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX)),
+    }
+    .fetch_all(&store.pool)
+    .await?;
+    out.extend(prompts.into_iter().map(|(id, preview)| Named::Prompt { id, preview }));
+    Ok(out)
+}
+
+/// The search corpus's size, at most: prompts and teachers.
+pub async fn search_corpus_bound(store: &Store) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT (SELECT count(*) FROM prompts) + (SELECT count(*) FROM teachers)").fetch_one(&store.pool).await?)
+}
+
+/// An export of the history, for the Export tab.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PastExport {
+    pub id: i64,
+    pub created_at: i64,
+    pub format: String,
+    pub samples: i64,
+    pub tokens: i64,
+    pub out_dir: String,
+}
+
+/// The last 20 exports, newest first.
+pub async fn past_exports(store: &Store) -> Result<Vec<PastExport>> {
+    Ok(sqlx::query_as("SELECT id, created_at, format, samples, tokens, out_dir FROM exports ORDER BY id DESC LIMIT 20")
+        .fetch_all(&store.pool)
+        .await?)
+}
+
+/// A training run of the history, for the Train tab.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct PastRun {
+    pub id: i64,
+    pub status: String,
+    pub base_model: String,
+    /// The last step with a metric.
+    pub steps: i64,
+    /// The last training loss.
+    pub loss: Option<f64>,
+}
+
+/// The last 20 training runs, newest first.
+pub async fn past_runs(store: &Store) -> Result<Vec<PastRun>> {
+    Ok(sqlx::query_as(
+        "SELECT r.id, r.status, r.base_model, coalesce(max(m.step), 0) AS steps, \
+         (SELECT loss FROM run_metrics WHERE run_id = r.id AND split = 'train' ORDER BY step DESC LIMIT 1) AS loss \
+         FROM runs r LEFT JOIN run_metrics m ON m.run_id = r.id GROUP BY r.id ORDER BY r.id DESC LIMIT 20",
+    )
+    .fetch_all(&store.pool)
+    .await?)
 }

@@ -1,6 +1,7 @@
-//! Writing prepared records with multi-row INSERTs (~100 rows a statement: 0.86–0.90× of a raw
-//! prepared-statement loop, against 0.62–0.67× for one statement a row; DESIGN.md §Measured).
-//! Texts are moved into the statements, never copied.
+//! Imports: their records (file, progress, heartbeat), and writing prepared records with
+//! multi-row INSERTs (~100 rows a statement: 0.86–0.90× of a raw prepared-statement loop,
+//! against 0.62–0.67× for one statement a row; DESIGN.md §Measured). Texts are moved into the
+//! statements, never copied.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,9 +9,69 @@ use std::sync::Arc;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 
-use super::prepare::{PreparedRecord, PreparedSample};
-use crate::store::add_arg;
-use crate::store::ids::{IdCache, NameTable};
+use super::ids::{IdCache, NameTable};
+use super::sql::add_arg;
+use super::{Result, Tx};
+use crate::domain::{Kind, LabelType};
+
+/// A prompt as an import writes it.
+pub struct PreparedPrompt {
+    pub hash: [u8; 32],
+    pub kind: Kind,
+    pub source: String,
+    pub text: String,
+    pub messages: Option<String>,
+    pub tools: Option<String>,
+    pub reference: Option<String>,
+    pub metadata: Option<String>,
+}
+
+/// A sample's soft labels as an import writes them.
+pub struct PreparedLogprobs {
+    pub k: i64,
+    pub temperature: Option<f64>,
+    pub positions: i64,
+    pub content: String,
+}
+
+/// A sample as an import writes it.
+pub struct PreparedSample {
+    pub origin: [u8; 16],
+    pub content_hash: [u8; 32],
+    pub teacher: String,
+    pub label: LabelType,
+    pub finish_reason: Option<String>,
+    pub reasoning_tokens: i64,
+    pub answer_tokens: i64,
+    pub system: Option<String>,
+    pub reasoning: Option<String>,
+    pub answer: String,
+    pub tool_calls: Option<String>,
+    pub params: Option<String>,
+    pub metadata: Option<String>,
+    pub logprobs: Option<PreparedLogprobs>,
+    /// (verifier name, pass)
+    pub verdicts: Vec<(String, bool)>,
+}
+
+/// A record: a prompt and its samples.
+pub struct PreparedRecord {
+    pub prompt: PreparedPrompt,
+    pub samples: Vec<PreparedSample>,
+}
+
+impl PreparedRecord {
+    /// Bytes of text held, to size write batches.
+    #[must_use]
+    pub fn weight(&self) -> usize {
+        self.prompt.text.len()
+            + self
+                .samples
+                .iter()
+                .map(|s| s.answer.len() + s.reasoning.as_ref().map_or(0, String::len) + s.logprobs.as_ref().map_or(0, |l| l.content.len()))
+                .sum::<usize>()
+    }
+}
 
 /// Rows per INSERT statement.
 const ROWS_PER_STATEMENT: usize = 100;
@@ -52,7 +113,7 @@ type Args = SqliteArguments;
 impl Writer {
     #[must_use]
     pub fn new(import_id: i64) -> Self {
-        Self { ids: IdCache::default(), import_id, now: crate::store::now(), statements: HashMap::new() }
+        Self { ids: IdCache::default(), import_id, now: super::now(), statements: HashMap::new() }
     }
 
     fn sql(&mut self, key: &'static str, head: &str, columns: usize, rows: usize, tail: &str) -> Arc<str> {
@@ -60,12 +121,16 @@ impl Writer {
     }
 
     /// Writes one batch inside the caller's transaction.
-    pub async fn write(&mut self, conn: &mut SqliteConnection, batch: Vec<PreparedRecord>) -> Result<Counts, sqlx::Error> {
+    pub async fn write(&mut self, tx: &mut Tx, batch: Vec<PreparedRecord>) -> Result<Counts> {
+        Ok(self.write_on(tx.conn(), batch).await?)
+    }
+
+    async fn write_on(&mut self, conn: &mut SqliteConnection, batch: Vec<PreparedRecord>) -> Result<Counts, sqlx::Error> {
         let mut counts = Counts::default();
         let prompt_ids = self.write_prompts(conn, &batch, &mut counts).await?;
         let mut rows: Vec<(i64, i64, PreparedSample)> = Vec::new();
         for (record, prompt_id) in batch.into_iter().zip(prompt_ids) {
-            let source = self.ids.id(conn, NameTable::Sources, &record.prompt.source).await?;
+            let source = self.ids.id_on(conn, NameTable::Sources, &record.prompt.source).await?;
             for s in record.samples {
                 rows.push((prompt_id, source, s));
             }
@@ -113,7 +178,7 @@ impl Writer {
             let mut args = Args::default();
             for r in chunk {
                 let p = &r.prompt;
-                let source = self.ids.id(conn, NameTable::Sources, &p.source).await?;
+                let source = self.ids.id_on(conn, NameTable::Sources, &p.source).await?;
                 add_arg(&mut args, p.hash.to_vec())?;
                 add_arg(&mut args, p.kind.as_str())?;
                 add_arg(&mut args, source)?;
@@ -181,7 +246,7 @@ impl Writer {
     async fn write_samples(&mut self, conn: &mut SqliteConnection, rows: Vec<(i64, i64, PreparedSample)>) -> Result<Counts, sqlx::Error> {
         let mut args = Args::default();
         for (prompt_id, source_id, s) in &rows {
-            let teacher = self.ids.id(conn, NameTable::Teachers, &s.teacher).await?;
+            let teacher = self.ids.id_on(conn, NameTable::Teachers, &s.teacher).await?;
             add_arg(&mut args, *prompt_id)?;
             add_arg(&mut args, teacher)?;
             add_arg(&mut args, *source_id)?;
@@ -221,7 +286,7 @@ impl Writer {
         let mut scores = Vec::new();
         for (id, s) in new {
             for (name, pass) in &s.verdicts {
-                let verifier = self.ids.verifier(conn, name, "imported").await?;
+                let verifier = self.ids.verifier_on(conn, name, "imported").await?;
                 scores.push((id, verifier, *pass));
             }
             add_arg(&mut texts, id)?;
@@ -290,4 +355,154 @@ fn chunks<T>(items: Vec<T>, size: usize) -> Vec<Vec<T>> {
         out.push(it.by_ref().take(size).collect());
     }
     out
+}
+
+/// An import (of a file, or a generation run) as recorded when it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewImport<'a> {
+    /// The file, or the endpoints a generation asks.
+    pub path: &'a str,
+    /// The file's SHA-256 (hex); empty for a generation.
+    pub sha256: &'a str,
+    pub format: &'a str,
+    /// The options, as JSON.
+    pub options: &'a str,
+    pub token_counter: &'a str,
+}
+
+/// Whether a file with this SHA-256 was imported to the end before.
+pub async fn imported_before(store: &super::Store, sha256: &str) -> Result<bool> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM imports WHERE file_sha256 = ? AND finished_at IS NOT NULL LIMIT 1")
+        .bind(sha256)
+        .fetch_optional(&store.pool)
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Records an import as started; returns its id.
+pub async fn start(store: &super::Store, i: &NewImport<'_>) -> Result<i64> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO imports (path, file_sha256, format, options, token_counter, started_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(i.path)
+    .bind(i.sha256)
+    .bind(i.format)
+    .bind(i.options)
+    .bind(i.token_counter)
+    .bind(super::now())
+    .fetch_one(&store.pool)
+    .await?;
+    Ok(id)
+}
+
+/// What an import added, recorded when it ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Finished {
+    pub records: u64,
+    pub counts: Counts,
+    pub skipped: u64,
+}
+
+/// Marks an import finished, in the transaction that wrote its last rows.
+pub async fn finish(tx: &mut Tx, import_id: i64, f: &Finished) -> Result<()> {
+    sqlx::query(
+        "UPDATE imports SET finished_at = ?, records = ?, prompts_added = ?, samples_added = ?, scores_added = ?, skipped = ? WHERE id = ?",
+    )
+    .bind(super::now())
+    .bind(f.records as i64)
+    .bind(f.counts.prompts_added as i64)
+    .bind(f.counts.samples_added as i64)
+    .bind(f.counts.scores_added as i64)
+    .bind(f.skipped as i64)
+    .bind(import_id)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Records a finished score import (written in one transaction with its scores).
+pub async fn record_scores(tx: &mut Tx, i: &NewImport<'_>, started_at: i64, f: &Finished) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO imports (path, file_sha256, format, options, token_counter, started_at, finished_at, records, scores_added, skipped) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(i.path)
+    .bind(i.sha256)
+    .bind(i.format)
+    .bind(i.options)
+    .bind(i.token_counter)
+    .bind(started_at)
+    .bind(super::now())
+    .bind(f.records as i64)
+    .bind(f.counts.scores_added as i64)
+    .bind(f.skipped as i64)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Writes a verdict from a score file (the verifier `verifier_id`).
+pub async fn write_score(tx: &mut Tx, s: &super::scores::NewScore) -> Result<()> {
+    super::scores::write(tx, s).await
+}
+
+/// Writes how far a running import (a generation) is, for whoever watches the store.
+pub async fn beat(store: &super::Store, import_id: i64, progress: &serde_json::Value) -> Result<()> {
+    sqlx::query("UPDATE imports SET heartbeat_at = ?, progress = ? WHERE id = ?")
+        .bind(super::now())
+        .bind(progress.to_string())
+        .bind(import_id)
+        .execute(&store.pool)
+        .await?;
+    Ok(())
+}
+
+/// The progress of the unfinished generations whose heartbeat is at most `stale_after_s` old.
+pub async fn running_generations(store: &super::Store, stale_after_s: i64) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT progress FROM imports WHERE format = 'generate' AND finished_at IS NULL AND heartbeat_at >= ? \
+         AND progress IS NOT NULL ORDER BY id",
+    )
+    .bind(super::now() - stale_after_s)
+    .fetch_all(&store.pool)
+    .await?)
+}
+
+/// Marks a generation finished with the samples it added.
+pub async fn finish_generation(store: &super::Store, import_id: i64, samples_added: u64) -> Result<()> {
+    sqlx::query("UPDATE imports SET finished_at = ?, samples_added = ? WHERE id = ?")
+        .bind(super::now())
+        .bind(samples_added as i64)
+        .bind(import_id)
+        .execute(&store.pool)
+        .await?;
+    Ok(())
+}
+
+/// Records a prompt the teacher did not answer.
+pub async fn generation_failure(tx: &mut Tx, prompt_id: i64, teacher: &str, error: &str) -> Result<()> {
+    sqlx::query("INSERT INTO generation_failures (prompt_id, teacher, error, created_at) VALUES (?, ?, ?, ?)")
+        .bind(prompt_id)
+        .bind(teacher)
+        .bind(error)
+        .bind(super::now())
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+impl Writer {
+    /// Tags samples (not as an action: a generation marks what it replaced).
+    pub async fn tag(&mut self, tx: &mut Tx, ids: &[i64], tag: &str) -> Result<()> {
+        let conn = tx.conn();
+        let tag = self.ids.id_on(conn, NameTable::Tags, tag).await?;
+        for id in ids {
+            sqlx::query("INSERT OR IGNORE INTO sample_tags (sample_id, tag_id) VALUES (?, ?)")
+                .bind(id)
+                .bind(tag)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
 }

@@ -140,7 +140,11 @@ impl Store {
     /// of it (the TUI's, a key press waiting): its own connection, which asks for the lock
     /// every millisecond instead of sleeping in SQLite's busy handler.
     pub fn eager(&self) -> Result<Self> {
-        let pool = SqlitePoolOptions::new().max_connections(1).connect_lazy_with(options(&self.path, Duration::ZERO)?);
+        // It never checkpoints on its own: the commit that crosses the log's 1,000 pages copies
+        // them into the store (~150 ms beside an import), and a key must not pay for that. The
+        // TUI folds the log back in the background ([`Store::fold_log`]).
+        let options = options(&self.path, Duration::ZERO)?.pragma("wal_autocheckpoint", "0");
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_lazy_with(options);
         Ok(Self { pool, path: self.path.clone(), waiting: Waiting::Poll })
     }
 
@@ -195,6 +199,12 @@ impl Store {
     pub async fn checkpoint(&self) {
         let _ = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&self.pool).await;
         let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await;
+    }
+
+    /// Copies what it can of the write-ahead log into the store without waiting for anyone
+    /// (a passive checkpoint): for a process whose writer does not checkpoint itself.
+    pub async fn fold_log(&self) {
+        let _ = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&self.pool).await;
     }
 
     /// Closes the pool, checkpointing the WAL.

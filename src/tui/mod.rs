@@ -168,14 +168,21 @@ impl Runner {
             // The curator's writes get the lock the moment another writer (an import) lets go
             // of it; the rows and counts read again behind them wait as any reader does.
             let writer = store.eager().unwrap_or_else(|_| store.clone());
+            let mut folded = std::time::Instant::now();
             tokio::spawn(async move {
                 while let Some(effect) = queue.recv().await {
                     let early = answers.clone();
                     let partial = move |m: Msg| {
                         let _ = early.send(Input::Msg(m));
                     };
-                    let on = if matches!(effect, Effect::Refresh(_) | Effect::LoadCounts(_)) { &store } else { &writer };
-                    let msg = run_effect(on, &engine, effect, &partial).await;
+                    let reads = matches!(effect, Effect::Refresh(_) | Effect::LoadCounts(_));
+                    let msg = run_effect(if reads { &store } else { &writer }, &engine, effect, &partial).await;
+                    // The writer leaves the log to grow; it is folded back off the keys' path.
+                    if !reads && folded.elapsed() >= FOLD_EVERY {
+                        folded = std::time::Instant::now();
+                        let store = store.clone();
+                        tokio::spawn(async move { store.fold_log().await });
+                    }
                     if answers.send(Input::Msg(msg)).is_err() {
                         break;
                     }
@@ -202,6 +209,9 @@ impl Runner {
         }
     }
 }
+
+/// How often the TUI folds the write-ahead log its decisions wrote back into the store.
+const FOLD_EVERY: Duration = Duration::from_secs(2);
 
 /// Restores the terminal on panic before the message prints.
 fn install_panic_hook() {

@@ -36,13 +36,16 @@ pub const DEFAULT_MAX_RECORD_BYTES: u64 = 64 << 20;
 /// How many bad records an error or a report lists.
 pub const BAD_SHOWN: usize = 10;
 /// How long one write transaction may run before it commits and lets other writers in: a
-/// curator's key in the TUI waits at most about this long for its commit.
-const COMMIT_EVERY: Duration = Duration::from_millis(40);
+/// curator's key in the TUI waits at most about this long, and one batch more, for its commit.
+const COMMIT_EVERY: Duration = Duration::from_millis(25);
 /// How long the import lets go of the lock after each commit.
 const YIELD: Duration = Duration::from_millis(2);
-/// A batch handed from the reader thread to the writer.
-const BATCH_RECORDS: usize = 256;
-const BATCH_BYTES: usize = 4 << 20;
+/// A batch handed from the reader thread to the writer: small, because a transaction commits
+/// only between batches (256 KiB of R1-sized records take ~10 ms to write).
+const BATCH_RECORDS: usize = 32;
+const BATCH_BYTES: usize = 256 << 10;
+/// Batches the reader may be ahead of the writer.
+const BATCHES_AHEAD: usize = 32;
 
 /// How an import runs.
 #[derive(Debug, Clone, Serialize)]
@@ -241,7 +244,7 @@ async fn import_file(
         fallback_name: file_stem(&check.path),
         score_name: opts.score_name.clone(),
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Batch, ImportError>>(4);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Batch, ImportError>>(BATCHES_AHEAD);
     let reader = {
         let (check, counter, ctx, limit) = (check.clone(), Arc::clone(counter), ctx.clone(), opts.max_record_bytes);
         std::thread::spawn(move || produce(&check, limit, &defaults, &counter, &ctx, &tx))
@@ -250,10 +253,22 @@ async fn import_file(
     let mut writer = Writer::new(import_id);
     let mut counts = Counts::default();
     let mut done = 0u64;
-    // A transaction is begun when a batch is there to write, not while waiting for the reader:
-    // the write lock is held only while writing, and other writers get it in between.
+    // The write lock is held for at most COMMIT_EVERY (waiting for the reader included), and
+    // let go of for at least YIELD after each commit: the next batch is usually ready, and
+    // without the pause the import would take the lock back before a waiting writer (a
+    // curator's key in the TUI, which asks every millisecond) got its turn.
     let mut open: Option<(store::Tx, Instant)> = None;
-    while let Some(batch) = rx.recv().await {
+    let mut committed_at: Option<Instant> = None;
+    loop {
+        let next = match &open {
+            Some((_, since)) => match tokio::time::timeout(COMMIT_EVERY.saturating_sub(since.elapsed()), rx.recv()).await {
+                Ok(next) => next,
+                // Nothing came in time: commit what is written.
+                Err(_) => Some(Ok(Batch { rows: Vec::new(), records: 0, failed_requests: 0 })),
+            },
+            None => rx.recv().await,
+        };
+        let Some(batch) = next else { break };
         let batch = match batch {
             Ok(b) => b,
             Err(e) => {
@@ -265,20 +280,23 @@ async fn import_file(
         };
         done += batch.records;
         report.failed_requests += batch.failed_requests;
-        if open.is_none() {
-            open = Some((store.write().await?, Instant::now()));
+        if !batch.rows.is_empty() {
+            if open.is_none() {
+                if let Some(gap) = committed_at.map(|at| YIELD.saturating_sub(at.elapsed())) {
+                    tokio::time::sleep(gap).await;
+                }
+                open = Some((store.write().await?, Instant::now()));
+            }
+            if let Some((transaction, _)) = open.as_mut() {
+                counts += writer.write(transaction, batch.rows).await?;
+            }
         }
-        let Some((transaction, since)) = open.as_mut() else { continue };
-        counts += writer.write(transaction, batch.rows).await?;
-        if since.elapsed() >= COMMIT_EVERY {
+        if open.as_ref().is_some_and(|(_, since)| since.elapsed() >= COMMIT_EVERY) {
             if let Some((transaction, _)) = open.take() {
                 transaction.commit().await?;
             }
+            committed_at = Some(Instant::now());
             progress(Progress::Writing { path: check.path.clone(), records: done, total: check.records });
-            // Other writers waiting for the lock (a curator's key in the TUI) get it now: the
-            // next batch is usually ready, and without a pause the import would take the lock
-            // back before a waiting writer's next try.
-            tokio::time::sleep(YIELD).await;
         }
     }
     let mut transaction = match open {

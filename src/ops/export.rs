@@ -455,8 +455,8 @@ async fn write_part(
 fn place_for_student(student: &crate::train::data::Encoder, line: &Value, content: &Value) -> Result<crate::export::kd::Placed, String> {
     let conv = crate::train::data::conversation(line)?;
     let (_, encoding, mask) = student.encode_text(&conv).map_err(|e| e.to_string())?;
-    let teacher = crate::export::kd::soft_targets(&student.tokenizer, content)?;
-    crate::export::kd::place(encoding.get_ids(), &mask, &teacher)
+    let teacher = crate::export::kd::soft_targets(&student.tokenizer, content).map_err(|e| e.to_string())?;
+    crate::export::kd::place(encoding.get_ids(), &mask, &teacher).map_err(|e| e.to_string())
 }
 
 /// Removes the file it names when dropped, unless disarmed (set to `None`).
@@ -894,7 +894,9 @@ pub async fn check_template(
     let template = crate::template::ChatTemplate::load(model_dir).map_err(|e| ExportError::Usage(e.to_string()))?;
     let tokenizer_path = model_dir.join("tokenizer.json");
     let tokenizer = match (max_len, tokenizer_path.exists()) {
-        (Some(_), true) => Some(crate::ingest::tokens::TokenCounter::from_file(&tokenizer_path).map_err(ExportError::Usage)?),
+        (Some(_), true) => {
+            Some(crate::ingest::tokens::TokenCounter::from_file(&tokenizer_path).map_err(|e| ExportError::Usage(e.to_string()))?)
+        }
         (Some(_), false) => {
             return Err(ExportError::Usage(format!("--max-len needs the model's tokenizer.json in {}", model_dir.display())));
         }

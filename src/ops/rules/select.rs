@@ -185,7 +185,7 @@ async fn contaminated(
     n: usize,
     override_curator: bool,
 ) -> Result<u64, RuleRunError> {
-    let eval = EvalSet::load(path, n).map_err(RuleRunError::Input)?;
+    let eval = EvalSet::load(path, n).map_err(|e| RuleRunError::Input(e.to_string()))?;
     let (sql, args, bound) = candidates_sql(rule, "s.prompt_id, pt.text");
     bound?;
     let mut verdicts: HashMap<i64, Option<u64>> = HashMap::new();

@@ -453,7 +453,7 @@ async fn write_part(
 /// The teacher's top-k of a kd line placed on the student's rendering of it (`line` is the
 /// messages line): the tokens the student is trained on, the answer's among them.
 fn place_for_student(student: &crate::train::data::Encoder, line: &Value, content: &Value) -> Result<crate::export::kd::Placed, String> {
-    let conv = crate::train::data::conversation(line)?;
+    let conv = crate::train::data::conversation(line).map_err(|e| e.to_string())?;
     let (_, encoding, mask) = student.encode_text(&conv).map_err(|e| e.to_string())?;
     let teacher = crate::export::kd::soft_targets(&student.tokenizer, content).map_err(|e| e.to_string())?;
     crate::export::kd::place(encoding.get_ids(), &mask, &teacher).map_err(|e| e.to_string())
@@ -672,7 +672,7 @@ pub async fn export(
         refuse_tool_use(store, train.iter().chain(&validation).map(|c| c.id), report.samples).await?;
     }
     let student = match (opts.format, &opts.model) {
-        (ExportFormat::Kd, Some(dir)) => Some(crate::train::data::Encoder::load(dir).map_err(ExportError::Usage)?),
+        (ExportFormat::Kd, Some(dir)) => Some(crate::train::data::Encoder::load(dir).map_err(|e| ExportError::Usage(e.to_string()))?),
         (ExportFormat::Kd, None) => {
             return Err(ExportError::Usage(
                 "--format kd needs --model DIR, the student's model directory (its tokenizer.json and chat template): the \

@@ -119,7 +119,7 @@ pub async fn run(
     let (status, error) = match &result {
         Ok(_) if summary.cancelled => ("cancelled", None),
         Ok(_) => ("finished", None),
-        Err(e) => ("failed", Some(e.clone())),
+        Err(e) => ("failed", Some(e.to_string())),
     };
     sqlx::query("UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE id = ?")
         .bind(status)

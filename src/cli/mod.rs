@@ -112,7 +112,7 @@ async fn open_tui(db: &std::path::Path, config: Option<&PathBuf>) -> anyhow::Res
 /// parses with the type's own `FromStr`.
 fn one_of<T>(names: impl IntoIterator<Item = &'static str>) -> impl clap::builder::TypedValueParser<Value = T>
 where
-    T: std::str::FromStr<Err = String> + Clone + Send + Sync + 'static,
+    T: std::str::FromStr<Err: std::error::Error + Send + Sync + 'static> + Clone + Send + Sync + 'static,
 {
     clap::builder::TypedValueParser::try_map(clap::builder::PossibleValuesParser::new(names), |s: String| s.parse::<T>())
 }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use crate::train::data::{Encoder, read_lines};
+use crate::train::TrainError;
+use crate::train::data::{Encoder, LineError, Skip, read_lines};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum TemplateCommand {
@@ -55,6 +56,29 @@ pub fn run(cmd: TemplateCommand) -> anyhow::Result<()> {
     }
 }
 
+/// Why a line of the file has no rendering.
+#[derive(Debug, thiserror::Error)]
+enum LineFailure {
+    /// Not JSON, or no conversation.
+    #[error(transparent)]
+    Read(#[from] LineError),
+    #[error("{at}: {cause}")]
+    Render { at: String, cause: Box<RenderError> },
+}
+
+/// Why a conversation does not render through the model's template.
+#[derive(Debug, thiserror::Error)]
+enum RenderError {
+    /// The prompt rendering (with the generation prompt) failed.
+    #[error(transparent)]
+    Prompt(#[from] TrainError),
+    #[error("tokenizing: {0}")]
+    Tokenize(tokenizers::Error),
+    /// The training rendering failed, as the trainer would skip the line.
+    #[error("{0}")]
+    Training(Skip),
+}
+
 /// The rendering of one line, or why it has none.
 struct Rendered {
     text: String,
@@ -65,14 +89,14 @@ struct Rendered {
     problems: Vec<String>,
 }
 
-fn render_line(encoder: &Encoder, conv: &crate::train::data::Conversation, add_generation_prompt: bool) -> Result<Rendered, String> {
+fn render_line(encoder: &Encoder, conv: &crate::train::data::Conversation, add_generation_prompt: bool) -> Result<Rendered, RenderError> {
     if add_generation_prompt {
         let text = encoder.render_prompt(&conv.messages, conv.tools.as_ref())?;
-        let ids = encoder.tokenizer.encode(text.as_str(), false).map_err(|e| format!("tokenizing: {e}"))?.get_ids().to_vec();
+        let ids = encoder.tokenizer.encode(text.as_str(), false).map_err(RenderError::Tokenize)?.get_ids().to_vec();
         let mask = vec![false; ids.len()];
         return Ok(Rendered { text, ids, mask, trained: Vec::new(), problems: Vec::new() });
     }
-    let (training, encoding, mask) = encoder.encode_text(conv).map_err(|e| e.to_string())?;
+    let (training, encoding, mask) = encoder.encode_text(conv).map_err(RenderError::Training)?;
     let mut problems = Vec::new();
     if training.reasoning_dropped {
         problems.push("the template leaves the reasoning (reasoning_content) out: it is not trained on".to_owned());
@@ -116,22 +140,26 @@ fn highlighted(text: &str, trained: &[std::ops::Range<usize>], colour: bool) -> 
 }
 
 fn render(args: &RenderArgs) -> anyhow::Result<()> {
-    let encoder = Encoder::load(&args.model).map_err(anyhow::Error::msg)?;
+    let encoder = Encoder::load(&args.model)?;
     let stdout = std::io::stdout();
     let terminal = std::io::IsTerminal::is_terminal(&stdout);
     let colour = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let mut out = std::io::BufWriter::new(stdout.lock());
     let (mut shown, mut failed, mut with_problems) = (0usize, 0usize, 0usize);
     'files: for path in &args.files {
-        for (line, conv) in read_lines(path, !args.add_generation_prompt).map_err(anyhow::Error::msg)? {
+        for (line, conv) in read_lines(path, !args.add_generation_prompt)? {
             if args.limit.is_some_and(|n| shown >= n) {
                 break 'files;
             }
             shown += 1;
             let at = format!("{}:{line}", path.display());
-            let rendered = conv.and_then(|c| render_line(&encoder, &c, args.add_generation_prompt).map_err(|e| format!("{at}: {e}")));
+            let rendered = conv.map_err(LineFailure::from).and_then(|c| {
+                render_line(&encoder, &c, args.add_generation_prompt)
+                    .map_err(|cause| LineFailure::Render { at: at.clone(), cause: Box::new(cause) })
+            });
             match rendered {
                 Err(e) => {
+                    let e = e.to_string();
                     failed += 1;
                     if args.json {
                         writeln!(out, "{}", json!({"error": e}))?;

@@ -5,6 +5,17 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+/// A name that is none of the names an enum knows (`--status maybe`, a store row written by a
+/// newer retort): what was given, and the names that would do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} {name:?}; expected one of: {}", .expected.join(", "))]
+pub struct UnknownName {
+    /// What the name names, in lower case (`status`, `format`, `verifier`).
+    pub kind: String,
+    pub name: String,
+    pub expected: Vec<&'static str>,
+}
+
 /// Defines a string-backed enum with `as_str`, `ALL`, `Display` and `FromStr`, so the names the
 /// store, the CLI and JSON output use can never drift apart.
 macro_rules! named_enum {
@@ -30,15 +41,15 @@ macro_rules! named_enum {
         }
 
         impl FromStr for $name {
-            type Err = String;
+            type Err = UnknownName;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 match s {
                     $($text => Ok($name::$variant),)+
-                    other => Err(format!(
-                        "unknown {} {other:?}; expected one of: {}",
-                        stringify!($name).to_lowercase(),
-                        [$($text),+].join(", ")
-                    )),
+                    other => Err(UnknownName {
+                        kind: stringify!($name).to_lowercase(),
+                        name: other.to_owned(),
+                        expected: vec![$($text),+],
+                    }),
                 }
             }
         }
@@ -92,7 +103,7 @@ mod tests {
             assert_eq!(l.to_string().parse::<LabelType>().unwrap(), *l);
         }
         assert_eq!("general".parse::<Kind>().unwrap(), Kind::General);
-        let err = "soft-ish".parse::<LabelType>().unwrap_err();
-        assert!(err.contains("hard, soft, pseudo"), "{err}");
+        let err = "soft-ish".parse::<LabelType>().unwrap_err().to_string();
+        assert_eq!(err, "unknown labeltype \"soft-ish\"; expected one of: hard, soft, pseudo");
     }
 }

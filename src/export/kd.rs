@@ -38,6 +38,27 @@ pub fn token_id(tokenizer: &tokenizers::Tokenizer, token: &Value) -> Option<u32>
     tokenizer.token_to_id(&byte_level(&bytes))
 }
 
+/// Why a sample's stored log-probs cannot become a kd line for the student.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KdError {
+    #[error("the stored log-probs are not a list")]
+    NotAList,
+    /// A teacher token (`token` as the JSON text the store holds) the student's vocabulary lacks.
+    #[error("position {position}: the teacher's token {token} is not in the tokenizer: teacher and student must share a tokenizer")]
+    UnknownToken { position: usize, token: String },
+    #[error("the student's chat template trains no token of this conversation")]
+    NothingTrained,
+    #[error("the stored log-probs have no positions")]
+    NoPositions,
+    #[error("a position of the stored log-probs has no top-k alternatives")]
+    NoAlternatives,
+    #[error(
+        "the teacher's tokens are not among the student's tokens of the answer: teacher and student tokenizers \
+         differ, or the answer's text is not the teacher's"
+    )]
+    NotInAnswer,
+}
+
 /// Per completion position: the sampled token's id, and the top-k ids with their log-probs.
 pub struct SoftTargets {
     pub token_ids: Vec<u32>,
@@ -47,14 +68,12 @@ pub struct SoftTargets {
 
 /// Maps a sample's `logprobs.content` to ids; an unknown token is an error naming it and its
 /// position: teacher and student must share a tokenizer.
-pub fn soft_targets(tokenizer: &tokenizers::Tokenizer, content: &Value) -> Result<SoftTargets, String> {
-    let positions = content.as_array().ok_or("the stored log-probs are not a list")?;
+pub fn soft_targets(tokenizer: &tokenizers::Tokenizer, content: &Value) -> Result<SoftTargets, KdError> {
+    let positions = content.as_array().ok_or(KdError::NotAList)?;
     let mut out = SoftTargets { token_ids: Vec::new(), target_token_ids: Vec::new(), logprobs: Vec::new() };
-    let unknown = |i: usize, t: &Value| {
-        format!(
-            "position {i}: the teacher's token {} is not in the tokenizer: teacher and student must share a tokenizer",
-            t.get("token").map_or_else(|| "?".to_owned(), ToString::to_string)
-        )
+    let unknown = |i: usize, t: &Value| KdError::UnknownToken {
+        position: i,
+        token: t.get("token").map_or_else(|| "?".to_owned(), ToString::to_string),
     };
     for (i, p) in positions.iter().enumerate() {
         out.token_ids.push(token_id(tokenizer, p).ok_or_else(|| unknown(i, p))?);
@@ -107,24 +126,21 @@ fn filler(token: u32, k: usize) -> (Vec<u32>, Vec<f64>) {
 /// a tokenizer and the text is the teacher's. The rows start where the first trained token is
 /// predicted, so that every trained position has a row (earlier assistant turns get the true next
 /// token), whatever a trainer's own labels train of the assistant's turns.
-pub fn place(ids: &[u32], trained: &[bool], teacher: &SoftTargets) -> Result<Placed, String> {
-    let end = trained.iter().rposition(|m| *m).map(|i| i + 1).ok_or("the student's chat template trains no token of this conversation")?;
+pub fn place(ids: &[u32], trained: &[bool], teacher: &SoftTargets) -> Result<Placed, KdError> {
+    let end = trained.iter().rposition(|m| *m).map(|i| i + 1).ok_or(KdError::NothingTrained)?;
     let answer = trained[..end].iter().rposition(|m| !*m).map_or(0, |i| i + 1)..end;
     let first_trained = trained.iter().position(|m| *m).unwrap_or(answer.start).max(1);
     let n = teacher.token_ids.len();
     if n == 0 {
-        return Err("the stored log-probs have no positions".into());
+        return Err(KdError::NoPositions);
     }
     let k = teacher.target_token_ids.iter().map(Vec::len).min().unwrap_or(0);
     if k == 0 {
-        return Err("a position of the stored log-probs has no top-k alternatives".into());
+        return Err(KdError::NoAlternatives);
     }
-    let start =
-        (answer.start.max(1)..answer.end.saturating_sub(n - 1)).find(|p| ids[*p..*p + n] == teacher.token_ids[..]).ok_or_else(|| {
-            "the teacher's tokens are not among the student's tokens of the answer: teacher and student tokenizers \
-             differ, or the answer's text is not the teacher's"
-                .to_owned()
-        })?;
+    let start = (answer.start.max(1)..answer.end.saturating_sub(n - 1))
+        .find(|p| ids[*p..*p + n] == teacher.token_ids[..])
+        .ok_or(KdError::NotInAnswer)?;
     let first = first_trained - 1;
     let last = ids.len() - 1;
     let mut out = Placed { token_ids: Vec::new(), target_token_ids: Vec::new(), logprobs: Vec::new(), k, teacher_rows: n };
@@ -182,7 +198,8 @@ mod tests {
         assert_eq!(p.target_token_ids[3], [99, 0]);
         assert_eq!(p.logprobs[3], [0.0, FILLER_LOGPROB]);
         let wrong = SoftTargets { token_ids: vec![21, 20], target_token_ids: vec![vec![1], vec![2]], logprobs: vec![vec![0.0], vec![0.0]] };
-        assert!(place(&ids, &trained, &wrong).unwrap_err().contains("tokenizers"));
+        assert_eq!(place(&ids, &trained, &wrong), Err(KdError::NotInAnswer));
+        assert!(KdError::NotInAnswer.to_string().contains("teacher and student tokenizers differ, or"));
         // An earlier assistant turn (token 11) gets a row too: the true next token.
         let multi = [false, true, false, true, true, true, false];
         let p = place(&ids, &multi, &SoftTargets { token_ids: vec![21, 22], ..teacher_tail(&teacher) }).unwrap();

@@ -7,6 +7,8 @@ use std::str::FromStr;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::domain::UnknownName;
+
 pub mod conversation;
 pub mod kd;
 pub mod staging;
@@ -72,10 +74,12 @@ impl fmt::Display for ExportFormat {
 }
 
 impl FromStr for ExportFormat {
-    type Err = String;
+    type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ExportFormat::ALL.into_iter().find(|f| f.as_str() == s).ok_or_else(|| {
-            format!("unknown export format {s:?}; expected one of: messages, prompt-completion, sharegpt, alpaca, openai, kd")
+        ExportFormat::ALL.into_iter().find(|f| f.as_str() == s).ok_or_else(|| UnknownName {
+            kind: "export format".into(),
+            name: s.to_owned(),
+            expected: ExportFormat::ALL.iter().map(|f| f.as_str()).collect(),
         })
     }
 }
@@ -93,14 +97,19 @@ pub enum ReasoningMode {
     Drop,
 }
 
+/// A `--reasoning` value that is none of the three modes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown reasoning mode {0:?}; expected inline, field or drop")]
+pub struct UnknownReasoningMode(pub String);
+
 impl FromStr for ReasoningMode {
-    type Err = String;
+    type Err = UnknownReasoningMode;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "inline" => Ok(Self::Inline),
             "field" => Ok(Self::Field),
             "drop" => Ok(Self::Drop),
-            other => Err(format!("unknown reasoning mode {other:?}; expected inline, field or drop")),
+            other => Err(UnknownReasoningMode(other.to_owned())),
         }
     }
 }
@@ -301,6 +310,14 @@ mod tests {
         assert_eq!(pc["prompt"], json!([{"role": "user", "content": "2+2?"}]));
         assert_eq!(pc["completion"][0]["role"], "assistant");
         assert_eq!("sharegpt".parse::<ExportFormat>().unwrap(), ExportFormat::Sharegpt);
+        assert_eq!(
+            "csv".parse::<ExportFormat>().unwrap_err().to_string(),
+            "unknown export format \"csv\"; expected one of: messages, prompt-completion, sharegpt, alpaca, openai, kd"
+        );
+        assert_eq!(
+            "none".parse::<ReasoningMode>().unwrap_err().to_string(),
+            "unknown reasoning mode \"none\"; expected inline, field or drop"
+        );
     }
 
     #[test]

@@ -3,8 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use super::json::{content_text, describe, opt_str, req_str, rest};
-use super::{BatchRequest, LogprobsDraft, ParseContext, Parsed, PromptDraft, Record, SampleDraft, Turn};
+use super::json::{content_text, opt_str, req_str, rest};
+use super::{BatchRequest, LogprobsDraft, ParseContext, Parsed, PromptDraft, Record, RecordError, SampleDraft, Turn};
 use crate::domain::LabelType;
 
 /// A conversation split at its last assistant turn.
@@ -15,17 +15,17 @@ struct Conversation {
 }
 
 /// Splits OpenAI-shaped messages: system turns apart, the last assistant turn as the sample.
-fn split_messages(messages: &Value, path: &str) -> Result<Conversation, String> {
+fn split_messages(messages: &Value, path: &str) -> Result<Conversation, RecordError> {
     let Value::Array(list) = messages else {
-        return Err(format!("`{path}` must be an array of messages, found {}", describe(messages)));
+        return Err(RecordError::value_type(path, "an array of messages", messages));
     };
     let mut system = Vec::new();
     let mut turns = Vec::new();
     for (i, m) in list.iter().enumerate() {
         let Value::Object(m) = m else {
-            return Err(format!("`{path}[{i}]` must be an object with `role` and `content`, found {}", describe(m)));
+            return Err(RecordError::value_type(format!("{path}[{i}]"), "an object with `role` and `content`", m));
         };
-        let role = req_str(m, "role").map_err(|e| format!("`{path}[{i}]`: {e}"))?;
+        let role = req_str(m, "role").map_err(|e| RecordError::Within { path: format!("{path}[{i}]"), inner: Box::new(e) })?;
         let content = content_text(m.get("content"), &format!("{path}[{i}].content"))?;
         match role {
             "system" | "developer" => system.push(content),
@@ -43,7 +43,13 @@ fn split_messages(messages: &Value, path: &str) -> Result<Conversation, String> 
                 }
                 turns.push(turn);
             }
-            other => return Err(format!("`{path}[{i}].role` is {other:?}; expected system, user, assistant or tool")),
+            other => {
+                return Err(RecordError::UnexpectedValue {
+                    path: format!("{path}[{i}].role"),
+                    value: other.to_owned(),
+                    expected: "system, user, assistant or tool",
+                });
+            }
         }
     }
     Ok(Conversation { system: join_system(system), turns, answer: None })
@@ -55,19 +61,15 @@ fn join_system(parts: Vec<String>) -> Option<String> {
 }
 
 /// `reasoning_content` (DeepSeek, vLLM ≤ 0.10) or `reasoning` (vLLM ≥ 0.11).
-fn reasoning_field(m: &Map<String, Value>) -> Result<Option<&str>, String> {
+fn reasoning_field(m: &Map<String, Value>) -> Result<Option<&str>, RecordError> {
     match opt_str(m, "reasoning_content")? {
         Some(r) => Ok(Some(r)),
         None => opt_str(m, "reasoning"),
     }
 }
 
-fn require_user_turn(turns: &[Turn], what: &str) -> Result<(), String> {
-    if turns.iter().any(|t| t.role == "user") {
-        Ok(())
-    } else {
-        Err(format!("{what} has no user turn before the answer: there is no prompt"))
-    }
+fn require_user_turn(turns: &[Turn], path: &str) -> Result<(), RecordError> {
+    if turns.iter().any(|t| t.role == "user") { Ok(()) } else { Err(RecordError::NoUserTurn { path: path.to_owned() }) }
 }
 
 fn record(prompt: PromptDraft, samples: Vec<SampleDraft>) -> Record {
@@ -75,10 +77,10 @@ fn record(prompt: PromptDraft, samples: Vec<SampleDraft>) -> Record {
 }
 
 /// `{"messages": [...], "tools"?: ...}`: OpenAI chat fine-tuning, TRL conversational.
-pub fn parse_messages(obj: &Map<String, Value>) -> Result<Record, String> {
-    let messages = obj.get("messages").ok_or("missing field `messages`")?;
+pub fn parse_messages(obj: &Map<String, Value>) -> Result<Record, RecordError> {
+    let messages = obj.get("messages").ok_or_else(|| RecordError::missing("messages"))?;
     let conv = split_messages(messages, "messages")?;
-    require_user_turn(&conv.turns, "`messages`")?;
+    require_user_turn(&conv.turns, "messages")?;
     let prompt = PromptDraft {
         turns: conv.turns,
         tools: obj.get("tools").filter(|v| !v.is_null()).cloned(),
@@ -98,7 +100,7 @@ pub fn parse_messages(obj: &Map<String, Value>) -> Result<Record, String> {
 }
 
 /// `{"prompt": str | messages, "completion": str | messages}`.
-pub fn parse_prompt_completion(obj: &Map<String, Value>) -> Result<Record, String> {
+pub fn parse_prompt_completion(obj: &Map<String, Value>) -> Result<Record, RecordError> {
     let (system, turns) = match obj.get("prompt") {
         Some(Value::String(p)) => (None, vec![Turn::user(p.clone())]),
         Some(v @ Value::Array(_)) => {
@@ -110,15 +112,17 @@ pub fn parse_prompt_completion(obj: &Map<String, Value>) -> Result<Record, Strin
             }
             (conv.system, turns)
         }
-        Some(other) => return Err(format!("field `prompt` must be a string or a list of messages, found {}", describe(other))),
-        None => return Err("missing field `prompt`".into()),
+        Some(other) => return Err(RecordError::field_type("prompt", "a string or a list of messages", other)),
+        None => return Err(RecordError::missing("prompt")),
     };
-    require_user_turn(&turns, "`prompt`")?;
+    require_user_turn(&turns, "prompt")?;
     let mut sample = match obj.get("completion") {
         Some(Value::String(c)) => SampleDraft::from_trace(c),
-        Some(v @ Value::Array(_)) => split_messages(v, "completion")?.answer.ok_or("`completion` has no assistant message")?,
-        Some(other) => return Err(format!("field `completion` must be a string or a list of messages, found {}", describe(other))),
-        None => return Err("missing field `completion`".into()),
+        Some(v @ Value::Array(_)) => {
+            split_messages(v, "completion")?.answer.ok_or_else(|| RecordError::lacks("completion", "assistant message"))?
+        }
+        Some(other) => return Err(RecordError::field_type("completion", "a string or a list of messages", other)),
+        None => return Err(RecordError::missing("completion")),
     };
     sample.system = system;
     sample.teacher = opt_str(obj, "model")?.map(str::to_owned);
@@ -128,9 +132,9 @@ pub fn parse_prompt_completion(obj: &Map<String, Value>) -> Result<Record, Strin
 
 /// ShareGPT `{"conversations": [{"from", "value"}...], "system"?, "tools"?}` as LLaMA-Factory
 /// reads it, with `function_call` and `observation` turns.
-pub fn parse_sharegpt(obj: &Map<String, Value>) -> Result<Record, String> {
+pub fn parse_sharegpt(obj: &Map<String, Value>) -> Result<Record, RecordError> {
     let Some(Value::Array(list)) = obj.get("conversations") else {
-        return Err("field `conversations` must be an array of turns".into());
+        return Err(RecordError::FieldShape { key: "conversations", expected: "an array of turns" });
     };
     let mut messages = Vec::with_capacity(list.len() + 1);
     if let Some(system) = opt_str(obj, "system")? {
@@ -138,12 +142,12 @@ pub fn parse_sharegpt(obj: &Map<String, Value>) -> Result<Record, String> {
     }
     for (i, turn) in list.iter().enumerate() {
         let Value::Object(t) = turn else {
-            return Err(format!("`conversations[{i}]` must be an object, found {}", describe(turn)));
+            return Err(RecordError::value_type(format!("conversations[{i}]"), "an object", turn));
         };
         let (from, value) = match (opt_str(t, "from")?, opt_str(t, "role")?) {
             (Some(from), _) => (from, content_text(t.get("value"), &format!("conversations[{i}].value"))?),
             (None, Some(role)) => (role, content_text(t.get("content"), &format!("conversations[{i}].content"))?),
-            (None, None) => return Err(format!("`conversations[{i}]` has neither `from` nor `role`")),
+            (None, None) => return Err(RecordError::NoSpeaker { index: i }),
         };
         let message = match from {
             "human" | "user" => serde_json::json!({"role": "user", "content": value}),
@@ -152,17 +156,21 @@ pub fn parse_sharegpt(obj: &Map<String, Value>) -> Result<Record, String> {
             "observation" | "tool" | "function" => serde_json::json!({"role": "tool", "content": value}),
             "function_call" => serde_json::json!({"role": "assistant", "content": "", "tool_calls": tool_calls(&value, i)?}),
             other => {
-                return Err(format!("`conversations[{i}].from` is {other:?}; expected human, gpt, system, function_call or observation"));
+                return Err(RecordError::UnexpectedValue {
+                    path: format!("conversations[{i}].from"),
+                    value: other.to_owned(),
+                    expected: "human, gpt, system, function_call or observation",
+                });
             }
         };
         messages.push(message);
     }
     let conv = split_messages(&Value::Array(messages), "conversations")?;
-    require_user_turn(&conv.turns, "`conversations`")?;
+    require_user_turn(&conv.turns, "conversations")?;
     let tools = match obj.get("tools") {
         // LLaMA-Factory keeps tool definitions as a JSON string.
         Some(Value::String(s)) if !s.trim().is_empty() => {
-            Some(serde_json::from_str(s).map_err(|e| format!("field `tools` is not valid JSON: {e}"))?)
+            Some(serde_json::from_str(s).map_err(|cause| RecordError::ToolsNotJson { cause })?)
         }
         Some(v @ (Value::Array(_) | Value::Object(_))) => Some(v.clone()),
         _ => None,
@@ -182,17 +190,19 @@ pub fn parse_sharegpt(obj: &Map<String, Value>) -> Result<Record, String> {
 
 /// A ShareGPT `function_call` value (`{"name", "arguments"}` as JSON text, or a list of them for
 /// parallel calls, as LLaMA-Factory reads it) as OpenAI tool calls.
-fn tool_calls(value: &str, i: usize) -> Result<Value, String> {
-    let calls: Value =
-        serde_json::from_str(value).map_err(|e| format!("`conversations[{i}].value` (a function_call) is not valid JSON: {e}"))?;
+fn tool_calls(value: &str, i: usize) -> Result<Value, RecordError> {
+    let calls: Value = serde_json::from_str(value).map_err(|cause| RecordError::FunctionCallNotJson { index: i, cause })?;
     match calls {
         Value::Array(list) => list.iter().map(|c| tool_call(c, i)).collect::<Result<Vec<_>, _>>().map(Value::Array),
         call => Ok(Value::Array(vec![tool_call(&call, i)?])),
     }
 }
 
-fn tool_call(call: &Value, i: usize) -> Result<Value, String> {
-    let name = call.get("name").and_then(Value::as_str).ok_or(format!("`conversations[{i}].value` has no function `name`"))?;
+fn tool_call(call: &Value, i: usize) -> Result<Value, RecordError> {
+    let name = call
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| RecordError::lacks(format!("conversations[{i}].value"), "function `name`"))?;
     let arguments = match call.get("arguments") {
         Some(Value::String(s)) => s.clone(),
         Some(v) => super::sorted_json(v),
@@ -202,14 +212,14 @@ fn tool_call(call: &Value, i: usize) -> Result<Value, String> {
 }
 
 /// Alpaca `{"instruction", "input", "output", "system"?, "history"?}`.
-pub fn parse_alpaca(obj: &Map<String, Value>) -> Result<Record, String> {
+pub fn parse_alpaca(obj: &Map<String, Value>) -> Result<Record, RecordError> {
     let instruction = req_str(obj, "instruction")?;
     let input = opt_str(obj, "input")?.unwrap_or_default();
     let output = req_str(obj, "output")?;
     let mut turns = Vec::new();
     if let Some(history) = obj.get("history").filter(|v| !v.is_null()) {
         let Value::Array(pairs) = history else {
-            return Err(format!("field `history` must be an array of [question, answer] pairs, found {}", describe(history)));
+            return Err(RecordError::field_type("history", "an array of [question, answer] pairs", history));
         };
         for (i, pair) in pairs.iter().enumerate() {
             match pair.as_array().map(Vec::as_slice) {
@@ -217,7 +227,12 @@ pub fn parse_alpaca(obj: &Map<String, Value>) -> Result<Record, String> {
                     turns.push(Turn::user(q.clone()));
                     turns.push(Turn { role: "assistant".into(), content: a.clone(), tool_calls: None });
                 }
-                _ => return Err(format!("`history[{i}]` must be a [question, answer] pair of strings")),
+                _ => {
+                    return Err(RecordError::ValueShape {
+                        path: format!("history[{i}]"),
+                        expected: "a [question, answer] pair of strings",
+                    });
+                }
             }
         }
     }
@@ -259,14 +274,14 @@ const PARAM_KEYS: &[&str] = &[
 ];
 
 /// Reads a chat completion request body: its prompt and the parameters its samples were made with.
-fn parse_request(body: &Map<String, Value>, path: &str) -> Result<(PromptDraft, RequestContext), String> {
-    let messages = body.get("messages").ok_or(format!("`{path}` has no `messages`"))?;
+fn parse_request(body: &Map<String, Value>, path: &str) -> Result<(PromptDraft, RequestContext), RecordError> {
+    let messages = body.get("messages").ok_or_else(|| RecordError::lacks(path, "`messages`"))?;
     let conv = split_messages(messages, &format!("{path}.messages"))?;
     let mut turns = conv.turns;
     if let Some(a) = conv.answer {
         turns.push(Turn { role: "assistant".into(), content: a.answer, tool_calls: a.tool_calls });
     }
-    require_user_turn(&turns, &format!("`{path}.messages`"))?;
+    require_user_turn(&turns, &format!("{path}.messages"))?;
     let params: Map<String, Value> =
         PARAM_KEYS.iter().filter_map(|k| body.get(*k).filter(|v| !v.is_null()).map(|v| ((*k).to_owned(), v.clone()))).collect();
     let context = RequestContext {
@@ -281,19 +296,19 @@ fn parse_request(body: &Map<String, Value>, path: &str) -> Result<(PromptDraft, 
 }
 
 /// Reads the samples (one per choice) of a `chat.completion` response body.
-fn parse_completion(body: &Map<String, Value>, ctx: &RequestContext, path: &str) -> Result<Vec<SampleDraft>, String> {
+fn parse_completion(body: &Map<String, Value>, ctx: &RequestContext, path: &str) -> Result<Vec<SampleDraft>, RecordError> {
     let Some(Value::Array(choices)) = body.get("choices") else {
-        return Err(format!("`{path}` has no `choices` array"));
+        return Err(RecordError::lacks(path, "`choices` array"));
     };
     let model = opt_str(body, "model")?.map(str::to_owned).or_else(|| ctx.model.clone());
     let mut samples = Vec::with_capacity(choices.len());
     for (i, choice) in choices.iter().enumerate() {
         let here = format!("{path}.choices[{i}]");
         let Value::Object(choice) = choice else {
-            return Err(format!("`{here}` must be an object, found {}", describe(choice)));
+            return Err(RecordError::value_type(here, "an object", choice));
         };
         let Some(Value::Object(message)) = choice.get("message") else {
-            return Err(format!("`{here}` has no `message` object"));
+            return Err(RecordError::lacks(here, "`message` object"));
         };
         let content = content_text(message.get("content"), &format!("{here}.message.content"))?;
         let mut sample = SampleDraft {
@@ -326,23 +341,25 @@ fn parse_completion(body: &Map<String, Value>, ctx: &RequestContext, path: &str)
 /// Token log-probs in the chat shape (`{"content": [{token, logprob, bytes, top_logprobs}]}`), or
 /// the legacy completions shape (`{tokens, token_logprobs, top_logprobs: [{token: logprob}]}`)
 /// converted to it.
-fn parse_logprobs(lp: &Value, ctx: &RequestContext, path: &str) -> Result<Option<LogprobsDraft>, String> {
+fn parse_logprobs(lp: &Value, ctx: &RequestContext, path: &str) -> Result<Option<LogprobsDraft>, RecordError> {
     let Value::Object(obj) = lp else {
-        return Err(format!("`{path}` must be an object, found {}", describe(lp)));
+        return Err(RecordError::value_type(path, "an object", lp));
     };
     let content = if let Some(content) = obj.get("content").filter(|v| !v.is_null()) {
         let Value::Array(positions) = content else {
-            return Err(format!("`{path}.content` must be an array, found {}", describe(content)));
+            return Err(RecordError::value_type(format!("{path}.content"), "an array", content));
         };
         for (i, p) in positions.iter().enumerate() {
             if p.get("token").and_then(Value::as_str).is_none() || p.get("logprob").and_then(Value::as_f64).is_none() {
-                return Err(format!("`{path}.content[{i}]` needs a string `token` and a number `logprob`"));
+                return Err(RecordError::LogprobPosition { path: path.to_owned(), index: i });
             }
         }
         content.clone()
     } else if let Some(Value::Array(tokens)) = obj.get("tokens") {
-        let logprobs =
-            obj.get("token_logprobs").and_then(Value::as_array).ok_or(format!("`{path}` has `tokens` but no `token_logprobs`"))?;
+        let logprobs = obj
+            .get("token_logprobs")
+            .and_then(Value::as_array)
+            .ok_or_else(|| RecordError::TokensWithoutLogprobs { path: path.to_owned() })?;
         let tops = obj.get("top_logprobs").and_then(Value::as_array);
         let converted: Vec<Value> = tokens
             .iter()
@@ -375,12 +392,12 @@ fn parse_logprobs(lp: &Value, ctx: &RequestContext, path: &str) -> Result<Option
 }
 
 /// `{"request": {chat request}, "response": {chat.completion}}`: logged API calls.
-pub fn parse_exchange(obj: &Map<String, Value>) -> Result<Record, String> {
+pub fn parse_exchange(obj: &Map<String, Value>) -> Result<Record, RecordError> {
     let Some(Value::Object(request)) = obj.get("request") else {
-        return Err("field `request` must be the chat completion request object".into());
+        return Err(RecordError::FieldShape { key: "request", expected: "the chat completion request object" });
     };
     let Some(Value::Object(response)) = obj.get("response") else {
-        return Err("field `response` must be the chat.completion response object".into());
+        return Err(RecordError::FieldShape { key: "response", expected: "the chat.completion response object" });
     };
     let (mut prompt, ctx) = parse_request(request, "request")?;
     prompt.metadata = rest(obj, &["request", "response"]);
@@ -389,10 +406,10 @@ pub fn parse_exchange(obj: &Map<String, Value>) -> Result<Record, String> {
 }
 
 /// A Batch API input line: a prompt waiting for (or matched with) its output line.
-pub fn parse_batch_input(obj: &Map<String, Value>) -> Result<(Record, BatchRequest), String> {
+pub fn parse_batch_input(obj: &Map<String, Value>) -> Result<(Record, BatchRequest), RecordError> {
     let custom_id = req_str(obj, "custom_id")?;
     let Some(Value::Object(body)) = obj.get("body") else {
-        return Err("field `body` must be the request object".into());
+        return Err(RecordError::FieldShape { key: "body", expected: "the request object" });
     };
     let (mut prompt, context) = parse_request(body, "body")?;
     let mut meta = Map::new();
@@ -403,27 +420,22 @@ pub fn parse_batch_input(obj: &Map<String, Value>) -> Result<(Record, BatchReque
 }
 
 /// A Batch API output line, matched to its request by `custom_id`.
-pub fn parse_batch_output(obj: &Map<String, Value>, ctx: &ParseContext) -> Result<Parsed, String> {
+pub fn parse_batch_output(obj: &Map<String, Value>, ctx: &ParseContext) -> Result<Parsed, RecordError> {
     let custom_id = req_str(obj, "custom_id")?;
     if let Some(error) = obj.get("error").filter(|v| !v.is_null()) {
         return Ok(Parsed::FailedRequest(format!("request {custom_id:?} failed: {error}")));
     }
     let Some(Value::Object(response)) = obj.get("response") else {
-        return Err("field `response` must be an object".into());
+        return Err(RecordError::FieldShape { key: "response", expected: "an object" });
     };
     let status = response.get("status_code").and_then(Value::as_u64).unwrap_or(200);
     if status != 200 {
         return Ok(Parsed::FailedRequest(format!("request {custom_id:?} failed with HTTP {status}")));
     }
     let Some(Value::Object(body)) = response.get("body") else {
-        return Err("`response.body` must be the chat.completion object".into());
+        return Err(RecordError::ValueShape { path: "response.body".into(), expected: "the chat.completion object" });
     };
-    let request = ctx.batch_requests.get(custom_id).ok_or_else(|| {
-        format!(
-            "custom_id {custom_id:?} has no request: import the Batch API input file (the .jsonl that was \
-             uploaded) in the same command, before this output file"
-        )
-    })?;
+    let request = ctx.batch_requests.get(custom_id).ok_or_else(|| RecordError::NoBatchRequest { custom_id: custom_id.to_owned() })?;
     let samples = parse_completion(body, &request.context, "response.body")?;
     let mut prompt = request.prompt.clone();
     prompt.metadata.get_or_insert_with(Map::new).insert("custom_id".into(), Value::String(custom_id.to_owned()));
@@ -457,9 +469,13 @@ mod tests {
         let r = parse_messages(&obj(json!({"messages": [{"role": "user", "content": "hi"}]}))).unwrap();
         assert!(r.samples.is_empty());
         let err = parse_messages(&obj(json!({"messages": [{"role": "assistant", "content": "hi"}]}))).unwrap_err();
-        assert!(err.contains("no user turn"), "{err}");
+        assert_eq!(err.to_string(), "`messages` has no user turn before the answer: there is no prompt");
         let err = parse_messages(&obj(json!({"messages": [{"role": "user", "content": 5}]}))).unwrap_err();
-        assert!(err.contains("messages[0].content"), "{err}");
+        assert_eq!(err.to_string(), "`messages[0].content` must be a string or an array of parts, found a number");
+        let err = parse_messages(&obj(json!({"messages": [{"content": "hi"}]}))).unwrap_err();
+        assert_eq!(err.to_string(), "`messages[0]`: missing field `role`");
+        let err = parse_messages(&obj(json!({"messages": [{"role": "bot", "content": "hi"}]}))).unwrap_err();
+        assert_eq!(err.to_string(), "`messages[0].role` is \"bot\"; expected system, user, assistant or tool");
     }
 
     #[test]
@@ -487,7 +503,7 @@ mod tests {
         assert_eq!(r.prompt.text(), "Translate\nbonjour");
         assert_eq!(r.samples[0].answer, "hello");
         let err = parse_alpaca(&obj(json!({"instruction": "x", "output": 3}))).unwrap_err();
-        assert!(err.contains("`output` must be a string"), "{err}");
+        assert_eq!(err.to_string(), "field `output` must be a string, found a number");
     }
 
     #[test]
@@ -511,8 +527,11 @@ mod tests {
     fn batch_output_needs_its_request() {
         let line =
             obj(json!({"custom_id": "request-2", "response": {"status_code": 200, "body": {"model": "m", "choices": []}}, "error": null}));
-        let err = parse_batch_output(&line, &ParseContext::default()).unwrap_err();
-        assert!(err.contains("request-2") && err.contains("input file"), "{err}");
+        let err = parse_batch_output(&line, &ParseContext::default()).unwrap_err().to_string();
+        assert!(
+            err.starts_with("custom_id \"request-2\" has no request: import the Batch API input file (the .jsonl that was uploaded)"),
+            "{err}"
+        );
         let failed = obj(json!({"custom_id": "r", "response": {"status_code": 500, "body": {}}, "error": null}));
         assert!(matches!(parse_batch_output(&failed, &ParseContext::default()).unwrap(), Parsed::FailedRequest(_)));
     }

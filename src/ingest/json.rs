@@ -2,6 +2,8 @@
 
 use serde_json::{Map, Value};
 
+use super::RecordError;
+
 /// What a JSON value is, in the words an error message uses.
 #[must_use]
 pub fn describe(v: &Value) -> &'static str {
@@ -16,10 +18,10 @@ pub fn describe(v: &Value) -> &'static str {
 }
 
 /// The record as an object, or an error saying what it was instead.
-pub fn as_object(v: Value) -> Result<Map<String, Value>, String> {
+pub fn as_object(v: Value) -> Result<Map<String, Value>, RecordError> {
     match v {
         Value::Object(map) => Ok(map),
-        other => Err(format!("expected a JSON object, found {}", describe(&other))),
+        other => Err(RecordError::NotObject { found: describe(&other) }),
     }
 }
 
@@ -30,22 +32,22 @@ pub fn first_present<'a>(obj: &'a Map<String, Value>, keys: &[&'static str]) -> 
 }
 
 /// A string field; `Ok(None)` when absent or null, an error when of another type.
-pub fn opt_str<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, String> {
+pub fn opt_str<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, RecordError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(format!("field `{key}` must be a string, found {}", describe(other))),
+        Some(other) => Err(RecordError::field_type(key, "a string", other)),
     }
 }
 
 /// A required string field.
-pub fn req_str<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<&'a str, String> {
-    opt_str(obj, key)?.ok_or_else(|| format!("missing field `{key}`"))
+pub fn req_str<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<&'a str, RecordError> {
+    opt_str(obj, key)?.ok_or_else(|| RecordError::missing(key))
 }
 
 /// Text content of a chat message: a string, or an array of parts whose `text` parts are joined
 /// (the OpenAI multi-part shape); null is empty.
-pub fn content_text(v: Option<&Value>, path: &str) -> Result<String, String> {
+pub fn content_text(v: Option<&Value>, path: &str) -> Result<String, RecordError> {
     match v {
         None | Some(Value::Null) => Ok(String::new()),
         Some(Value::String(s)) => Ok(s.clone()),
@@ -59,12 +61,12 @@ pub fn content_text(v: Option<&Value>, path: &str) -> Result<String, String> {
                             text.push_str(s);
                         }
                     }
-                    other => return Err(format!("`{path}[{i}]` must be a string or an object, found {}", describe(other))),
+                    other => return Err(RecordError::value_type(format!("{path}[{i}]"), "a string or an object", other)),
                 }
             }
             Ok(text)
         }
-        Some(other) => Err(format!("`{path}` must be a string or an array of parts, found {}", describe(other))),
+        Some(other) => Err(RecordError::value_type(path, "a string or an array of parts", other)),
     }
 }
 

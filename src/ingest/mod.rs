@@ -4,6 +4,7 @@
 //! gave for it (none, for prompt sets). The store layer never sees the input formats.
 
 pub mod chat;
+mod error;
 pub mod json;
 pub mod locate;
 pub mod problems;
@@ -19,7 +20,9 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::domain::{Kind, LabelType};
+use crate::domain::{Kind, LabelType, UnknownName};
+
+pub use error::RecordError;
 
 /// The input formats retort reads (DESIGN.md §Import).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -96,11 +99,12 @@ impl serde::Serialize for Format {
 }
 
 impl FromStr for Format {
-    type Err = String;
+    type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Format::ALL.iter().copied().find(|f| f.as_str() == s).ok_or_else(|| {
-            let names: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
-            format!("unknown format {s:?}; expected one of: {}", names.join(", "))
+        Format::ALL.iter().copied().find(|f| f.as_str() == s).ok_or_else(|| UnknownName {
+            kind: "format".into(),
+            name: s.to_owned(),
+            expected: Format::ALL.iter().map(|f| f.as_str()).collect(),
         })
     }
 }
@@ -290,7 +294,7 @@ pub struct ParseContext {
 }
 
 /// Parses one record of a known format.
-pub fn parse(format: Format, value: Value, ctx: &ParseContext) -> Result<Parsed, String> {
+pub fn parse(format: Format, value: Value, ctx: &ParseContext) -> Result<Parsed, RecordError> {
     let obj = json::as_object(value)?;
     match format {
         Format::Messages => chat::parse_messages(&obj).map(Parsed::row),
@@ -308,9 +312,9 @@ pub fn parse(format: Format, value: Value, ctx: &ParseContext) -> Result<Parsed,
 }
 
 /// Guesses the format from a record's fields.
-pub fn detect(value: &Value) -> Result<Format, String> {
+pub fn detect(value: &Value) -> Result<Format, RecordError> {
     let Value::Object(obj) = value else {
-        return Err(format!("cannot tell the format: the first record is {}, not a JSON object", json::describe(value)));
+        return Err(RecordError::DetectNotObject { found: json::describe(value) });
     };
     let has = |k: &str| obj.get(k).is_some_and(|v| !v.is_null());
     let has_any = |ks: &[&str]| ks.iter().any(|k| has(k));
@@ -324,10 +328,7 @@ pub fn detect(value: &Value) -> Result<Format, String> {
         return Ok(Format::Exchange);
     }
     if obj.get("object").and_then(Value::as_str).is_some_and(|o| o.starts_with("chat.completion")) {
-        return Err("this is a bare chat.completion response: it carries no prompt. Import the calls as \
-             {\"request\": {...}, \"response\": {...}} lines (format `exchange`), or a Batch API output \
-             together with its input file"
-            .into());
+        return Err(RecordError::BareCompletion);
     }
     if has_any(&["sample_id", "sample_hash"]) && has_any(&["verifier", "scores"]) {
         return Ok(Format::Scores);
@@ -354,11 +355,7 @@ pub fn detect(value: &Value) -> Result<Format, String> {
     if problem {
         return Ok(Format::Problems);
     }
-    let keys: Vec<&str> = obj.keys().map(String::as_str).take(12).collect();
-    Err(format!(
-        "cannot tell the format from the fields {keys:?}; name it with --format (one of: {})",
-        Format::ALL.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")
-    ))
+    Err(RecordError::Undetectable { keys: obj.keys().take(12).cloned().collect() })
 }
 
 #[cfg(test)]
@@ -389,11 +386,14 @@ mod tests {
 
     #[test]
     fn undetectable_names_the_fields() {
-        let err = detect(&json!({"foo": 1, "bar": 2})).unwrap_err();
-        assert!(err.contains("\"foo\"") && err.contains("--format"), "{err}");
-        let err = detect(&json!({"object": "chat.completion", "choices": []})).unwrap_err();
-        assert!(err.contains("no prompt"), "{err}");
-        let err = detect(&json!([1])).unwrap_err();
+        let err = detect(&json!({"foo": 1, "bar": 2})).unwrap_err().to_string();
+        assert!(
+            err.starts_with("cannot tell the format from the fields [\"foo\", \"bar\"]; name it with --format (one of: messages, "),
+            "{err}"
+        );
+        let err = detect(&json!({"object": "chat.completion", "choices": []})).unwrap_err().to_string();
+        assert!(err.contains("no prompt. Import the calls as {\"request\": {...}, \"response\": {...}} lines"), "{err}");
+        let err = detect(&json!([1])).unwrap_err().to_string();
         assert!(err.contains("an array"), "{err}");
     }
 }

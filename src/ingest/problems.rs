@@ -3,8 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use super::json::{describe, first_present, rest};
-use super::{PromptDraft, Record, SampleDraft, Turn, Verdict};
+use super::json::{first_present, rest};
+use super::{PromptDraft, Record, RecordError, SampleDraft, Turn, Verdict};
 
 /// Fields that hold the problem statement.
 pub const PROBLEM_KEYS: &[&str] = &["problem", "question", "prompt"];
@@ -18,17 +18,17 @@ pub const REASONING_KEYS: &[&str] = &["reasoning_content", "reasoning", "thinkin
 /// model's reasoning, `answer` is the model's own final answer.
 const REFERENCE_KEYS: &[&str] = &["reference", "reference_answer", "gt", "ground_truth", "gold", "gold_answer", "expected_answer"];
 
-fn problem_text(obj: &Map<String, Value>) -> Result<(&'static str, String), String> {
+fn problem_text(obj: &Map<String, Value>) -> Result<(&'static str, String), RecordError> {
     match first_present(obj, PROBLEM_KEYS) {
         Some((key, Value::String(s))) => Ok((key, s.clone())),
-        Some((key, other)) => Err(format!("field `{key}` must be a string, found {}", describe(other))),
-        None => Err("missing the problem: none of the fields `problem`, `question`, `prompt`".into()),
+        Some((key, other)) => Err(RecordError::field_type(key, "a string", other)),
+        None => Err(RecordError::NoProblem),
     }
 }
 
 /// A reference answer as text; numbers (AMC's `27.0`) are written as JSON writes them, and
 /// multi-part answers (`{"integer": 42, "square_of": 84}` in LIMO's sets) as compact JSON.
-fn as_answer_text(key: &str, v: &Value) -> Result<String, String> {
+fn as_answer_text(key: &str, v: &Value) -> Result<String, RecordError> {
     match v {
         Value::Object(parts) if !parts.is_empty() => Ok(v.to_string()),
         Value::String(s) => Ok(s.clone()),
@@ -36,12 +36,12 @@ fn as_answer_text(key: &str, v: &Value) -> Result<String, String> {
         Value::Array(items) if items.iter().all(|i| i.is_string() || i.is_number()) => {
             Ok(items.iter().map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned)).collect::<Vec<_>>().join(", "))
         }
-        other => Err(format!("field `{key}` must be a string, a number or an object of parts, found {}", describe(other))),
+        other => Err(RecordError::field_type(key, "a string, a number or an object of parts", other)),
     }
 }
 
 /// The reference answer and, for GSM8K-style answers (`... #### 18`), the worked solution apart.
-fn reference(obj: &Map<String, Value>, answer_is_reference: bool) -> Result<(Option<String>, Option<String>), String> {
+fn reference(obj: &Map<String, Value>, answer_is_reference: bool) -> Result<(Option<String>, Option<String>), RecordError> {
     let found = first_present(obj, REFERENCE_KEYS).or_else(|| if answer_is_reference { first_present(obj, &["answer"]) } else { None });
     let (key, value) = match found {
         Some(kv) => kv,
@@ -76,14 +76,12 @@ fn prompt(obj: &Map<String, Value>, text: String, reference: Option<String>, sol
 }
 
 /// A per-generation list field (`correctness_llama`, `finish_reasons`...), checked for length.
-fn per_generation<'a>(obj: &'a Map<String, Value>, key: &str, n: usize) -> Result<Option<&'a Vec<Value>>, String> {
+fn per_generation<'a>(obj: &'a Map<String, Value>, key: &str, n: usize) -> Result<Option<&'a Vec<Value>>, RecordError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(items)) if items.len() == n => Ok(Some(items)),
-        Some(Value::Array(items)) => {
-            Err(format!("field `{key}` has {} entries but there are {n} generations: they must pair up one to one", items.len()))
-        }
-        Some(other) => Err(format!("field `{key}` must be a list (one entry per generation), found {}", describe(other))),
+        Some(Value::Array(items)) => Err(RecordError::GenerationCount { key: key.to_owned(), entries: items.len(), generations: n }),
+        Some(other) => Err(RecordError::field_type(key, "a list (one entry per generation)", other)),
     }
 }
 
@@ -91,7 +89,7 @@ fn per_generation<'a>(obj: &'a Map<String, Value>, key: &str, n: usize) -> Resul
 type VerdictList = (String, Vec<Option<bool>>);
 
 /// Verdict lists: `correctness_math_verify` → suffix `math_verify`, `correctness` → main verdict.
-fn verdict_lists(obj: &Map<String, Value>, n: usize, keys: &[&str]) -> Result<Vec<VerdictList>, String> {
+fn verdict_lists(obj: &Map<String, Value>, n: usize, keys: &[&str]) -> Result<Vec<VerdictList>, RecordError> {
     let mut lists = Vec::new();
     let mut names: Vec<&String> = obj.keys().filter(|k| k.starts_with("correctness") && *k != "correctness_count").collect();
     names.sort();
@@ -106,7 +104,7 @@ fn verdict_lists(obj: &Map<String, Value>, n: usize, keys: &[&str]) -> Result<Ve
             .map(|(i, v)| match v {
                 Value::Bool(b) => Ok(Some(*b)),
                 Value::Null => Ok(None),
-                other => Err(format!("`{key}[{i}]` must be true, false or null, found {}", describe(other))),
+                other => Err(RecordError::value_type(format!("{key}[{i}]"), "true, false or null", other)),
             })
             .collect::<Result<Vec<_>, _>>()?;
         lists.push((suffix, verdicts));
@@ -124,26 +122,26 @@ fn attach_verdicts(samples: &mut [SampleDraft], lists: &[VerdictList]) {
     }
 }
 
-fn generation(key: &str, i: usize, v: &Value) -> Result<SampleDraft, String> {
+fn generation(key: &str, i: usize, v: &Value) -> Result<SampleDraft, RecordError> {
     match v {
         Value::String(s) => Ok(SampleDraft::from_trace(s)),
         Value::Object(g) => {
             let text = first_present(g, &["text", "content", "generation", "response"])
                 .and_then(|(_, v)| v.as_str())
-                .ok_or(format!("`{key}[{i}]` has no `text` or `content` string"))?;
+                .ok_or_else(|| RecordError::lacks(format!("{key}[{i}]"), "`text` or `content` string"))?;
             let mut sample = SampleDraft::default();
             let reasoning = first_present(g, REASONING_KEYS).and_then(|(_, v)| v.as_str());
             sample.set_trace(text, reasoning);
             sample.finish_reason = g.get("finish_reason").and_then(Value::as_str).map(str::to_owned);
             Ok(sample)
         }
-        other => Err(format!("`{key}[{i}]` must be a string, found {}", describe(other))),
+        other => Err(RecordError::value_type(format!("{key}[{i}]"), "a string", other)),
     }
 }
 
 /// R1-style rows: a problem with a list of `generations` (OpenR1-Math), or with one trace
 /// (`response`/`generation`, reasoning inline) or a reasoning field beside the answer.
-pub fn parse_r1(obj: &Map<String, Value>) -> Result<Record, String> {
+pub fn parse_r1(obj: &Map<String, Value>) -> Result<Record, RecordError> {
     let (problem_key, text) = problem_text(obj)?;
     let mut skip: Vec<&str> = vec![problem_key, "messages", "source", "finish_reasons", "is_reasoning_complete", "answer", "solution"];
     skip.extend_from_slice(REFERENCE_KEYS);
@@ -151,7 +149,7 @@ pub fn parse_r1(obj: &Map<String, Value>) -> Result<Record, String> {
     let answer_is_reference;
     if let Some((key, list)) = first_present(obj, GENERATION_LIST_KEYS) {
         let Value::Array(items) = list else {
-            return Err(format!("field `{key}` must be a list of generations, found {}", describe(list)));
+            return Err(RecordError::field_type(key, "a list of generations", list));
         };
         skip.push(key);
         for (i, item) in items.iter().enumerate() {
@@ -164,13 +162,13 @@ pub fn parse_r1(obj: &Map<String, Value>) -> Result<Record, String> {
         answer_is_reference = true;
     } else if let Some((key, reasoning)) = first_present(obj, REASONING_KEYS) {
         let Value::String(reasoning) = reasoning else {
-            return Err(format!("field `{key}` must be a string, found {}", describe(reasoning)));
+            return Err(RecordError::field_type(key, "a string", reasoning));
         };
         skip.push(key);
         let answer = match first_present(obj, &["final_answer", "answer", "content"]) {
             Some((k, v)) => {
                 skip.push(k);
-                v.as_str().ok_or(format!("field `{k}` must be a string, found {}", describe(v)))?
+                v.as_str().ok_or_else(|| RecordError::field_type(k, "a string", v))?
             }
             None => "",
         };
@@ -179,7 +177,7 @@ pub fn parse_r1(obj: &Map<String, Value>) -> Result<Record, String> {
         samples.push(sample);
         answer_is_reference = false;
     } else {
-        return Err("no generations: expected `generations` (a list), `response`/`generation`, or `reasoning` with `answer`".into());
+        return Err(RecordError::NoGenerations);
     }
     let n = samples.len();
     attach_verdicts(&mut samples, &verdict_lists(obj, n, &[])?);
@@ -213,10 +211,10 @@ pub fn parse_r1(obj: &Map<String, Value>) -> Result<Record, String> {
 
 /// Sky-T1 / Qwen2.5-Math evaluation outputs: `question`, `code` (the generations), `gt` (the
 /// reference), `pred` (extracted answers) and `score` (the stored verdicts).
-pub fn parse_skythought(obj: &Map<String, Value>) -> Result<Record, String> {
+pub fn parse_skythought(obj: &Map<String, Value>) -> Result<Record, RecordError> {
     let (problem_key, text) = problem_text(obj)?;
     let Some(Value::Array(code)) = obj.get("code") else {
-        return Err("field `code` must be the list of generations".into());
+        return Err(RecordError::FieldShape { key: "code", expected: "the list of generations" });
     };
     let mut samples = code.iter().enumerate().map(|(i, g)| generation("code", i, g)).collect::<Result<Vec<_>, _>>()?;
     let n = samples.len();
@@ -232,7 +230,7 @@ pub fn parse_skythought(obj: &Map<String, Value>) -> Result<Record, String> {
 }
 
 /// A problem and its reference answer, without generations: a prompt set.
-pub fn parse_problem(obj: &Map<String, Value>) -> Result<Record, String> {
+pub fn parse_problem(obj: &Map<String, Value>) -> Result<Record, RecordError> {
     let (problem_key, text) = problem_text(obj)?;
     let (reference, solution) = reference(obj, true)?;
     let mut skip = vec![problem_key, "answer", "source"];
@@ -272,7 +270,10 @@ mod tests {
     #[test]
     fn verdict_list_must_pair_with_generations() {
         let err = parse_r1(&obj(json!({"problem": "p", "generations": ["a", "b"], "correctness_math_verify": [true]}))).unwrap_err();
-        assert!(err.contains("2 generations"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "field `correctness_math_verify` has 1 entries but there are 2 generations: they must pair up one to one"
+        );
     }
 
     #[test]
@@ -312,6 +313,6 @@ mod tests {
         let r = parse_problem(&obj(json!({"problem": "p", "answer": {"integer": 42, "square_of": 84}}))).unwrap();
         assert_eq!(r.prompt.reference.as_deref(), Some(r#"{"integer":42,"square_of":84}"#));
         let err = parse_problem(&obj(json!({"problem": "p", "answer": true}))).unwrap_err();
-        assert!(err.contains("`answer` must be a string, a number or an object"), "{err}");
+        assert_eq!(err.to_string(), "field `answer` must be a string, a number or an object of parts, found a boolean");
     }
 }

@@ -38,9 +38,31 @@ pub enum ReadError {
     Malformed {
         line: u64,
         column: u64,
-        message: String,
+        message: Malformed,
     },
     Io(io::Error),
+}
+
+/// What is broken in a file's structure, at the place a [`ReadError::Malformed`] names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Malformed {
+    /// A closing bracket, `,` or `:` where a record should begin.
+    #[error("unexpected `{0}` where a JSON value should start")]
+    UnexpectedStart(char),
+    #[error("the JSON value starting at line {line} is never closed (the file ends inside it)")]
+    NeverClosed { line: u64 },
+    #[error("unexpected `{0}` after the closing `]` of the array")]
+    AfterArray(char),
+    #[error("expected a JSON array")]
+    NotArray,
+    #[error("the JSON array is never closed (the file ends before its `]`)")]
+    ArrayNeverClosed,
+    #[error("a `,` with no element after it before the `]`")]
+    TrailingComma,
+    #[error("a `,` where an element should be")]
+    MissingElement,
+    #[error("expected `,` or `]` after an element, found `{0}`")]
+    NoSeparator(char),
 }
 
 /// How a file is laid out.
@@ -230,7 +252,7 @@ impl<R: BufRead> RecordReader<R> {
             return Err(ReadError::Malformed {
                 line: start_line,
                 column: start_column,
-                message: format!("unexpected `{}` where a JSON value should start", char::from(b)),
+                message: Malformed::UnexpectedStart(char::from(b)),
             });
         }
         let scalar = !matches!(first, Some(b'{' | b'[' | b'"'));
@@ -248,7 +270,7 @@ impl<R: BufRead> RecordReader<R> {
                     return Err(ReadError::Malformed {
                         line: start_line,
                         column: start_column,
-                        message: format!("the JSON value starting at line {start_line} is never closed (the file ends inside it)"),
+                        message: Malformed::NeverClosed { line: start_line },
                     });
                 }
                 break;
@@ -286,7 +308,7 @@ impl<R: BufRead> RecordReader<R> {
     }
 
     /// A broken structure at the current position: reading stops there.
-    fn malformed(&mut self, message: String) -> ReadError {
+    fn malformed(&mut self, message: Malformed) -> ReadError {
         self.stopped = true;
         ReadError::Malformed { line: self.line, column: self.column, message }
     }
@@ -304,16 +326,16 @@ impl<R: BufRead> RecordReader<R> {
             match (self.array, next) {
                 (ArrayState::Closed, None) => return Ok(false),
                 (ArrayState::Closed, Some(b)) => {
-                    return Err(self.malformed(format!("unexpected `{}` after the closing `]` of the array", char::from(b))));
+                    return Err(self.malformed(Malformed::AfterArray(char::from(b))));
                 }
                 // The `[`, or a `,` after an element: an element comes next.
                 (ArrayState::NotOpen, Some(b'[')) | (ArrayState::Inside { after_element: true }, Some(b',')) => {
                     self.take()?;
                     self.array = ArrayState::Inside { after_element: false };
                 }
-                (ArrayState::NotOpen, _) => return Err(self.malformed("expected a JSON array".into())),
+                (ArrayState::NotOpen, _) => return Err(self.malformed(Malformed::NotArray)),
                 (ArrayState::Inside { .. }, None) => {
-                    return Err(self.malformed("the JSON array is never closed (the file ends before its `]`)".into()));
+                    return Err(self.malformed(Malformed::ArrayNeverClosed));
                 }
                 // `]` after an element, or right after the `[` (an empty array).
                 (ArrayState::Inside { after_element }, Some(b']')) if after_element || self.index == 0 => {
@@ -321,13 +343,13 @@ impl<R: BufRead> RecordReader<R> {
                     self.array = ArrayState::Closed;
                 }
                 (ArrayState::Inside { .. }, Some(b']')) => {
-                    return Err(self.malformed("a `,` with no element after it before the `]`".into()));
+                    return Err(self.malformed(Malformed::TrailingComma));
                 }
                 (ArrayState::Inside { after_element: false }, Some(b',')) => {
-                    return Err(self.malformed("a `,` where an element should be".into()));
+                    return Err(self.malformed(Malformed::MissingElement));
                 }
                 (ArrayState::Inside { after_element: true }, Some(b)) => {
-                    return Err(self.malformed(format!("expected `,` or `]` after an element, found `{}`", char::from(b))));
+                    return Err(self.malformed(Malformed::NoSeparator(char::from(b))));
                 }
                 (ArrayState::Inside { after_element: false }, Some(_)) => return Ok(true),
             }

@@ -7,7 +7,8 @@
 
 use serde_json::{Map, Value};
 
-use super::json::{describe, opt_str};
+use super::RecordError;
+use super::json::opt_str;
 
 /// How a score file names a sample.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,27 +36,34 @@ pub struct ScoreRow {
     pub details: Option<Value>,
 }
 
+/// A verifier name that rules could not name as `score.<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("verifier name {name:?} must start with a letter and hold only letters, digits, `_` and `-`")]
+pub struct BadVerifierName {
+    pub name: String,
+}
+
 /// A verifier name usable in rules as `score.<name>`.
-pub fn check_verifier_name(name: &str) -> Result<(), String> {
+pub fn check_verifier_name(name: &str) -> Result<(), BadVerifierName> {
     let ok = !name.is_empty()
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
-    if ok { Ok(()) } else { Err(format!("verifier name {name:?} must start with a letter and hold only letters, digits, `_` and `-`")) }
+    if ok { Ok(()) } else { Err(BadVerifierName { name: name.to_owned() }) }
 }
 
-fn sample_ref(obj: &Map<String, Value>) -> Result<SampleRef, String> {
+fn sample_ref(obj: &Map<String, Value>) -> Result<SampleRef, RecordError> {
     if let Some(v) = obj.get("sample_id").filter(|v| !v.is_null()) {
-        return v.as_i64().map(SampleRef::Id).ok_or(format!("`sample_id` must be an integer, found {}", describe(v)));
+        return v.as_i64().map(SampleRef::Id).ok_or_else(|| RecordError::value_type("sample_id", "an integer", v));
     }
-    let hash = opt_str(obj, "sample_hash")?.ok_or("missing `sample_id` or `sample_hash`")?;
-    let bytes = hex::decode(hash).map_err(|e| format!("`sample_hash` is not hex: {e}"))?;
+    let hash = opt_str(obj, "sample_hash")?.ok_or(RecordError::Missing { what: "`sample_id` or `sample_hash`" })?;
+    let bytes = hex::decode(hash).map_err(|cause| RecordError::HashNotHex { cause })?;
     if bytes.len() != 32 {
-        return Err(format!("`sample_hash` must be 64 hex digits (sha256), found {}", hash.len()));
+        return Err(RecordError::HashLength { digits: hash.len() });
     }
     Ok(SampleRef::Hash(bytes))
 }
 
-fn verdict(sample: &SampleRef, verifier: &str, v: &Value, path: &str) -> Result<ScoreRow, String> {
+fn verdict(sample: &SampleRef, verifier: &str, v: &Value, path: &str) -> Result<ScoreRow, RecordError> {
     check_verifier_name(verifier)?;
     let (score, pass, details) = match v {
         Value::Number(n) => (n.as_f64(), None, None),
@@ -63,35 +71,35 @@ fn verdict(sample: &SampleRef, verifier: &str, v: &Value, path: &str) -> Result<
         Value::Object(o) => {
             let score = match o.get("score") {
                 Some(Value::Bool(b)) => Some(if *b { 1.0 } else { 0.0 }),
-                Some(s) => Some(s.as_f64().ok_or(format!("`{path}.score` must be a number, found {}", describe(s)))?),
+                Some(s) => Some(s.as_f64().ok_or_else(|| RecordError::value_type(format!("{path}.score"), "a number", s))?),
                 None => None,
             };
             let pass = match o.get("pass") {
                 None | Some(Value::Null) => None,
                 Some(Value::Bool(b)) => Some(*b),
-                Some(other) => return Err(format!("`{path}.pass` must be true or false, found {}", describe(other))),
+                Some(other) => return Err(RecordError::value_type(format!("{path}.pass"), "true or false", other)),
             };
             (score.or(pass.map(|p| if p { 1.0 } else { 0.0 })), pass, o.get("details").filter(|d| !d.is_null()).cloned())
         }
-        other => return Err(format!("`{path}` must be a number, a boolean or an object, found {}", describe(other))),
+        other => return Err(RecordError::value_type(path, "a number, a boolean or an object", other)),
     };
-    let score = score.ok_or(format!("`{path}` has no `score`"))?;
+    let score = score.ok_or_else(|| RecordError::lacks(path, "`score`"))?;
     if !(0.0..=1.0).contains(&score) {
-        return Err(format!("`{path}` score {score} is outside [0, 1]"));
+        return Err(RecordError::ScoreRange { path: path.to_owned(), score });
     }
     Ok(ScoreRow { sample: sample.clone(), verifier: verifier.to_owned(), score, pass: pass.unwrap_or(score >= 0.5), details })
 }
 
 /// Parses one score line into its verdicts.
-pub fn parse(obj: &Map<String, Value>) -> Result<Vec<ScoreRow>, String> {
+pub fn parse(obj: &Map<String, Value>) -> Result<Vec<ScoreRow>, RecordError> {
     let sample = sample_ref(obj)?;
     if let Some(scores) = obj.get("scores") {
         let Value::Object(scores) = scores else {
-            return Err(format!("`scores` must be an object of verifier → score, found {}", describe(scores)));
+            return Err(RecordError::value_type("scores", "an object of verifier → score", scores));
         };
         return scores.iter().map(|(name, v)| verdict(&sample, name, v, &format!("scores.{name}"))).collect();
     }
-    let verifier = opt_str(obj, "verifier")?.ok_or("missing `verifier` (or a `scores` object)")?;
+    let verifier = opt_str(obj, "verifier")?.ok_or(RecordError::Missing { what: "`verifier` (or a `scores` object)" })?;
     let mut fields = obj.clone();
     fields.remove("sample_id");
     fields.remove("sample_hash");
@@ -125,11 +133,17 @@ mod tests {
 
     #[test]
     fn bad_scores_are_explained() {
-        let err = parse(json!({"sample_id": 3, "verifier": "m", "score": 7}).as_object().unwrap()).unwrap_err();
-        assert!(err.contains("outside [0, 1]"), "{err}");
-        let err = parse(json!({"sample_id": 3, "verifier": "score.x", "score": 1}).as_object().unwrap()).unwrap_err();
-        assert!(err.contains("must start with a letter"), "{err}");
-        let err = parse(json!({"sample_hash": "zz", "verifier": "m", "score": 1}).as_object().unwrap()).unwrap_err();
-        assert!(err.contains("not hex"), "{err}");
+        let err = |line: Value| parse(line.as_object().unwrap()).unwrap_err().to_string();
+        assert_eq!(err(json!({"sample_id": 3, "verifier": "m", "score": 7})), "`line` score 7 is outside [0, 1]");
+        assert_eq!(
+            err(json!({"sample_id": 3, "verifier": "score.x", "score": 1})),
+            "verifier name \"score.x\" must start with a letter and hold only letters, digits, `_` and `-`"
+        );
+        assert!(err(json!({"sample_hash": "zz", "verifier": "m", "score": 1})).starts_with("`sample_hash` is not hex: "));
+        assert_eq!(err(json!({"verifier": "m", "score": 1})), "missing `sample_id` or `sample_hash`");
+        assert_eq!(
+            err(json!({"sample_id": 3, "scores": {"m": "high"}})),
+            "`scores.m` must be a number, a boolean or an object, found a string"
+        );
     }
 }

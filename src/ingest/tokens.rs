@@ -2,6 +2,15 @@
 
 use std::path::{Path, PathBuf};
 
+/// A `tokenizer.json` that could not be loaded: which file, and the tokenizers crate's reason
+/// (in the message, not chained, so `{:#}` prints it once).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot load the tokenizer {}: {cause}", path.display())]
+pub struct TokenizerError {
+    pub path: PathBuf,
+    pub cause: tokenizers::Error,
+}
+
 /// How token counts are made; the store records which for every import.
 pub enum TokenCounter {
     /// The estimate: one token per 4 bytes of ASCII text (rounded up, per run of ASCII) plus one
@@ -15,8 +24,8 @@ pub enum TokenCounter {
 
 impl TokenCounter {
     /// Loads a `tokenizer.json`.
-    pub fn from_file(path: &Path) -> Result<Self, String> {
-        let tokenizer = tokenizers::Tokenizer::from_file(path).map_err(|e| format!("cannot load the tokenizer {}: {e}", path.display()))?;
+    pub fn from_file(path: &Path) -> Result<Self, TokenizerError> {
+        let tokenizer = tokenizers::Tokenizer::from_file(path).map_err(|cause| TokenizerError { path: path.to_owned(), cause })?;
         Ok(TokenCounter::Tokenizer { path: path.to_owned(), tokenizer: Box::new(tokenizer) })
     }
 

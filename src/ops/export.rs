@@ -365,13 +365,24 @@ async fn write_part(
     Ok(PartReport { file: file.to_owned(), samples: written.samples, tokens: written.tokens, sha256: hex::encode(sha256) })
 }
 
+/// Why a kd line's soft labels could not be placed on the student's tokens.
+#[derive(Debug, thiserror::Error)]
+enum Unplaced {
+    #[error(transparent)]
+    Conversation(#[from] crate::train::data::ConversationError),
+    #[error("{0}")]
+    Render(crate::train::data::Skip),
+    #[error(transparent)]
+    Kd(#[from] crate::export::kd::KdError),
+}
+
 /// The teacher's top-k of a kd line placed on the student's rendering of it (`line` is the
 /// messages line): the tokens the student is trained on, the answer's among them.
-fn place_for_student(student: &crate::train::data::Encoder, line: &Value, content: &Value) -> Result<crate::export::kd::Placed, String> {
+fn place_for_student(student: &crate::train::data::Encoder, line: &Value, content: &Value) -> Result<crate::export::kd::Placed, Unplaced> {
     let conv = crate::train::data::conversation(line)?;
-    let (_, encoding, mask) = student.encode_text(&conv).map_err(|e| e.to_string())?;
+    let (_, encoding, mask) = student.encode_text(&conv).map_err(Unplaced::Render)?;
     let teacher = crate::export::kd::soft_targets(&student.tokenizer, content)?;
-    crate::export::kd::place(encoding.get_ids(), &mask, &teacher)
+    Ok(crate::export::kd::place(encoding.get_ids(), &mask, &teacher)?)
 }
 
 /// Removes the file it names when dropped, unless disarmed (set to `None`).
@@ -577,7 +588,7 @@ pub async fn export(
         refuse_tool_use(store, train.iter().chain(&validation).map(|c| c.id), report.samples).await?;
     }
     let student = match (opts.format, &opts.model) {
-        (ExportFormat::Kd, Some(dir)) => Some(crate::train::data::Encoder::load(dir).map_err(ExportError::Usage)?),
+        (ExportFormat::Kd, Some(dir)) => Some(crate::train::data::Encoder::load(dir).map_err(|e| ExportError::Usage(e.to_string()))?),
         (ExportFormat::Kd, None) => {
             return Err(ExportError::Usage(
                 "--format kd needs --model DIR, the student's model directory (its tokenizer.json and chat template): the \
@@ -801,7 +812,9 @@ pub async fn check_template(
     let template = crate::template::ChatTemplate::load(model_dir).map_err(|e| ExportError::Usage(e.to_string()))?;
     let tokenizer_path = model_dir.join("tokenizer.json");
     let tokenizer = match (max_len, tokenizer_path.exists()) {
-        (Some(_), true) => Some(crate::ingest::tokens::TokenCounter::from_file(&tokenizer_path).map_err(ExportError::Usage)?),
+        (Some(_), true) => {
+            Some(crate::ingest::tokens::TokenCounter::from_file(&tokenizer_path).map_err(|e| ExportError::Usage(e.to_string()))?)
+        }
         (Some(_), false) => {
             return Err(ExportError::Usage(format!("--max-len needs the model's tokenizer.json in {}", model_dir.display())));
         }

@@ -370,7 +370,9 @@ pub async fn generate(
             match answer.and_then(|(request, response)| {
                 let exchange = json!({"request": request, "response": response});
                 let raw = exchange.to_string();
-                let record = crate::ingest::json::as_object(exchange).and_then(|o| crate::ingest::chat::parse_exchange(&o))?;
+                let record = crate::ingest::json::as_object(exchange)
+                    .and_then(|o| crate::ingest::chat::parse_exchange(&o))
+                    .map_err(|e| e.to_string())?;
                 Ok((record, raw))
             }) {
                 Ok((mut record, raw)) => {

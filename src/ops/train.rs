@@ -98,7 +98,7 @@ pub async fn run(
     let (status, error) = match &result {
         Ok(_) if summary.cancelled => ("cancelled", None),
         Ok(_) => ("finished", None),
-        Err(e) => ("failed", Some(e.clone())),
+        Err(e) => ("failed", Some(e.to_string())),
     };
     runs::finish(store, run_id, status, error.as_deref()).await?;
     let (dataset, _) = result.map_err(|e| anyhow::anyhow!(e))?;

@@ -6,7 +6,7 @@
 //! shorter than n words is one n-gram, so a short question copied whole is still caught.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -79,6 +79,20 @@ fn record_texts(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Why an evaluation set could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalSetError {
+    /// The file cannot be opened or read; the system's reason is in the message.
+    #[error("cannot read the evaluation set {}: {cause}", path.display())]
+    Read { path: PathBuf, cause: std::io::Error },
+    #[error("{}: a record is unreadable or over 64 MiB", path.display())]
+    Record { path: PathBuf },
+    #[error("{}:{line}: invalid UTF-8", path.display())]
+    Utf8 { path: PathBuf, line: u64 },
+    #[error("the evaluation set {} holds no problems", path.display())]
+    Empty { path: PathBuf },
+}
+
 /// The n-grams of an evaluation set, each with the line it came from.
 pub struct EvalSet {
     pub n: usize,
@@ -89,14 +103,14 @@ pub struct EvalSet {
 impl EvalSet {
     /// Reads an evaluation file: JSONL or JSON records (problem/question/prompt, or user turns),
     /// or plain text, one problem a line.
-    pub fn load(path: &Path, n: usize) -> Result<Self, String> {
-        let shown = path.display();
-        let layout = sniff_layout(path).map_err(|e| format!("cannot read the evaluation set {shown}: {e}"))?;
-        let reader = RecordReader::open(path, layout, 64 << 20).map_err(|e| format!("cannot read the evaluation set {shown}: {e}"))?;
+    pub fn load(path: &Path, n: usize) -> Result<Self, EvalSetError> {
+        let unreadable = |cause: std::io::Error| EvalSetError::Read { path: path.to_owned(), cause };
+        let layout = sniff_layout(path).map_err(unreadable)?;
+        let reader = RecordReader::open(path, layout, 64 << 20).map_err(unreadable)?;
         let mut set = Self { n, texts: 0, grams: HashMap::new() };
         for raw in reader {
-            let raw = raw.map_err(|_| format!("{shown}: a record is unreadable or over 64 MiB"))?;
-            let text = String::from_utf8(raw.bytes).map_err(|_| format!("{shown}:{}: invalid UTF-8", raw.line))?;
+            let raw = raw.map_err(|_| EvalSetError::Record { path: path.to_owned() })?;
+            let text = String::from_utf8(raw.bytes).map_err(|_| EvalSetError::Utf8 { path: path.to_owned(), line: raw.line })?;
             let texts = match serde_json::from_str::<Value>(&text) {
                 Ok(v) => record_texts(&v),
                 Err(_) => vec![text],
@@ -109,7 +123,7 @@ impl EvalSet {
             }
         }
         if set.texts == 0 {
-            return Err(format!("the evaluation set {shown} holds no problems"));
+            return Err(EvalSetError::Empty { path: path.to_owned() });
         }
         Ok(set)
     }

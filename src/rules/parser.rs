@@ -59,8 +59,8 @@ impl Tok {
     }
 }
 
-fn err<T>(column: usize, message: impl Into<String>) -> Result<T, ParseError> {
-    Err(ParseError { column, message: message.into() })
+fn err<T>(column: usize, message: impl std::fmt::Display) -> Result<T, ParseError> {
+    Err(ParseError { column, message: message.to_string() })
 }
 
 /// Splits a rule into tokens with their 1-based columns. `#` starts a comment.

@@ -35,9 +35,12 @@ const GENERATION_FILTER: &str = "retort_generation_span";
 /// Why a template could not be loaded or could not render a conversation.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TemplateError {
-    /// The model directory has no template, or its files cannot be read.
-    #[error("{0}")]
-    Missing(String),
+    /// The model's tokenizer_config.json is not valid JSON: where, and serde's reason.
+    #[error("{}:{line}:{column}: {reason}", path.display())]
+    Config { path: PathBuf, line: usize, column: usize, reason: String },
+    /// The model directory has neither template file.
+    #[error("{} has no chat template: neither chat_template.jinja nor `chat_template` in tokenizer_config.json", dir.display())]
+    NoTemplate { dir: PathBuf },
     /// The template does not compile, or fails while rendering: where, and jinja's reason.
     #[error("{origin}:{line}: {reason}")]
     Jinja { origin: String, line: usize, reason: String },
@@ -45,15 +48,12 @@ pub enum TemplateError {
     /// under transformers (the message is the template's own).
     #[error("{origin}:{line}: the chat template refuses the conversation: {message}")]
     Raised { origin: String, line: usize, message: String },
-    /// The conversation itself cannot be rendered (empty, or holding retort's span markers).
-    #[error("{0}")]
-    Conversation(String),
-}
-
-impl From<TemplateError> for String {
-    fn from(e: TemplateError) -> Self {
-        e.to_string()
-    }
+    /// transformers' own words for it.
+    #[error("Cannot apply chat template to an empty conversation. Provide at least one message.")]
+    EmptyConversation,
+    /// The conversation holds the markers retort puts around `{% generation %}` output.
+    #[error("the conversation holds the Unicode noncharacter U+FDD0 or U+FDD1, which retort reserves to mark trained text")]
+    ReservedMarker,
 }
 
 /// The message a template gave `raise_exception`, carried out of minijinja as the error's source.
@@ -147,8 +147,12 @@ impl ChatTemplate {
     pub fn load(dir: &Path) -> Result<Self, TemplateError> {
         let config_path = dir.join("tokenizer_config.json");
         let config: Value = match std::fs::read_to_string(&config_path) {
-            Ok(text) => serde_json::from_str(&text)
-                .map_err(|e| TemplateError::Missing(format!("{}:{}:{}: {e}", config_path.display(), e.line(), e.column())))?,
+            Ok(text) => serde_json::from_str(&text).map_err(|e| TemplateError::Config {
+                path: config_path.clone(),
+                line: e.line(),
+                column: e.column(),
+                reason: e.to_string(),
+            })?,
             Err(_) => Value::Null,
         };
         let from_config = match config.get("chat_template") {
@@ -169,10 +173,7 @@ impl ChatTemplate {
             Err(_) => match from_config {
                 Some(t) => (t, config_path),
                 None => {
-                    return Err(TemplateError::Missing(format!(
-                        "{} has no chat template: neither chat_template.jinja nor `chat_template` in tokenizer_config.json",
-                        dir.display()
-                    )));
+                    return Err(TemplateError::NoTemplate { dir: dir.to_owned() });
                 }
             },
         };
@@ -256,15 +257,10 @@ impl ChatTemplate {
         add_generation_prompt: bool,
     ) -> Result<Rendering, TemplateError> {
         if messages.is_empty() {
-            // transformers' own words for it.
-            return Err(TemplateError::Conversation(
-                "Cannot apply chat template to an empty conversation. Provide at least one message.".into(),
-            ));
+            return Err(TemplateError::EmptyConversation);
         }
         if messages.iter().any(holds_marker) || tools.is_some_and(holds_marker) {
-            return Err(TemplateError::Conversation(
-                "the conversation holds the Unicode noncharacter U+FDD0 or U+FDD1, which retort reserves to mark trained text".into(),
-            ));
+            return Err(TemplateError::ReservedMarker);
         }
         let template = self.env.get_template("chat").map_err(|e| self.error(&e, "fails"))?;
         let mut context = Map::new();
@@ -354,6 +350,18 @@ mod tests {
         let t = template("{{ messages[0]['role'] }}");
         let e = t.render(&[], None, true).unwrap_err();
         assert!(e.to_string().contains("Cannot apply chat template to an empty conversation"), "{e}");
+    }
+
+    #[test]
+    fn a_model_directory_without_a_template_or_with_broken_json_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = ChatTemplate::load(dir.path()).err().unwrap();
+        assert_eq!(e, TemplateError::NoTemplate { dir: dir.path().to_owned() });
+        assert!(e.to_string().ends_with(" has no chat template: neither chat_template.jinja nor `chat_template` in tokenizer_config.json"));
+        std::fs::write(dir.path().join("tokenizer_config.json"), "{\n  \"chat_template\": ,\n}").unwrap();
+        let e = ChatTemplate::load(dir.path()).err().unwrap().to_string();
+        let config = dir.path().join("tokenizer_config.json");
+        assert_eq!(e, format!("{}:2:20: expected value at line 2 column 20", config.display()));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use serde_json::{Value, json};
 
+use super::TrainError;
 use super::model::{LoraSpec, Model};
 
 /// The PEFT release whose `adapter_config.json` this writes, field for field (its loaders
@@ -67,42 +68,42 @@ pub fn config_json(spec: &LoraSpec, base: &str) -> Value {
 }
 
 /// Writes the model's LoRA weights and config into `dir`.
-pub fn save(model: &Model, spec: &LoraSpec, base: &str, dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+pub fn save(model: &Model, spec: &LoraSpec, base: &str, dir: &Path) -> Result<(), TrainError> {
+    std::fs::create_dir_all(dir).map_err(|cause| TrainError::CreateDir { path: dir.to_owned(), cause })?;
     let tensors: HashMap<String, Tensor> = model
         .lora
         .iter()
         .map(|(k, v)| Ok((k.clone(), v.as_tensor().to_dtype(DType::F32)?.to_device(&Device::Cpu)?)))
-        .collect::<Result<_, candle_core::Error>>()
-        .map_err(|e| e.to_string())?;
+        .collect::<Result<_, candle_core::Error>>()?;
     let weights = dir.join("adapter_model.safetensors");
-    candle_core::safetensors::save(&tensors, &weights).map_err(|e| format!("cannot write {}: {e}", weights.display()))?;
+    candle_core::safetensors::save(&tensors, &weights).map_err(|cause| TrainError::WriteTensors { path: weights, cause })?;
     let config = dir.join("adapter_config.json");
     let text = serde_json::to_string_pretty(&config_json(spec, base)).unwrap_or_default();
-    std::fs::write(&config, text + "\n").map_err(|e| format!("cannot write {}: {e}", config.display()))
+    std::fs::write(&config, text + "\n").map_err(|cause| TrainError::Write { path: config, cause })
 }
 
 /// Reads an adapter directory's LoRA spec (from `adapter_config.json`).
-pub fn read_spec(dir: &Path) -> Result<LoraSpec, String> {
+pub fn read_spec(dir: &Path) -> Result<LoraSpec, TrainError> {
     let path = dir.join("adapter_config.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let c: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(&path).map_err(|cause| TrainError::Read { path: path.clone(), cause })?;
+    let c: Value = serde_json::from_str(&text).map_err(|cause| TrainError::Json { path: path.clone(), cause })?;
     if c.get("peft_type").and_then(Value::as_str) != Some("LORA") {
-        return Err(format!("{}: not a LoRA adapter (peft_type must be \"LORA\")", path.display()));
+        return Err(TrainError::NotLora { path });
     }
     for (key, expected) in [("use_dora", false), ("use_rslora", false), ("fan_in_fan_out", false)] {
         if c.get(key).and_then(Value::as_bool).unwrap_or(false) != expected {
-            return Err(format!("{}: `{key}: true` is not supported", path.display()));
+            return Err(TrainError::UnsupportedLora { path, key });
         }
     }
     let targets = match c.get("target_modules") {
         Some(Value::Array(t)) => t.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
         Some(Value::String(s)) => vec![s.clone()],
-        _ => return Err(format!("{}: no `target_modules`", path.display())),
+        _ => return Err(TrainError::NoKey { path, key: "target_modules" }),
     };
+    let no = |key| TrainError::NoKey { path: path.clone(), key };
     Ok(LoraSpec {
-        r: c.get("r").and_then(Value::as_u64).ok_or_else(|| format!("{}: no `r`", path.display()))? as usize,
-        alpha: c.get("lora_alpha").and_then(Value::as_f64).ok_or_else(|| format!("{}: no `lora_alpha`", path.display()))?,
+        r: c.get("r").and_then(Value::as_u64).ok_or_else(|| no("r"))? as usize,
+        alpha: c.get("lora_alpha").and_then(Value::as_f64).ok_or_else(|| no("lora_alpha"))?,
         dropout: c.get("lora_dropout").and_then(Value::as_f64).unwrap_or(0.0) as f32,
         targets,
     })
@@ -110,18 +111,24 @@ pub fn read_spec(dir: &Path) -> Result<LoraSpec, String> {
 
 /// Sets the model's LoRA variables from an adapter's weights; every variable must be there
 /// with its shape.
-pub fn load_weights(model: &Model, file: &Path) -> Result<(), String> {
-    let mut tensors = candle_core::safetensors::load(file, &model.device).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+pub fn load_weights(model: &Model, file: &Path) -> Result<(), TrainError> {
+    let mut tensors =
+        candle_core::safetensors::load(file, &model.device).map_err(|cause| TrainError::ReadTensors { path: file.to_owned(), cause })?;
     for (name, var) in &model.lora {
         // Older PEFT versions wrote the adapter name into the key.
         let t = tensors
             .remove(name)
             .or_else(|| tensors.remove(&name.replace(".weight", ".default.weight")))
-            .ok_or_else(|| format!("{}: no `{name}` (is it an adapter for this model and targets?)", file.display()))?;
+            .ok_or_else(|| TrainError::AdapterLacks { path: file.to_owned(), name: name.clone() })?;
         if t.dims() != var.dims() {
-            return Err(format!("{}: `{name}` has shape {:?}, the model needs {:?}", file.display(), t.dims(), var.dims()));
+            return Err(TrainError::AdapterShape {
+                path: file.to_owned(),
+                name: name.clone(),
+                found: t.dims().to_vec(),
+                needed: var.dims().to_vec(),
+            });
         }
-        var.set(&t.to_dtype(var.dtype()).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        var.set(&t.to_dtype(var.dtype())?)?;
     }
     Ok(())
 }

@@ -6,6 +6,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::TrainError;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
     Llama,
@@ -72,24 +74,24 @@ fn num(obj: &Value, key: &str) -> Option<f64> {
     obj.get(key).and_then(Value::as_f64)
 }
 
-fn need(obj: &Value, key: &str, path: &Path) -> Result<usize, String> {
+fn need(obj: &Value, key: &str, path: &Path) -> Result<usize, TrainError> {
     obj.get(key)
         .and_then(Value::as_u64)
         .map(|v| v as usize)
-        .ok_or_else(|| format!("{}: `{key}` is missing or not a whole number", path.display()))
+        .ok_or_else(|| TrainError::ConfigNumber { path: path.to_owned(), key: key.to_owned() })
 }
 
 impl ModelConfig {
     /// Reads `dir/config.json`.
-    pub fn load(dir: &Path) -> Result<Self, String> {
+    pub fn load(dir: &Path) -> Result<Self, TrainError> {
         let path = dir.join("config.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(|cause| TrainError::Read { path: path.clone(), cause })?;
+        let value: Value = serde_json::from_str(&text).map_err(|cause| TrainError::Json { path: path.clone(), cause })?;
         Self::parse(&value, &path)
     }
 
     /// Parses a config; `path` names it in errors.
-    pub fn parse(c: &Value, path: &Path) -> Result<Self, String> {
+    pub fn parse(c: &Value, path: &Path) -> Result<Self, TrainError> {
         // Multimodal configs nest the decoder's under `text_config`.
         let c = c.get("text_config").filter(|t| t.is_object()).unwrap_or(c);
         let model_type = c.get("model_type").and_then(Value::as_str).unwrap_or_default();
@@ -98,7 +100,7 @@ impl ModelConfig {
             "qwen2" => Arch::Qwen2,
             "qwen3" => Arch::Qwen3,
             other => {
-                return Err(format!("{}: model_type {other:?} is not one the trainer knows (llama, qwen2, qwen3)", path.display()));
+                return Err(TrainError::UnknownArch { path: path.to_owned(), model_type: other.to_owned() });
             }
         };
         let hidden_size = need(c, "hidden_size", path)?;
@@ -106,7 +108,7 @@ impl ModelConfig {
         let num_kv_heads = c.get("num_key_value_heads").and_then(Value::as_u64).map_or(num_heads, |v| v as usize);
         let head_dim = c.get("head_dim").and_then(Value::as_u64).map_or(hidden_size / num_heads.max(1), |v| v as usize);
         if num_heads == 0 || num_kv_heads == 0 || num_heads % num_kv_heads != 0 {
-            return Err(format!("{}: {num_heads} attention heads cannot share {num_kv_heads} key/value heads", path.display()));
+            return Err(TrainError::Heads { path: path.to_owned(), heads: num_heads, kv_heads: num_kv_heads });
         }
         // transformers 5 keeps theta and scaling together in `rope_parameters`.
         let rope = c.get("rope_parameters").filter(|r| r.is_object());
@@ -127,10 +129,7 @@ impl ModelConfig {
                         original_max_position_embeddings: num(s, "original_max_position_embeddings").unwrap_or(8192.0),
                     },
                     other => {
-                        return Err(format!(
-                            "{}: rope scaling {other:?} is not supported (default, linear and llama3 are)",
-                            path.display()
-                        ));
+                        return Err(TrainError::RopeScaling { path: path.to_owned(), kind: other.to_owned() });
                     }
                 }
             }
@@ -200,7 +199,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn parse(v: &Value) -> Result<ModelConfig, String> {
+    fn parse(v: &Value) -> Result<ModelConfig, TrainError> {
         ModelConfig::parse(v, Path::new("config.json"))
     }
 
@@ -235,12 +234,14 @@ mod tests {
 
     #[test]
     fn unknown_models_and_scalings_are_refused_by_name() {
-        let e = parse(&json!({"model_type": "gpt2"})).unwrap_err();
+        let e = parse(&json!({"model_type": "gpt2"})).unwrap_err().to_string();
+        assert_eq!(e, "config.json: model_type \"gpt2\" is not one the trainer knows (llama, qwen2, qwen3)");
         assert!(e.contains("gpt2") && e.contains("config.json"), "{e}");
         let e = parse(&json!({"model_type": "qwen2", "hidden_size": 8, "intermediate_size": 8, "num_hidden_layers": 1,
             "num_attention_heads": 2, "vocab_size": 10, "rope_scaling": {"type": "yarn", "factor": 4.0}}))
-        .unwrap_err();
-        assert!(e.contains("yarn"), "{e}");
+        .unwrap_err()
+        .to_string();
+        assert_eq!(e, "config.json: rope scaling \"yarn\" is not supported (default, linear and llama3 are)");
     }
 
     #[test]

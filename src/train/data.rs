@@ -6,12 +6,13 @@
 //! the turn, end-of-turn token included. Every format `retort export` writes is read: messages
 //! (and kd), prompt-completion, sharegpt, alpaca.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use serde_json::{Value, json};
 
+use super::TrainError;
 use super::step::{Row, TopK};
 use crate::template::{ChatTemplate, Marking, TrainingText, assistant_mask};
 
@@ -22,6 +23,46 @@ pub struct Soft {
     pub token_ids: Vec<u32>,
     pub target_token_ids: Vec<Vec<u32>>,
     pub logprobs: Vec<Vec<f32>>,
+}
+
+/// Why a line of an export is no conversation.
+#[derive(Debug, thiserror::Error)]
+pub enum ConversationError {
+    #[error("a line must be a JSON object")]
+    NotObject,
+    #[error("no `messages`, `prompt`/`completion`, `conversations` or `instruction`: not a retort export line")]
+    UnknownShape,
+    #[error("the conversation has no messages")]
+    NoMessages,
+    #[error("the conversation has no assistant turn to learn from")]
+    NoAssistantTurn,
+    /// A kd line's soft-label field of the wrong shape; serde's reason is in the message.
+    #[error("`{field}`: {cause}")]
+    SoftField { field: &'static str, cause: serde_json::Error },
+    #[error("`token_ids`, `target_token_ids` and `logprobs` disagree in length")]
+    SoftLengths,
+}
+
+/// Why a line of a file is no conversation, and where it is.
+#[derive(Debug, thiserror::Error)]
+pub enum LineError {
+    #[error("{}:{line}:{column}: {cause}", path.display())]
+    Json { path: PathBuf, line: usize, column: usize, cause: serde_json::Error },
+    #[error("{}:{line}: {cause}", path.display())]
+    Conversation { path: PathBuf, line: usize, cause: ConversationError },
+}
+
+/// Why a kd line's rows do not sit on the student's rendering: it was exported for another
+/// student.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Misaligned {
+    #[error("the kd line has {rows} rows for {tokens} tokens: it was exported for another student (`retort export --format kd --model`)")]
+    Rows { rows: usize, tokens: usize },
+    #[error(
+        "row {row} of the kd line predicts token {predicted} where the student's rendering has {rendered}: the export was made for \
+         another tokenizer or chat template (`retort export --format kd --model` with this student)"
+    )]
+    Token { row: usize, predicted: u32, rendered: u32 },
 }
 
 /// One line of an export, as chat turns.
@@ -49,17 +90,17 @@ fn turns(v: &Value) -> Vec<Value> {
 }
 
 /// A line of any export format as a conversation to learn from: it has an assistant turn.
-pub fn conversation(line: &Value) -> Result<Conversation, String> {
+pub fn conversation(line: &Value) -> Result<Conversation, ConversationError> {
     let conv = any_conversation(line)?;
     if !conv.messages.iter().any(|m| m.get("role").and_then(Value::as_str) == Some("assistant")) {
-        return Err("the conversation has no assistant turn to learn from".into());
+        return Err(ConversationError::NoAssistantTurn);
     }
     Ok(conv)
 }
 
 /// A line of any export format as a conversation, with or without an assistant turn.
-pub fn any_conversation(line: &Value) -> Result<Conversation, String> {
-    let obj = line.as_object().ok_or("a line must be a JSON object")?;
+pub fn any_conversation(line: &Value) -> Result<Conversation, ConversationError> {
+    let obj = line.as_object().ok_or(ConversationError::NotObject)?;
     let tools = obj.get("tools").filter(|t| !t.is_null()).map(|t| match t {
         // LLaMA-Factory's sharegpt keeps tools as a JSON string.
         Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
@@ -106,18 +147,19 @@ pub fn any_conversation(line: &Value) -> Result<Conversation, String> {
         m.push(json!({"role": "assistant", "content": text(obj.get("output"))}));
         m
     } else {
-        return Err("no `messages`, `prompt`/`completion`, `conversations` or `instruction`: not a retort export line".into());
+        return Err(ConversationError::UnknownShape);
     };
     if messages.is_empty() {
-        return Err("the conversation has no messages".into());
+        return Err(ConversationError::NoMessages);
     }
+    let soft_field = |field: &'static str| move |cause: serde_json::Error| ConversationError::SoftField { field, cause };
     let soft = match (obj.get("token_ids"), obj.get("target_token_ids"), obj.get("logprobs")) {
         (Some(ids), Some(targets), Some(lps)) => {
-            let ids = serde_json::from_value::<Vec<u32>>(ids.clone()).map_err(|e| format!("`token_ids`: {e}"))?;
-            let targets = serde_json::from_value::<Vec<Vec<u32>>>(targets.clone()).map_err(|e| format!("`target_token_ids`: {e}"))?;
-            let lps = serde_json::from_value::<Vec<Vec<f32>>>(lps.clone()).map_err(|e| format!("`logprobs`: {e}"))?;
+            let ids = serde_json::from_value::<Vec<u32>>(ids.clone()).map_err(soft_field("token_ids"))?;
+            let targets = serde_json::from_value::<Vec<Vec<u32>>>(targets.clone()).map_err(soft_field("target_token_ids"))?;
+            let lps = serde_json::from_value::<Vec<Vec<f32>>>(lps.clone()).map_err(soft_field("logprobs"))?;
             if targets.len() != ids.len() || lps.len() != ids.len() || targets.iter().zip(&lps).any(|(t, l)| t.len() != l.len()) {
-                return Err("`token_ids`, `target_token_ids` and `logprobs` disagree in length".into());
+                return Err(ConversationError::SoftLengths);
             }
             Some(Soft { token_ids: ids, target_token_ids: targets, logprobs: lps })
         }
@@ -142,7 +184,7 @@ impl Conversation {
 
 /// The first `n` held-out conversations of an export: its `validation.jsonl`, or its
 /// `train.jsonl` when it has no validation part.
-pub fn held_out(export: &Path, n: usize) -> Result<Vec<Conversation>, String> {
+pub fn held_out(export: &Path, n: usize) -> Result<Vec<Conversation>, TrainError> {
     let val = export.join("validation.jsonl");
     let file = if std::fs::metadata(&val).is_ok_and(|m| m.len() > 0) { val } else { export.join("train.jsonl") };
     Ok(read_file(&file)?.into_iter().take(n).collect())
@@ -173,23 +215,23 @@ pub enum Skip {
     /// Could not be rendered (the reason).
     Bad(String),
     /// The teacher's top-k tokens do not line up with the student's tokenization.
-    ForeignTokenizer(String),
+    ForeignTokenizer(Misaligned),
 }
 
 impl std::fmt::Display for Skip {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Skip::TooLong(n) => write!(f, "{n} tokens, over --max-len"),
-            Skip::Bad(e) | Skip::ForeignTokenizer(e) => f.write_str(e),
+            Skip::Bad(e) => f.write_str(e),
+            Skip::ForeignTokenizer(e) => e.fmt(f),
         }
     }
 }
 
 impl Encoder {
-    pub fn load(model_dir: &Path) -> Result<Self, String> {
+    pub fn load(model_dir: &Path) -> Result<Self, TrainError> {
         let path = model_dir.join("tokenizer.json");
-        let tokenizer =
-            tokenizers::Tokenizer::from_file(&path).map_err(|e| format!("cannot load the model's tokenizer {}: {e}", path.display()))?;
+        let tokenizer = tokenizers::Tokenizer::from_file(&path).map_err(|cause| TrainError::Tokenizer { path: path.clone(), cause })?;
         Ok(Self { tokenizer, template: ChatTemplate::load(model_dir)? })
     }
 
@@ -200,7 +242,7 @@ impl Encoder {
     }
 
     /// The prompt for the model's answer to `turns`: the rendering with the generation prompt.
-    pub fn render_prompt(&self, turns: &[Value], tools: Option<&Value>) -> Result<String, String> {
+    pub fn render_prompt(&self, turns: &[Value], tools: Option<&Value>) -> Result<String, TrainError> {
         Ok(self.template.render(turns, tools, true)?)
     }
 
@@ -251,21 +293,11 @@ pub fn untrained(training: &TrainingText) -> String {
 /// rows right-aligned to its `L` tokens, as axolotl reads them), with the token it predicts in
 /// `token_ids`: those must be this rendering's tokens, or the export was made for another
 /// tokenizer or template.
-fn align(ids: &[u32], target: &[bool], soft: &Soft) -> Result<Vec<Option<TopK>>, String> {
+fn align(ids: &[u32], target: &[bool], soft: &Soft) -> Result<Vec<Option<TopK>>, Misaligned> {
     let rows = soft.token_ids.len();
-    let offset = ids.len().checked_sub(rows).ok_or_else(|| {
-        format!(
-            "the kd line has {rows} rows for {} tokens: it was exported for another student (`retort export --format kd --model`)",
-            ids.len()
-        )
-    })?;
+    let offset = ids.len().checked_sub(rows).ok_or(Misaligned::Rows { rows, tokens: ids.len() })?;
     if let Some(i) = (0..rows.saturating_sub(1)).find(|i| soft.token_ids[*i] != ids[offset + i + 1]) {
-        return Err(format!(
-            "row {i} of the kd line predicts token {} where the student's rendering has {}: the export was made for another \
-             tokenizer or chat template (`retort export --format kd --model` with this student)",
-            soft.token_ids[i],
-            ids[offset + i + 1]
-        ));
+        return Err(Misaligned::Token { row: i, predicted: soft.token_ids[i], rendered: ids[offset + i + 1] });
     }
     Ok((1..ids.len())
         .filter(|t| target[*t])
@@ -275,27 +307,27 @@ fn align(ids: &[u32], target: &[bool], soft: &Soft) -> Result<Vec<Option<TopK>>,
 
 /// Reads an export file's lines as conversations; a line that is not JSON or not a
 /// conversation is an error naming file and line.
-pub fn read_file(path: &Path) -> Result<Vec<Conversation>, String> {
-    read_lines(path, true)?.into_iter().map(|(_, conv)| conv).collect()
+pub fn read_file(path: &Path) -> Result<Vec<Conversation>, TrainError> {
+    Ok(read_lines(path, true)?.into_iter().map(|(_, conv)| conv).collect::<Result<_, _>>()?)
 }
 
 /// A file's line: its 1-based number and its conversation, or why it is none.
-pub type Line = (usize, Result<Conversation, String>);
+pub type Line = (usize, Result<Conversation, LineError>);
 
 /// Each non-blank line of a file (its 1-based number) as a conversation, or why it is none
 /// (`file:line: reason`, `file:line:column: reason` for broken JSON); `learnable`: it must
 /// have an assistant turn.
-pub fn read_lines(path: &Path, learnable: bool) -> Result<Vec<Line>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+pub fn read_lines(path: &Path, learnable: bool) -> Result<Vec<Line>, TrainError> {
+    let text = std::fs::read_to_string(path).map_err(|cause| TrainError::Read { path: path.to_owned(), cause })?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         let conv = match serde_json::from_str::<Value>(line) {
-            Err(e) => Err(format!("{}:{}:{}: {e}", path.display(), i + 1, e.column())),
-            Ok(value) if learnable => conversation(&value).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1)),
-            Ok(value) => any_conversation(&value).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1)),
+            Err(cause) => Err(LineError::Json { path: path.to_owned(), line: i + 1, column: cause.column(), cause }),
+            Ok(value) => (if learnable { conversation(&value) } else { any_conversation(&value) })
+                .map_err(|cause| LineError::Conversation { path: path.to_owned(), line: i + 1, cause }),
         };
         out.push((i + 1, conv));
     }
@@ -316,10 +348,10 @@ pub struct Dataset {
 }
 
 /// Encodes an export directory's `train.jsonl` and, when present, `validation.jsonl`.
-pub fn load(export: &Path, encoder: &Encoder, max_len: usize) -> Result<Dataset, String> {
+pub fn load(export: &Path, encoder: &Encoder, max_len: usize) -> Result<Dataset, TrainError> {
     let train_path = export.join("train.jsonl");
     if !train_path.exists() {
-        return Err(format!("{} has no train.jsonl: give the directory `retort export --out` wrote", export.display()));
+        return Err(TrainError::NoTrainFile { export: export.to_owned() });
     }
     let mut data = Dataset {
         train: Vec::new(),
@@ -346,9 +378,7 @@ pub fn load(export: &Path, encoder: &Encoder, max_len: usize) -> Result<Dataset,
                     if into_train { data.train.push(row) } else { data.validation.push(row) }
                 }
                 // Soft labels from another tokenizer would train on the wrong tokens: stop.
-                Err(Skip::ForeignTokenizer(e)) => {
-                    return Err(format!("{}: {e} (teacher and student tokenizers differ)", at()));
-                }
+                Err(Skip::ForeignTokenizer(cause)) => return Err(TrainError::ForeignTokenizer { at: at(), cause }),
                 Err(skip) => data.skipped.push((at(), skip)),
             }
         }
@@ -397,8 +427,11 @@ mod tests {
             assert_eq!(c.messages.len(), 2, "{line}");
             assert_eq!(c.messages[1]["content"], "4");
         }
-        assert!(conversation(&json!({"text": "x"})).unwrap_err().contains("not a retort export line"));
-        assert!(conversation(&json!({"messages": [{"role": "user", "content": "hi"}]})).unwrap_err().contains("no assistant"));
+        assert!(conversation(&json!({"text": "x"})).unwrap_err().to_string().contains("not a retort export line"));
+        assert_eq!(
+            conversation(&json!({"messages": [{"role": "user", "content": "hi"}]})).unwrap_err().to_string(),
+            "the conversation has no assistant turn to learn from"
+        );
     }
 
     #[test]
@@ -433,8 +466,8 @@ mod tests {
         assert_eq!(placed[2].as_ref().unwrap().0, vec![5, 9], "token 5 from the row at position 3: {placed:?}");
         assert_eq!(placed[3].as_ref().unwrap().0, vec![6, 9]);
         let wrong = Soft { token_ids: vec![7, 6], target_token_ids: vec![vec![7], vec![6]], logprobs: vec![vec![0.0], vec![0.0]] };
-        assert!(align(&ids, &target, &wrong).unwrap_err().contains("tokenizer"));
+        assert!(align(&ids, &target, &wrong).unwrap_err().to_string().contains("another tokenizer or chat template"));
         let long = Soft { token_ids: vec![1; 7], target_token_ids: vec![vec![1]; 7], logprobs: vec![vec![0.0]; 7] };
-        assert!(align(&ids, &target, &long).unwrap_err().contains("another student"));
+        assert!(align(&ids, &target, &long).unwrap_err().to_string().contains("it was exported for another student"));
     }
 }

@@ -10,6 +10,7 @@ pub mod bench;
 pub mod config;
 pub mod cuda_ops;
 pub mod data;
+mod error;
 pub mod fused;
 pub mod loss;
 pub mod merge;
@@ -19,3 +20,5 @@ pub mod run;
 pub mod sample;
 pub mod step;
 pub mod tiny;
+
+pub use error::TrainError;

@@ -13,6 +13,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 
+use super::TrainError;
 use super::config::ModelConfig;
 
 pub type Result<T> = std::result::Result<T, candle_core::Error>;
@@ -229,15 +230,15 @@ fn need(g: Option<Tensor>) -> Result<Tensor> {
 
 /// Reads every tensor of a model directory: `model.safetensors`, or the shards its
 /// `model.safetensors.index.json` names.
-pub fn read_weights(dir: &Path, device: &Device) -> std::result::Result<HashMap<String, Tensor>, String> {
+pub fn read_weights(dir: &Path, device: &Device) -> std::result::Result<HashMap<String, Tensor>, TrainError> {
     let index = dir.join("model.safetensors.index.json");
     let files: Vec<std::path::PathBuf> = if index.exists() {
-        let text = std::fs::read_to_string(&index).map_err(|e| format!("cannot read {}: {e}", index.display()))?;
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", index.display()))?;
+        let text = std::fs::read_to_string(&index).map_err(|cause| TrainError::Read { path: index.clone(), cause })?;
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|cause| TrainError::Json { path: index.clone(), cause })?;
         let mut names: Vec<String> = value
             .get("weight_map")
             .and_then(serde_json::Value::as_object)
-            .ok_or_else(|| format!("{}: no `weight_map`", index.display()))?
+            .ok_or_else(|| TrainError::NoKey { path: index.clone(), key: "weight_map" })?
             .values()
             .filter_map(|v| v.as_str().map(str::to_owned))
             .collect();
@@ -247,11 +248,12 @@ pub fn read_weights(dir: &Path, device: &Device) -> std::result::Result<HashMap<
     } else if dir.join("model.safetensors").exists() {
         vec![dir.join("model.safetensors")]
     } else {
-        return Err(format!("{} has no model.safetensors nor model.safetensors.index.json", dir.display()));
+        return Err(TrainError::NoWeights { dir: dir.to_owned() });
     };
     let mut all = HashMap::new();
     for file in files {
-        let tensors = candle_core::safetensors::load(&file, device).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let tensors =
+            candle_core::safetensors::load(&file, device).map_err(|cause| TrainError::ReadTensors { path: file.clone(), cause })?;
         all.extend(tensors);
     }
     Ok(all)
@@ -260,10 +262,11 @@ pub fn read_weights(dir: &Path, device: &Device) -> std::result::Result<HashMap<
 impl Model {
     /// Loads `dir`'s weights in `dtype`, with LoRA as `spec` says, initialised as PEFT does
     /// (A uniform in ±1/√in, B zeros) from `seed`.
-    pub fn load(dir: &Path, device: &Device, dtype: DType, spec: Option<&LoraSpec>, seed: u64) -> std::result::Result<Self, String> {
+    pub fn load(dir: &Path, device: &Device, dtype: DType, spec: Option<&LoraSpec>, seed: u64) -> std::result::Result<Self, TrainError> {
         let config = ModelConfig::load(dir)?;
         let weights = read_weights(dir, device)?;
-        Self::from_weights(config, weights, device, dtype, spec, seed).map_err(|e| format!("{}: {e}", dir.display()))
+        Self::from_weights(config, weights, device, dtype, spec, seed)
+            .map_err(|cause| TrainError::InModel { dir: dir.to_owned(), cause: Box::new(cause) })
     }
 
     pub fn from_weights(
@@ -273,28 +276,28 @@ impl Model {
         dtype: DType,
         spec: Option<&LoraSpec>,
         seed: u64,
-    ) -> std::result::Result<Self, String> {
-        let mut take = |name: &str| -> std::result::Result<Tensor, String> {
-            let t = weights.remove(name).ok_or_else(|| format!("the weights have no `{name}`"))?;
-            t.to_dtype(dtype).map_err(|e| e.to_string())
+    ) -> std::result::Result<Self, TrainError> {
+        let mut take = |name: &str| -> std::result::Result<Tensor, TrainError> {
+            let t = weights.remove(name).ok_or_else(|| TrainError::MissingWeight { name: name.to_owned() })?;
+            Ok(t.to_dtype(dtype)?)
         };
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut lora = BTreeMap::new();
         let embed = take("model.embed_tokens.weight")?;
         let mut layers = Vec::with_capacity(config.num_layers);
         for i in 0..config.num_layers {
-            let mut linear = |module: &str, name: &str, bias: bool| -> std::result::Result<Linear, String> {
+            let mut linear = |module: &str, name: &str, bias: bool| -> std::result::Result<Linear, TrainError> {
                 let path = format!("model.layers.{i}.{module}.{name}");
                 let weight = take(&format!("{path}.weight"))?;
                 let bias = if bias { Some(take(&format!("{path}.bias"))?) } else { None };
                 let lora = match spec {
                     Some(s) if s.targets.iter().any(|t| t == name) => {
-                        let (out_f, in_f) = weight.dims2().map_err(|e| e.to_string())?;
+                        let (out_f, in_f) = weight.dims2()?;
                         let bound = 1.0 / (in_f as f64).sqrt();
                         let a: Vec<f32> = (0..s.r * in_f).map(|_| rng.random_range(-bound..bound) as f32).collect();
-                        let a = Tensor::from_vec(a, (s.r, in_f), device).map_err(|e| e.to_string())?;
-                        let a = Var::from_tensor(&a).map_err(|e| e.to_string())?;
-                        let b = Var::zeros((out_f, s.r), DType::F32, device).map_err(|e| e.to_string())?;
+                        let a = Tensor::from_vec(a, (s.r, in_f), device)?;
+                        let a = Var::from_tensor(&a)?;
+                        let b = Var::zeros((out_f, s.r), DType::F32, device)?;
                         lora.insert(format!("base_model.model.{path}.lora_A.weight"), a.clone());
                         lora.insert(format!("base_model.model.{path}.lora_B.weight"), b.clone());
                         Some(Lora { a, b, scale: s.scale(), dropout: s.dropout })

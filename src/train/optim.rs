@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Tensor, Var};
 
+use super::TrainError;
 use super::model::{LoraGrads, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -111,21 +112,21 @@ impl AdamW {
     }
 
     /// Restores the moments saved by [`AdamW::state`] and the step count.
-    pub fn restore(&mut self, mut state: HashMap<String, Tensor>, step: u64) -> std::result::Result<(), String> {
+    pub fn restore(&mut self, mut state: HashMap<String, Tensor>, step: u64) -> std::result::Result<(), TrainError> {
         let (mut ms, mut vs) = (Vec::new(), Vec::new());
         for (name, var) in &self.vars {
             for (suffix, into) in [("exp_avg", &mut ms), ("exp_avg_sq", &mut vs)] {
                 let key = format!("{name}.{suffix}");
-                let t = state.remove(&key).ok_or_else(|| format!("the optimizer state has no `{key}`"))?;
+                let Some(t) = state.remove(&key) else { return Err(TrainError::NoMoment { key }) };
                 if t.dims() != var.dims() {
-                    return Err(format!("`{key}` has shape {:?}, the adapter {:?}", t.dims(), var.dims()));
+                    return Err(TrainError::MomentShape { key, found: t.dims().to_vec(), needed: var.dims().to_vec() });
                 }
-                into.push(t.to_device(var.device()).and_then(|t| t.to_dtype(DType::F32)?.flatten_all()).map_err(|e| e.to_string())?);
+                into.push(t.to_device(var.device()).and_then(|t| t.to_dtype(DType::F32)?.flatten_all())?);
             }
         }
         if !ms.is_empty() {
-            self.m = Tensor::cat(&ms, 0).map_err(|e| e.to_string())?;
-            self.v = Tensor::cat(&vs, 0).map_err(|e| e.to_string())?;
+            self.m = Tensor::cat(&ms, 0)?;
+            self.v = Tensor::cat(&vs, 0)?;
         }
         self.step = step;
         Ok(())

@@ -12,6 +12,7 @@ use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::TrainError;
 use super::adapter;
 use super::data::{self, Dataset, Encoder, Skip};
 use super::loss::KdWeights;
@@ -70,19 +71,19 @@ struct TrainerState {
 }
 
 /// The device `name` says, or an error saying why it is not there.
-pub fn device(name: &str) -> Result<Device, String> {
+pub fn device(name: &str) -> Result<Device, TrainError> {
     match name {
         "cpu" => Ok(Device::Cpu),
         "cuda" => {
             if !candle_core::utils::cuda_is_available() {
-                return Err("--device cuda: this retort was built without the `cuda` feature (see scripts/build-cuda.sh)".into());
+                return Err(TrainError::NoCuda);
             }
-            let device = Device::new_cuda(0).map_err(|e| format!("--device cuda: no usable GPU: {e}"))?;
+            let device = Device::new_cuda(0).map_err(|cause| TrainError::NoGpu { cause })?;
             #[cfg(feature = "cuda")]
-            tune_cuda(&device).map_err(|e| format!("--device cuda: cannot set up the GPU's allocator: {e}"))?;
+            tune_cuda(&device).map_err(|cause| TrainError::GpuAllocator { cause })?;
             Ok(device)
         }
-        other => Err(format!("--device {other:?}: expected cpu or cuda")),
+        other => Err(TrainError::UnknownDevice { name: other.to_owned() }),
     }
 }
 
@@ -96,7 +97,7 @@ pub fn device(name: &str) -> Result<Device, String> {
 ///   allocator does.
 #[cfg(feature = "cuda")]
 #[allow(unsafe_code)]
-fn tune_cuda(device: &Device) -> Result<(), String> {
+fn tune_cuda(device: &Device) -> candle_core::Result<()> {
     use candle_core::cuda_backend::cudarc::driver::sys;
     let Device::Cuda(cuda) = device else { return Ok(()) };
     // SAFETY: candle's device runs every op on one stream and no tensor exists on it yet.
@@ -106,10 +107,10 @@ fn tune_cuda(device: &Device) -> Result<(), String> {
     let mut threshold = u64::MAX;
     // SAFETY: plain driver calls with valid out-pointers; the attribute takes a u64.
     unsafe {
-        sys::cuDeviceGetDefaultMemPool(&raw mut pool, ordinal).result().map_err(|e| e.to_string())?;
+        sys::cuDeviceGetDefaultMemPool(&raw mut pool, ordinal).result().map_err(|e| candle_core::Error::Wrapped(Box::new(e)))?;
         sys::cuMemPoolSetAttribute(pool, sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, (&raw mut threshold).cast())
             .result()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| candle_core::Error::Wrapped(Box::new(e)))?;
     }
     Ok(())
 }
@@ -129,30 +130,30 @@ pub fn device_memory(device: &Device) -> Option<(u64, u64)> {
 }
 
 /// `acc + t`, or `t` when there is nothing yet (sums kept on the device).
-fn add(acc: Option<Tensor>, t: Tensor) -> Result<Tensor, String> {
+fn add(acc: Option<Tensor>, t: Tensor) -> candle_core::Result<Tensor> {
     match acc {
         None => Ok(t),
-        Some(acc) => (acc + t).map_err(|e| e.to_string()),
+        Some(acc) => acc + t,
     }
 }
 
 /// The value of a scalar tensor (the host waits for the device here).
-fn read(t: &Tensor) -> Result<f64, String> {
-    t.to_dtype(DType::F32).and_then(|t| t.to_scalar::<f32>()).map(f64::from).map_err(|e| e.to_string())
+fn read(t: &Tensor) -> candle_core::Result<f64> {
+    t.to_dtype(DType::F32).and_then(|t| t.to_scalar::<f32>()).map(f64::from)
 }
 
 /// The loss over `rows` without updating anything (validation), as the mean over targets; the
 /// sum stays on the device and is read once.
-fn evaluate(model: &Model, rows: &[Row], batch_tokens: usize, kd: Option<KdWeights>, pad: u32) -> Result<f64, String> {
+fn evaluate(model: &Model, rows: &[Row], batch_tokens: usize, kd: Option<KdWeights>, pad: u32) -> candle_core::Result<f64> {
     let lengths: Vec<usize> = rows.iter().map(|r| r.ids.len()).collect();
     let (mut sum, mut count) = (None, 0usize);
     for batch in data::batches(&lengths, batch_tokens, 0, 0) {
         let picked: Vec<&Row> = batch.iter().map(|i| &rows[*i]).collect();
-        let b = Batch::new(&picked, pad, &model.device).map_err(|e| e.to_string())?;
+        let b = Batch::new(&picked, pad, &model.device)?;
         if b.loss_tokens == 0 {
             continue;
         }
-        sum = Some(add(sum, batch_loss(model, &b, kd, 1).map_err(|e| e.to_string())?)?);
+        sum = Some(add(sum, batch_loss(model, &b, kd, 1)?)?);
         count += b.loss_tokens;
     }
     match sum {
@@ -161,24 +162,23 @@ fn evaluate(model: &Model, rows: &[Row], batch_tokens: usize, kd: Option<KdWeigh
     }
 }
 
-fn save_checkpoint(model: &Model, opt: &AdamW, opts: &TrainOptions, step: u64) -> Result<PathBuf, String> {
+fn save_checkpoint(model: &Model, opt: &AdamW, opts: &TrainOptions, step: u64) -> Result<PathBuf, TrainError> {
     let dir = opts.out.join(format!("checkpoint-{step}"));
     let base = opts.model.display().to_string();
     adapter::save(model, &opts.lora, &base, &dir)?;
     let state = dir.join("optimizer.safetensors");
-    candle_core::safetensors::save(&opt.state().map_err(|e| e.to_string())?, &state)
-        .map_err(|e| format!("cannot write {}: {e}", state.display()))?;
+    candle_core::safetensors::save(&opt.state()?, &state).map_err(|cause| TrainError::WriteTensors { path: state.clone(), cause })?;
     let text = serde_json::to_string_pretty(&TrainerState { step, options: opts.clone() }).unwrap_or_default();
-    std::fs::write(dir.join("trainer_state.json"), text).map_err(|e| format!("cannot write {}: {e}", dir.display()))?;
+    // The error names the checkpoint directory, as it always has.
+    std::fs::write(dir.join("trainer_state.json"), text).map_err(|cause| TrainError::Write { path: dir.clone(), cause })?;
     Ok(dir)
 }
 
 /// Reads a checkpoint's options and step (to resume it).
-pub fn read_checkpoint(dir: &Path) -> Result<(TrainOptions, u64), String> {
+pub fn read_checkpoint(dir: &Path) -> Result<(TrainOptions, u64), TrainError> {
     let path = dir.join("trainer_state.json");
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e} (is it a checkpoint directory?)", path.display()))?;
-    let state: TrainerState = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(&path).map_err(|cause| TrainError::NoCheckpoint { path: path.clone(), cause })?;
+    let state: TrainerState = serde_json::from_str(&text).map_err(|cause| TrainError::Json { path, cause })?;
     Ok((state.options, state.step))
 }
 
@@ -194,12 +194,12 @@ pub fn train(
     resume: Option<&Path>,
     cancel: &Arc<AtomicBool>,
     report: &mut dyn FnMut(Event),
-) -> Result<(Dataset, PathBuf), String> {
+) -> Result<(Dataset, PathBuf), TrainError> {
     if opts.lora.r == 0 {
-        return Err("--r must be at least 1".into());
+        return Err(TrainError::ZeroRank);
     }
     if opts.grad_accum == 0 || opts.batch_tokens == 0 {
-        return Err("--grad-accum and --batch-tokens must be at least 1".into());
+        return Err(TrainError::ZeroBatch);
     }
     let device = device(&opts.device)?;
     // bf16 base weights on a GPU (LoRA stays f32); f32 on the CPU, where bf16 is slower.
@@ -207,11 +207,11 @@ pub fn train(
     let encoder = Encoder::load(&opts.model)?;
     let dataset = data::load(&opts.data, &encoder, opts.max_len)?;
     if dataset.train.is_empty() {
-        let why = dataset
-            .skipped
-            .first()
-            .map_or_else(String::new, |(at, s)| format!(" ({} skipped; the first, {at}: {s})", dataset.skipped.len()));
-        return Err(format!("{}: no training rows{why}", opts.data.display()));
+        return Err(TrainError::NoRows {
+            data: opts.data.clone(),
+            skipped: dataset.skipped.len(),
+            first: dataset.skipped.into_iter().next(),
+        });
     }
     let soft = dataset.train.iter().any(|r| r.soft.is_some());
     let model = Model::load(&opts.model, &device, dtype, Some(&opts.lora), opts.seed)?;
@@ -225,9 +225,7 @@ pub fn train(
         if let Some(bad) =
             dataset.train.iter().filter_map(|r| r.soft.as_ref()).flatten().flatten().flat_map(|(ids, _)| ids).find(|id| **id >= vocab)
         {
-            return Err(format!(
-                "a teacher token id ({bad}) is outside the student's vocabulary ({vocab}): teacher and student tokenizers differ"
-            ));
+            return Err(TrainError::TeacherId { id: *bad, vocab });
         }
     }
     let kd = soft.then_some(KdWeights { alpha: opts.kd_alpha, temperature: opts.temperature });
@@ -240,22 +238,22 @@ pub fn train(
     }
     let warmup = (opts.warmup * total as f64).ceil() as u64;
     let params = AdamWParams { lr: opts.lr, weight_decay: opts.weight_decay, ..AdamWParams::default() };
-    let mut opt = AdamW::new(model.lora.iter().map(|(k, v)| (k.clone(), v.clone())).collect(), params).map_err(|e| e.to_string())?;
+    let mut opt = AdamW::new(model.lora.iter().map(|(k, v)| (k.clone(), v.clone())).collect(), params)?;
     let mut step = 0u64;
     if let Some(dir) = resume {
         let (_, saved_step) = read_checkpoint(dir)?;
-        let state = candle_core::safetensors::load(dir.join("optimizer.safetensors"), &device)
-            .map_err(|e| format!("cannot read {}: {e}", dir.join("optimizer.safetensors").display()))?;
+        let path = dir.join("optimizer.safetensors");
+        let state = candle_core::safetensors::load(&path, &device).map_err(|cause| TrainError::ReadTensors { path, cause })?;
         opt.restore(state, saved_step)?;
         step = saved_step;
     }
-    std::fs::create_dir_all(&opts.out).map_err(|e| format!("cannot create {}: {e}", opts.out.display()))?;
+    std::fs::create_dir_all(&opts.out).map_err(|cause| TrainError::CreateDir { path: opts.out.clone(), cause })?;
     let metrics_path = opts.out.join("metrics.jsonl");
     let mut metrics = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&metrics_path)
-        .map_err(|e| format!("cannot write {}: {e}", metrics_path.display()))?;
+        .map_err(|cause| TrainError::Write { path: metrics_path.clone(), cause })?;
     let mut log = |value: serde_json::Value| {
         use std::io::Write as _;
         let _ = writeln!(metrics, "{value}");
@@ -309,8 +307,7 @@ pub fn train(
         let batches: Vec<Batch> = group
             .iter()
             .map(|b| Batch::new(&b.iter().map(|i| &dataset.train[*i]).collect::<Vec<_>>(), pad, &device))
-            .collect::<Result<_, _>>()
-            .map_err(|e| e.to_string())?;
+            .collect::<Result<_, _>>()?;
         // The mean over every target of the step, as transformers divides by the step's items.
         let targets: usize = batches.iter().map(|b| b.loss_tokens).sum();
         let tokens: usize = batches.iter().map(|b| b.tokens).sum();
@@ -324,13 +321,13 @@ pub fn train(
             if b.loss_tokens == 0 {
                 continue;
             }
-            let (loss, g) = loss_and_grads(&model, b, kd, targets).map_err(|e| e.to_string())?;
-            grads = Some(add(grads, opt.flatten(&g).map_err(|e| e.to_string())?)?);
+            let (loss, g) = loss_and_grads(&model, b, kd, targets)?;
+            grads = Some(add(grads, opt.flatten(&g)?)?);
             loss_total = Some(add(loss_total, loss)?);
         }
         let (Some(grads), Some(loss_total)) = (grads, loss_total) else { continue };
         let lr = cosine_lr(opts.lr, step, warmup, total);
-        let grad_norm = read(&opt.step(&grads, lr, opts.max_grad_norm).map_err(|e| e.to_string())?)?;
+        let grad_norm = read(&opt.step(&grads, lr, opts.max_grad_norm)?)?;
         let loss_total = read(&loss_total)?;
         step += 1;
         let secs = t0.elapsed().as_secs_f64();

@@ -7,6 +7,7 @@ use candle_core::{D, DType, Device, Tensor};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
+use super::TrainError;
 use super::data::{Conversation, Encoder};
 use super::model::{Cache, Model};
 
@@ -28,7 +29,7 @@ pub struct Student {
 
 impl Student {
     /// Loads `model_dir`, with the adapter in `adapter_dir` applied when given.
-    pub fn load(model_dir: &Path, adapter_dir: Option<&Path>, device: &Device) -> Result<Self, String> {
+    pub fn load(model_dir: &Path, adapter_dir: Option<&Path>, device: &Device) -> Result<Self, TrainError> {
         let dtype = if device.is_cuda() { DType::BF16 } else { DType::F32 };
         let spec = adapter_dir.map(super::adapter::read_spec).transpose()?;
         let model = Model::load(model_dir, device, dtype, spec.as_ref(), 0)?;
@@ -54,13 +55,13 @@ impl Student {
     }
 
     /// The answer to a conversation's turns before its last assistant turn.
-    pub fn answer(&self, conv: &Conversation, opts: &SampleOptions) -> Result<String, String> {
+    pub fn answer(&self, conv: &Conversation, opts: &SampleOptions) -> Result<String, TrainError> {
         let last_assistant = conv.messages.iter().rposition(|m| m.get("role").and_then(Value::as_str) == Some("assistant"));
         let turns = &conv.messages[..last_assistant.unwrap_or(conv.messages.len())];
         let prompt = self.encoder.render_prompt(turns, conv.tools.as_ref())?;
-        let ids = self.encoder.tokenizer.encode(prompt.as_str(), false).map_err(|e| e.to_string())?.get_ids().to_vec();
-        let out = self.continue_ids(&ids, opts).map_err(|e| e.to_string())?;
-        self.encoder.tokenizer.decode(&out, true).map_err(|e| e.to_string())
+        let ids = self.encoder.tokenizer.encode(prompt.as_str(), false).map_err(TrainError::Tokenize)?.get_ids().to_vec();
+        let out = self.continue_ids(&ids, opts)?;
+        self.encoder.tokenizer.decode(&out, true).map_err(TrainError::Tokenize)
     }
 
     /// New token ids after `ids`.
@@ -113,7 +114,7 @@ fn sample(logits: &Tensor, opts: &SampleOptions, rng: &mut rand::rngs::StdRng) -
 
 /// The trained student's greedy answers (128 tokens at most) to the first `n` validation
 /// prompts of the run's export (or its first training prompts when it has none).
-pub fn validation_answers(opts: &super::run::TrainOptions, n: usize) -> Result<Vec<(String, String)>, String> {
+pub fn validation_answers(opts: &super::run::TrainOptions, n: usize) -> Result<Vec<(String, String)>, TrainError> {
     let device = super::run::device(&opts.device)?;
     let student = Student::load(&opts.model, Some(&opts.out), &device)?;
     let sample = SampleOptions { max_new_tokens: 128, temperature: 0.0, top_p: 1.0, seed: 0 };

@@ -11,6 +11,8 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
 use serde_json::{Value, json};
 
+use super::TrainError;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Shape {
     /// Qwen2 with 2 layers, hidden 64, vocab 320: trains in milliseconds on a CPU.
@@ -76,8 +78,8 @@ fn tokenizer() -> Value {
 }
 
 /// Writes a random model of `shape` into `dir` (weights normal(0, 0.02), norms 1), in `dtype`.
-pub fn create(dir: &Path, shape: Shape, dtype: DType, seed: u64) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+pub fn create(dir: &Path, shape: Shape, dtype: DType, seed: u64) -> Result<(), TrainError> {
+    std::fs::create_dir_all(dir).map_err(|cause| TrainError::CreateDir { path: dir.to_owned(), cause })?;
     let config = config(shape);
     let get = |k: &str| config[k].as_u64().unwrap_or(0) as usize;
     let (h, inter, layers, heads, kv, vocab) = (
@@ -90,12 +92,12 @@ pub fn create(dir: &Path, shape: Shape, dtype: DType, seed: u64) -> Result<(), S
     );
     let d = h / heads;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let normal = Normal::new(0f32, 0.02).map_err(|e| e.to_string())?;
+    let normal = Normal::new(0f32, 0.02).map_err(TrainError::Distribution)?;
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
-    let mut random = |name: String, shape: &[usize]| -> Result<(), String> {
+    let mut random = |name: String, shape: &[usize]| -> Result<(), TrainError> {
         let n: usize = shape.iter().product();
         let values: Vec<f32> = (0..n).map(|_| normal.sample(&mut rng)).collect();
-        let t = Tensor::from_vec(values, shape, &Device::Cpu).and_then(|t| t.to_dtype(dtype)).map_err(|e| e.to_string())?;
+        let t = Tensor::from_vec(values, shape, &Device::Cpu).and_then(|t| t.to_dtype(dtype))?;
         tensors.insert(name, t);
         Ok(())
     };
@@ -113,18 +115,17 @@ pub fn create(dir: &Path, shape: Shape, dtype: DType, seed: u64) -> Result<(), S
         random(format!("{p}.mlp.up_proj.weight"), &[inter, h])?;
         random(format!("{p}.mlp.down_proj.weight"), &[h, inter])?;
     }
-    let ones = |n: usize| Tensor::ones(n, dtype, &Device::Cpu).map_err(|e| e.to_string());
+    let ones = |n: usize| Tensor::ones(n, dtype, &Device::Cpu);
     for i in 0..layers {
         tensors.insert(format!("model.layers.{i}.input_layernorm.weight"), ones(h)?);
         tensors.insert(format!("model.layers.{i}.post_attention_layernorm.weight"), ones(h)?);
     }
     tensors.insert("model.norm.weight".into(), ones(h)?);
     let weights = dir.join("model.safetensors");
-    candle_core::safetensors::save(&tensors, &weights).map_err(|e| format!("cannot write {}: {e}", weights.display()))?;
+    candle_core::safetensors::save(&tensors, &weights).map_err(|cause| TrainError::WriteTensors { path: weights, cause })?;
     let write = |name: &str, v: &Value| {
         let path = dir.join(name);
-        std::fs::write(&path, serde_json::to_string_pretty(v).unwrap_or_default())
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        std::fs::write(&path, serde_json::to_string_pretty(v).unwrap_or_default()).map_err(|cause| TrainError::Write { path, cause })
     };
     let mut config = config;
     config["torch_dtype"] = json!(if dtype == DType::BF16 { "bfloat16" } else { "float32" });

@@ -78,8 +78,14 @@ impl ExportForm {
     pub fn options(&self) -> Result<ExportOptions, String> {
         let val: f64 = self.val.trim().parse().map_err(|_| format!("validation share {:?} is not a number", self.val))?;
         let seed: u64 = self.seed.trim().parse().map_err(|_| format!("seed {:?} is not a whole number", self.seed))?;
-        let statuses =
-            self.statuses.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::parse::<Status>).collect::<Result<Vec<_>, _>>()?;
+        let statuses = self
+            .statuses
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::parse::<Status>)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
         let filter_expr = if self.filter.trim().is_empty() {
             None
         } else {

@@ -120,7 +120,10 @@ pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Ef
             }
             Effect::LoadRuns => Msg::Runs(data::past_runs(store).await.map_err(e)?),
             Effect::StudentAnswers(opts) => Msg::Answers(
-                tokio::task::spawn_blocking(move || crate::train::sample::validation_answers(&opts, 3)).await.map_err(|e| e.to_string())?,
+                tokio::task::spawn_blocking(move || crate::train::sample::validation_answers(&opts, 3))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string()),
             ),
             Effect::LoadGenerations => Msg::Generations(ops::generate::running(store).await.map_err(e)?),
             Effect::Refresh(ids) => Msg::Rows(data::rows(store, &ids).await.map_err(e)?),

@@ -12,7 +12,22 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{Outcome, SampleView, Verifier};
+use super::{Outcome, SampleView, Verifier, VerifyError};
+
+/// Why a checker gave no reply: recorded as the sample's failure, never as a score.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error("cannot run {program:?}: {cause}")]
+    Spawn { program: String, cause: std::io::Error },
+    /// A pipe asked for was not there (`stdin`, `stdout`, `stderr`).
+    #[error("no {0}")]
+    NoPipe(&'static str),
+    /// Waiting for the checker failed; the system's reason as it is.
+    #[error("{0}")]
+    Wait(std::io::Error),
+    #[error("timed out after {:.1}s", .0.as_secs_f64())]
+    TimedOut(Duration),
+}
 
 pub struct Cmd {
     pub name: String,
@@ -22,30 +37,30 @@ pub struct Cmd {
 
 impl Cmd {
     /// Splits a command line the way a shell would, without running one.
-    pub fn new(name: String, command: &str, timeout: Duration) -> Result<Self, String> {
-        let argv = shell_words::split(command).map_err(|e| format!("--cmd {command:?}: {e}"))?;
+    pub fn new(name: String, command: &str, timeout: Duration) -> Result<Self, VerifyError> {
+        let argv = shell_words::split(command).map_err(|cause| VerifyError::CmdSyntax { command: command.to_owned(), cause })?;
         if argv.is_empty() {
-            return Err("--cmd is empty".into());
+            return Err(VerifyError::EmptyCmd);
         }
         Ok(Self { name, argv, timeout })
     }
 
-    fn run(&self, input: &[u8]) -> Result<(String, String, Option<i32>), String> {
+    fn run(&self, input: &[u8]) -> Result<(String, String, Option<i32>), RunError> {
         let mut child = Command::new(&self.argv[0])
             .args(&self.argv[1..])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("cannot run {:?}: {e}", self.argv[0]))?;
-        let mut stdin = child.stdin.take().ok_or("no stdin")?;
+            .map_err(|cause| RunError::Spawn { program: self.argv[0].clone(), cause })?;
+        let mut stdin = child.stdin.take().ok_or(RunError::NoPipe("stdin"))?;
         let input = input.to_vec();
         // Feed stdin and drain the pipes on their own threads so a chatty checker never blocks.
         let writer = std::thread::spawn(move || {
             let _ = stdin.write_all(&input);
         });
-        let mut stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut stderr = child.stderr.take().ok_or("no stderr")?;
+        let mut stdout = child.stdout.take().ok_or(RunError::NoPipe("stdout"))?;
+        let mut stderr = child.stderr.take().ok_or(RunError::NoPipe("stderr"))?;
         let out = std::thread::spawn(move || {
             let mut s = Vec::new();
             let _ = stdout.read_to_end(&mut s);
@@ -58,13 +73,13 @@ impl Cmd {
         });
         let started = Instant::now();
         let status = loop {
-            if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            if let Some(status) = child.try_wait().map_err(RunError::Wait)? {
                 break status;
             }
             if started.elapsed() > self.timeout {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("timed out after {:.1}s", self.timeout.as_secs_f64()));
+                return Err(RunError::TimedOut(self.timeout));
             }
             std::thread::sleep(Duration::from_millis(2));
         };
@@ -98,7 +113,7 @@ impl Verifier for Cmd {
         };
         let (out, err, code) = match self.run(&input) {
             Ok(r) => r,
-            Err(error) => return Outcome::Failed { error },
+            Err(error) => return Outcome::Failed { error: error.to_string() },
         };
         if code != Some(0) {
             let code = code.map_or_else(|| "a signal".to_owned(), |c| format!("status {c}"));

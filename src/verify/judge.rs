@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::{Outcome, SampleView, Verifier};
+use super::{Outcome, SampleView, Verifier, VerifyError};
 use crate::teacher::client::{ChatClient, first_content};
 
 /// The rubric used when none is given.
@@ -27,14 +27,14 @@ pub struct Judge {
 
 impl Judge {
     /// Checks the rubric renders before any request is sent.
-    pub fn check_rubric(rubric: &str) -> Result<(), String> {
+    pub fn check_rubric(rubric: &str) -> Result<(), VerifyError> {
         let env = minijinja::Environment::new();
         env.render_str(rubric, minijinja::context! { prompt => "p", reference => "r", reasoning => "t", answer => "a", scale => 10 })
             .map(|_| ())
-            .map_err(|e| format!("the rubric template does not render: {e}"))
+            .map_err(|cause| VerifyError::Rubric { cause })
     }
 
-    fn render(&self, s: &SampleView) -> Result<String, String> {
+    fn render(&self, s: &SampleView) -> Result<String, minijinja::Error> {
         let env = minijinja::Environment::new();
         env.render_str(
             &self.rubric,
@@ -42,7 +42,6 @@ impl Judge {
                 prompt => &s.prompt, reference => &s.reference, reasoning => &s.reasoning, answer => &s.answer, scale => self.scale
             },
         )
-        .map_err(|e| format!("the rubric does not render: {e}"))
     }
 }
 
@@ -85,7 +84,8 @@ impl Verifier for Judge {
     fn check(&self, s: &SampleView) -> Outcome {
         let content = match self.render(s) {
             Ok(c) => c,
-            Err(error) => return Outcome::Failed { error },
+            // A failure of this sample alone, recorded as its outcome.
+            Err(e) => return Outcome::Failed { error: format!("the rubric does not render: {e}") },
         };
         let request = json!({
             "model": self.model,

@@ -12,6 +12,10 @@ pub mod math;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::domain::UnknownName;
+use crate::ingest::scores::BadVerifierName;
+use crate::teacher::client::ClientError;
+
 /// What a verifier sees of a sample.
 #[derive(Debug, Clone, Serialize)]
 pub struct SampleView {
@@ -81,8 +85,37 @@ pub struct Spec {
     pub pass_at: f64,
 }
 
+/// Why a verifier cannot be built from what the command line says.
+///
+/// Causes (a shell-syntax error, jinja's reason) are in the message, not chained as sources, so
+/// `{:#}` prints them once.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Name(#[from] BadVerifierName),
+    #[error(transparent)]
+    Unknown(#[from] UnknownName),
+    #[error("the cmd verifier needs --cmd 'PROGRAM ARGS...'")]
+    NoCmd,
+    /// `--cmd` does not split into words (an unclosed quote).
+    #[error("--cmd {command:?}: {cause}")]
+    CmdSyntax { command: String, cause: shell_words::ParseError },
+    #[error("--cmd is empty")]
+    EmptyCmd,
+    #[error("the judge verifier needs --model NAME")]
+    NoModel,
+    #[error("the rubric template does not render: {cause}")]
+    Rubric { cause: minijinja::Error },
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("the judge needs an async runtime")]
+    NoRuntime,
+    #[error("--scale must be above 0")]
+    Scale,
+}
+
 /// Builds a verifier from its spec.
-pub fn build(spec: &Spec) -> Result<std::sync::Arc<dyn Verifier>, String> {
+pub fn build(spec: &Spec) -> Result<std::sync::Arc<dyn Verifier>, VerifyError> {
     let name = spec.name.clone().unwrap_or_else(|| spec.kind.clone());
     crate::ingest::scores::check_verifier_name(&name)?;
     Ok(match spec.kind.as_str() {
@@ -93,11 +126,11 @@ pub fn build(spec: &Spec) -> Result<std::sync::Arc<dyn Verifier>, String> {
         "repetition" => std::sync::Arc::new(builtin::Repetition { name }),
         "language" => std::sync::Arc::new(builtin::Language { name }),
         "cmd" => {
-            let command = spec.cmd.as_deref().ok_or("the cmd verifier needs --cmd 'PROGRAM ARGS...'")?;
+            let command = spec.cmd.as_deref().ok_or(VerifyError::NoCmd)?;
             std::sync::Arc::new(cmd::Cmd::new(name, command, spec.timeout)?)
         }
         "judge" => {
-            let model = spec.model.clone().ok_or("the judge verifier needs --model NAME")?;
+            let model = spec.model.clone().ok_or(VerifyError::NoModel)?;
             let rubric = spec.rubric.clone().unwrap_or_else(|| judge::DEFAULT_RUBRIC.to_owned());
             judge::Judge::check_rubric(&rubric)?;
             let client = crate::teacher::client::ChatClient::new(&crate::teacher::client::ClientConfig {
@@ -105,11 +138,10 @@ pub fn build(spec: &Spec) -> Result<std::sync::Arc<dyn Verifier>, String> {
                 api_key_env: spec.api_key_env.clone(),
                 timeout: spec.timeout,
                 max_retries: 4,
-            })
-            .map_err(|e| e.to_string())?;
-            let runtime = tokio::runtime::Handle::try_current().map_err(|_| "the judge needs an async runtime".to_owned())?;
+            })?;
+            let runtime = tokio::runtime::Handle::try_current().map_err(|_| VerifyError::NoRuntime)?;
             if spec.scale.is_nan() || spec.scale <= 0.0 {
-                return Err("--scale must be above 0".into());
+                return Err(VerifyError::Scale);
             }
             std::sync::Arc::new(judge::Judge {
                 name,
@@ -121,6 +153,6 @@ pub fn build(spec: &Spec) -> Result<std::sync::Arc<dyn Verifier>, String> {
                 runtime,
             })
         }
-        other => return Err(format!("unknown verifier {other:?}; expected one of: {}", KINDS.join(", "))),
+        other => return Err(UnknownName { kind: "verifier".into(), name: other.to_owned(), expected: KINDS.to_vec() }.into()),
     })
 }

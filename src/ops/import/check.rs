@@ -110,9 +110,9 @@ pub fn decode(raw: &RawRecord, format: Option<Format>, ctx: &ParseContext) -> Re
     let value = to_value(raw)?;
     let format = match format {
         Some(f) => f,
-        None => ingest::detect(&value).map_err(|message| located(raw, message))?,
+        None => ingest::detect(&value).map_err(|e| located(raw, e.to_string()))?,
     };
-    ingest::parse(format, value, ctx).map_err(|message| located(raw, message))
+    ingest::parse(format, value, ctx).map_err(|e| located(raw, e.to_string()))
 }
 
 /// The file's sha256, read apart from the records: on its own thread it overlaps the decoding,
@@ -146,7 +146,7 @@ fn file_format(path: &Path, layout: Layout, opts: &ImportOptions) -> Result<Form
             Ok(raw) => raw,
             // A broken structure ends the reading: it is why there is no record.
             Err(ReadError::Malformed { line, column, message }) => {
-                first_error.get_or_insert((DecodeError { line, column: Some(column), message }, None));
+                first_error.get_or_insert((DecodeError { line, column: Some(column), message: message.to_string() }, None));
                 continue;
             }
             Err(_) => continue,
@@ -303,15 +303,15 @@ fn check_file(
                 continue;
             }
             Err(ReadError::Malformed { line, column, message }) => {
-                found.add(path, line, Some(column), message);
+                found.add(path, line, Some(column), message.to_string());
                 continue;
             }
             Err(ReadError::Io(e)) => return Err(io_error(path, &e)),
         };
         if format == Format::BatchInput {
             match to_value(&raw).and_then(|v| {
-                let obj = ingest::json::as_object(v).map_err(|m| DecodeError { line: raw.line, column: None, message: m })?;
-                chat::parse_batch_input(&obj).map_err(|m| DecodeError { line: raw.line, column: None, message: m })
+                let obj = ingest::json::as_object(v).map_err(|m| DecodeError { line: raw.line, column: None, message: m.to_string() })?;
+                chat::parse_batch_input(&obj).map_err(|m| DecodeError { line: raw.line, column: None, message: m.to_string() })
             }) {
                 Ok((record, request)) => {
                     let id = record.custom_id.unwrap_or_default();

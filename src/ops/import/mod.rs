@@ -156,7 +156,7 @@ pub async fn import(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Vec<FileReport>, ImportError> {
     let counter = Arc::new(match &opts.tokenizer {
-        Some(path) => TokenCounter::from_file(path).map_err(ImportError::Usage)?,
+        Some(path) => TokenCounter::from_file(path).map_err(|e| ImportError::Usage(e.to_string()))?,
         None => TokenCounter::Estimate,
     });
     // Pass 1: check everything before writing anything.

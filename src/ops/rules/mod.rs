@@ -16,8 +16,8 @@ use crate::store::{self, Store, Tx};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuleRunError {
-    #[error("{0}")]
-    Input(String),
+    #[error(transparent)]
+    EvalSet(#[from] crate::rules::ngrams::EvalSetError),
     #[error("the store: {0}")]
     Store(store::StoreError),
 }

@@ -58,7 +58,7 @@ async fn near_duplicates(tx: &mut Tx, rule: &Rule, threshold: f64, override_cura
 }
 
 async fn contaminated(tx: &mut Tx, rule: &Rule, path: &Path, n: usize, override_curator: bool) -> Result<Vec<(i64, String)>, RuleRunError> {
-    let eval = EvalSet::load(path, n).map_err(RuleRunError::Input)?;
+    let eval = EvalSet::load(path, n)?;
     let mut verdicts: HashMap<i64, Option<u64>> = HashMap::new();
     let mut picks = Vec::new();
     selection::for_each_prompt(tx, rule.filter.as_ref(), |c, text| {

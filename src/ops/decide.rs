@@ -3,8 +3,7 @@
 //! unless `--override`.
 
 use crate::domain::{LabelType, Status};
-use crate::rules::Action;
-use crate::store::actions::{self, Move};
+use crate::store::actions::{self, Change, Move};
 use crate::store::{self, Store};
 
 /// Who a curator's decisions are recorded as.
@@ -20,24 +19,14 @@ pub struct Decided {
 
 /// Sets the status of `ids` as the curator; returns the action, or none when nothing changed.
 pub async fn set_status(store: &Store, ids: &[i64], status: Status) -> store::Result<Option<Decided>> {
-    let mut tx = store.write().await?;
-    if actions::select_other_status(&mut tx, ids, status).await? == 0 {
-        tx.rollback().await?;
-        return Ok(None);
-    }
     let description = format!("{} {} sample(s)", verb(status), ids.len());
-    record(tx, &Action::SetStatus(status), &description).await.map(Some)
+    decide(store, ids, Change::Status(status), &description).await
 }
 
 /// Sets the label type of `ids` as the curator.
 pub async fn set_label(store: &Store, ids: &[i64], label: LabelType) -> store::Result<Option<Decided>> {
-    let mut tx = store.write().await?;
-    if actions::select_other_label(&mut tx, ids, label).await? == 0 {
-        tx.rollback().await?;
-        return Ok(None);
-    }
     let description = format!("label {label} {} sample(s)", ids.len());
-    record(tx, &Action::Label(label), &description).await.map(Some)
+    decide(store, ids, Change::Label(label), &description).await
 }
 
 fn verb(status: Status) -> &'static str {
@@ -48,13 +37,14 @@ fn verb(status: Status) -> &'static str {
     }
 }
 
-/// Records the action on the selected samples and commits.
-async fn record(mut tx: store::Tx, action: &Action, description: &str) -> store::Result<Decided> {
-    let action_id = actions::record(&mut tx, CURATOR, None, description).await?;
-    actions::write_changes(&mut tx, action_id, action, CURATOR).await?;
-    let moves = actions::moves(&mut tx, action_id).await?;
+async fn decide(store: &Store, ids: &[i64], change: Change, description: &str) -> store::Result<Option<Decided>> {
+    let mut tx = store.write().await?;
+    let Some((action_id, moves)) = actions::decide(&mut tx, ids, change, CURATOR, description).await? else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
     tx.commit().await?;
-    Ok(Decided { action_id, moves })
+    Ok(Some(Decided { action_id, moves }))
 }
 
 /// Sets (or, with an empty text, removes) the curator's note on a sample.

@@ -6,10 +6,8 @@
 //! [`super::selection`]), in the caller's write transaction.
 
 use sqlx::SqliteConnection;
-use sqlx::sqlite::SqliteArguments;
 
-use super::sql::{add_arg, placeholders};
-use super::{Result, Tx, now, selection};
+use super::{Result, Tx, now};
 use crate::domain::{LabelType, Status};
 use crate::rules::Action;
 
@@ -64,32 +62,69 @@ pub async fn record(tx: &mut Tx, actor: &str, rule_id: Option<i64>, description:
     Ok(id)
 }
 
-/// Selects those of `ids` whose status differs from `status`; returns how many.
-pub async fn select_other_status(tx: &mut Tx, ids: &[i64], status: Status) -> Result<u64> {
-    select_differing(tx.conn(), ids, "status", status.as_str()).await
+/// A curator's change of one field on some samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Status(Status),
+    Label(LabelType),
 }
 
-/// Selects those of `ids` whose label differs from `label`; returns how many.
-pub async fn select_other_label(tx: &mut Tx, ids: &[i64], label: LabelType) -> Result<u64> {
-    select_differing(tx.conn(), ids, "label", label.as_str()).await
-}
-
-async fn select_differing(conn: &mut SqliteConnection, ids: &[i64], column: &'static str, value: &str) -> Result<u64> {
-    selection::reset_on(conn).await?;
-    let mut n = 0;
-    for chunk in ids.chunks(500) {
-        let mut args = SqliteArguments::default();
-        for id in chunk {
-            add_arg(&mut args, *id)?;
-        }
-        add_arg(&mut args, value.to_owned())?;
-        let sql = format!(
-            "INSERT OR IGNORE INTO temp.rule_selection (sample_id) SELECT id FROM samples WHERE id IN ({}) AND {column} IS NOT ?",
-            placeholders(chunk.len())
-        );
-        n += sqlx::query_with(sqlx::AssertSqlSafe(sql), args).execute(&mut *conn).await?.rows_affected();
+/// Records and makes a curator's change on those of `ids` it changes, as one action under
+/// `actor`; returns the action and what it moved, or none (and nothing recorded) when every
+/// sample already holds the value. A key press's write: five statements, the fewest that keep
+/// the history exact, since each waits on its own turn of the connection's thread, which a
+/// busy machine hands out slowly.
+pub async fn decide(tx: &mut Tx, ids: &[i64], change: Change, actor: &str, description: &str) -> Result<Option<(i64, Vec<Move>)>> {
+    let conn = tx.conn();
+    let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+    let (action_id,): (i64,) =
+        sqlx::query_as("INSERT INTO actions (actor, rule_id, description, created_at) VALUES (?, NULL, ?, ?) RETURNING id")
+            .bind(actor)
+            .bind(description)
+            .bind(now())
+            .fetch_one(&mut *conn)
+            .await?;
+    // Numbered parameters throughout: sqlx counts a plain `?` after a numbered one wrong.
+    let (record, update, value) = match change {
+        Change::Status(s) => (
+            "INSERT INTO decisions (action_id, sample_id, field, old_value, new_value, old_by, old_at) \
+             SELECT ?1, id, 'status', status, ?2, decided_by, decided_at FROM samples \
+             WHERE id IN (SELECT value FROM json_each(?3)) AND status IS NOT ?2 RETURNING old_value",
+            "UPDATE samples SET status = ?1, decided_by = ?3, decided_at = ?4 WHERE id IN (SELECT value FROM json_each(?2)) AND status IS NOT ?1",
+            s.as_str(),
+        ),
+        Change::Label(l) => (
+            "INSERT INTO decisions (action_id, sample_id, field, old_value, new_value) \
+             SELECT ?1, id, 'label', label, ?2 FROM samples \
+             WHERE id IN (SELECT value FROM json_each(?3)) AND label IS NOT ?2 RETURNING old_value",
+            "UPDATE samples SET label = ?1 WHERE id IN (SELECT value FROM json_each(?2)) AND label IS NOT ?1",
+            l.as_str(),
+        ),
+    };
+    let old: Vec<(String,)> = sqlx::query_as(record).bind(action_id).bind(value).bind(&ids).fetch_all(&mut *conn).await?;
+    if old.is_empty() {
+        return Ok(None);
     }
-    Ok(n)
+    let update = sqlx::query(update).bind(value).bind(&ids);
+    match change {
+        Change::Status(_) => update.bind(actor).bind(now()),
+        Change::Label(_) => update,
+    }
+    .execute(&mut *conn)
+    .await?;
+    let mut counts: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    for (from,) in &old {
+        *counts.entry(from.as_str()).or_default() += 1;
+    }
+    let field = match change {
+        Change::Status(_) => "status",
+        Change::Label(_) => "label",
+    };
+    let moves = counts
+        .into_iter()
+        .filter_map(|(from, n)| Move::from_row((field.to_owned(), Some(from.to_owned()), Some(value.to_owned()), n)))
+        .collect();
+    Ok(Some((action_id, moves)))
 }
 
 /// Writes the decisions for the selected samples, then changes them.

@@ -144,7 +144,8 @@ impl Store {
         // them into the store (~150 ms beside an import), and a key must not pay for that. The
         // TUI folds the log back in the background ([`Store::fold_log`]).
         let options = options(&self.path, Duration::ZERO)?.pragma("wal_autocheckpoint", "0");
-        let pool = SqlitePoolOptions::new().max_connections(1).connect_lazy_with(options);
+        // Its one connection is not pinged before each use: a round trip a key would wait for.
+        let pool = SqlitePoolOptions::new().max_connections(1).test_before_acquire(false).connect_lazy_with(options);
         Ok(Self { pool, path: self.path.clone(), waiting: Waiting::Poll })
     }
 

@@ -21,8 +21,7 @@ pub async fn list(
     store: &Store,
     filter: Option<&Expr>,
     limit: Option<u64>,
-    each: impl FnMut(ListedSample) -> std::io::Result<()>,
+    mut each: impl FnMut(ListedSample) -> std::io::Result<()>,
 ) -> Result<u64, ListError> {
-    let mut each = each;
     samples::each(store, filter, limit, |s| each(s).map_err(ListError::from)).await
 }

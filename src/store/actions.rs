@@ -2,8 +2,9 @@
 //! reverts) and their decisions (a row per sample and field, with the value it replaced, so an
 //! undo is exact); and the writes that make and revert them.
 //!
-//! A change is made on the samples in the temporary table `rule_selection` (see
-//! [`super::selection`]), in the caller's write transaction.
+//! A rule's change is made on the samples in the temporary table `rule_selection` (see
+//! [`super::selection`]), a curator's on the ids it names ([`decide`]); both in the caller's
+//! write transaction.
 
 use sqlx::SqliteConnection;
 
@@ -75,15 +76,9 @@ pub enum Change {
 /// the history exact, since each waits on its own turn of the connection's thread, which a
 /// busy machine hands out slowly.
 pub async fn decide(tx: &mut Tx, ids: &[i64], change: Change, actor: &str, description: &str) -> Result<Option<(i64, Vec<Move>)>> {
+    let action_id = record(tx, actor, None, description).await?;
     let conn = tx.conn();
     let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
-    let (action_id,): (i64,) =
-        sqlx::query_as("INSERT INTO actions (actor, rule_id, description, created_at) VALUES (?, NULL, ?, ?) RETURNING id")
-            .bind(actor)
-            .bind(description)
-            .bind(now())
-            .fetch_one(&mut *conn)
-            .await?;
     // Numbered parameters throughout: sqlx counts a plain `?` after a numbered one wrong.
     let (record, update, value) = match change {
         Change::Status(s) => (
@@ -112,17 +107,17 @@ pub async fn decide(tx: &mut Tx, ids: &[i64], change: Change, actor: &str, descr
     }
     .execute(&mut *conn)
     .await?;
-    let mut counts: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
-    for (from,) in &old {
-        *counts.entry(from.as_str()).or_default() += 1;
+    // What moved, from the values the history rows replaced.
+    let mut counts: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    for (from,) in old {
+        *counts.entry(from).or_default() += 1;
     }
-    let field = match change {
-        Change::Status(_) => "status",
-        Change::Label(_) => "label",
-    };
     let moves = counts
         .into_iter()
-        .filter_map(|(from, n)| Move::from_row((field.to_owned(), Some(from.to_owned()), Some(value.to_owned()), n)))
+        .filter_map(|(from, n)| match change {
+            Change::Status(to) => Some(Move::Status { from: from.parse().ok()?, to, n }),
+            Change::Label(to) => Some(Move::Label { from: from.parse().ok()?, to, n }),
+        })
         .collect();
     Ok(Some((action_id, moves)))
 }
@@ -228,11 +223,6 @@ pub async fn set_note(tx: &mut Tx, action_id: i64, sample_id: i64, note: &str) -
 /// exact, and no count of the store.
 pub async fn moves(tx: &mut Tx, action_id: i64) -> Result<Vec<Move>> {
     moves_on(tx.conn(), action_id).await
-}
-
-/// [`moves`] of a committed action, read outside a transaction (its rows no longer change).
-pub async fn moves_of(store: &super::Store, action_id: i64) -> Result<Vec<Move>> {
-    moves_on(&mut *store.pool.acquire().await?, action_id).await
 }
 
 async fn moves_on(conn: &mut SqliteConnection, action_id: i64) -> Result<Vec<Move>> {

@@ -528,18 +528,26 @@ pub async fn charts(store: &Store) -> Result<Charts> {
     Ok(out)
 }
 
-/// A search corpus entry: a teacher's name or a prompt's first 120 characters.
+/// What a search hit points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Prompt(i64),
+    Teacher(i64),
+}
+
+/// One entry of the `/` search's corpus: a teacher's name, or a prompt's first 120 characters
+/// on one line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Named {
-    Teacher { id: i64, name: String },
-    Prompt { id: i64, preview: String },
+pub struct Entry {
+    pub target: Target,
+    pub text: String,
 }
 
 /// The `/` search's corpus: every teacher name and the preview of every prompt that has
 /// samples; with `limit`, only the first `limit` prompts.
-pub async fn search_corpus(store: &Store, limit: Option<usize>) -> Result<Vec<Named>> {
+pub async fn search_corpus(store: &Store, limit: Option<usize>) -> Result<Vec<Entry>> {
     let teachers: Vec<(i64, String)> = sqlx::query_as("SELECT id, name FROM teachers ORDER BY id").fetch_all(&store.pool).await?;
-    let mut out: Vec<Named> = teachers.into_iter().map(|(id, name)| Named::Teacher { id, name }).collect();
+    let mut out: Vec<Entry> = teachers.into_iter().map(|(id, name)| Entry { target: Target::Teacher(id), text: name }).collect();
     let prompts: Vec<(i64, String)> = match limit {
         None => sqlx::query_as(
             "SELECT prompt_id, substr(text, 1, 120) FROM prompt_texts WHERE prompt_id IN (SELECT prompt_id FROM samples) ORDER BY prompt_id",
@@ -553,7 +561,9 @@ pub async fn search_corpus(store: &Store, limit: Option<usize>) -> Result<Vec<Na
     }
     .fetch_all(&store.pool)
     .await?;
-    out.extend(prompts.into_iter().map(|(id, preview)| Named::Prompt { id, preview }));
+    out.extend(
+        prompts.into_iter().map(|(id, preview)| Entry { target: Target::Prompt(id), text: preview.replace(['\n', '\r', '\t'], " ") }),
+    );
     Ok(out)
 }
 

@@ -441,11 +441,6 @@ pub async fn record_scores(tx: &mut Tx, i: &NewImport<'_>, started_at: i64, f: &
     Ok(())
 }
 
-/// Writes a verdict from a score file (the verifier `verifier_id`).
-pub async fn write_score(tx: &mut Tx, s: &super::scores::NewScore) -> Result<()> {
-    super::scores::write(tx, s).await
-}
-
 /// Writes how far a running import (a generation) is, for whoever watches the store.
 pub async fn beat(store: &super::Store, import_id: i64, progress: &serde_json::Value) -> Result<()> {
     sqlx::query("UPDATE imports SET heartbeat_at = ?, progress = ? WHERE id = ?")

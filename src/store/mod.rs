@@ -42,19 +42,7 @@ pub enum StoreError {
     Sql(#[from] sqlx::Error),
 }
 
-impl StoreError {
-    /// Whether another writer held the store (SQLite's `SQLITE_BUSY` and its extended codes:
-    /// 5, 261, 517, 773).
-    #[must_use]
-    pub fn is_busy(&self) -> bool {
-        match self {
-            StoreError::Sql(e) | StoreError::Open { cause: e, .. } => is_busy(e),
-            StoreError::Migrate { .. } => false,
-        }
-    }
-}
-
-/// Whether a SQLite error is `SQLITE_BUSY` (any extended code).
+/// Whether a SQLite error is `SQLITE_BUSY` (any extended code: 5, 261, 517, 773).
 fn is_busy(e: &sqlx::Error) -> bool {
     e.as_database_error().and_then(sqlx::error::DatabaseError::code).and_then(|c| c.parse::<i64>().ok()).is_some_and(|c| c & 0xff == 5)
 }
@@ -198,7 +186,7 @@ impl Store {
     /// writers up; then the truncating one, which does block them, but has next to nothing left
     /// to copy (alone, it held a curator's key in the TUI up for two seconds after an import).
     pub async fn checkpoint(&self) {
-        let _ = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&self.pool).await;
+        self.fold_log().await;
         let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await;
     }
 

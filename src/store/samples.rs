@@ -73,10 +73,11 @@ pub async fn each<E: From<super::StoreError>>(
     limit: Option<u64>,
     mut each: impl FnMut(Sample) -> std::result::Result<(), E>,
 ) -> std::result::Result<u64, E> {
+    let sql_error = |e: sqlx::Error| E::from(super::StoreError::from(e));
     let compiled = compile(filter);
     let mut args = SqliteArguments::default();
-    add_params(&mut args, &compiled).map_err(|e| E::from(super::StoreError::from(e)))?;
-    add_arg(&mut args, limit.map_or(-1, |l| l as i64)).map_err(|e| E::from(super::StoreError::from(e)))?;
+    add_params(&mut args, &compiled).map_err(sql_error)?;
+    add_arg(&mut args, limit.map_or(-1, |l| l as i64)).map_err(sql_error)?;
     let sql = format!(
         "SELECT {COLUMNS} FROM {FROM} JOIN prompt_texts pt ON pt.prompt_id = s.prompt_id JOIN sample_texts x ON x.sample_id = s.id \
          WHERE ({}) ORDER BY s.id LIMIT ?",
@@ -84,8 +85,8 @@ pub async fn each<E: From<super::StoreError>>(
     );
     let mut rows = sqlx::query_with(AssertSqlSafe(sql), args).fetch(&store.pool);
     let mut n = 0;
-    while let Some(r) = rows.try_next().await.map_err(|e| E::from(super::StoreError::from(e)))? {
-        each(sample(&r).map_err(|e| E::from(super::StoreError::from(e)))?)?;
+    while let Some(r) = rows.try_next().await.map_err(sql_error)? {
+        each(sample(&r).map_err(sql_error)?)?;
         n += 1;
     }
     Ok(n)

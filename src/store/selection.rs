@@ -6,7 +6,7 @@
 
 use futures_util::TryStreamExt;
 use sqlx::sqlite::SqliteArguments;
-use sqlx::{AssertSqlSafe, Row, SqliteConnection};
+use sqlx::{AssertSqlSafe, Row};
 
 use super::sql::{add_arg, add_params};
 use super::{Result, Tx};
@@ -23,11 +23,8 @@ const HAS_TAG: &str =
     "EXISTS (SELECT 1 FROM sample_tags st WHERE st.sample_id = s.id AND st.tag_id = (SELECT id FROM tags WHERE name = ?))";
 
 /// Creates (or empties) the selection table.
-pub async fn reset(tx: &mut Tx) -> Result<()> {
-    reset_on(tx.conn()).await
-}
-
-pub(super) async fn reset_on(conn: &mut SqliteConnection) -> Result<()> {
+async fn reset(tx: &mut Tx) -> Result<()> {
+    let conn = tx.conn();
     sqlx::query("CREATE TEMP TABLE IF NOT EXISTS rule_selection (sample_id INTEGER PRIMARY KEY, reason TEXT)").execute(&mut *conn).await?;
     sqlx::query("DELETE FROM temp.rule_selection").execute(&mut *conn).await?;
     Ok(())

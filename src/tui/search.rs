@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::store::browse::{self, Named};
+use crate::store::browse;
 use crate::store::{self, Store};
 use fuzzy_matcher::FuzzyMatcher;
 use fuzzy_matcher::skim::SkimMatcherV2;
@@ -22,18 +22,7 @@ const CHUNK: usize = 20_000;
 /// Prompts read by themselves for a search that starts before the corpus is read.
 const HEAD: usize = 5_000;
 
-/// What a hit points at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    Prompt(i64),
-    Teacher(i64),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub target: Target,
-    pub text: String,
-}
+pub use browse::{Entry, Target};
 
 /// A ranked match, with the matched characters' positions for highlighting.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,23 +46,10 @@ impl std::fmt::Debug for SearchEngine {
     }
 }
 
-/// The corpus: every teacher name and the preview of every prompt that has samples; with
-/// `limit`, only the first `limit` prompts.
-async fn load(store: &Store, limit: Option<usize>) -> store::Result<Vec<Entry>> {
-    Ok(browse::search_corpus(store, limit)
-        .await?
-        .into_iter()
-        .map(|named| match named {
-            Named::Teacher { id, name } => Entry { target: Target::Teacher(id), text: name },
-            Named::Prompt { id, preview } => Entry { target: Target::Prompt(id), text: preview.replace(['\n', '\r', '\t'], " ") },
-        })
-        .collect())
-}
-
 impl SearchEngine {
     /// Reads the corpus ahead of the first `/`, so the first search answers at once.
     pub async fn preload(&self, store: &Store) {
-        let _ = self.corpus.get_or_try_init(|| async { load(store, None).await.map(Arc::new) }).await;
+        let _ = self.corpus.get_or_try_init(|| async { browse::search_corpus(store, None).await.map(Arc::new) }).await;
     }
 
     /// Runs a search; `partial` receives the first results before the scan ends. Returns `None`
@@ -90,7 +66,7 @@ impl SearchEngine {
         if !self.corpus.initialized() {
             // A `/` right after start-up, while the corpus is still being read (~0.2 s for a
             // million samples): the first prompts, read by themselves, give the first results.
-            let head = load(store, Some(HEAD)).await?;
+            let head = browse::search_corpus(store, Some(HEAD)).await?;
             // The corpus's size, at most: prompts without samples are not in it.
             let total = browse::search_corpus_bound(store).await?;
             let q = query.clone();
@@ -109,7 +85,7 @@ impl SearchEngine {
                 partial(hits, scanned, usize::try_from(total).unwrap_or(0).max(scanned));
             }
         }
-        let corpus = Arc::clone(self.corpus.get_or_try_init(|| async { load(store, None).await.map(Arc::new) }).await?);
+        let corpus = Arc::clone(self.corpus.get_or_try_init(|| async { browse::search_corpus(store, None).await.map(Arc::new) }).await?);
         let latest = Arc::clone(&self.latest);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let scan = tokio::task::spawn_blocking(move || {

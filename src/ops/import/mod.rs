@@ -260,35 +260,34 @@ async fn import_file(
     let mut open: Option<(store::Tx, Instant)> = None;
     let mut committed_at: Option<Instant> = None;
     loop {
-        let next = match &open {
-            Some((_, since)) => match tokio::time::timeout(COMMIT_EVERY.saturating_sub(since.elapsed()), rx.recv()).await {
-                Ok(next) => next,
-                // Nothing came in time: commit what is written.
-                Err(_) => Some(Ok(Batch { rows: Vec::new(), records: 0, failed_requests: 0 })),
-            },
-            None => rx.recv().await,
+        // With a transaction open, a batch is waited for only until it is due to commit.
+        let received = match &open {
+            Some((_, since)) => tokio::time::timeout(COMMIT_EVERY.saturating_sub(since.elapsed()), rx.recv()).await.ok(),
+            None => Some(rx.recv().await),
         };
-        let Some(batch) = next else { break };
-        let batch = match batch {
-            Ok(b) => b,
-            Err(e) => {
-                if let Some((transaction, _)) = open.take() {
-                    transaction.rollback().await?;
+        if let Some(next) = received {
+            let Some(batch) = next else { break };
+            let batch = match batch {
+                Ok(b) => b,
+                Err(e) => {
+                    if let Some((transaction, _)) = open.take() {
+                        transaction.rollback().await?;
+                    }
+                    return Err(e);
                 }
-                return Err(e);
-            }
-        };
-        done += batch.records;
-        report.failed_requests += batch.failed_requests;
-        if !batch.rows.is_empty() {
-            if open.is_none() {
-                if let Some(gap) = committed_at.map(|at| YIELD.saturating_sub(at.elapsed())) {
-                    tokio::time::sleep(gap).await;
+            };
+            done += batch.records;
+            report.failed_requests += batch.failed_requests;
+            if !batch.rows.is_empty() {
+                if open.is_none() {
+                    if let Some(gap) = committed_at.map(|at| YIELD.saturating_sub(at.elapsed())) {
+                        tokio::time::sleep(gap).await;
+                    }
+                    open = Some((store.write().await?, Instant::now()));
                 }
-                open = Some((store.write().await?, Instant::now()));
-            }
-            if let Some((transaction, _)) = open.as_mut() {
-                counts += writer.write(transaction, batch.rows).await?;
+                if let Some((transaction, _)) = open.as_mut() {
+                    counts += writer.write(transaction, batch.rows).await?;
+                }
             }
         }
         if open.as_ref().is_some_and(|(_, since)| since.elapsed() >= COMMIT_EVERY) {

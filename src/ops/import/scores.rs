@@ -7,7 +7,7 @@ use crate::ingest::reader::RecordReader;
 use crate::ingest::{Format, ParseContext, Parsed};
 use crate::store::ids::IdCache;
 use crate::store::imports::{self, Counts, Finished, NewImport};
-use crate::store::scores::NewScore;
+use crate::store::scores::{self, NewScore};
 use crate::store::{self, Store, samples};
 
 pub async fn import_scores(store: &Store, check: &FileCheck, opts: &ImportOptions) -> Result<FileReport, ImportError> {
@@ -46,7 +46,7 @@ pub async fn import_scores(store: &Store, check: &FileCheck, opts: &ImportOption
                 let details = row.details.as_ref().map(ToString::to_string);
                 let verdict =
                     NewScore { sample_id: id, verifier_id: verifier, score: Some(row.score), pass: Some(row.pass), details, error: None };
-                imports::write_score(&mut tx, &verdict).await?;
+                scores::write(&mut tx, &verdict).await?;
                 report.scores_added += 1;
             }
         }

@@ -98,3 +98,45 @@ async fn the_full_text_index_fills_while_another_process_writes_all_the_time() {
     assert_eq!(indexed.unwrap(), 12_000);
     assert_eq!(sb.query_i64("SELECT count(*) FROM sample_fts"), 12_000);
 }
+
+/// SQLite's lock has no queue: whoever asks at the moment it is let go of gets it. A
+/// curator's key claims the next turn (the store's `-turn` file) and a batch writer that asks
+/// after the claim waits for the key, however the two happen to poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_curators_write_goes_before_a_batch_write_that_asked_after_it() {
+    use std::sync::{Arc, Mutex};
+    let sb = Sandbox::new();
+    let store = retort::store::Store::open(&sb.db()).await.unwrap();
+    let person = store.eager().unwrap();
+    for _ in 0..20 {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        // A batch writer (an import) holds the lock.
+        let holder = store.write().await.unwrap();
+        let key = {
+            let (person, order) = (person.clone(), Arc::clone(&order));
+            tokio::spawn(async move {
+                let tx = person.write().await.unwrap();
+                order.lock().unwrap().push("key");
+                tx.commit().await.unwrap();
+            })
+        };
+        while !store.wanted() {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let batch = {
+            let (store, order) = (store.clone(), Arc::clone(&order));
+            tokio::spawn(async move {
+                let tx = store.write().await.unwrap();
+                order.lock().unwrap().push("batch");
+                tx.commit().await.unwrap();
+            })
+        };
+        // Both are waiting now; the holder lets go.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        holder.commit().await.unwrap();
+        key.await.unwrap();
+        batch.await.unwrap();
+        assert_eq!(*order.lock().unwrap(), ["key", "batch"]);
+        assert!(!store.wanted(), "the key's claim ends with its commit");
+    }
+}

@@ -4,13 +4,13 @@
 //! slower, DESIGN.md §Measured). `meta.fts_indexed_upto` is the highest sample id indexed; a
 //! killed indexing run resumes from there.
 
+use std::time::{Duration, Instant};
+
 use sqlx::SqlitePool;
 
 use super::{Result, Store};
 
 const WATERMARK: &str = "fts_indexed_upto";
-/// Samples indexed per transaction: ~30 ms of holding the write lock.
-const CHUNK: i64 = 500;
 
 /// How many samples are not yet in the full-text index.
 pub async fn pending(store: &Store) -> Result<i64> {
@@ -27,43 +27,110 @@ async fn watermark(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
 
 /// Indexes every sample added since the last run, calling `progress(done)` after each chunk.
 /// Each chunk commits with its watermark, so the index is never ahead of or behind it.
+///
+/// Every transaction here holds the write lock for about [`HOLD`], so that a curator's key
+/// waits no longer than that: chunks are sized by how long the last one took, and FTS5's
+/// merging of its segments, which on its own runs inside whichever insert crosses a threshold
+/// (350 ms beside an import), is done here in steps of its own.
 pub async fn catch_up(store: &Store, mut progress: impl FnMut(u64)) -> Result<u64> {
     let mut upto = watermark(&store.pool).await?;
     let mut done = 0u64;
-    loop {
-        // The write lock up front: a read transaction upgraded to a write fails at once with
-        // "database is locked" when another process wrote meanwhile, where taking the lock
-        // first waits out the busy timeout.
-        let mut tx = store.write().await?;
-        let (next,): (Option<i64>,) = sqlx::query_as("SELECT max(id) FROM (SELECT id FROM samples WHERE id > ? ORDER BY id LIMIT ?)")
+    let mut chunk = FIRST_CHUNK;
+    set_automerge(store, 0).await?;
+    let indexed = async {
+        loop {
+            // The write lock up front: a read transaction upgraded to a write fails at once with
+            // "database is locked" when another process wrote meanwhile, where taking the lock
+            // first waits out the busy timeout.
+            let mut tx = store.write().await?;
+            let started = Instant::now();
+            let (next,): (Option<i64>,) = sqlx::query_as("SELECT max(id) FROM (SELECT id FROM samples WHERE id > ? ORDER BY id LIMIT ?)")
+                .bind(upto)
+                .bind(chunk)
+                .fetch_one(tx.conn())
+                .await?;
+            let Some(next) = next else {
+                tx.rollback().await?;
+                break;
+            };
+            let inserted = sqlx::query(
+                "INSERT INTO sample_fts (rowid, prompt, reasoning, answer) \
+                 SELECT s.id, p.text, t.reasoning, t.answer FROM samples s \
+                 JOIN prompt_texts p ON p.prompt_id = s.prompt_id \
+                 JOIN sample_texts t ON t.sample_id = s.id \
+                 WHERE s.id > ? AND s.id <= ?",
+            )
             .bind(upto)
-            .bind(CHUNK)
-            .fetch_one(tx.conn())
-            .await?;
-        let Some(next) = next else {
-            tx.rollback().await?;
-            return Ok(done);
-        };
-        let inserted = sqlx::query(
-            "INSERT INTO sample_fts (rowid, prompt, reasoning, answer) \
-             SELECT s.id, p.text, t.reasoning, t.answer FROM samples s \
-             JOIN prompt_texts p ON p.prompt_id = s.prompt_id \
-             JOIN sample_texts t ON t.sample_id = s.id \
-             WHERE s.id > ? AND s.id <= ?",
-        )
-        .bind(upto)
-        .bind(next)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
-        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-            .bind(WATERMARK)
-            .bind(next.to_string())
+            .bind(next)
             .execute(tx.conn())
-            .await?;
-        tx.commit().await?;
-        upto = next;
-        done += inserted;
-        progress(done);
+            .await?
+            .rows_affected();
+            sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+                .bind(WATERMARK)
+                .bind(next.to_string())
+                .execute(tx.conn())
+                .await?;
+            tx.commit().await?;
+            chunk = resize(chunk, started.elapsed());
+            upto = next;
+            done += inserted;
+            progress(done);
+            // Merging the segments the chunks made, as they come: FTS5 merges a level once it
+            // holds 4 segments.
+            merge_step(store, MERGE_FROM).await?;
+        }
+        // Then what FTS5's own merging would have left: fewer than 4 segments a level.
+        while merge_step(store, MERGE_FROM).await? {}
+        Ok(done)
     }
+    .await;
+    // Whatever happened, later writes (one sample's edit) merge on their own again; after a
+    // kill the next catch-up sets it back.
+    set_automerge(store, AUTOMERGE).await?;
+    indexed
+}
+
+/// How long one transaction of the catch-up aims to hold the write lock.
+const HOLD: Duration = Duration::from_millis(15);
+/// Samples in the first chunk; R1-sized ones take about 0.1 ms each.
+const FIRST_CHUNK: i64 = 100;
+/// Leaf pages written by one merge step: about 5 ms beside an import, up to 20 ms where it
+/// merges large segments. What a step costs depends on the segments it merges, not on how
+/// long the last one took, so it is not sized by time as the chunks are.
+const MERGE_PAGES: i64 = 300;
+/// FTS5's default: a level is merged once it holds this many segments.
+const AUTOMERGE: i64 = 4;
+/// The catch-up's steps merge a level from the same count.
+const MERGE_FROM: i64 = AUTOMERGE;
+
+/// The next size of a unit of work that took `took` at size `size`, aiming at [`HOLD`].
+fn resize(size: i64, took: Duration) -> i64 {
+    let aim = HOLD.as_secs_f64() / took.as_secs_f64().max(1e-4);
+    ((size as f64 * aim.clamp(0.5, 2.0)) as i64).clamp(8, 5_000)
+}
+
+async fn set_automerge(store: &Store, n: i64) -> Result<()> {
+    let mut tx = store.write().await?;
+    sqlx::query("INSERT INTO sample_fts (sample_fts, rank) VALUES ('automerge', ?)").bind(n).execute(tx.conn()).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// One bounded step of FTS5's merging (about [`MERGE_PAGES`] leaf pages written, merging
+/// levels of at least `from` segments) in a transaction of its own; whether there was
+/// anything to merge.
+async fn merge_step(store: &Store, from: i64) -> Result<bool> {
+    let mut tx = store.write().await?;
+    sqlx::query("INSERT INTO sample_fts (sample_fts, rank) VALUES ('usermerge', ?)").bind(from).execute(tx.conn()).await?;
+    let before = total_changes(&mut tx).await?;
+    sqlx::query("INSERT INTO sample_fts (sample_fts, rank) VALUES ('merge', ?)").bind(MERGE_PAGES).execute(tx.conn()).await?;
+    // FTS5's documented test: the merge did work when the total changes moved by 2 or more.
+    let worked = total_changes(&mut tx).await? - before >= 2;
+    tx.commit().await?;
+    Ok(worked)
+}
+
+async fn total_changes(tx: &mut super::Tx) -> Result<i64> {
+    let (n,): (i64,) = sqlx::query_as("SELECT total_changes()").fetch_one(tx.conn()).await?;
+    Ok(n)
 }

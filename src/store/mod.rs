@@ -19,6 +19,7 @@ pub mod synthetic;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::SqlitePool;
@@ -61,25 +62,74 @@ enum Waiting {
     Poll,
 }
 
+/// The bytes of the write-ahead log's file kept when the log starts over: an import leaves
+/// hundreds of MB in it otherwise.
+const LOG_KEPT: u64 = 64 << 20;
+
 /// How long a writer waits for the store before it gives up with "database is locked".
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A write transaction (or, from [`Store::snapshot`], a read one), committed or rolled back
-/// by its owner; dropped, it rolls back.
+/// by its owner; dropped, it rolls back. A person's write holds its claim on the next turn
+/// until it is done.
 #[derive(Debug)]
-pub struct Tx(sqlx::Transaction<'static, sqlx::Sqlite>);
+pub struct Tx {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    _claim: Option<Claim>,
+}
 
 impl Tx {
     pub async fn commit(self) -> Result<()> {
-        Ok(self.0.commit().await?)
+        Ok(self.tx.commit().await?)
     }
 
     pub async fn rollback(self) -> Result<()> {
-        Ok(self.0.rollback().await?)
+        Ok(self.tx.rollback().await?)
     }
 
     fn conn(&mut self) -> &mut sqlx::SqliteConnection {
-        &mut self.0
+        &mut self.tx
+    }
+}
+
+/// The turn file beside the store (`retort.db-turn`): how a writer a person is waiting for
+/// (the TUI's) asks every other writer, in any process, to let it go next. SQLite's lock has
+/// no queue: a key that asks every millisecond beside an import which lets go of the lock for
+/// 2 ms in every 25 still waited up to a quarter of a second on two busy cores. The TUI's
+/// writer holds the file's exclusive lock from its first try to its commit; the other writers
+/// look before they begin a transaction and wait while it is held, and an import commits
+/// early when it sees it.
+#[derive(Debug)]
+struct Turn(std::fs::File);
+
+impl Turn {
+    fn open(store: &Path) -> Option<Arc<Self>> {
+        let mut name = store.as_os_str().to_owned();
+        name.push("-turn");
+        // A store in a folder that cannot hold the file still works, without the priority.
+        std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(name).ok().map(|f| Arc::new(Self(f)))
+    }
+
+    /// Whether a person's writer holds the claim now.
+    fn claimed(&self) -> bool {
+        match self.0.try_lock_shared() {
+            Ok(()) => {
+                let _ = self.0.unlock();
+                false
+            }
+            Err(std::fs::TryLockError::WouldBlock) => true,
+            Err(std::fs::TryLockError::Error(_)) => false,
+        }
+    }
+}
+
+/// A held claim on the next turn; let go of when dropped.
+#[derive(Debug)]
+struct Claim(Arc<Turn>);
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let _ = self.0.0.unlock();
     }
 }
 
@@ -89,6 +139,7 @@ pub struct Store {
     pool: SqlitePool,
     path: PathBuf,
     waiting: Waiting,
+    turn: Option<Arc<Turn>>,
 }
 
 /// The options every connection is opened with.
@@ -106,6 +157,7 @@ fn options(path: &Path, busy_timeout: Duration) -> Result<SqliteConnectOptions> 
         .foreign_keys(true)
         // The TUI, an import and a rule may write at once from different processes.
         .busy_timeout(busy_timeout)
+        .pragma("journal_size_limit", LOG_KEPT.to_string())
         .pragma("temp_store", "memory")
         .pragma("cache_size", "-16384")
         // `prompt ~ "regex"` in rules compiles to REGEXP, backed by the regex crate.
@@ -121,7 +173,7 @@ impl Store {
             .await
             .map_err(|cause| StoreError::Open { path: path.to_owned(), cause })?;
         sqlx::migrate!("./migrations").run(&pool).await.map_err(|cause| StoreError::Migrate { path: path.to_owned(), cause })?;
-        Ok(Self { pool, path: path.to_owned(), waiting: Waiting::Handler })
+        Ok(Self { pool, path: path.to_owned(), waiting: Waiting::Handler, turn: Turn::open(path) })
     }
 
     /// The same store for a writer that must get the lock the moment another writer lets go
@@ -130,11 +182,13 @@ impl Store {
     pub fn eager(&self) -> Result<Self> {
         // It never checkpoints on its own: the commit that crosses the log's 1,000 pages copies
         // them into the store (~150 ms beside an import), and a key must not pay for that. The
-        // TUI folds the log back in the background ([`Store::fold_log`]).
+        // TUI folds the log back in the background ([`Store::checkpoint`]).
         let options = options(&self.path, Duration::ZERO)?.pragma("wal_autocheckpoint", "0");
         // Its one connection is not pinged before each use: a round trip a key would wait for.
         let pool = SqlitePoolOptions::new().max_connections(1).test_before_acquire(false).connect_lazy_with(options);
-        Ok(Self { pool, path: self.path.clone(), waiting: Waiting::Poll })
+        // Its own open file: a lock on the file belongs to the opening, and this one's claim
+        // must hold off the other openings in this process as well as other processes.
+        Ok(Self { pool, path: self.path.clone(), waiting: Waiting::Poll, turn: Turn::open(&self.path) })
     }
 
     /// The connection pool, for tests' own checks; the crate speaks to the store through this
@@ -147,11 +201,31 @@ impl Store {
     /// Begins a write transaction, taking the write lock up front (`BEGIN IMMEDIATE`) so that
     /// waiting for another writer happens here, under the busy timeout, and never later as a
     /// failed upgrade of a read.
+    ///
+    /// A person's writer ([`Store::eager`]) claims the next turn first; every other writer
+    /// waits while someone holds that claim (see [`Turn`]).
     pub async fn write(&self) -> Result<Tx> {
         let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        let claim = match (&self.turn, self.waiting) {
+            (Some(turn), Waiting::Poll) => loop {
+                match turn.0.try_lock() {
+                    Ok(()) => break Some(Claim(Arc::clone(turn))),
+                    // Another person's writer (a second TUI) is writing: its turn is short.
+                    Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    Err(_) => break None,
+                }
+            },
+            (Some(_), Waiting::Handler) => {
+                self.after_person(deadline).await;
+                None
+            }
+            (None, _) => None,
+        };
         loop {
             match self.pool.begin_with("BEGIN IMMEDIATE").await {
-                Ok(tx) => return Ok(Tx(tx)),
+                Ok(tx) => return Ok(Tx { tx, _claim: claim }),
                 Err(e) if self.waiting == Waiting::Poll && is_busy(&e) && std::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
@@ -163,7 +237,20 @@ impl Store {
     /// Begins a read transaction: one consistent view of the store. Writes in it go to
     /// temporary tables only (a dry run's selection); it is rolled back.
     pub async fn snapshot(&self) -> Result<Tx> {
-        Ok(Tx(self.pool.begin().await?))
+        Ok(Tx { tx: self.pool.begin().await?, _claim: None })
+    }
+
+    /// Waits while a person's writer holds its claim on the next turn (until `deadline`).
+    async fn after_person(&self, deadline: std::time::Instant) {
+        while self.wanted() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Whether a person's writer (the TUI's) is waiting for its turn or writing.
+    #[must_use]
+    pub fn wanted(&self) -> bool {
+        self.waiting == Waiting::Handler && self.turn.as_ref().is_some_and(|t| t.claimed())
     }
 
     #[must_use]
@@ -177,22 +264,16 @@ impl Store {
         Ok(prompts == 0)
     }
 
-    /// Folds the write-ahead log back into the store and empties it. After a bulk write (an
-    /// import, a rule over 100k samples) a large log slows every later read and write; this is
-    /// cheap when the automatic checkpoints kept up. Best effort: with readers active it does
-    /// what it can and the log shrinks later.
+    /// Folds the write-ahead log back into the store. After a bulk write (an import, a rule
+    /// over 100k samples) a large log slows every later read and write; this is cheap when the
+    /// automatic checkpoints kept up. Best effort: with readers active it does what it can and
+    /// the log is folded later.
     ///
-    /// First a passive checkpoint, which copies the log into the store without holding other
-    /// writers up; then the truncating one, which does block them, but has next to nothing left
-    /// to copy (alone, it held a curator's key in the TUI up for two seconds after an import).
+    /// A passive checkpoint, which copies the log into the store without holding other
+    /// writers up. The log's file is cut back to [`LOG_KEPT`] by the next writer that starts
+    /// it over; a truncating checkpoint, which did that at once, holds the write lock while it
+    /// waits for readers and kept a curator's key waiting 70 ms at the end of every import.
     pub async fn checkpoint(&self) {
-        self.fold_log().await;
-        let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await;
-    }
-
-    /// Copies what it can of the write-ahead log into the store without waiting for anyone
-    /// (a passive checkpoint): for a process whose writer does not checkpoint itself.
-    pub async fn fold_log(&self) {
         let _ = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&self.pool).await;
     }
 

@@ -184,7 +184,7 @@ impl Runner {
                     if !reads && folded.elapsed() >= FOLD_EVERY {
                         folded = std::time::Instant::now();
                         let store = store.clone();
-                        tokio::spawn(async move { store.fold_log().await });
+                        tokio::spawn(async move { store.checkpoint().await });
                     }
                     if answers.send(Input::Msg(msg)).is_err() {
                         break;

@@ -76,7 +76,7 @@ async fn the_list_pages_through_the_whole_store() {
     assert_eq!(h.app.current().unwrap().id, total - h.app.list_height() as i64);
     assert!(h.app.rows.len() <= 400, "the window stays bounded");
     let detail = h.app.detail.as_ref().unwrap();
-    assert_eq!(detail.id, h.app.current().unwrap().id);
+    assert_eq!(detail.sample.id, h.app.current().unwrap().id);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -138,7 +138,7 @@ pub async fn run_list(store: &Store, filter: Option<String>, limit: Option<u64>,
             // Stored text, shown and not obeyed: no control character reaches the terminal.
             let safe = |t: &str| crate::tui::text::terminal_safe(t).replace(['\n', '\t'], " ");
             let scores: Vec<String> = s.scores.iter().map(|(k, v)| format!("{}={v:.2}", safe(k))).collect();
-            let preview: String = safe(&s.prompt).chars().take(60).collect();
+            let preview: String = safe(&s.text.prompt).chars().take(60).collect();
             let teacher: String = safe(&s.teacher).chars().take(22).collect();
             writeln!(
                 out,

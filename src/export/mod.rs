@@ -129,6 +129,25 @@ pub struct ExportSample {
     pub reasoning_cut_off: bool,
 }
 
+impl From<crate::store::samples::Texts> for ExportSample {
+    /// A sample's texts as an export writes them: a single prompt becomes the one user turn.
+    fn from(t: crate::store::samples::Texts) -> Self {
+        let turns = match t.messages {
+            Some(Value::Array(turns)) => turns,
+            _ => vec![json!({"role": "user", "content": t.prompt})],
+        };
+        Self {
+            system: t.system,
+            turns,
+            tools: t.tools,
+            reasoning: t.reasoning,
+            answer: t.answer,
+            tool_calls: t.tool_calls,
+            reasoning_cut_off: t.reasoning_cut_off,
+        }
+    }
+}
+
 /// Text of a message's content.
 fn content(m: &Value) -> String {
     m.get("content").and_then(Value::as_str).unwrap_or_default().to_owned()

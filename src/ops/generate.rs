@@ -20,7 +20,7 @@ use crate::ops::import::{ImportOptions, import};
 use crate::rules::Expr;
 use crate::store::imports::{self, NewImport, Writer};
 use crate::store::{self, Store, prompts};
-use crate::teacher::client::{ChatClient, ClientConfig};
+use crate::teacher::client::{ChatClient, ClientConfig, ClientError};
 
 /// Which prompts to sample.
 #[derive(Debug, Clone)]
@@ -180,12 +180,22 @@ async fn turns(store: &Store, jobs: &[Job]) -> store::Result<Vec<Vec<Value>>> {
     Ok(jobs.iter().map(|j| by_id.remove(&j.prompt_id).unwrap_or_default()).collect())
 }
 
+/// Why a prompt got no answer this run; stored as text in `generation_failures` (the key
+/// already taken out of it by the client).
+#[derive(Debug, thiserror::Error)]
+enum NoAnswer {
+    #[error(transparent)]
+    Teacher(#[from] ClientError),
+    #[error(transparent)]
+    Reply(#[from] crate::ingest::RecordError),
+}
+
 /// Sends one request; a server that returns fewer choices than `n` (DeepSeek's API ignores `n`)
 /// is asked again for the rest, and the choices come back as one response. A follow-up that
 /// fails keeps what arrived: the rest is asked for next run.
-async fn ask(client: &ChatClient, body: &Value) -> Result<Value, String> {
+async fn ask(client: &ChatClient, body: &Value) -> Result<Value, NoAnswer> {
     let wanted = body["n"].as_u64().unwrap_or(1) as usize;
-    let mut response = client.chat(body).await.map_err(|e| e.to_string())?;
+    let mut response = client.chat(body).await?;
     let got = |r: &Value| r["choices"].as_array().map_or(0, Vec::len);
     while (1..wanted).contains(&got(&response)) {
         let mut more = body.clone();
@@ -304,7 +314,7 @@ pub async fn generate(
     )
     .await?;
     let semaphore = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(i64, Vec<i64>, Result<(Value, Value), String>)>(64);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(i64, Vec<i64>, Result<(Value, Value), NoAnswer>)>(64);
     // A request is built and spawned only once a slot is free, so memory stays bounded by the
     // concurrency however many prompts there are.
     let feeder = {
@@ -370,9 +380,7 @@ pub async fn generate(
             match answer.and_then(|(request, response)| {
                 let exchange = json!({"request": request, "response": response});
                 let raw = exchange.to_string();
-                let record = crate::ingest::json::as_object(exchange)
-                    .and_then(|o| crate::ingest::chat::parse_exchange(&o))
-                    .map_err(|e| e.to_string())?;
+                let record = crate::ingest::json::as_object(exchange).and_then(|o| crate::ingest::chat::parse_exchange(&o))?;
                 Ok((record, raw))
             }) {
                 Ok((mut record, raw)) => {
@@ -388,7 +396,8 @@ pub async fn generate(
                     if report.first_errors.len() < 5 {
                         report.first_errors.push(format!("prompt {prompt_id}: {error}"));
                     }
-                    imports::generation_failure(&mut tx, prompt_id, defaults.teacher.as_deref().unwrap_or_default(), &error).await?;
+                    imports::generation_failure(&mut tx, prompt_id, defaults.teacher.as_deref().unwrap_or_default(), &error.to_string())
+                        .await?;
                 }
             }
         }

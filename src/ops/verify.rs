@@ -10,7 +10,7 @@ use crate::rules::Expr;
 use crate::store::samples::Unverified;
 use crate::store::scores::{self, NewScore};
 use crate::store::{self, Store};
-use crate::verify::{Outcome, SampleView, Verifier};
+use crate::verify::{Outcome, Sample, Verifier};
 
 const PAGE: i64 = 512;
 
@@ -87,7 +87,7 @@ pub async fn verify(
 }
 
 /// Checks a page on `jobs` threads, off the async runtime.
-async fn check_page(verifier: Arc<dyn Verifier>, page: Vec<SampleView>, jobs: usize) -> Vec<Outcome> {
+async fn check_page(verifier: Arc<dyn Verifier>, page: Vec<Sample>, jobs: usize) -> Vec<Outcome> {
     let n = page.len();
     tokio::task::spawn_blocking(move || {
         let next = AtomicUsize::new(0);

@@ -255,37 +255,18 @@ pub struct HistoryLine {
 /// Everything the detail view shows of one sample.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Detail {
-    pub id: i64,
-    pub prompt: String,
-    /// The chat turns before the answer (OpenAI messages) when there is more than the prompt:
-    /// earlier user and assistant turns, tool calls and tool results. Empty for a single turn.
-    pub turns: Vec<serde_json::Value>,
-    /// The tool definitions offered to the teacher (JSON array), if any.
-    pub tools: Option<serde_json::Value>,
-    /// The answer's tool calls (OpenAI shape), if any.
-    pub tool_calls: Option<serde_json::Value>,
-    pub system: Option<String>,
-    pub reference: Option<String>,
-    pub reasoning: Option<String>,
-    pub answer: String,
+    pub sample: super::samples::Sample,
     pub scores: Vec<ScoreLine>,
     pub history: Vec<HistoryLine>,
-    pub tags: Vec<String>,
     pub note: Option<String>,
 }
 
 pub async fn detail(store: &Store, id: i64) -> Result<Option<Detail>> {
     let pool = &store.pool;
-    let Some(r) = sqlx::query(
-        "SELECT pt.text, t.system, pt.reference, t.reasoning, t.answer, (SELECT note FROM notes WHERE sample_id = s.id), \
-         pt.messages, pt.tools, t.tool_calls FROM samples s JOIN prompt_texts pt ON pt.prompt_id = s.prompt_id JOIN sample_texts t ON t.sample_id = s.id WHERE s.id = ?",
-    )
-    .bind(id)
-    .fetch_optional(pool)
-    .await?
-    else {
+    let Some(sample) = super::samples::one(store, id).await? else {
         return Ok(None);
     };
+    let note = sqlx::query_scalar("SELECT note FROM notes WHERE sample_id = ?").bind(id).fetch_optional(pool).await?;
     let scores = sqlx::query(
         "SELECT v.name, sc.score, sc.pass, coalesce(sc.error, json_extract(sc.details, '$.reason'), json_extract(sc.details, '$.predicted'), '') \
          FROM scores sc JOIN verifiers v ON v.id = sc.verifier_id WHERE sc.sample_id = ? ORDER BY v.name",
@@ -330,34 +311,7 @@ pub async fn detail(store: &Store, id: i64) -> Result<Option<Detail>> {
         Ok(HistoryLine { at: r.try_get(0)?, actor: r.try_get(1)?, change, undone: r.try_get(6)? })
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    let tags =
-        sqlx::query_scalar("SELECT t.name FROM sample_tags st JOIN tags t ON t.id = st.tag_id WHERE st.sample_id = ? ORDER BY t.name")
-            .bind(id)
-            .fetch_all(pool)
-            .await?;
-    // Stored JSON; a value that does not parse is shown as nothing rather than failing the view.
-    let json = |i: usize| -> Result<Option<serde_json::Value>, sqlx::Error> {
-        Ok(r.try_get::<Option<String>, _>(i)?.and_then(|text| serde_json::from_str(&text).ok()))
-    };
-    let turns = match json(6)? {
-        Some(serde_json::Value::Array(turns)) => turns,
-        _ => Vec::new(),
-    };
-    Ok(Some(Detail {
-        id,
-        prompt: r.try_get(0)?,
-        turns,
-        tools: json(7)?,
-        tool_calls: json(8)?,
-        system: r.try_get(1)?,
-        reference: r.try_get(2)?,
-        reasoning: r.try_get(3)?,
-        answer: r.try_get(4)?,
-        scores,
-        history,
-        tags,
-        note: r.try_get(5)?,
-    }))
+    Ok(Some(Detail { sample, scores, history, note }))
 }
 
 /// The counts on the status line.

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use futures_util::TryStreamExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::Row;
 use sqlx::sqlite::SqliteArguments;
 
@@ -12,7 +12,7 @@ use super::{Result, Store, now};
 use crate::domain::{LabelType, Status};
 use crate::export::ExportSample;
 use crate::rules::Expr;
-use crate::rules::compile::{FROM, HAS_TOOLS, compile, reasoning_cut_off_on};
+use crate::rules::compile::{FROM, HAS_TOOLS, compile};
 
 /// What choosing samples for an export reads of each.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,9 +94,9 @@ impl TextReader {
     /// The texts of `ids`, in that order (ids not in the store left out).
     pub async fn samples(&mut self, ids: &[i64]) -> Result<Vec<ExportSample>> {
         let sql = format!(
-            "SELECT s.id, t.system, pt.text, pt.messages, pt.tools, t.reasoning, t.answer, t.tool_calls, {} FROM samples s \
-             JOIN prompt_texts pt ON pt.prompt_id = s.prompt_id JOIN sample_texts t ON t.sample_id = s.id WHERE s.id IN ({})",
-            reasoning_cut_off_on("t"),
+            "SELECT s.id, {} FROM samples s {} WHERE s.id IN ({})",
+            *super::samples::TEXT_COLUMNS,
+            super::samples::TEXT_JOINS,
             placeholders(ids.len())
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -105,25 +105,7 @@ impl TextReader {
         }
         let mut by_id = HashMap::with_capacity(ids.len());
         for r in q.fetch_all(&mut *self.conn).await? {
-            let json = |i: usize| -> Result<Option<Value>, sqlx::Error> {
-                Ok(r.try_get::<Option<String>, _>(i)?.and_then(|t| serde_json::from_str(&t).ok()))
-            };
-            let turns = match json(3)? {
-                Some(Value::Array(turns)) => turns,
-                _ => vec![json!({"role": "user", "content": r.try_get::<String, _>(2)?})],
-            };
-            by_id.insert(
-                r.try_get::<i64, _>(0)?,
-                ExportSample {
-                    system: r.try_get(1)?,
-                    turns,
-                    tools: json(4)?,
-                    reasoning: r.try_get(5)?,
-                    answer: r.try_get(6)?,
-                    tool_calls: json(7)?,
-                    reasoning_cut_off: r.try_get::<bool, _>(8)?,
-                },
-            );
+            by_id.insert(r.try_get::<i64, _>(0)?, ExportSample::from(super::samples::texts(&r, 1)?));
         }
         Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
     }

@@ -1,4 +1,4 @@
-//! The read model of a sample, and what verify reads of the samples it checks.
+//! The read model of a sample, and which samples verify checks.
 
 use std::collections::BTreeMap;
 
@@ -12,10 +12,11 @@ use super::{Result, Store};
 use crate::domain::{Kind, LabelType, Status};
 use crate::rules::Expr;
 use crate::rules::compile::{FROM, compile};
-use crate::verify::SampleView;
 
-/// A sample as the store holds it: its ids, decisions, scores, tags and texts. `list` prints it;
-/// the same columns are what the TUI's list, verify and export read a part of.
+/// A sample as the store holds it: its ids, decisions, scores, tags and texts. The one read
+/// model of a sample: `list` prints it, verify checks it, the TUI's detail shows it, and an
+/// export writes its [`Texts`] (the TUI's list pages read a narrow row of their own,
+/// `browse::ListRow`: 200 characters of a page of 800k samples, not their traces).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Sample {
     pub id: i64,
@@ -35,6 +36,13 @@ pub struct Sample {
     pub scores: BTreeMap<String, f64>,
     pub passed: BTreeMap<String, bool>,
     pub tags: Vec<String>,
+    #[serde(flatten)]
+    pub text: Texts,
+}
+
+/// What the teacher was asked and what it answered.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Texts {
     pub prompt: String,
     pub reasoning: Option<String>,
     pub answer: String,
@@ -51,15 +59,63 @@ pub struct Sample {
     /// The answer's tool calls (OpenAI shape).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<serde_json::Value>,
+    /// False when the trace opened its reasoning and never closed it (known at import).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_closed: Option<bool>,
+    /// The trace was cut off inside its reasoning (never closed, marked incomplete, or stopped
+    /// by the token limit before an answer): an export writes the reasoning open.
+    pub reasoning_cut_off: bool,
 }
 
-const COLUMNS: &str = "s.id, s.prompt_id, hex(s.content_hash), s.status, s.label, (SELECT name FROM teachers WHERE id = s.teacher_id), \
+impl Texts {
+    /// The turns before the answer, when the conversation has more than the prompt.
+    #[must_use]
+    pub fn turns(&self) -> &[serde_json::Value] {
+        self.messages.as_ref().and_then(serde_json::Value::as_array).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// The tables a sample's texts are read from, `pt` and `x`, joined to sample `s`.
+pub(super) const TEXT_JOINS: &str = "JOIN prompt_texts pt ON pt.prompt_id = s.prompt_id JOIN sample_texts x ON x.sample_id = s.id";
+
+/// The columns [`texts`] reads, in its order.
+pub(super) static TEXT_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "pt.text, x.reasoning, x.answer, pt.reference, x.system, pt.messages, pt.tools, x.tool_calls, \
+         json_extract(x.metadata, '$.reasoning_closed'), {}",
+        crate::rules::compile::reasoning_cut_off_on("x")
+    )
+});
+
+/// A sample's texts from [`TEXT_COLUMNS`], starting at column `at`. Stored JSON that does not
+/// parse is read as nothing rather than failing the read.
+pub(super) fn texts(r: &sqlx::sqlite::SqliteRow, at: usize) -> std::result::Result<Texts, sqlx::Error> {
+    Ok(Texts {
+        prompt: r.try_get(at)?,
+        reasoning: r.try_get(at + 1)?,
+        answer: r.try_get(at + 2)?,
+        reference: r.try_get(at + 3)?,
+        system: r.try_get(at + 4)?,
+        messages: json_or_default(r.try_get(at + 5)?),
+        tools: json_or_default(r.try_get(at + 6)?),
+        tool_calls: json_or_default(r.try_get(at + 7)?),
+        reasoning_closed: r.try_get::<Option<i64>, _>(at + 8)?.map(|v| v != 0),
+        reasoning_cut_off: r.try_get(at + 9)?,
+    })
+}
+
+/// The columns [`sample`] reads, [`TEXT_COLUMNS`] last.
+static COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "s.id, s.prompt_id, hex(s.content_hash), s.status, s.label, (SELECT name FROM teachers WHERE id = s.teacher_id), \
     (SELECT name FROM sources WHERE id = s.source_id), p.kind, s.tokens, s.reasoning_tokens, s.answer_tokens, s.finish_reason, s.decided_by, \
     (SELECT json_group_object(v.name, sc.score) FROM scores sc JOIN verifiers v ON v.id = sc.verifier_id WHERE sc.sample_id = s.id AND sc.score IS NOT NULL), \
     (SELECT json_group_object(v.name, json(CASE WHEN sc.pass THEN 'true' ELSE 'false' END)) FROM scores sc JOIN verifiers v ON v.id = sc.verifier_id \
        WHERE sc.sample_id = s.id AND sc.pass IS NOT NULL), \
-    (SELECT json_group_array(t.name) FROM sample_tags st JOIN tags t ON t.id = st.tag_id WHERE st.sample_id = s.id), \
-    pt.text, x.reasoning, x.answer, pt.reference, x.system, pt.messages, pt.tools, x.tool_calls";
+    (SELECT json_group_array(name) FROM (SELECT t.name FROM sample_tags st JOIN tags t ON t.id = st.tag_id WHERE st.sample_id = s.id ORDER BY t.name)), {}",
+        *TEXT_COLUMNS
+    )
+});
 
 fn json_or_default<T: serde::de::DeserializeOwned + Default>(text: Option<String>) -> T {
     text.and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
@@ -78,11 +134,7 @@ pub async fn each<E: From<super::StoreError>>(
     let mut args = SqliteArguments::default();
     add_params(&mut args, &compiled).map_err(sql_error)?;
     add_arg(&mut args, limit.map_or(-1, |l| l as i64)).map_err(sql_error)?;
-    let sql = format!(
-        "SELECT {COLUMNS} FROM {FROM} JOIN prompt_texts pt ON pt.prompt_id = s.prompt_id JOIN sample_texts x ON x.sample_id = s.id \
-         WHERE ({}) ORDER BY s.id LIMIT ?",
-        compiled.sql
-    );
+    let sql = format!("SELECT {} FROM {FROM} {TEXT_JOINS} WHERE ({}) ORDER BY s.id LIMIT ?", *COLUMNS, compiled.sql);
     let mut rows = sqlx::query_with(AssertSqlSafe(sql), args).fetch(&store.pool);
     let mut n = 0;
     while let Some(r) = rows.try_next().await.map_err(sql_error)? {
@@ -90,6 +142,13 @@ pub async fn each<E: From<super::StoreError>>(
         n += 1;
     }
     Ok(n)
+}
+
+/// One sample by id.
+pub async fn one(store: &Store, id: i64) -> Result<Option<Sample>> {
+    let sql = format!("SELECT {} FROM {FROM} {TEXT_JOINS} WHERE s.id = ?", *COLUMNS);
+    let row = sqlx::query(AssertSqlSafe(sql)).bind(id).fetch_optional(&store.pool).await?;
+    Ok(row.as_ref().map(sample).transpose()?)
 }
 
 fn sample(r: &sqlx::sqlite::SqliteRow) -> std::result::Result<Sample, sqlx::Error> {
@@ -110,14 +169,7 @@ fn sample(r: &sqlx::sqlite::SqliteRow) -> std::result::Result<Sample, sqlx::Erro
         scores: json_or_default(r.try_get(13)?),
         passed: json_or_default(r.try_get(14)?),
         tags: json_or_default(r.try_get(15)?),
-        prompt: r.try_get(16)?,
-        reasoning: r.try_get(17)?,
-        answer: r.try_get(18)?,
-        reference: r.try_get(19)?,
-        system: r.try_get(20)?,
-        messages: json_or_default(r.try_get(21)?),
-        tools: json_or_default(r.try_get(22)?),
-        tool_calls: json_or_default(r.try_get(23)?),
+        text: texts(r, 16)?,
     })
 }
 
@@ -153,33 +205,14 @@ impl Unverified<'_> {
     }
 
     /// The next `limit` samples to check after sample `after`, in id order.
-    pub async fn page(&self, store: &Store, after: i64, limit: i64) -> Result<Vec<SampleView>> {
+    pub async fn page(&self, store: &Store, after: i64, limit: i64) -> Result<Vec<Sample>> {
         let mut args = SqliteArguments::default();
         add_arg(&mut args, after)?;
         let cond = self.condition(&mut args)?;
         add_arg(&mut args, limit)?;
-        let sql = format!(
-            "SELECT s.id, pt.text, pt.reference, t.reasoning, t.answer, s.finish_reason, s.tokens, p.kind, \
-               json_extract(t.metadata, '$.reasoning_closed') \
-             FROM {FROM} JOIN prompt_texts pt ON pt.prompt_id = s.prompt_id JOIN sample_texts t ON t.sample_id = s.id \
-             WHERE s.id > ? AND {cond} ORDER BY s.id LIMIT ?"
-        );
+        let sql = format!("SELECT {} FROM {FROM} {TEXT_JOINS} WHERE s.id > ? AND {cond} ORDER BY s.id LIMIT ?", *COLUMNS);
         let rows = sqlx::query_with(AssertSqlSafe(sql), args).fetch_all(&store.pool).await?;
-        let mut page = Vec::with_capacity(rows.len());
-        for r in &rows {
-            page.push(SampleView {
-                id: r.try_get(0)?,
-                prompt: r.try_get(1)?,
-                reference: r.try_get(2)?,
-                reasoning: r.try_get(3)?,
-                answer: r.try_get(4)?,
-                finish_reason: r.try_get(5)?,
-                tokens: r.try_get(6)?,
-                kind: r.try_get(7)?,
-                reasoning_closed: r.try_get::<Option<i64>, _>(8)?.map(|v| v != 0),
-            });
-        }
-        Ok(page)
+        Ok(rows.iter().map(sample).collect::<std::result::Result<_, _>>()?)
     }
 }
 

@@ -3,12 +3,12 @@
 use serde_json::{Value, json};
 
 use super::math::{self, MathOptions};
-use super::{Outcome, SampleView, Verifier};
+use super::{Outcome, Sample, Verifier};
 
 /// The text a final answer is read from: the answer, or for a trace cut off before answering,
 /// the reasoning (an answer found only there is still judged, and usually wrong).
-fn answer_text(s: &SampleView) -> &str {
-    if s.answer.trim().is_empty() { s.reasoning.as_deref().unwrap_or("") } else { &s.answer }
+fn answer_text(s: &Sample) -> &str {
+    if s.text.answer.trim().is_empty() { s.text.reasoning.as_deref().unwrap_or("") } else { &s.text.answer }
 }
 
 fn no_reference() -> Outcome {
@@ -34,8 +34,8 @@ impl Verifier for Math {
     fn config(&self) -> Value {
         serde_json::to_value(&self.options).unwrap_or(Value::Null)
     }
-    fn check(&self, s: &SampleView) -> Outcome {
-        let Some(reference) = s.reference.as_deref().filter(|r| !r.trim().is_empty()) else { return no_reference() };
+    fn check(&self, s: &Sample) -> Outcome {
+        let Some(reference) = s.text.reference.as_deref().filter(|r| !r.trim().is_empty()) else { return no_reference() };
         let v = math::verify(reference, answer_text(s), &self.options);
         let details = json!({"gold": v.gold, "predicted": v.predicted, "reason": v.reason});
         Outcome::scored(if v.pass { 1.0 } else { 0.0 }, v.pass, details)
@@ -86,8 +86,8 @@ impl Verifier for Exact {
     fn config(&self) -> Value {
         json!({})
     }
-    fn check(&self, s: &SampleView) -> Outcome {
-        let Some(reference) = s.reference.as_deref().filter(|r| !r.trim().is_empty()) else { return no_reference() };
+    fn check(&self, s: &Sample) -> Outcome {
+        let Some(reference) = s.text.reference.as_deref().filter(|r| !r.trim().is_empty()) else { return no_reference() };
         let text = answer_text(s);
         let predicted = text_answer(text);
         let pass = normalize(&predicted) == normalize(reference) || normalize(text) == normalize(reference);
@@ -99,18 +99,18 @@ impl Verifier for Exact {
 mod tests {
     use super::*;
 
-    fn sample(reference: Option<&str>, answer: &str) -> SampleView {
-        SampleView {
-            id: 1,
+    fn sample(reference: Option<&str>, answer: &str) -> Sample {
+        let mut s = crate::verify::test_sample(crate::store::samples::Texts {
             prompt: "p".into(),
             reference: reference.map(str::to_owned),
             reasoning: Some("thinking".into()),
             answer: answer.into(),
-            finish_reason: None,
-            tokens: 10,
-            kind: "reasoning".into(),
             reasoning_closed: Some(true),
-        }
+            ..Default::default()
+        });
+        s.finish_reason = None;
+        s.tokens = 10;
+        s
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use super::{Outcome, SampleView, Verifier};
+use super::{Outcome, Sample, Verifier};
 
 /// `length`: passes when the completion fits the budget; the score falls as it grows past it.
 pub struct Length {
@@ -22,7 +22,7 @@ impl Verifier for Length {
     fn config(&self) -> Value {
         json!({"max_tokens": self.max_tokens})
     }
-    fn check(&self, s: &SampleView) -> Outcome {
+    fn check(&self, s: &Sample) -> Outcome {
         let score = if s.tokens <= self.max_tokens { 1.0 } else { self.max_tokens as f64 / s.tokens as f64 };
         Outcome::scored(score, s.tokens <= self.max_tokens, json!({"tokens": s.tokens, "max_tokens": self.max_tokens}))
     }
@@ -44,10 +44,10 @@ impl Verifier for Format {
     fn config(&self) -> Value {
         json!({})
     }
-    fn check(&self, s: &SampleView) -> Outcome {
+    fn check(&self, s: &Sample) -> Outcome {
         let not_truncated = s.finish_reason.as_deref() != Some("length");
-        let reasoning_closed = s.reasoning_closed != Some(false);
-        let has_answer = !s.answer.trim().is_empty();
+        let reasoning_closed = s.text.reasoning_closed != Some(false);
+        let has_answer = !s.text.answer.trim().is_empty();
         let passed = [not_truncated, reasoning_closed, has_answer].iter().filter(|b| **b).count();
         Outcome::scored(
             passed as f64 / 3.0,
@@ -96,8 +96,8 @@ impl Verifier for Repetition {
     fn config(&self) -> Value {
         json!({"ngram": REPEAT_NGRAM, "pass_at": 0.5})
     }
-    fn check(&self, s: &SampleView) -> Outcome {
-        let text = format!("{}\n{}", s.reasoning.as_deref().unwrap_or(""), s.answer);
+    fn check(&self, s: &Sample) -> Outcome {
+        let text = format!("{}\n{}", s.text.reasoning.as_deref().unwrap_or(""), s.text.answer);
         let (score, top) = repetition(&text);
         let details = match top {
             Some((line, n)) => json!({"distinct_ngram_share": score, "most_repeated_line": line, "times": n}),
@@ -189,10 +189,10 @@ impl Verifier for Language {
     fn config(&self) -> Value {
         json!({"pass_at": 0.9})
     }
-    fn check(&self, s: &SampleView) -> Outcome {
-        let prompt = scripts(&s.prompt);
+    fn check(&self, s: &Sample) -> Outcome {
+        let prompt = scripts(&s.text.prompt);
         let cjk_prompt = prompt.cjk > prompt.latin;
-        let response = scripts(&format!("{}\n{}", s.reasoning.as_deref().unwrap_or(""), s.answer));
+        let response = scripts(&format!("{}\n{}", s.text.reasoning.as_deref().unwrap_or(""), s.text.answer));
         let total = response.cjk + response.latin + response.other;
         let expected = if cjk_prompt { response.cjk } else { response.latin };
         let score = if total == 0 { 1.0 } else { expected as f64 / total as f64 };
@@ -208,18 +208,14 @@ impl Verifier for Language {
 mod tests {
     use super::*;
 
-    fn sample(prompt: &str, reasoning: Option<&str>, answer: &str) -> SampleView {
-        SampleView {
-            id: 1,
+    fn sample(prompt: &str, reasoning: Option<&str>, answer: &str) -> Sample {
+        crate::verify::test_sample(crate::store::samples::Texts {
             prompt: prompt.into(),
-            reference: None,
             reasoning: reasoning.map(str::to_owned),
             answer: answer.into(),
-            finish_reason: Some("stop".into()),
-            tokens: 100,
-            kind: "reasoning".into(),
             reasoning_closed: Some(true),
-        }
+            ..Default::default()
+        })
     }
 
     fn score(o: &Outcome) -> (f64, bool) {
@@ -256,8 +252,8 @@ mod tests {
     fn format_and_length() {
         let mut s = sample("p", Some("r"), "a");
         assert_eq!(score(&Format { name: "format".into() }.check(&s)), (1.0, true));
-        s.reasoning_closed = Some(false);
-        s.answer = String::new();
+        s.text.reasoning_closed = Some(false);
+        s.text.answer = String::new();
         let (f, pass) = score(&Format { name: "format".into() }.check(&s));
         assert!(!pass && (f - 1.0 / 3.0).abs() < 1e-9);
         s.tokens = 200;

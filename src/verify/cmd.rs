@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{Outcome, SampleView, Verifier, VerifyError};
+use super::{Outcome, Sample, Verifier, VerifyError};
 
 /// Why a checker gave no reply: recorded as the sample's failure, never as a score.
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +106,7 @@ impl Verifier for Cmd {
     fn config(&self) -> Value {
         json!({"argv": self.argv, "timeout_s": self.timeout.as_secs_f64()})
     }
-    fn check(&self, s: &SampleView) -> Outcome {
+    fn check(&self, s: &Sample) -> Outcome {
         let input = match serde_json::to_vec(s) {
             Ok(i) => i,
             Err(e) => return Outcome::Failed { error: e.to_string() },

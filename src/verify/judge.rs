@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::{Outcome, SampleView, Verifier, VerifyError};
+use super::{Outcome, Sample, Verifier, VerifyError};
 use crate::teacher::client::{ChatClient, first_content};
 
 /// The rubric used when none is given.
@@ -34,12 +34,12 @@ impl Judge {
             .map_err(|cause| VerifyError::Rubric { cause })
     }
 
-    fn render(&self, s: &SampleView) -> Result<String, minijinja::Error> {
+    fn render(&self, s: &Sample) -> Result<String, minijinja::Error> {
         let env = minijinja::Environment::new();
         env.render_str(
             &self.rubric,
             minijinja::context! {
-                prompt => &s.prompt, reference => &s.reference, reasoning => &s.reasoning, answer => &s.answer, scale => self.scale
+                prompt => &s.text.prompt, reference => &s.text.reference, reasoning => &s.text.reasoning, answer => &s.text.answer, scale => self.scale
             },
         )
     }
@@ -81,7 +81,7 @@ impl Verifier for Judge {
     fn config(&self) -> Value {
         json!({"model": self.model, "scale": self.scale, "pass_at": self.pass_at, "rubric": self.rubric})
     }
-    fn check(&self, s: &SampleView) -> Outcome {
+    fn check(&self, s: &Sample) -> Outcome {
         let content = match self.render(s) {
             Ok(c) => c,
             // A failure of this sample alone, recorded as its outcome.

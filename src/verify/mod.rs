@@ -9,26 +9,37 @@ pub mod cmd;
 pub mod judge;
 pub mod math;
 
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::domain::UnknownName;
 use crate::ingest::scores::BadVerifierName;
 use crate::teacher::client::ClientError;
 
-/// What a verifier sees of a sample.
-#[derive(Debug, Clone, Serialize)]
-pub struct SampleView {
-    pub id: i64,
-    pub prompt: String,
-    pub reference: Option<String>,
-    pub reasoning: Option<String>,
-    pub answer: String,
-    pub finish_reason: Option<String>,
-    pub tokens: i64,
-    pub kind: String,
-    /// False when the trace opened its reasoning and never closed it (from import).
-    pub reasoning_closed: Option<bool>,
+pub use crate::store::samples::Sample;
+
+/// A pending reasoning sample holding `text`, for the verifiers' tests.
+#[cfg(test)]
+pub(crate) fn test_sample(text: crate::store::samples::Texts) -> Sample {
+    use crate::domain::{Kind, LabelType, Status};
+    Sample {
+        id: 1,
+        prompt_id: 1,
+        hash: String::new(),
+        status: Status::Pending,
+        label: LabelType::Pseudo,
+        teacher: "t".into(),
+        source: None,
+        kind: Kind::Reasoning,
+        tokens: 100,
+        reasoning_tokens: 0,
+        answer_tokens: 0,
+        finish_reason: Some("stop".into()),
+        decided_by: None,
+        scores: std::collections::BTreeMap::new(),
+        passed: std::collections::BTreeMap::new(),
+        tags: Vec::new(),
+        text,
+    }
 }
 
 /// A verifier's result for one sample.
@@ -60,7 +71,7 @@ pub trait Verifier: Send + Sync {
     fn kind(&self) -> &'static str;
     /// Its settings, stored with the verifier so a score can be traced to how it was made.
     fn config(&self) -> Value;
-    fn check(&self, sample: &SampleView) -> Outcome;
+    fn check(&self, sample: &Sample) -> Outcome;
 }
 
 /// The verifiers `retort verify --verifier NAME` knows.

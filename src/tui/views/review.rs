@@ -78,12 +78,12 @@ pub fn detail_lines(app: &App) -> Vec<(Part, String)> {
         out.extend(wrap(&sanitize(body), width).into_iter().map(|l| (part, l)));
         out.push((Part::Body, String::new()));
     };
-    if d.turns.is_empty() {
-        section(&mut out, "Prompt", &d.prompt, Part::Body);
+    if d.sample.text.turns().is_empty() {
+        section(&mut out, "Prompt", &d.sample.text.prompt, Part::Body);
     } else {
         // A conversation: every turn before the answer, the prompt (the last user turn) among them.
-        out.push((Part::Heading, format!("Conversation ({} turns before the answer)", d.turns.len())));
-        for turn in &d.turns {
+        out.push((Part::Heading, format!("Conversation ({} turns before the answer)", d.sample.text.turns().len())));
+        for turn in d.sample.text.turns() {
             let role = turn.get("role").and_then(serde_json::Value::as_str).unwrap_or("?");
             out.push((Part::Dim, format!("▸ {}", sanitize(role))));
             // Stored turns hold their content as text (`Turn::to_message`).
@@ -97,7 +97,7 @@ pub fn detail_lines(app: &App) -> Vec<(Part, String)> {
         }
         out.push((Part::Body, String::new()));
     }
-    if let Some(system) = &d.system {
+    if let Some(system) = &d.sample.text.system {
         section(&mut out, "System", system, Part::Dim);
     }
     // A titled list, one wrapped item after another; nothing when empty.
@@ -111,11 +111,11 @@ pub fn detail_lines(app: &App) -> Vec<(Part, String)> {
         }
         out.push((Part::Body, String::new()));
     };
-    items(&mut out, "Tools offered", tool_lines(d.tools.as_ref()), Part::Dim);
-    if let Some(reference) = &d.reference {
+    items(&mut out, "Tools offered", tool_lines(d.sample.text.tools.as_ref()), Part::Dim);
+    if let Some(reference) = &d.sample.text.reference {
         section(&mut out, "Reference", reference, Part::Body);
     }
-    match (&d.reasoning, app.show_reasoning) {
+    match (&d.sample.text.reasoning, app.show_reasoning) {
         (Some(r), true) => section(&mut out, &format!("Reasoning ({} chars)", r.chars().count()), r, Part::Reasoning),
         (Some(r), false) => {
             out.push((Part::Heading, format!("Reasoning ({} chars, folded: t unfolds)", r.chars().count())));
@@ -123,8 +123,8 @@ pub fn detail_lines(app: &App) -> Vec<(Part, String)> {
         }
         (None, _) => {}
     }
-    section(&mut out, "Answer", &d.answer, Part::Body);
-    items(&mut out, "Tool calls", tool_call_lines(d.tool_calls.as_ref()), Part::Body);
+    section(&mut out, "Answer", &d.sample.text.answer, Part::Body);
+    items(&mut out, "Tool calls", tool_call_lines(d.sample.text.tool_calls.as_ref()), Part::Body);
     if !d.scores.is_empty() {
         out.push((Part::Heading, "Scores".into()));
         for s in &d.scores {
@@ -139,10 +139,10 @@ pub fn detail_lines(app: &App) -> Vec<(Part, String)> {
         }
         out.push((Part::Body, String::new()));
     }
-    if !d.tags.is_empty() || d.note.is_some() {
+    if !d.sample.tags.is_empty() || d.note.is_some() {
         out.push((Part::Heading, "Tags and note".into()));
-        if !d.tags.is_empty() {
-            out.push((Part::Body, d.tags.join(", ")));
+        if !d.sample.tags.is_empty() {
+            out.push((Part::Body, d.sample.tags.join(", ")));
         }
         if let Some(n) = &d.note {
             out.extend(wrap(&sanitize(n), width).into_iter().map(|l| (Part::Body, l)));

@@ -99,6 +99,20 @@ async fn the_full_text_index_fills_while_another_process_writes_all_the_time() {
     assert_eq!(sb.query_i64("SELECT count(*) FROM sample_fts"), 12_000);
 }
 
+/// A write that notes `name` in `order` once it holds the lock.
+fn write_in_turn(
+    store: &retort::store::Store,
+    order: &std::sync::Arc<std::sync::Mutex<Vec<&'static str>>>,
+    name: &'static str,
+) -> tokio::task::JoinHandle<()> {
+    let (store, order) = (store.clone(), std::sync::Arc::clone(order));
+    tokio::spawn(async move {
+        let tx = store.write().await.unwrap();
+        order.lock().unwrap().push(name);
+        tx.commit().await.unwrap();
+    })
+}
+
 /// SQLite's lock has no queue: whoever asks at the moment it is let go of gets it. A
 /// curator's key claims the next turn (the store's `-turn` file) and a batch writer that asks
 /// after the claim waits for the key, however the two happen to poll.
@@ -112,25 +126,11 @@ async fn a_curators_write_goes_before_a_batch_write_that_asked_after_it() {
         let order = Arc::new(Mutex::new(Vec::new()));
         // A batch writer (an import) holds the lock.
         let holder = store.write().await.unwrap();
-        let key = {
-            let (person, order) = (person.clone(), Arc::clone(&order));
-            tokio::spawn(async move {
-                let tx = person.write().await.unwrap();
-                order.lock().unwrap().push("key");
-                tx.commit().await.unwrap();
-            })
-        };
+        let key = write_in_turn(&person, &order, "key");
         while !store.wanted() {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
-        let batch = {
-            let (store, order) = (store.clone(), Arc::clone(&order));
-            tokio::spawn(async move {
-                let tx = store.write().await.unwrap();
-                order.lock().unwrap().push("batch");
-                tx.commit().await.unwrap();
-            })
-        };
+        let batch = write_in_turn(&store, &order, "batch");
         // Both are waiting now; the holder lets go.
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         holder.commit().await.unwrap();

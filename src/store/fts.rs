@@ -33,6 +33,10 @@ async fn watermark(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
 /// merging of its segments, which on its own runs inside whichever insert crosses a threshold
 /// (350 ms beside an import), is done here in steps of its own.
 pub async fn catch_up(store: &Store, mut progress: impl FnMut(u64)) -> Result<u64> {
+    // Nothing to index (most calls after a generate or a small import): no write at all.
+    if pending(store).await? == 0 {
+        return Ok(0);
+    }
     let mut upto = watermark(&store.pool).await?;
     let mut done = 0u64;
     let mut chunk = FIRST_CHUNK;
@@ -76,11 +80,11 @@ pub async fn catch_up(store: &Store, mut progress: impl FnMut(u64)) -> Result<u6
             done += inserted;
             progress(done);
             // Merging the segments the chunks made, as they come: FTS5 merges a level once it
-            // holds 4 segments.
-            merge_step(store, MERGE_FROM).await?;
+            // holds 4 segments (its `usermerge`, left at that default).
+            merge_step(store).await?;
         }
         // Then what FTS5's own merging would have left: fewer than 4 segments a level.
-        while merge_step(store, MERGE_FROM).await? {}
+        while merge_step(store).await? {}
         Ok(done)
     }
     .await;
@@ -100,8 +104,6 @@ const FIRST_CHUNK: i64 = 100;
 const MERGE_PAGES: i64 = 300;
 /// FTS5's default: a level is merged once it holds this many segments.
 const AUTOMERGE: i64 = 4;
-/// The catch-up's steps merge a level from the same count.
-const MERGE_FROM: i64 = AUTOMERGE;
 
 /// The next size of a unit of work that took `took` at size `size`, aiming at [`HOLD`].
 fn resize(size: i64, took: Duration) -> i64 {
@@ -117,11 +119,10 @@ async fn set_automerge(store: &Store, n: i64) -> Result<()> {
 }
 
 /// One bounded step of FTS5's merging (about [`MERGE_PAGES`] leaf pages written, merging
-/// levels of at least `from` segments) in a transaction of its own; whether there was
-/// anything to merge.
-async fn merge_step(store: &Store, from: i64) -> Result<bool> {
+/// levels of at least `usermerge`, 4, segments) in a transaction of its own; whether there
+/// was anything to merge.
+async fn merge_step(store: &Store) -> Result<bool> {
     let mut tx = store.write().await?;
-    sqlx::query("INSERT INTO sample_fts (sample_fts, rank) VALUES ('usermerge', ?)").bind(from).execute(tx.conn()).await?;
     let before = total_changes(&mut tx).await?;
     sqlx::query("INSERT INTO sample_fts (sample_fts, rank) VALUES ('merge', ?)").bind(MERGE_PAGES).execute(tx.conn()).await?;
     // FTS5's documented test: the merge did work when the total changes moved by 2 or more.

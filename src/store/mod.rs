@@ -97,8 +97,7 @@ impl Tx {
 /// no queue: a key that asks every millisecond beside an import which lets go of the lock for
 /// 2 ms in every 25 still waited up to a quarter of a second on two busy cores. The TUI's
 /// writer holds the file's exclusive lock from its first try to its commit; the other writers
-/// look before they begin a transaction and wait while it is held, and an import commits
-/// early when it sees it.
+/// look before they begin a transaction and wait while it is held.
 #[derive(Debug)]
 struct Turn(std::fs::File);
 
@@ -108,6 +107,20 @@ impl Turn {
         name.push("-turn");
         // A store in a folder that cannot hold the file still works, without the priority.
         std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(name).ok().map(|f| Arc::new(Self(f)))
+    }
+
+    /// Claims the next turn, waiting while another person's writer (a second TUI) holds it:
+    /// its turn is short. None when the file cannot be locked at all, or at `deadline`.
+    async fn claim(self: &Arc<Self>, deadline: std::time::Instant) -> Option<Claim> {
+        loop {
+            match self.0.try_lock() {
+                Ok(()) => return Some(Claim(Arc::clone(self))),
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err(_) => return None,
+            }
+        }
     }
 
     /// Whether a person's writer holds the claim now.
@@ -207,16 +220,7 @@ impl Store {
     pub async fn write(&self) -> Result<Tx> {
         let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
         let claim = match (&self.turn, self.waiting) {
-            (Some(turn), Waiting::Poll) => loop {
-                match turn.0.try_lock() {
-                    Ok(()) => break Some(Claim(Arc::clone(turn))),
-                    // Another person's writer (a second TUI) is writing: its turn is short.
-                    Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                    }
-                    Err(_) => break None,
-                }
-            },
+            (Some(turn), Waiting::Poll) => turn.claim(deadline).await,
             (Some(_), Waiting::Handler) => {
                 self.after_person(deadline).await;
                 None

@@ -20,11 +20,14 @@ wait_for() {
   return 1
 }
 
-tmux new-session -d -s "$session" -x 100 -y 30 "cd '$dir' && '$bin'; echo \$? > '$dir/exit'; sleep 5"
+# A pager that keeps what it was shown, and tmux taking OSC 52 copies into its paste buffer.
+printf '#!/bin/sh\ncat > "%s/paged"\n' "$dir" > "$dir/pager.sh" && chmod +x "$dir/pager.sh"
+tmux new-session -d -s "$session" -x 100 -y 30 "cd '$dir' && PAGER='$dir/pager.sh' '$bin'; echo \$? > '$dir/exit'; sleep 5"
+tmux set-option -t "$session" -g set-clipboard on
 wait_for "Samples"
 wait_for "of 241"
 tmux send-keys -t "$session" j        # move to sample #2
-wait_for "#2 of 241"
+wait_for "2 of 241 · #2"
 tmux send-keys -t "$session" a        # accept it (and move on)
 wait_for "accepted 1"
 tmux send-keys -t "$session" /        # fuzzy search
@@ -33,20 +36,57 @@ wait_for "matches"
 tmux send-keys -t "$session" Enter    # narrow the list to what matched
 wait_for 'matching search "hexagon"'
 tmux send-keys -t "$session" c        # every sample again
-wait_for "of 241 │"
-tmux send-keys -t "$session" '?'      # help opens
-wait_for "Keys (any key closes)"
-tmux send-keys -t "$session" Escape   # any key closes it
-tmux send-keys -t "$session" Tab      # the Rules tab
+wait_for "of 241 · #"
+tmux send-keys -t "$session" '?'      # help opens, every tab's keys in it
+wait_for "Keys · any other key closes"
+tmux send-keys -t "$session" q        # q closes the help, and only the help
+wait_for "? help"
+tmux send-keys -t "$session" :        # the palette jumps to a sample by id
+tmux send-keys -t "$session" -l '#140'
+tmux send-keys -t "$session" Enter
+wait_for "140 of 241 · #140"
+tmux send-keys -t "$session" l        # read it: the pane has the keys
+wait_for "▶ 140 of 241"
+tmux send-keys -t "$session" /        # search inside the trace
+tmux send-keys -t "$session" -l wait
+tmux send-keys -t "$session" Enter
+wait_for "match 1 of"
+tmux send-keys -t "$session" G        # the end of the trace, not past it
+wait_for "lines [0-9]*–\([0-9]*\) of \1 "
+tmux send-keys -t "$session" y a      # copy the answer over OSC 52
+wait_for "copied the answer of #140"
+answer="$("$bin" --db "$dir/retort.db" list --where 'status = pending' --json | python3 -c '
+import json, sys
+for line in sys.stdin:
+    s = json.loads(line)
+    if s["id"] == 140:
+        print(s["answer"], end="")')"
+for _ in $(seq 1 50); do [ "$(tmux show-buffer 2>/dev/null)" = "$answer" ] && break; sleep 0.1; done
+[ "$(tmux show-buffer)" = "$answer" ] || { echo "smoke: the clipboard does not hold #140's answer: $(tmux show-buffer | head -c 200)" >&2; exit 1; }
+tmux send-keys -t "$session" P        # the sample in $PAGER: the TUI steps aside and comes back
+for _ in $(seq 1 50); do [ -s "$dir/paged" ] && break; sleep 0.1; done
+grep -q "^sample #140 " "$dir/paged" || { echo "smoke: the pager was not shown sample #140" >&2; exit 1; }
+wait_for "Samples · by id"
+tmux send-keys -t "$session" h v      # the group view of its prompt
+wait_for "Group · prompt"
+tmux send-keys -t "$session" p        # pick it: accept it, reject its siblings
+wait_for "picked #140"
+tmux send-keys -t "$session" u        # one undo reverts the pick
+wait_for "undid pick #140"
+tmux send-keys -t "$session" v Tab    # close the group; the Rules tab
 wait_for "Saved rules"
 tmux send-keys -t "$session" Tab Tab  # the Export tab, then the Train tab
 wait_for "Train · enter changes"
 tmux send-keys -t "$session" G Enter  # "start" with no model: the form says what is missing
 wait_for "say which model"
+tmux send-keys -t "$session" Tab      # the Stats tab scrolls
+wait_for "Charts"
+tmux send-keys -t "$session" G
+wait_for "lines [0-9]*–\([0-9]*\) of \1 "
 tmux send-keys -t "$session" q
 for _ in $(seq 1 100); do [ -f "$dir/exit" ] && break; sleep 0.1; done
 [ "$(cat "$dir/exit")" = 0 ] || { echo "smoke: retort exited with $(cat "$dir/exit")" >&2; exit 1; }
 accepted="$("$bin" --db "$dir/retort.db" list --where 'status = accepted' --json | grep -o '"id":[0-9]*' | tr '\n' ' ')"
 [ "$accepted" = '"id":2 ' ] || { echo "smoke: expected sample 2 accepted, the store says: $accepted" >&2; exit 1; }
-echo "tui smoke: start, move, accept, search, help, tabs, train form, quit; the decision is in the store"
+echo "tui smoke: start, move, accept, search, help, palette, pane search and end, OSC 52 copy, pager, group pick and undo, tabs, train form, stats scroll, quit; the decision is in the store"
 echo "smoke: 1 passed, 0 failed"

@@ -400,7 +400,7 @@ async fn samples_arriving_from_a_generation_fill_an_empty_list() {
     .unwrap();
     h.settle(vec![retort::tui::app::Effect::LoadGenerations]).await;
     assert_eq!(h.app.rows.len(), 2, "{}", h.app.status_line());
-    assert!(h.app.status_line().starts_with(" #1 of 2 │"), "{}", h.app.status_line());
+    assert!(h.app.status_line().starts_with(" 1 of 2 · #1 │"), "{}", h.app.status_line());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

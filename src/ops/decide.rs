@@ -29,6 +29,22 @@ pub async fn set_label(store: &Store, ids: &[i64], label: LabelType) -> store::R
     decide(store, ids, Change::Label(label), &description).await
 }
 
+/// Picks the best of a prompt's samples: accepts `keep` and rejects `siblings`, as one action
+/// (one undo); none when every one of them already holds its status.
+pub async fn pick(store: &Store, keep: i64, siblings: &[i64]) -> store::Result<Option<Decided>> {
+    let mut tx = store.write().await?;
+    let description = format!("pick #{keep}, reject {} sibling(s)", siblings.len());
+    let action_id = actions::record(&mut tx, CURATOR, None, &description).await?;
+    let mut moves = actions::change_under(&mut tx, action_id, &[keep], Change::Status(Status::Accepted), CURATOR).await?;
+    moves.extend(actions::change_under(&mut tx, action_id, siblings, Change::Status(Status::Rejected), CURATOR).await?);
+    if moves.is_empty() {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    tx.commit().await?;
+    Ok(Some(Decided { action_id, moves }))
+}
+
 fn verb(status: Status) -> &'static str {
     match status {
         Status::Accepted => "accept",

@@ -77,6 +77,13 @@ pub enum Change {
 /// busy machine hands out slowly.
 pub async fn decide(tx: &mut Tx, ids: &[i64], change: Change, actor: &str, description: &str) -> Result<Option<(i64, Vec<Move>)>> {
     let action_id = record(tx, actor, None, description).await?;
+    let moves = change_under(tx, action_id, ids, change, actor).await?;
+    Ok((!moves.is_empty()).then_some((action_id, moves)))
+}
+
+/// Makes a curator's change on those of `ids` it changes, as part of action `action_id`;
+/// returns what it moved (nothing when every sample already holds the value).
+pub async fn change_under(tx: &mut Tx, action_id: i64, ids: &[i64], change: Change, actor: &str) -> Result<Vec<Move>> {
     let conn = tx.conn();
     let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
     // Numbered parameters throughout: sqlx counts a plain `?` after a numbered one wrong.
@@ -98,7 +105,7 @@ pub async fn decide(tx: &mut Tx, ids: &[i64], change: Change, actor: &str, descr
     };
     let old: Vec<(String,)> = sqlx::query_as(record).bind(action_id).bind(value).bind(&ids).fetch_all(&mut *conn).await?;
     if old.is_empty() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     let update = sqlx::query(update).bind(value).bind(&ids);
     match change {
@@ -119,7 +126,7 @@ pub async fn decide(tx: &mut Tx, ids: &[i64], change: Change, actor: &str, descr
             Change::Label(to) => Some(Move::Label { from: from.parse().ok()?, to, n }),
         })
         .collect();
-    Ok(Some((action_id, moves)))
+    Ok(moves)
 }
 
 /// Writes the decisions for the selected samples, then changes them.

@@ -165,6 +165,8 @@ pub enum PageFrom {
     After(i64),
     /// Samples before this id.
     Before(i64),
+    /// This sample and those after it (a jump to a sample by id).
+    At(i64),
 }
 
 const LIST_COLUMNS: &str = "s.id, s.prompt_id, s.status, s.label, (SELECT name FROM teachers WHERE id = s.teacher_id), s.tokens, s.finish_reason, \
@@ -209,6 +211,12 @@ pub async fn page(store: &Store, from: PageFrom, limit: i64, filter: &ListFilter
             add_arg(&mut args, id)?;
             (format!("({key} {before} {anchor_key} OR ({key} = {anchor_key} AND s.id < ?))"), backward, "DESC")
         }
+        PageFrom::At(id) => {
+            add_arg(&mut args, id)?;
+            add_arg(&mut args, id)?;
+            add_arg(&mut args, id)?;
+            (format!("({key} {after} {anchor_key} OR ({key} = {anchor_key} AND s.id >= ?))"), forward, "ASC")
+        }
     };
     add_arg(&mut args, limit)?;
     let order = if sort == SortKey::Id { format!("s.id {id_order}") } else { format!("{key} {key_order}, s.id {id_order}") };
@@ -219,6 +227,31 @@ pub async fn page(store: &Store, from: PageFrom, limit: i64, filter: &ListFilter
         out.reverse();
     }
     Ok(out)
+}
+
+/// How many samples come before sample `id` in the list's order (its position, from 0), or
+/// none when the filter does not let it through.
+pub async fn position(store: &Store, id: i64, filter: &ListFilter, sort: SortKey) -> Result<Option<i64>> {
+    let mut args = SqliteArguments::default();
+    let cond = filter.condition(&mut args)?;
+    add_arg(&mut args, id)?;
+    let present: Option<i64> =
+        sqlx::query_scalar_with(sqlx::AssertSqlSafe(format!("SELECT s.id FROM {FROM} WHERE ({cond}) AND s.id = ?")), args)
+            .fetch_optional(&store.pool)
+            .await?;
+    if present.is_none() {
+        return Ok(None);
+    }
+    let mut args = SqliteArguments::default();
+    let cond = filter.condition(&mut args)?;
+    let (key, anchor_key, descending) = sort.sql();
+    let before = if descending { ">" } else { "<" };
+    for _ in 0..3 {
+        add_arg(&mut args, id)?;
+    }
+    let sql =
+        format!("SELECT count(*) FROM {FROM} WHERE ({cond}) AND ({key} {before} {anchor_key} OR ({key} = {anchor_key} AND s.id < ?))");
+    Ok(Some(sqlx::query_scalar_with(sqlx::AssertSqlSafe(sql), args).fetch_one(&store.pool).await?))
 }
 
 /// Re-reads some rows after a decision changed them.
@@ -246,9 +279,12 @@ pub struct ScoreLine {
 /// One change in the sample's history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryLine {
+    /// When, in seconds since the epoch.
     pub at: i64,
     pub actor: String,
     pub change: String,
+    /// The action it was part of (`accept 1 sample(s)`, a rule's name).
+    pub action: String,
     pub undone: bool,
 }
 
@@ -285,7 +321,8 @@ pub async fn detail(store: &Store, id: i64) -> Result<Option<Detail>> {
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
     let history = sqlx::query(
-        "SELECT a.created_at, a.actor, d.field, d.old_value, d.new_value, d.reason, a.undone_at IS NOT NULL \
+        "SELECT a.created_at, a.actor, d.field, d.old_value, d.new_value, d.reason, a.undone_at IS NOT NULL, \
+         a.description \
          FROM decisions d JOIN actions a ON a.id = d.action_id WHERE d.sample_id = ? ORDER BY a.id DESC LIMIT 20",
     )
     .bind(id)
@@ -308,7 +345,7 @@ pub async fn detail(store: &Store, id: i64) -> Result<Option<Detail>> {
             change.push_str(&reason);
             change.push(')');
         }
-        Ok(HistoryLine { at: r.try_get(0)?, actor: r.try_get(1)?, change, undone: r.try_get(6)? })
+        Ok(HistoryLine { at: r.try_get(0)?, actor: r.try_get(1)?, change, action: r.try_get(7)?, undone: r.try_get(6)? })
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok(Some(Detail { sample, scores, history, note }))
@@ -390,28 +427,12 @@ pub async fn counts(store: &Store, filter: &ListFilter) -> Result<Counts> {
     })
 }
 
-/// The samples of one prompt, for the group view.
-pub async fn group(store: &Store, prompt_id: i64) -> Result<Vec<(ListRow, String)>> {
-    let sql = format!(
-        "SELECT {LIST_COLUMNS}, substr(t.answer, 1, 400), t.tool_calls FROM samples s JOIN sample_texts t ON t.sample_id = s.id \
-         WHERE s.prompt_id = ? ORDER BY s.id LIMIT 64"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(prompt_id).fetch_all(&store.pool).await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            // The answer's head, then its tool calls (an answer may be nothing else).
-            let mut text = r.try_get::<Option<String>, _>(9)?.unwrap_or_default();
-            let calls = r.try_get::<Option<String>, _>(10)?.and_then(|c| serde_json::from_str(&c).ok());
-            for call in crate::tui::text::tool_call_lines(calls.as_ref()) {
-                if !text.is_empty() {
-                    text.push('\n');
-                }
-                text.push_str(&call);
-            }
-            Ok((list_row(r)?, text))
-        })
-        .collect::<Result<_, sqlx::Error>>()?)
+/// The most samples of one prompt the group view shows.
+pub const GROUP_MAX: i64 = 64;
+
+/// The samples of one prompt, whole, for the group view.
+pub async fn group(store: &Store, prompt_id: i64) -> Result<Vec<super::samples::Sample>> {
+    super::samples::of_prompt(store, prompt_id, GROUP_MAX).await
 }
 
 /// What the Stats tab draws.

@@ -151,6 +151,13 @@ pub async fn one(store: &Store, id: i64) -> Result<Option<Sample>> {
     Ok(row.as_ref().map(sample).transpose()?)
 }
 
+/// The samples of one prompt in id order, at most `limit`: a best-of-n group.
+pub async fn of_prompt(store: &Store, prompt_id: i64, limit: i64) -> Result<Vec<Sample>> {
+    let sql = format!("SELECT {} FROM {FROM} {TEXT_JOINS} WHERE s.prompt_id = ? ORDER BY s.id LIMIT ?", *COLUMNS);
+    let rows = sqlx::query(AssertSqlSafe(sql)).bind(prompt_id).bind(limit).fetch_all(&store.pool).await?;
+    Ok(rows.iter().map(sample).collect::<std::result::Result<_, _>>()?)
+}
+
 fn sample(r: &sqlx::sqlite::SqliteRow) -> std::result::Result<Sample, sqlx::Error> {
     Ok(Sample {
         id: r.try_get(0)?,

@@ -73,6 +73,44 @@ pub enum Action {
     EditRule,
     /// Rules tab: write a new rule.
     NewRule,
+    /// The command palette: every action by name, and `#id` to jump to a sample.
+    Palette,
+    /// Close what is open: the help, the group view, the sample pane's focus.
+    Back,
+    /// Move the focus to the sample pane, where the movement keys scroll it.
+    FocusDetail,
+    /// Move the focus back to the list.
+    FocusList,
+    /// Search inside the sample's text (the sample pane).
+    SearchTrace,
+    /// The next match of the search inside the sample.
+    NextMatch,
+    /// The previous match of the search inside the sample.
+    PreviousMatch,
+    /// Group view: the sample to the left.
+    GroupPrevious,
+    /// Group view: the sample to the right.
+    GroupNext,
+    /// Group view: accept the sample under the cursor and reject its siblings, as one action.
+    Pick,
+    /// Group view: compare every answer with the one under the cursor, word by word.
+    Diff,
+    /// Group view: scroll the samples together, or each alone.
+    LinkScroll,
+    /// Group view: the next prompt's samples.
+    NextPrompt,
+    /// Group view: the previous prompt's samples.
+    PreviousPrompt,
+    /// Copy the answer, reasoning, prompt or whole sample to the clipboard (OSC 52).
+    Yank,
+    /// Read the whole sample in `$PAGER`.
+    Pager,
+    /// Edit the answer in `$EDITOR`: the edit becomes the sample's hard label.
+    EditAnswer,
+    /// Write the reference answer in `$EDITOR`.
+    EditReference,
+    /// Let the terminal have the mouse (to select text), or take it back.
+    ToggleMouse,
 }
 
 impl Action {
@@ -128,6 +166,25 @@ impl Action {
             Action::ApplyRule => "rules tab: apply the selected rule",
             Action::EditRule => "rules tab: edit the selected rule",
             Action::NewRule => "rules tab: write a new rule",
+            Action::Palette => "command palette: actions by name, #id jumps",
+            Action::Back => "close the help, group or pane",
+            Action::FocusDetail => "read the sample: focus its pane",
+            Action::FocusList => "back to the list",
+            Action::SearchTrace => "search inside the sample",
+            Action::NextMatch => "next match",
+            Action::PreviousMatch => "previous match",
+            Action::GroupPrevious => "the sample to the left",
+            Action::GroupNext => "the sample to the right",
+            Action::Pick => "pick: accept it, reject its siblings",
+            Action::Diff => "diff every answer against this one",
+            Action::LinkScroll => "scroll together / each alone",
+            Action::NextPrompt => "the next prompt's samples",
+            Action::PreviousPrompt => "the previous prompt's samples",
+            Action::Yank => "copy (then a/r/p/s) over OSC 52",
+            Action::Pager => "read the sample in $PAGER",
+            Action::EditAnswer => "edit the answer ($EDITOR, a hard label)",
+            Action::EditReference => "write the reference ($EDITOR)",
+            Action::ToggleMouse => "mouse to the terminal / back",
         }
     }
 }

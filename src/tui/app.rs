@@ -58,6 +58,10 @@ pub enum InputKind {
     ExportField,
     /// Enter on a field of the Train tab.
     TrainField,
+    /// `/` in the sample pane: a search inside the sample.
+    TraceSearch,
+    /// `:`: the command palette.
+    Palette,
 }
 
 impl InputKind {
@@ -70,6 +74,8 @@ impl InputKind {
             InputKind::Note => "note: ",
             InputKind::Rule => "rule: ",
             InputKind::ExportField | InputKind::TrainField => "value: ",
+            InputKind::TraceSearch => "find in sample: ",
+            InputKind::Palette => ":",
         }
     }
 }
@@ -136,6 +142,24 @@ pub enum Effect {
     LoadGroup {
         prompt_id: i64,
     },
+    /// Where sample `id` is in the list (after a jump to it).
+    LoadPosition {
+        id: i64,
+        generation: u64,
+        filter: ListFilter,
+        sort: SortKey,
+    },
+    /// Store a curator's edit of the answer (or the reference) as the sample's hard label.
+    EditText {
+        id: i64,
+        reference: bool,
+        text: String,
+    },
+    /// Accept `keep`, reject its siblings: one action.
+    Pick {
+        keep: i64,
+        siblings: Vec<i64>,
+    },
     LoadCounts(ListFilter),
     /// Which generations are running (polled every few seconds).
     LoadGenerations,
@@ -180,6 +204,8 @@ impl Effect {
         matches!(
             self,
             Effect::SetStatus { .. }
+                | Effect::Pick { .. }
+                | Effect::EditText { .. }
                 | Effect::SetLabel { .. }
                 | Effect::SetNote { .. }
                 | Effect::Undo
@@ -223,7 +249,13 @@ pub enum Msg {
     },
     Group {
         prompt_id: i64,
-        samples: Vec<(ListRow, String)>,
+        samples: Vec<crate::store::samples::Sample>,
+    },
+    /// The list position of the window's first row, read after a jump.
+    Position {
+        generation: u64,
+        id: i64,
+        position: Option<i64>,
     },
     Counts(Counts),
     Stats(Box<Stats>),
@@ -246,6 +278,28 @@ pub enum Msg {
     /// (prompt, answer)
     Answers(Result<Vec<(String, String)>, String>),
     Error(String),
+}
+
+/// Which pane of the Review tab the movement keys move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Focus {
+    #[default]
+    List,
+    Detail,
+}
+
+/// What the TUI asks of the terminal itself, carried out by the event loop (the TUI suspends
+/// for a pager or an editor and comes back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outside {
+    /// Copy to the clipboard with OSC 52 (works over SSH and in tmux with `set-clipboard on`).
+    Clipboard { what: String, text: String },
+    /// Show the text in `$PAGER`.
+    Pager(String),
+    /// Edit sample `id`'s answer (or reference) in `$EDITOR`, starting from `text`.
+    Editor { id: i64, reference: bool, text: String },
+    /// Capture the mouse (true), or leave it to the terminal.
+    Mouse(bool),
 }
 
 // Independent UI flags (help shown, quitting, window at either end, reasoning unfolded).
@@ -276,9 +330,26 @@ pub struct App {
     pub counts: Counts,
     pub detail: Option<Detail>,
     detail_generation: u64,
-    pub detail_scroll: usize,
+    /// The sample laid out, its scroll and a search inside it.
+    pub pane: super::pane::Pane,
+    pub focus: Focus,
     pub show_reasoning: bool,
-    pub group: Option<(i64, Vec<(ListRow, String)>)>,
+    pub group: Option<super::group::Group>,
+    /// The list position of `rows[0]`, when known.
+    pub offset: Option<i64>,
+    /// `y` was pressed: the next key says what to copy.
+    pub yanking: bool,
+    /// The mouse is captured (clicks select, the wheel scrolls).
+    pub mouse: bool,
+    /// What the event loop is to do with the terminal.
+    pub outside: Vec<Outside>,
+    /// The palette's choices for what is typed after `:`.
+    pub palette: Vec<super::palette::Choice>,
+    pub palette_cursor: usize,
+    /// The Stats tab's scroll.
+    pub stats_scroll: usize,
+    /// The help's scroll, in entries.
+    pub help_scroll: usize,
     pub stats: Option<Stats>,
     pub charts: Option<super::data::Charts>,
     pub export: super::export_tab::ExportState,
@@ -316,9 +387,18 @@ impl App {
             counts: Counts::default(),
             detail: None,
             detail_generation: 0,
-            detail_scroll: 0,
+            pane: super::pane::Pane::default(),
+            focus: Focus::List,
             show_reasoning: true,
             group: None,
+            offset: None,
+            yanking: false,
+            mouse: true,
+            outside: Vec::new(),
+            palette: Vec::new(),
+            palette_cursor: 0,
+            stats_scroll: 0,
+            help_scroll: 0,
             stats: None,
             charts: None,
             export: super::export_tab::ExportState::default(),
@@ -329,6 +409,12 @@ impl App {
             generating: Vec::new(),
             size,
         }
+    }
+
+    /// The terminal's new size: the sample is laid out again for it.
+    pub fn resize(&mut self, width: u16, height: u16) {
+        self.size = (width, height);
+        self.relayout();
     }
 
     /// What to load before the first frame.
@@ -377,20 +463,32 @@ impl App {
         usize::from(self.size.0.saturating_sub(list).saturating_sub(2)).max(10)
     }
 
-    /// The detail, as wrapped lines (recomputed per frame only for the visible part's source).
+    /// The key context: the group view's keys, the sample pane's, or only those of everywhere.
     #[must_use]
-    pub fn detail_lines(&self) -> Vec<(super::views::review::Part, String)> {
-        super::views::review::detail_lines(self)
+    pub fn context(&self) -> super::keymap::Context {
+        use super::keymap::Context;
+        match (self.tab, &self.group, self.focus) {
+            (Tab::Review, Some(_), _) => Context::Group,
+            (Tab::Review, None, Focus::Detail) => Context::Detail,
+            _ => Context::Global,
+        }
+    }
+
+    /// The cursor moved in the list: read its sample (and its group, when open).
+    pub(super) fn moved_list(&mut self) -> Vec<Effect> {
+        self.moved()
     }
 
     fn moved(&mut self) -> Vec<Effect> {
-        self.detail_scroll = 0;
         let mut effects = Vec::new();
         if let Some((id, prompt_id)) = self.current().map(|r| (r.id, r.prompt_id)) {
-            self.detail_generation += 1;
-            effects.push(Effect::LoadDetail { id, generation: self.detail_generation });
-            if let Some((pid, _)) = &self.group
-                && *pid != prompt_id
+            if self.detail.as_ref().is_none_or(|d| d.sample.id != id) {
+                self.pane.scroll = 0;
+                self.detail_generation += 1;
+                effects.push(Effect::LoadDetail { id, generation: self.detail_generation });
+            }
+            if let Some(g) = &self.group
+                && g.prompt_id != prompt_id
             {
                 effects.push(Effect::LoadGroup { prompt_id });
             }
@@ -449,9 +547,28 @@ impl App {
     /// Carries out an action.
     pub fn update(&mut self, action: Action) -> Vec<Effect> {
         self.message = None;
-        if self.help && !matches!(action, Action::Help | Action::Quit) {
-            self.help = false;
+        if self.help {
+            // The movement keys scroll the help; any other closes it, `q` among them.
+            let entries = super::views::help_entries(self).len();
+            let (rows, columns) = super::views::help_layout(entries, self.size);
+            let max = entries.saturating_sub(rows * columns);
+            match action {
+                Action::SelectNext | Action::PageDown => self.help_scroll = (self.help_scroll + rows).min(max),
+                Action::SelectPrevious | Action::PageUp => self.help_scroll = self.help_scroll.saturating_sub(rows),
+                _ => self.help = false,
+            }
             return Vec::new();
+        }
+        if self.tab == Tab::Review {
+            // The group view's keys, then the sample pane's, before the list's.
+            if self.group.is_some()
+                && let Some(effects) = self.update_group(action)
+            {
+                return effects;
+            }
+            if self.group.is_none() && self.focus == Focus::Detail && self.update_pane(action) {
+                return Vec::new();
+            }
         }
         match action {
             Action::Quit => {
@@ -459,7 +576,24 @@ impl App {
                 Vec::new()
             }
             Action::Help => {
-                self.help = !self.help;
+                self.help = true;
+                self.help_scroll = 0;
+                Vec::new()
+            }
+            Action::Palette => {
+                self.input = Some(InputLine { kind: InputKind::Palette, text: String::new(), error: None });
+                self.palette = super::palette::choices("");
+                self.palette_cursor = 0;
+                Vec::new()
+            }
+            Action::ToggleMouse => {
+                self.mouse = !self.mouse;
+                self.outside.push(Outside::Mouse(self.mouse));
+                self.message = Some(if self.mouse {
+                    "mouse on: click selects, the wheel scrolls".into()
+                } else {
+                    format!("mouse off: the terminal selects text; {} takes it back", self.keymap.keys_of(Action::ToggleMouse))
+                });
                 Vec::new()
             }
             Action::NextTab | Action::PreviousTab => {
@@ -477,7 +611,10 @@ impl App {
             _ if self.tab == Tab::Rules => self.update_rules(action),
             _ if self.tab == Tab::Export => self.update_export(action),
             _ if self.tab == Tab::Train => self.update_train(action),
-            _ if self.tab != Tab::Review => Vec::new(),
+            _ if self.tab == Tab::Stats => {
+                self.update_stats(action);
+                Vec::new()
+            }
             Action::SelectNext => self.move_by(1),
             Action::SelectPrevious => self.move_by(-1),
             Action::PageDown => self.move_by(self.list_height() as isize),
@@ -529,8 +666,6 @@ impl App {
             }
             Action::Undo => vec![Effect::Undo],
             Action::Redo => vec![Effect::Redo],
-            // Keys of the Rules tab.
-            Action::ApplyRule | Action::EditRule | Action::NewRule => Vec::new(),
             Action::Search | Action::FullText | Action::Filter | Action::Note => {
                 let kind = match action {
                     Action::Search => InputKind::Search,
@@ -564,16 +699,16 @@ impl App {
             }
             Action::ToggleReasoning => {
                 self.show_reasoning = !self.show_reasoning;
-                self.detail_scroll = 0;
+                self.pane.scroll = 0;
+                self.relayout();
                 Vec::new()
             }
             Action::ScrollDetailDown => {
-                let max = self.detail_lines().len().saturating_sub(1);
-                self.detail_scroll = (self.detail_scroll + 3).min(max);
+                self.scroll_pane(3);
                 Vec::new()
             }
             Action::ScrollDetailUp => {
-                self.detail_scroll = self.detail_scroll.saturating_sub(3);
+                self.scroll_pane(-3);
                 Vec::new()
             }
             Action::GroupView => {
@@ -582,6 +717,66 @@ impl App {
                 }
                 self.current().map(|r| vec![Effect::LoadGroup { prompt_id: r.prompt_id }]).unwrap_or_default()
             }
+            Action::FocusDetail => {
+                if self.current().is_some() {
+                    self.focus = Focus::Detail;
+                }
+                Vec::new()
+            }
+            Action::FocusList => {
+                self.focus = Focus::List;
+                Vec::new()
+            }
+            Action::Back => {
+                if self.group.take().is_none() {
+                    self.focus = Focus::List;
+                }
+                Vec::new()
+            }
+            Action::SearchTrace => {
+                if self.detail.is_some() {
+                    self.focus = Focus::Detail;
+                    let text = self.pane.search.as_ref().map(|s| s.query.clone()).unwrap_or_default();
+                    self.input = Some(InputLine { kind: InputKind::TraceSearch, text, error: None });
+                }
+                Vec::new()
+            }
+            Action::Yank => {
+                if self.detail.is_some() || self.group.is_some() {
+                    self.yanking = true;
+                    self.message = Some("copy: a answer · r reasoning · p prompt · s the whole sample (JSON) · esc nothing".into());
+                }
+                Vec::new()
+            }
+            Action::Pager => {
+                if let Some(text) = self.sample_text() {
+                    self.outside.push(Outside::Pager(text));
+                }
+                Vec::new()
+            }
+            Action::EditAnswer | Action::EditReference => {
+                let reference = action == Action::EditReference;
+                let sample = self.group.as_ref().and_then(|g| g.current()).or(self.detail.as_ref().map(|d| &d.sample));
+                if let Some(s) = sample {
+                    let text = if reference { s.text.reference.clone().unwrap_or_default() } else { s.text.answer.clone() };
+                    self.outside.push(Outside::Editor { id: s.id, reference, text });
+                }
+                Vec::new()
+            }
+            // Keys of the sample pane and the group view, where they are not open.
+            Action::NextMatch
+            | Action::PreviousMatch
+            | Action::GroupPrevious
+            | Action::GroupNext
+            | Action::Pick
+            | Action::Diff
+            | Action::LinkScroll
+            | Action::NextPrompt
+            | Action::PreviousPrompt
+            // Keys of the Rules tab.
+            | Action::ApplyRule
+            | Action::EditRule
+            | Action::NewRule => Vec::new(),
         }
     }
 
@@ -609,12 +804,29 @@ impl App {
             Msg::Detail { generation, detail } => {
                 if generation == self.detail_generation {
                     self.detail = detail.map(|d| *d);
+                    self.pane.forget_layout();
+                    self.relayout();
                 }
                 Vec::new()
             }
             Msg::Group { prompt_id, samples } => {
                 if self.current().is_some_and(|r| r.prompt_id == prompt_id) {
-                    self.group = Some((prompt_id, samples));
+                    match &mut self.group {
+                        Some(g) if g.prompt_id == prompt_id => g.refresh(samples),
+                        _ => {
+                            let mut g = super::group::Group::new(prompt_id, samples);
+                            // Open on the sample the list is on.
+                            let id = self.current().map(|r| r.id);
+                            g.cursor = g.samples.iter().position(|s| Some(s.id) == id).unwrap_or(0);
+                            self.group = Some(g);
+                        }
+                    }
+                }
+                Vec::new()
+            }
+            Msg::Position { generation, id, position } => {
+                if generation == self.list_generation && self.rows.first().map(|r| r.id) == Some(id) {
+                    self.offset = position;
                 }
                 Vec::new()
             }
@@ -759,12 +971,34 @@ impl App {
         self.loading = None;
         let before = self.current().map(|r| r.id);
         let full = rows.len() as i64 >= PAGE;
+        let mut effects = Vec::new();
         match from {
             PageFrom::Start | PageFrom::End => {
                 self.at_start = from == PageFrom::Start || !full;
                 self.at_end = from == PageFrom::End || !full;
                 self.cursor = if from == PageFrom::End { rows.len().saturating_sub(1) } else { 0 };
+                // From the end, the window's place follows from the count of what matches.
+                self.offset = if from == PageFrom::Start || self.at_start {
+                    Some(0)
+                } else {
+                    Some((self.counts.matching - rows.len() as i64).max(0))
+                };
                 self.rows = rows;
+            }
+            PageFrom::At(id) => {
+                if rows.first().map(|r| r.id) != Some(id) {
+                    self.message = Some(format!(
+                        "no sample #{id} in this list{}",
+                        if self.filter_label.is_some() { " (c clears the filter)" } else { "" }
+                    ));
+                    return Vec::new();
+                }
+                self.at_start = false;
+                self.at_end = !full;
+                self.cursor = 0;
+                self.rows = rows;
+                self.offset = None;
+                effects.push(Effect::LoadPosition { id, generation: self.list_generation, filter: self.filter.clone(), sort: self.sort });
             }
             PageFrom::After(_) => {
                 self.at_end = !full;
@@ -773,6 +1007,7 @@ impl App {
                     let cut = self.rows.len() - WINDOW;
                     self.rows.drain(..cut);
                     self.cursor = self.cursor.saturating_sub(cut);
+                    self.offset = self.offset.map(|o| o + cut as i64);
                     self.at_start = false;
                 }
             }
@@ -781,6 +1016,7 @@ impl App {
                 let n = rows.len();
                 self.rows.splice(0..0, rows);
                 self.cursor += n;
+                self.offset = if self.at_start { Some(0) } else { self.offset.map(|o| (o - n as i64).max(0)) };
                 if self.rows.len() > WINDOW {
                     self.rows.truncate(WINDOW);
                     self.at_end = false;
@@ -788,7 +1024,8 @@ impl App {
             }
         }
         // Rows read around the same sample (new samples arriving) leave its detail and scroll be.
-        if before.is_some() && self.current().map(|r| r.id) == before { self.prefetch() } else { self.moved() }
+        effects.extend(if before.is_some() && self.current().map(|r| r.id) == before { self.prefetch() } else { self.moved() });
+        effects
     }
 
     /// Keys on the Rules tab: move among the saved rules, apply one, edit or add one.
@@ -814,8 +1051,35 @@ impl App {
         }
     }
 
+    /// A key pressed: the line being typed takes it, else what to copy after `y`, else its
+    /// action in the key context (the group view's, the sample pane's, everywhere's).
+    pub fn key(&mut self, key: &ratatui::crossterm::event::KeyEvent) -> Vec<Effect> {
+        if self.input.is_some() {
+            return self.key_input(key);
+        }
+        if std::mem::take(&mut self.yanking) {
+            self.yank(key);
+            return Vec::new();
+        }
+        match self.keymap.action(key, self.context()) {
+            Some(action) => self.update(action),
+            // Any key closes the help, bound or not.
+            None if self.help => {
+                self.help = false;
+                Vec::new()
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Jumps the list to sample `id` (the filter and order stay).
+    pub fn jump_to(&mut self, id: i64) -> Vec<Effect> {
+        self.group = None;
+        self.load(PageFrom::At(id))
+    }
+
     /// A key while a line is being typed: text editing, Enter to submit, Esc to cancel, and
-    /// ↑/↓ to pick among search hits.
+    /// ↑/↓ to pick among search hits or palette lines.
     pub fn key_input(&mut self, key: &ratatui::crossterm::event::KeyEvent) -> Vec<Effect> {
         use ratatui::crossterm::event::{KeyCode, KeyModifiers};
         let Some(input) = &mut self.input else { return Vec::new() };
@@ -824,6 +1088,9 @@ impl App {
             KeyCode::Esc => {
                 self.input = None;
                 self.search = None;
+                if kind == InputKind::TraceSearch {
+                    self.pane.search = None;
+                }
                 return Vec::new();
             }
             KeyCode::Enter => return self.submit(),
@@ -834,6 +1101,12 @@ impl App {
                 }
                 return Vec::new();
             }
+            KeyCode::Up | KeyCode::Down if kind == InputKind::Palette => {
+                let last = self.palette.len().saturating_sub(1);
+                self.palette_cursor =
+                    if key.code == KeyCode::Up { self.palette_cursor.saturating_sub(1) } else { (self.palette_cursor + 1).min(last) };
+                return Vec::new();
+            }
             KeyCode::Backspace => {
                 input.text.pop();
             }
@@ -842,8 +1115,21 @@ impl App {
             _ => return Vec::new(),
         }
         input.error = None;
-        if kind != InputKind::Search {
-            return Vec::new();
+        match kind {
+            InputKind::Palette => {
+                let text = input.text.clone();
+                self.palette = super::palette::choices(&text);
+                self.palette_cursor = 0;
+                return Vec::new();
+            }
+            InputKind::TraceSearch => {
+                // The pane follows the search as it is typed.
+                let text = input.text.clone();
+                self.search_pane(&text);
+                return Vec::new();
+            }
+            InputKind::Search => {}
+            _ => return Vec::new(),
         }
         let query = input.text.clone();
         if query.trim().is_empty() {
@@ -910,6 +1196,24 @@ impl App {
                 }
             },
             InputKind::ExportField => self.submit_export_field(text),
+            InputKind::TraceSearch => {
+                self.input = None;
+                self.search_pane(&text);
+                Vec::new()
+            }
+            InputKind::Palette => {
+                self.input = None;
+                let choice = self.palette.get(self.palette_cursor).cloned();
+                self.palette.clear();
+                match choice {
+                    Some(super::palette::Choice::Run(action)) => self.update(action),
+                    Some(super::palette::Choice::Jump(id)) => self.jump_to(id),
+                    None => {
+                        self.message = Some(format!("no action matches \"{}\"", text::sanitize(&text)));
+                        Vec::new()
+                    }
+                }
+            }
             InputKind::TrainField => self.submit_train_field(&text),
             InputKind::Note => {
                 self.input = None;
@@ -939,7 +1243,15 @@ impl App {
     #[must_use]
     pub fn status_line(&self) -> String {
         let c = &self.counts;
-        let pos = if self.rows.is_empty() { "no samples".to_owned() } else { format!("#{}", self.current().map_or(0, |r| r.id)) };
+        let pos = match (self.current(), self.offset) {
+            (None, _) => "no samples".to_owned(),
+            (Some(_), Some(o)) => (o + self.cursor as i64 + 1).to_string(),
+            (Some(r), None) => format!("#{}", r.id),
+        };
+        let id = match (self.current(), self.offset) {
+            (Some(r), Some(_)) => format!(" · #{}", r.id),
+            _ => String::new(),
+        };
         let marks = if self.marks.is_empty() { String::new() } else { format!(" │ {} marked", self.marks.len()) };
         let of = match &self.filter_label {
             Some(label) => format!("{} matching {label}", c.matching),
@@ -951,7 +1263,7 @@ impl App {
             let failed = if g.failures == 0 { String::new() } else { format!(", {} failed", g.failures) };
             let _ = write!(generating, " │ generating {}: {}/{} requests, {} samples{failed}", g.teacher, g.requests, g.total, g.samples);
         }
-        let decisions = format!(" {pos} of {of} │ pending {} accepted {} rejected {}", c.pending, c.accepted, c.rejected);
+        let decisions = format!(" {pos} of {of}{id} │ pending {} accepted {} rejected {}", c.pending, c.accepted, c.rejected);
         let labels = format!(" │ hard {} soft {} pseudo {}", c.hard, c.soft, c.pseudo);
         let full = format!("{decisions}{labels}{marks}{generating}");
         if generating.is_empty() {
@@ -962,23 +1274,51 @@ impl App {
         [full, format!("{decisions}{marks}{generating}")]
             .into_iter()
             .find(|line| line.chars().count() <= width)
-            .unwrap_or_else(|| format!(" {pos} of {of}{marks}{generating}"))
+            .unwrap_or_else(|| format!(" {pos} of {of}{id}{marks}{generating}"))
     }
 
-    /// The one-line key hints of the current tab.
+    /// The one-line key hints of the current tab (and pane).
     #[must_use]
     pub fn hints(&self) -> String {
+        use super::keymap::Context;
         const REVIEW: &[(Action, &str)] = &[
             (Action::SelectNext, "move"),
+            (Action::FocusDetail, "read"),
             (Action::Accept, "accept"),
             (Action::Reject, "reject"),
             (Action::LabelHard, "label"),
             (Action::ToggleMark, "mark"),
             (Action::Undo, "undo"),
+            (Action::GroupView, "group"),
             (Action::Search, "search"),
             (Action::Filter, "filter"),
             (Action::Sort, "sort"),
-            (Action::GroupView, "group"),
+            (Action::Yank, "copy"),
+            (Action::Palette, "palette"),
+        ];
+        const DETAIL: &[(Action, &str)] = &[
+            (Action::SelectNext, "scroll"),
+            (Action::PageDown, "page"),
+            (Action::SelectLast, "end"),
+            (Action::SearchTrace, "find"),
+            (Action::NextMatch, "next"),
+            (Action::PreviousMatch, "previous"),
+            (Action::FocusList, "list"),
+            (Action::Accept, "accept"),
+            (Action::Reject, "reject"),
+            (Action::Yank, "copy"),
+            (Action::Pager, "pager"),
+        ];
+        const GROUP: &[(Action, &str)] = &[
+            (Action::GroupNext, "sample"),
+            (Action::SelectNext, "scroll"),
+            (Action::Accept, "accept"),
+            (Action::Reject, "reject"),
+            (Action::Pick, "pick"),
+            (Action::Diff, "diff"),
+            (Action::LinkScroll, "link"),
+            (Action::NextPrompt, "next prompt"),
+            (Action::Back, "close"),
         ];
         const RULES: &[(Action, &str)] = &[
             (Action::SelectNext, "move"),
@@ -988,23 +1328,35 @@ impl App {
             (Action::Undo, "undo"),
         ];
         const EXPORT: &[(Action, &str)] = &[(Action::SelectNext, "move"), (Action::ApplyRule, "change / run")];
-        const TRAIN: &[(Action, &str)] = &[(Action::SelectNext, "move"), (Action::ApplyRule, "change / start / cancel")];
+        const TRAIN: &[(Action, &str)] = &[(Action::SelectNext, "move"), (Action::ApplyRule, "change / start / cancel / open")];
+        const STATS: &[(Action, &str)] = &[(Action::SelectNext, "scroll"), (Action::PageDown, "page"), (Action::SelectFirst, "top")];
         const ALWAYS: &[(Action, &str)] = &[(Action::NextTab, "tabs"), (Action::Help, "help"), (Action::Quit, "quit")];
-        let tab = match self.tab {
-            Tab::Rules => RULES,
-            Tab::Export => EXPORT,
-            Tab::Train => TRAIN,
-            _ => REVIEW,
+        let context = self.context();
+        let tab = match (self.tab, context) {
+            (Tab::Rules, _) => RULES,
+            (Tab::Export, _) => EXPORT,
+            (Tab::Train, _) => TRAIN,
+            (Tab::Stats, _) => STATS,
+            (Tab::Review, Context::Group) => GROUP,
+            (Tab::Review, Context::Detail) => DETAIL,
+            (Tab::Review, Context::Global) => REVIEW,
         };
-        let text: Vec<String> = tab
+        // The first key only: the bar has room for more actions than keys.
+        let keys = |a: Action| self.keymap.first_key_in(a, context);
+        // Help first: a narrow terminal cuts the bar's end.
+        let text: Vec<String> = ALWAYS[1..2]
             .iter()
-            .chain(ALWAYS)
+            .chain(tab)
+            .chain([ALWAYS[0], ALWAYS[2]].iter())
             .map(|(a, what)| {
-                let keys = if *a == Action::LabelHard {
-                    // The three labels share one hint.
-                    [Action::LabelHard, Action::LabelSoft, Action::LabelPseudo].map(|l| self.keymap.keys_of(l)).join("/")
-                } else {
-                    self.keymap.keys_of(*a)
+                let keys = match *a {
+                    // The three labels share one hint, as do the pairs of moves.
+                    Action::LabelHard => [Action::LabelHard, Action::LabelSoft, Action::LabelPseudo].map(keys).join("/"),
+                    Action::SelectNext => format!("{}/{}", keys(Action::SelectNext), keys(Action::SelectPrevious)),
+                    Action::GroupNext => format!("{}/{}", keys(Action::GroupPrevious), keys(Action::GroupNext)),
+                    Action::NextPrompt => format!("{}/{}", keys(Action::PreviousPrompt), keys(Action::NextPrompt)),
+                    Action::PageDown => format!("{}/{}", keys(Action::PageDown), keys(Action::PageUp)),
+                    a => keys(a),
                 };
                 format!("{keys} {what}")
             })

@@ -86,75 +86,138 @@ impl Key {
     }
 }
 
+/// Where a key is read: the sample pane and the group view have keys of their own, looked up
+/// before the keys that hold everywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Context {
+    Global,
+    Detail,
+    Group,
+}
+
+impl Context {
+    const ALL: [Context; 3] = [Context::Global, Context::Detail, Context::Group];
+
+    /// The table the keymap file names it by.
+    fn table(self) -> &'static str {
+        match self {
+            Context::Global => "keys",
+            Context::Detail => "detail",
+            Context::Group => "group",
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct KeyFile {
     #[serde(default)]
     keys: HashMap<Action, Vec<String>>,
+    #[serde(default)]
+    detail: HashMap<Action, Vec<String>>,
+    #[serde(default)]
+    group: HashMap<Action, Vec<String>>,
+}
+
+impl KeyFile {
+    fn table(&self, context: Context) -> &HashMap<Action, Vec<String>> {
+        match context {
+            Context::Global => &self.keys,
+            Context::Detail => &self.detail,
+            Context::Group => &self.group,
+        }
+    }
 }
 
 /// The key bindings in force.
 #[derive(Debug, Clone)]
 pub struct KeyMap {
-    by_key: HashMap<Key, Action>,
-    by_action: Vec<(Action, Vec<Key>)>,
+    by_key: HashMap<(Context, Key), Action>,
+    by_action: Vec<(Context, Action, Vec<Key>)>,
 }
 
 impl KeyMap {
     /// The defaults, with `user` (a TOML config's text) rebinding the actions it names.
     pub fn load(user: Option<(&str, &str)>) -> Result<Self, String> {
         let defaults: KeyFile = toml::from_str(DEFAULTS).map_err(|e| format!("the built-in keymap: {e}"))?;
-        let mut bindings: Vec<(Action, Vec<String>)> = Vec::new();
+        let mut bindings: Vec<(Context, Action, Vec<String>)> = Vec::new();
+        let mut table = Context::Global;
         for line in DEFAULTS.lines() {
             // Keep the file's order for the help screen.
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                table = Context::ALL.into_iter().find(|c| c.table() == name).unwrap_or(Context::Global);
+                continue;
+            }
             let Some((name, _)) = line.split_once('=') else { continue };
             let name = name.trim();
-            if let Some((action, keys)) = defaults.keys.iter().find(|(a, _)| toml_name(**a) == name) {
-                bindings.push((*action, keys.clone()));
+            if let Some((action, keys)) = defaults.table(table).iter().find(|(a, _)| toml_name(**a) == name) {
+                bindings.push((table, *action, keys.clone()));
             }
         }
         if let Some((origin, text)) = user {
             let user: KeyFile = toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
-            for (action, keys) in user.keys {
-                match bindings.iter_mut().find(|(a, _)| *a == action) {
-                    Some(b) => b.1 = keys,
-                    None => bindings.push((action, keys)),
+            for context in Context::ALL {
+                for (action, keys) in user.table(context) {
+                    match bindings.iter_mut().find(|(c, a, _)| *c == context && a == action) {
+                        Some(b) => b.2.clone_from(keys),
+                        None => bindings.push((context, *action, keys.clone())),
+                    }
                 }
             }
         }
         let mut by_key = HashMap::new();
         let mut by_action = Vec::new();
-        for (action, keys) in bindings {
+        for (context, action, keys) in bindings {
             let keys = keys.iter().map(|k| Key::parse(k)).collect::<Result<Vec<_>, _>>()?;
             for k in &keys {
-                by_key.insert(*k, action);
+                by_key.insert((context, *k), action);
             }
-            by_action.push((action, keys));
+            by_action.push((context, action, keys));
         }
         Ok(Self { by_key, by_action })
     }
 
+    /// The action of a key read in `context`: its own keys first, then those of everywhere.
     #[must_use]
-    pub fn action(&self, ev: &KeyEvent) -> Option<Action> {
+    pub fn action(&self, ev: &KeyEvent, context: Context) -> Option<Action> {
         let key = Key::from_event(ev);
-        self.by_key.get(&key).copied().or_else(|| {
+        let find = |key: Key| [context, Context::Global].into_iter().find_map(|c| self.by_key.get(&(c, key)).copied());
+        find(key).or_else(|| {
             // Shifted letters arrive as uppercase with SHIFT; match them without it.
-            if let KeyCode::Char(c) = key.code { self.by_key.get(&Key { code: KeyCode::Char(c), ..key }).copied() } else { None }
+            if let KeyCode::Char(c) = key.code { find(Key { code: KeyCode::Char(c), ..key }) } else { None }
         })
     }
 
-    /// The keys of an action, for hints and help (`j/↓`).
+    /// The keys of an action everywhere, for hints and help (`j/↓`).
     #[must_use]
     pub fn keys_of(&self, action: Action) -> String {
-        self.by_action
-            .iter()
-            .find(|(a, _)| *a == action)
-            .map(|(_, ks)| ks.iter().map(Key::label).collect::<Vec<_>>().join("/"))
-            .unwrap_or_default()
+        self.keys_in(action, Context::Global)
+    }
+
+    /// The keys of an action in `context`: its own, else those of everywhere.
+    #[must_use]
+    pub fn keys_in(&self, action: Action, context: Context) -> String {
+        let keys = |c: Context| {
+            self.by_action
+                .iter()
+                .find(|(bc, a, ks)| *bc == c && *a == action && !ks.is_empty())
+                .map(|(_, _, ks)| ks.iter().map(Key::label).collect::<Vec<_>>().join("/"))
+        };
+        keys(context).or_else(|| keys(Context::Global)).unwrap_or_default()
+    }
+
+    /// The first key of an action in `context` (else everywhere), for the hint bar.
+    #[must_use]
+    pub fn first_key_in(&self, action: Action, context: Context) -> String {
+        let key = |c: Context| {
+            self.by_action.iter().find(|(bc, a, ks)| *bc == c && *a == action && !ks.is_empty()).map(|(_, _, ks)| ks[0].label())
+        };
+        key(context).or_else(|| key(Context::Global)).unwrap_or_default()
     }
 
     /// Every binding in the keymap file's order.
     #[must_use]
-    pub fn bindings(&self) -> &[(Action, Vec<Key>)] {
+    pub fn bindings(&self) -> &[(Context, Action, Vec<Key>)] {
         &self.by_action
     }
 }
@@ -187,16 +250,27 @@ mod tests {
     #[test]
     fn defaults_and_user_rebinding() {
         let km = KeyMap::load(None).unwrap();
-        assert_eq!(km.action(&key('a')), Some(Action::Accept));
-        assert_eq!(km.action(&KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Action::Quit));
-        assert_eq!(km.action(&KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT)), Some(Action::SelectLast));
+        let g = Context::Global;
+        assert_eq!(km.action(&key('a'), g), Some(Action::Accept));
+        assert_eq!(km.action(&KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL), g), Some(Action::Quit));
+        assert_eq!(km.action(&KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT), g), Some(Action::SelectLast));
         assert_eq!(km.keys_of(Action::SelectNext), "j/↓");
-        let km = KeyMap::load(Some(("user.toml", "[keys]\naccept = [\"y\", \"enter\"]\n"))).unwrap();
-        assert_eq!(km.action(&key('y')), Some(Action::Accept));
-        assert_eq!(km.action(&key('a')), None);
+        // The sample pane's own keys come first there, and only there.
+        assert_eq!(km.action(&key('n'), g), Some(Action::Note));
+        assert_eq!(km.action(&key('n'), Context::Detail), Some(Action::NextMatch));
+        assert_eq!(km.action(&key('a'), Context::Detail), Some(Action::Accept));
+        assert_eq!(km.action(&key('p'), Context::Group), Some(Action::Pick));
+        assert_eq!(km.action(&key('p'), g), None);
+        let km = KeyMap::load(Some(("user.toml", "[keys]\naccept = [\"y\", \"enter\"]\n[group]\npick = [\"P\"]\n"))).unwrap();
+        assert_eq!(km.action(&key('y'), g), Some(Action::Accept));
+        assert_eq!(km.action(&key('a'), g), None);
+        assert_eq!(km.action(&key('P'), Context::Group), Some(Action::Pick));
+        assert_eq!(km.keys_in(Action::Pick, Context::Group), "P");
         let err = KeyMap::load(Some(("user.toml", "[keys]\naccept = [\"hyper-q\"]\n"))).unwrap_err();
         assert!(err.contains("hyper-q"), "{err}");
         let err = KeyMap::load(Some(("user.toml", "[keys]\nlaunch = [\"l\"]\n"))).unwrap_err();
         assert!(err.contains("user.toml"), "{err}");
+        let err = KeyMap::load(Some(("user.toml", "[detial]\npick = [\"l\"]\n"))).unwrap_err();
+        assert!(err.contains("detial"), "{err}");
     }
 }

@@ -8,7 +8,11 @@ pub mod bench;
 pub mod bench_concurrent;
 pub use crate::store::browse as data;
 pub mod export_tab;
+pub mod group;
 pub mod keymap;
+pub mod outside;
+pub mod palette;
+pub mod pane;
 pub mod search;
 pub mod text;
 pub mod train_tab;
@@ -38,6 +42,25 @@ pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Ef
                 Msg::Detail { generation, detail: data::detail(store, id).await.map_err(e)?.map(Box::new) }
             }
             Effect::LoadGroup { prompt_id } => Msg::Group { prompt_id, samples: data::group(store, prompt_id).await.map_err(e)? },
+            Effect::LoadPosition { id, generation, filter, sort } => {
+                Msg::Position { generation, id, position: data::position(store, id, &filter, sort).await.map_err(e)? }
+            }
+            // MERGE: helper-b's ops::edit
+            Effect::EditText { id, reference, text } => {
+                let _ = (id, reference, text);
+                return Err("editing is not wired yet".into());
+            }
+            Effect::Pick { keep, siblings } => {
+                let moves = ops::decide::pick(store, keep, &siblings).await.map_err(e)?.map(|d| d.moves).unwrap_or_default();
+                let mut ids = siblings;
+                ids.push(keep);
+                let message = format!(
+                    "picked #{keep}: accepted, {} sibling{} rejected (u undoes)",
+                    ids.len() - 1,
+                    if ids.len() == 2 { "" } else { "s" }
+                );
+                Msg::Changed { ids, message, moves }
+            }
             Effect::LoadCounts(filter) => Msg::Counts(data::counts(store, &filter).await.map_err(e)?),
             Effect::PreviewExport(opts) => {
                 Msg::ExportPreview(ops::export::export(store, &opts, true, &|_, _| {}).await.map_err(|e| e.to_string()))
@@ -144,6 +167,8 @@ fn named_rule(name: &str, source: &str) -> Result<crate::rules::Rule, String> {
 pub enum Input {
     /// A key pressed.
     Key(event::KeyEvent),
+    /// A click or a turn of the wheel.
+    Mouse(event::MouseEvent),
     /// The terminal's new size.
     Resize(u16, u16),
     /// A background task's answer.
@@ -220,17 +245,124 @@ const FOLD_EVERY: Duration = Duration::from_secs(2);
 fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        ratatui::restore();
+        restore();
         previous(info);
     }));
+}
+
+/// Gives the terminal back as it was: the mouse released, the screen and modes restored.
+fn restore() {
+    let _ = ratatui::crossterm::execute!(std::io::stdout(), ratatui::crossterm::event::DisableMouseCapture);
+    ratatui::restore();
+}
+
+/// Takes the terminal: raw mode, the alternate screen, and the mouse when `mouse`.
+fn take_terminal(mouse: bool) -> ratatui::DefaultTerminal {
+    let terminal = ratatui::init();
+    if mouse {
+        let _ = ratatui::crossterm::execute!(std::io::stdout(), ratatui::crossterm::event::EnableMouseCapture);
+    }
+    terminal
 }
 
 /// Opens the TUI on the store until the curator quits.
 pub async fn run(store: Store, keymap: KeyMap) -> anyhow::Result<()> {
     install_panic_hook();
-    let mut terminal = ratatui::init();
+    let mut terminal = take_terminal(true);
     let result = event_loop(&mut terminal, store, keymap).await;
-    ratatui::restore();
+    restore();
+    result
+}
+
+/// Lets the terminal-event thread stop reading while a pager or an editor has the terminal:
+/// a key meant for them must not be read by the TUI.
+#[derive(Default)]
+struct Gate {
+    paused: std::sync::Mutex<bool>,
+    changed: std::sync::Condvar,
+}
+
+impl Gate {
+    /// Blocks while paused; `parked` hears once when the thread stops.
+    fn wait_open(&self, parked: &std::sync::mpsc::Sender<()>) {
+        let Ok(mut paused) = self.paused.lock() else { return };
+        if *paused {
+            let _ = parked.send(());
+        }
+        while *paused {
+            match self.changed.wait(paused) {
+                Ok(p) => paused = p,
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn set(&self, paused: bool) {
+        if let Ok(mut p) = self.paused.lock() {
+            *p = paused;
+        }
+        self.changed.notify_all();
+    }
+}
+
+/// Carries out what the App asked of the terminal: a copy, the mouse, a pager or an editor
+/// (for which the TUI steps aside and comes back). Returns effects to run (an edit to save).
+fn outside(terminal: &mut ratatui::DefaultTerminal, app: &mut App, gate: &Gate, parked: &std::sync::mpsc::Receiver<()>) -> Vec<Effect> {
+    use ratatui::crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+    let mut effects = Vec::new();
+    for request in std::mem::take(&mut app.outside) {
+        match request {
+            app::Outside::Clipboard { what, text } => {
+                if let Err(e) = outside::copy(&text) {
+                    app.message = Some(format!("could not copy {what}: {e}"));
+                }
+            }
+            app::Outside::Mouse(on) => {
+                let _ = if on {
+                    ratatui::crossterm::execute!(std::io::stdout(), EnableMouseCapture)
+                } else {
+                    ratatui::crossterm::execute!(std::io::stdout(), DisableMouseCapture)
+                };
+            }
+            app::Outside::Pager(text) => {
+                let result = aside(terminal, app.mouse, gate, parked, || outside::page(&text));
+                if let Err(e) = result {
+                    app.message = Some(text::terminal_safe(&format!("{e:#}")).into_owned());
+                }
+            }
+            app::Outside::Editor { id, reference, text } => {
+                let suffix = if reference { "reference.txt" } else { "answer.txt" };
+                // MERGE: helper-b's editor helper
+                match aside(terminal, app.mouse, gate, parked, || -> anyhow::Result<Option<String>> {
+                    let _ = suffix;
+                    Ok(None)
+                }) {
+                    Ok(Some(edited)) if edited != text => effects.push(Effect::EditText { id, reference, text: edited }),
+                    Ok(_) => app.message = Some("no change: nothing saved".into()),
+                    Err(e) => app.message = Some(text::terminal_safe(&format!("{e:#}")).into_owned()),
+                }
+            }
+        }
+    }
+    effects
+}
+
+/// Runs `work` with the terminal given back (the event thread parked), then takes it again.
+fn aside<T>(
+    terminal: &mut ratatui::DefaultTerminal,
+    mouse: bool,
+    gate: &Gate,
+    parked: &std::sync::mpsc::Receiver<()>,
+    work: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    gate.set(true);
+    // The thread polls every 50 ms; wait until it has stopped reading.
+    let _ = parked.recv_timeout(Duration::from_millis(500));
+    restore();
+    let result = work();
+    *terminal = take_terminal(mouse);
+    let _ = terminal.clear();
+    gate.set(false);
     result
 }
 
@@ -239,26 +371,34 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, store: Store, keyma
     let mut app = App::new(keymap, (size.width, size.height));
     let theme = views::Theme::from_env();
     let (tx, mut rx) = mpsc::unbounded_channel::<Input>();
-    // Terminal events on their own thread: reading them never blocks a frame.
+    // Terminal events on their own thread: reading them never blocks a frame. It stops
+    // reading while a pager or an editor has the terminal.
     let keys = tx.clone();
-    std::thread::spawn(move || {
-        loop {
-            match event::read() {
-                Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => {
-                    if keys.send(Input::Key(k)).is_err() {
-                        break;
-                    }
+    let gate = std::sync::Arc::new(Gate::default());
+    let (parked_tx, parked) = std::sync::mpsc::channel();
+    {
+        let gate = std::sync::Arc::clone(&gate);
+        std::thread::spawn(move || {
+            loop {
+                gate.wait_open(&parked_tx);
+                match event::poll(Duration::from_millis(50)) {
+                    Ok(false) => continue,
+                    Ok(true) => {}
+                    Err(_) => break,
                 }
-                Ok(Event::Resize(w, h)) => {
-                    if keys.send(Input::Resize(w, h)).is_err() {
-                        break;
-                    }
+                let input = match event::read() {
+                    Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => Input::Key(k),
+                    Ok(Event::Mouse(m)) => Input::Mouse(m),
+                    Ok(Event::Resize(w, h)) => Input::Resize(w, h),
+                    Ok(_) => continue,
+                    Err(_) => break,
+                };
+                if keys.send(input).is_err() {
+                    break;
                 }
-                Ok(_) => {}
-                Err(_) => break,
             }
-        }
-    });
+        });
+    }
     let engine = std::sync::Arc::new(search::SearchEngine::default());
     let runner = Runner::new(store.clone(), std::sync::Arc::clone(&engine), tx.clone());
     let spawn = |effects: Vec<Effect>| runner.run(effects);
@@ -296,24 +436,17 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, store: Store, keyma
             rx.recv().await
         };
         match input {
-            Some(Input::Key(k)) if app.input.is_some() => {
-                spawn(app.key_input(&k));
+            Some(Input::Key(k)) => {
+                spawn(app.key(&k));
                 dirty = true;
             }
-            Some(Input::Key(k)) => match app.keymap.action(&k) {
-                Some(action) => {
-                    spawn(app.update(action));
-                    dirty = true;
-                }
-                // Any key closes the help, bound or not.
-                None if app.help => {
-                    app.help = false;
-                    dirty = true;
-                }
-                None => {}
-            },
+            Some(Input::Mouse(m)) => {
+                let effects = app.mouse(&m);
+                dirty |= !effects.is_empty() || m.kind != event::MouseEventKind::Moved;
+                spawn(effects);
+            }
             Some(Input::Resize(w, h)) => {
-                app.size = (w, h);
+                app.resize(w, h);
                 dirty = true;
             }
             Some(Input::Msg(m)) => {
@@ -324,6 +457,10 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, store: Store, keyma
         }
         if app.quit {
             return Ok(());
+        }
+        if !app.outside.is_empty() {
+            spawn(outside(terminal, &mut app, &gate, &parked));
+            dirty = true;
         }
         if dirty && last_draw.elapsed() >= frame_time {
             terminal.draw(|f| views::draw(f, &app, theme))?;
@@ -383,6 +520,20 @@ impl Headless {
             let effects = self.app.key_input(k);
             self.settle(effects).await;
         }
+    }
+
+    /// Presses keys as the terminal would send them: through the key map, in its context.
+    pub async fn press(&mut self, keys: &[ratatui::crossterm::event::KeyEvent]) {
+        for k in keys {
+            let effects = self.app.key(k);
+            self.settle(effects).await;
+        }
+    }
+
+    /// A mouse event, and everything it sets off.
+    pub async fn mouse(&mut self, ev: ratatui::crossterm::event::MouseEvent) {
+        let effects = self.app.mouse(&ev);
+        self.settle(effects).await;
     }
 
     /// One action, and everything it sets off.

@@ -1,5 +1,6 @@
 //! Drawing: pure functions of the App's state. They never await and never touch the store.
 
+pub mod group;
 pub mod review;
 
 use ratatui::Frame;
@@ -86,9 +87,42 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) {
         }
         None => frame.render_widget(Paragraph::new(Line::styled(app.hints(), theme.dim(false))), hints),
     }
+    if app.input.as_ref().is_some_and(|i| i.kind == super::app::InputKind::Palette) {
+        draw_palette(frame, main, app, theme);
+    }
     if app.help {
         draw_help(frame, app, theme);
     }
+}
+
+/// The palette's choices, above the line being typed.
+fn draw_palette(frame: &mut Frame, main: Rect, app: &App, theme: Theme) {
+    let rows = app.palette.len().clamp(1, 12) as u16;
+    let h = (rows + 2).min(main.height);
+    let w = main.width.min(90);
+    let area = Rect { x: main.x, y: main.y + main.height - h, width: w, height: h };
+    let inner = usize::from(w.saturating_sub(2));
+    let start = app.palette_cursor.saturating_sub(usize::from(rows) - 1);
+    let mut lines: Vec<Line> = app
+        .palette
+        .iter()
+        .enumerate()
+        .skip(start)
+        .take(usize::from(rows))
+        .map(|(i, c)| {
+            let (name, keys, what) = super::palette::label(app, c);
+            let text = super::text::truncate(&format!("{name:<18} {keys:<12} {what}"), inner);
+            if i == app.palette_cursor { Line::styled(text, theme.heading().add_modifier(Modifier::REVERSED)) } else { Line::raw(text) }
+        })
+        .collect();
+    if lines.is_empty() {
+        lines.push(Line::styled("no action matches", theme.dim(false)));
+    }
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" Palette · ↑/↓ choose · enter runs · #id jumps ")),
+        area,
+    );
 }
 
 fn draw_export(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
@@ -288,30 +322,61 @@ fn acceptance(lines: &mut Vec<Line<'static>>, title: &str, rows: &[(String, i64,
     lines.push(Line::raw(String::new()));
 }
 
+/// The Stats tab's charts, as lines.
+#[must_use]
+pub fn chart_lines(app: &App, theme: Theme) -> Vec<Line<'static>> {
+    // The charts pane: what the report (half the screen, at most 70 columns) leaves.
+    let w = app.size.0;
+    let width = usize::from(w.saturating_sub((w / 2).min(70)).saturating_sub(2));
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    let Some(c) = &app.charts else {
+        lines.push(Line::raw("reading…"));
+        return lines;
+    };
+    let buckets: Vec<String> = super::data::TOKEN_BUCKETS.iter().map(|s| (*s).to_owned()).collect();
+    histogram(&mut lines, "Completion tokens".into(), &buckets, &c.token_histogram, width, theme);
+    let tenths: Vec<String> = (0..10).map(|i| format!("{:.1}", f64::from(i) / 10.0)).collect();
+    for (verifier, h) in &c.score_histograms {
+        histogram(&mut lines, format!("score.{verifier}"), &tenths, h, width, theme);
+    }
+    if let Some(s) = &app.stats {
+        acceptance(&mut lines, "By teacher", &super::data::decided_rows(&s.by_teacher, &s.decided_by_teacher), width, theme);
+        acceptance(&mut lines, "By source", &super::data::decided_rows(&s.by_source, &s.decided_by_source), width, theme);
+    }
+    acceptance(&mut lines, "By verifier, among samples that pass it", &c.by_verifier, width, theme);
+    lines
+}
+
 fn draw_stats(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     // 68 columns inside the border hold the report's widest table (token percentiles and mean).
     let [report, charts] = Layout::horizontal([Constraint::Length((area.width / 2).min(70)), Constraint::Fill(1)]).areas(area);
     let text = app.stats.as_ref().map_or_else(|| "reading…".to_owned(), crate::cli::stats_report);
-    frame
-        .render_widget(Paragraph::new(super::text::sanitize(&text)).block(Block::default().borders(Borders::ALL).title(" Stats ")), report);
-    let width = usize::from(charts.width.saturating_sub(2));
-    let mut lines: Vec<Line<'static>> = Vec::new();
-    if let Some(c) = &app.charts {
-        let buckets: Vec<String> = super::data::TOKEN_BUCKETS.iter().map(|s| (*s).to_owned()).collect();
-        histogram(&mut lines, "Completion tokens".into(), &buckets, &c.token_histogram, width, theme);
-        let tenths: Vec<String> = (0..10).map(|i| format!("{:.1}", f64::from(i) / 10.0)).collect();
-        for (verifier, h) in &c.score_histograms {
-            histogram(&mut lines, format!("score.{verifier}"), &tenths, h, width, theme);
+    let text = super::text::sanitize(&text);
+    let height = usize::from(area.height.saturating_sub(2));
+    let total = text.lines().count();
+    let scroll = app.stats_scroll.min(total.saturating_sub(height));
+    let more = |total: usize, scroll: usize| {
+        if total > height {
+            format!(" lines {}–{} of {total} · j/k scroll ", scroll + 1, (scroll + height).min(total))
+        } else {
+            String::new()
         }
-        if let Some(s) = &app.stats {
-            acceptance(&mut lines, "By teacher", &super::data::decided_rows(&s.by_teacher, &s.decided_by_teacher), width, theme);
-            acceptance(&mut lines, "By source", &super::data::decided_rows(&s.by_source, &s.decided_by_source), width, theme);
-        }
-        acceptance(&mut lines, "By verifier, among samples that pass it", &c.by_verifier, width, theme);
-    } else {
-        lines.push(Line::raw("reading…"));
-    }
-    frame.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" Charts ")), charts);
+    };
+    let shown: Vec<Line> = text.lines().skip(scroll).take(height).map(|l| Line::raw(l.to_owned())).collect();
+    frame.render_widget(
+        Paragraph::new(shown)
+            .block(Block::default().borders(Borders::ALL).title(" Stats ").title_bottom(Line::from(more(total, scroll)).right_aligned())),
+        report,
+    );
+    let lines = chart_lines(app, theme);
+    let total = lines.len();
+    let scroll = app.stats_scroll.min(total.saturating_sub(height));
+    let shown: Vec<Line> = lines.into_iter().skip(scroll).take(height).collect();
+    frame.render_widget(
+        Paragraph::new(shown)
+            .block(Block::default().borders(Borders::ALL).title(" Charts ").title_bottom(Line::from(more(total, scroll)).right_aligned())),
+        charts,
+    );
 }
 
 fn draw_rules(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
@@ -342,36 +407,207 @@ fn draw_rules(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     frame.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title)), area);
 }
 
+/// The help's lines: every tab's keys, section by section (a heading has no keys).
+#[must_use]
+pub fn help_entries(app: &App) -> Vec<(Option<String>, String)> {
+    use super::action::Action as A;
+    use super::keymap::Context as C;
+    type Entry = (A, Option<&'static str>);
+    const SECTIONS: &[(&str, C, &[Entry])] = &[
+        (
+            "Everywhere",
+            C::Global,
+            &[
+                (A::Help, None),
+                (A::Palette, None),
+                (A::NextTab, None),
+                (A::PreviousTab, None),
+                (A::Back, None),
+                (A::Undo, None),
+                (A::Redo, None),
+                (A::ToggleMouse, None),
+                (A::Quit, None),
+            ],
+        ),
+        (
+            "Review: the list",
+            C::Global,
+            &[
+                (A::SelectNext, None),
+                (A::SelectPrevious, None),
+                (A::PageDown, None),
+                (A::PageUp, None),
+                (A::SelectFirst, None),
+                (A::SelectLast, None),
+                (A::FocusDetail, None),
+                (A::Accept, None),
+                (A::Reject, None),
+                (A::Reset, None),
+                (A::LabelHard, None),
+                (A::LabelSoft, None),
+                (A::LabelPseudo, None),
+                (A::ToggleMark, None),
+                (A::AcceptMarked, None),
+                (A::RejectMarked, None),
+                (A::GroupView, None),
+                (A::ToggleReasoning, None),
+                (A::ScrollDetailDown, None),
+                (A::ScrollDetailUp, None),
+                (A::Search, None),
+                (A::FullText, None),
+                (A::Filter, None),
+                (A::ClearFilter, None),
+                (A::Sort, None),
+                (A::Note, None),
+                (A::Yank, None),
+                (A::Pager, None),
+                (A::EditAnswer, None),
+                (A::EditReference, None),
+            ],
+        ),
+        (
+            "Review: the sample pane (l)",
+            C::Detail,
+            &[
+                (A::SelectNext, Some("scroll a line down")),
+                (A::SelectPrevious, Some("scroll a line up")),
+                (A::PageDown, Some("a page down")),
+                (A::PageUp, Some("a page up")),
+                (A::SelectFirst, Some("the top")),
+                (A::SelectLast, Some("the end")),
+                (A::SearchTrace, None),
+                (A::NextMatch, None),
+                (A::PreviousMatch, None),
+                (A::FocusList, None),
+            ],
+        ),
+        (
+            "Review: the group view (v)",
+            C::Group,
+            &[
+                (A::GroupPrevious, None),
+                (A::GroupNext, None),
+                (A::SelectNext, Some("scroll down")),
+                (A::SelectPrevious, Some("scroll up")),
+                (A::PageDown, Some("a page down")),
+                (A::PageUp, Some("a page up")),
+                (A::SelectFirst, Some("the top")),
+                (A::SelectLast, Some("the end")),
+                (A::Accept, Some("accept the one under the cursor")),
+                (A::Reject, Some("reject the one under the cursor")),
+                (A::Pick, None),
+                (A::Diff, None),
+                (A::LinkScroll, None),
+                (A::NextPrompt, None),
+                (A::PreviousPrompt, None),
+                (A::Back, Some("close the group")),
+            ],
+        ),
+        (
+            "Rules tab",
+            C::Global,
+            &[
+                (A::SelectNext, Some("next rule")),
+                (A::SelectPrevious, Some("previous rule")),
+                (A::ApplyRule, Some("apply the rule (one undoable action)")),
+                (A::EditRule, Some("edit the rule")),
+                (A::NewRule, Some("write a new rule")),
+            ],
+        ),
+        (
+            "Export tab",
+            C::Global,
+            &[
+                (A::SelectNext, Some("next option")),
+                (A::SelectPrevious, Some("previous option")),
+                (A::ApplyRule, Some("change the option; on run: export")),
+            ],
+        ),
+        (
+            "Train tab",
+            C::Global,
+            &[
+                (A::SelectNext, Some("next field / past run")),
+                (A::SelectPrevious, Some("previous field / past run")),
+                (A::ApplyRule, Some("change it; start, cancel; open a run")),
+            ],
+        ),
+        (
+            "Stats tab",
+            C::Global,
+            &[
+                (A::SelectNext, Some("scroll down")),
+                (A::SelectPrevious, Some("scroll up")),
+                (A::PageDown, Some("a page down")),
+                (A::PageUp, Some("a page up")),
+                (A::SelectFirst, Some("the top")),
+                (A::SelectLast, Some("the end")),
+            ],
+        ),
+    ];
+    let mut out = Vec::new();
+    for (title, context, entries) in SECTIONS {
+        out.push((None, (*title).to_owned()));
+        for (action, what) in *entries {
+            let keys = app.keymap.keys_in(*action, *context);
+            if !keys.is_empty() {
+                out.push((Some(keys), what.unwrap_or_else(|| action.describe()).to_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// Rows of the help overlay's text, and its columns, on a `size` terminal.
+#[must_use]
+pub fn help_layout(entries: usize, size: (u16, u16)) -> (usize, usize) {
+    let columns = (usize::from(size.0) / 40).clamp(1, 4);
+    let room = usize::from(size.1.saturating_sub(4)).max(1);
+    (entries.div_ceil(columns).min(room), columns)
+}
+
 fn draw_help(frame: &mut Frame, app: &App, theme: Theme) {
     let area = frame.area();
-    let entries: Vec<(String, &str)> = app
-        .keymap
-        .bindings()
-        .iter()
-        .map(|(action, keys)| (keys.iter().map(super::keymap::Key::label).collect::<Vec<_>>().join(" "), action.describe()))
-        .collect();
-    // As many columns as it takes to show every key on this screen.
-    let room = usize::from(area.height.saturating_sub(4)).max(1);
-    let columns = entries.len().div_ceil(room).clamp(1, 3);
-    let rows = entries.len().div_ceil(columns);
-    let w = if columns == 1 { area.width.saturating_sub(8).min(72) } else { area.width.saturating_sub(2) };
+    let entries = help_entries(app);
+    let (rows, columns) = help_layout(entries.len(), app.size);
+    let per_page = rows * columns;
+    let scroll = app.help_scroll.min(entries.len().saturating_sub(per_page));
+    let shown = &entries[scroll..(scroll + per_page).min(entries.len())];
+    let w = area.width.saturating_sub(2);
     let h = (rows as u16 + 2).min(area.height);
     let popup = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
     let col_w = usize::from(w.saturating_sub(2)) / columns;
-    let key_w = if columns == 1 { 16 } else { 12 };
+    let key_w = 14.min(col_w / 2);
     let lines: Vec<Line> = (0..rows)
         .map(|r| {
             let mut spans = Vec::new();
             for c in 0..columns {
-                if let Some((keys, what)) = entries.get(c * rows + r) {
-                    spans.push(Span::styled(format!("{:<key_w$}", super::text::truncate(keys, key_w - 1)), theme.heading()));
-                    let what = super::text::truncate(what, col_w.saturating_sub(key_w + 1));
-                    spans.push(Span::raw(format!("{what:<width$}", width = col_w.saturating_sub(key_w))));
+                match shown.get(c * rows + r) {
+                    Some((Some(keys), what)) => {
+                        spans.push(Span::styled(format!("{:<key_w$}", super::text::truncate(keys, key_w - 1)), theme.heading()));
+                        let what = super::text::truncate(what, col_w.saturating_sub(key_w + 1));
+                        spans.push(Span::raw(format!("{what:<width$}", width = col_w.saturating_sub(key_w))));
+                    }
+                    Some((None, title)) => {
+                        let title = super::text::truncate(title, col_w.saturating_sub(1));
+                        spans.push(Span::styled(format!("{title:<col_w$}"), theme.heading().add_modifier(Modifier::UNDERLINED)));
+                    }
+                    None => spans.push(Span::raw(" ".repeat(col_w))),
                 }
             }
             Line::from(spans)
         })
         .collect();
+    let more = if entries.len() > per_page {
+        format!(" {}–{} of {} · j/k scroll ", scroll + 1, (scroll + per_page).min(entries.len()), entries.len())
+    } else {
+        String::new()
+    };
     frame.render_widget(Clear, popup);
-    frame.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" Keys (any key closes) ")), popup);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::default().borders(Borders::ALL).title(" Keys · any other key closes ").title_bottom(Line::from(more).right_aligned()),
+        ),
+        popup,
+    );
 }

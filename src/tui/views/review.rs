@@ -46,7 +46,7 @@ fn list_line(app: &App, row: &ListRow, width: usize, theme: Theme, selected: boo
     let label = row.label.as_str().chars().next().map_or(' ', |c| c.to_ascii_uppercase());
     let head = format!("{marked}{} {label} {} {:>6} ", status_mark(row.status.as_str()), main_score(row), row.tokens);
     // The teacher column only where the list is wide enough to keep some prompt beside it.
-    let teacher_w = if width >= 56 { 12 } else { 0 };
+    let teacher_w = teacher_width(width);
     let teacher = truncate(&sanitize(&row.teacher), teacher_w);
     let rest = width.saturating_sub(head.chars().count() + teacher_w + usize::from(teacher_w > 0));
     let preview = truncate(&sanitize(&row.preview), rest);
@@ -153,11 +153,17 @@ pub fn detail_lines(app: &App) -> Vec<(Part, String)> {
         out.push((Part::Heading, "History".into()));
         for h in &d.history {
             let undone = if h.undone { " (undone)" } else { "" };
-            let line = format!("{} {}{undone}", sanitize(&h.actor), sanitize(&h.change));
+            let line = format!("{} {} {}{undone} · {}", when(h.at), sanitize(&h.actor), sanitize(&h.change), sanitize(&h.action));
             out.extend(wrap(&line, width).into_iter().map(|l| (Part::Dim, l)));
         }
     }
     out
+}
+
+/// A time of the store's (seconds since the epoch) in the local time zone, to the minute.
+fn when(at: i64) -> String {
+    chrono::DateTime::from_timestamp(at, 0)
+        .map_or_else(|| at.to_string(), |t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M").to_string())
 }
 
 /// Search hits, best first, with the matched characters in bold.
@@ -194,7 +200,35 @@ fn draw_hits(frame: &mut Frame, area: Rect, search: &crate::tui::app::SearchStat
     frame.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(progress)), area);
 }
 
+/// The list's column headers, the sorted column marked ▲ (ascending) or ▼.
+fn list_header(app: &App, teacher_w: usize, width: usize) -> String {
+    use crate::tui::data::SortKey;
+    let mark = |on: bool, down: bool| if on { if down { '▼' } else { '▲' } } else { ' ' };
+    let sort = app.sort;
+    let mut h = format!(
+        " S{}L{} scr{}tokens{}",
+        mark(sort == SortKey::Status, false),
+        mark(sort == SortKey::Label, false),
+        mark(sort == SortKey::Score, true),
+        mark(matches!(sort, SortKey::TokensAscending | SortKey::TokensDescending), sort == SortKey::TokensDescending),
+    );
+    if teacher_w > 0 {
+        let _ = std::fmt::Write::write_fmt(&mut h, format_args!("{:<teacher_w$}{}", "teacher", mark(sort == SortKey::Teacher, false)));
+    }
+    h.push_str(if sort == SortKey::Id { "prompt (by id ▲)" } else { "prompt" });
+    truncate(&h, width)
+}
+
+/// The teacher column's width on a list `width` columns wide (none where the prompt needs it).
+fn teacher_width(width: usize) -> usize {
+    if width >= 56 { 12 } else { 0 }
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
+    if let Some(group) = &app.group {
+        crate::tui::views::group::draw(frame, area, app, group, theme);
+        return;
+    }
     let (list_w, _) = split_width(area.width);
     let [list_area, detail_area] = Layout::horizontal([Constraint::Length(list_w), Constraint::Fill(1)]).areas(area);
     if let (Some(search), Some(_)) = (&app.search, &app.input) {
@@ -202,64 +236,84 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         draw_detail(frame, detail_area, app, theme);
         return;
     }
-    // The list: a window around the cursor.
-    let height = usize::from(list_area.height.saturating_sub(2));
-    let start = app.cursor.saturating_sub(height / 2).min(app.rows.len().saturating_sub(height));
+    // The list: column headers, then a window around the cursor.
+    let height = usize::from(list_area.height.saturating_sub(3));
+    let start = app.list_start(height);
     let width = usize::from(list_area.width.saturating_sub(2));
-    let lines: Vec<Line> =
-        app.rows.iter().enumerate().skip(start).take(height).map(|(i, r)| list_line(app, r, width, theme, i == app.cursor)).collect();
-    let title = if app.loading.is_some() { " Samples (reading…) " } else { " Samples " };
+    let mut lines: Vec<Line> = vec![Line::styled(list_header(app, teacher_width(width), width), theme.heading())];
+    lines.extend(app.rows.iter().enumerate().skip(start).take(height).map(|(i, r)| list_line(app, r, width, theme, i == app.cursor)));
+    let reading = if app.loading.is_some() { " (reading…)" } else { "" };
+    let focus = if app.focus == crate::tui::app::Focus::List { "▶ " } else { "" };
+    let title = format!(" {focus}Samples · by {}{reading} ", app.sort.label());
     frame.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title)), list_area);
-
-    if let Some((_, samples)) = &app.group {
-        draw_group(frame, detail_area, app, samples, theme);
-        return;
-    }
     draw_detail(frame, detail_area, app, theme);
 }
 
-fn draw_detail(frame: &mut Frame, detail_area: Rect, app: &App, theme: Theme) {
-    let lines = detail_lines(app);
-    let visible = usize::from(detail_area.height.saturating_sub(2));
-    let shown: Vec<Line> = lines
-        .iter()
-        .skip(app.detail_scroll)
-        .take(visible)
-        .map(|(part, text)| match part {
-            Part::Heading => Line::styled(text.clone(), theme.heading()),
-            Part::Reasoning => Line::styled(text.clone(), theme.reasoning()),
-            Part::Dim => Line::styled(text.clone(), theme.dim(false)),
-            Part::Body => Line::raw(text.clone()),
-        })
-        .collect();
-    let title = app.current().map_or_else(|| " Sample ".to_owned(), |r| format!(" #{} · {} · {} ", r.id, r.status, r.label));
-    let scroll = if lines.len() > visible { format!(" {}/{} ", app.detail_scroll + 1, lines.len()) } else { String::new() };
-    let block = Block::default().borders(Borders::ALL).title(title).title_bottom(Line::from(scroll).right_aligned());
-    frame.render_widget(Paragraph::new(shown).block(block), detail_area);
+/// A line of the pane with its search matches marked (the current one reversed).
+fn marked_line(text: &str, style: Style, hits: &[(usize, usize, bool)], theme: Theme) -> Line<'static> {
+    if hits.is_empty() {
+        return Line::styled(text.to_owned(), style);
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let mut spans = Vec::new();
+    let mut at = 0;
+    for &(start, len, current) in hits {
+        if start > at {
+            spans.push(Span::styled(chars[at..start.min(chars.len())].iter().collect::<String>(), style));
+        }
+        let end = (start + len).min(chars.len());
+        let mark =
+            if current { theme.heading().add_modifier(Modifier::REVERSED) } else { theme.heading().add_modifier(Modifier::UNDERLINED) };
+        spans.push(Span::styled(chars[start.min(end)..end].iter().collect::<String>(), mark));
+        at = end;
+    }
+    if at < chars.len() {
+        spans.push(Span::styled(chars[at..].iter().collect::<String>(), style));
+    }
+    Line::from(spans)
 }
 
-/// The n samples of one prompt side by side: where best-of-n is judged.
-fn draw_group(frame: &mut Frame, area: Rect, app: &App, samples: &[(ListRow, String)], theme: Theme) {
-    let n = samples.len().clamp(1, 4);
-    let title = format!(" Group: {} samples of prompt {} (v closes) ", samples.len(), app.current().map_or(0, |r| r.prompt_id));
-    let block = Block::default().borders(Borders::ALL).title(title);
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
-    let columns = Layout::horizontal(vec![Constraint::Fill(1); n]).split(inner);
-    for (col, (row, answer)) in columns.iter().zip(samples.iter()) {
-        let width = usize::from(col.width.saturating_sub(1)).max(4);
-        let mut lines = vec![
-            Line::styled(
-                truncate(&format!("#{} {}", row.id, sanitize(&row.teacher)), width),
-                theme.status(row.status.as_str()).add_modifier(Modifier::BOLD),
-            ),
-            Line::raw(truncate(&format!("{} · {} tok · {}", row.status, row.tokens, row.finish_reason.as_deref().unwrap_or("-")), width)),
-        ];
-        for (name, v) in &row.scores {
-            lines.push(Line::raw(truncate(&format!("{name} {v:.2}"), width)));
+fn draw_detail(frame: &mut Frame, detail_area: Rect, app: &App, theme: Theme) {
+    let lines = &app.pane.lines;
+    let visible = app.pane_height();
+    let search = app.pane.search.as_ref();
+    let shown: Vec<Line> = lines
+        .iter()
+        .enumerate()
+        .skip(app.pane.scroll)
+        .take(visible)
+        .map(|(i, (part, text))| {
+            let style = match part {
+                Part::Heading => theme.heading(),
+                Part::Reasoning => theme.reasoning(),
+                Part::Dim => theme.dim(false),
+                Part::Body => Style::default(),
+            };
+            let hits: Vec<(usize, usize, bool)> = search
+                .map(|s| s.hits.iter().enumerate().filter(|(_, h)| h.line == i).map(|(j, h)| (h.start, h.len, j == s.current)).collect())
+                .unwrap_or_default();
+            marked_line(text, style, &hits, theme)
+        })
+        .collect();
+    // Who wrote it, how it ended and where it came from stay in view however far it scrolls.
+    let title = match (app.current(), &app.detail) {
+        (Some(r), Some(d)) => {
+            let pos = app.offset.map_or_else(String::new, |o| format!("{} of {} · ", o + app.cursor as i64 + 1, app.counts.matching));
+            format!("{pos}#{} · {} · {}", r.id, d.sample.status, d.sample.label)
         }
-        lines.push(Line::raw(String::new()));
-        lines.extend(wrap(&sanitize(answer), width).into_iter().map(Line::raw));
-        frame.render_widget(Paragraph::new(lines), *col);
-    }
+        (Some(r), None) => format!("#{}", r.id),
+        _ => "Sample".to_owned(),
+    };
+    let focus = if app.focus == crate::tui::app::Focus::Detail { "▶ " } else { "" };
+    let title = format!(" {focus}{title} ");
+    let about = app.pane_header();
+    let last = (app.pane.scroll + visible).min(lines.len());
+    let scroll = if lines.len() > visible { format!(" lines {}–{last} of {} ", app.pane.scroll + 1, lines.len()) } else { String::new() };
+    let block = Block::default().borders(Borders::ALL).title(title).title_bottom(Line::from(scroll).right_aligned());
+    let inner = block.inner(detail_area);
+    frame.render_widget(block, detail_area);
+    let [head, body] = Layout::vertical([Constraint::Length(about.len() as u16), Constraint::Fill(1)]).areas(inner);
+    let about: Vec<Line> = about.iter().map(|l| Line::styled(truncate(l, usize::from(head.width)), theme.dim(false))).collect();
+    frame.render_widget(Paragraph::new(about), head);
+    frame.render_widget(Paragraph::new(shown), body);
 }

@@ -1,0 +1,356 @@
+//! Reviewing as a curator does, headless over a real store: the sample pane paged and searched,
+//! best-of-n judged in the group view, the palette, the mouse, copying, and counts that equal
+//! the store's after every decision, undo and redo. Snapshots at 80×24 and 160×48.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too: a test fails loudly
+
+mod common;
+
+use common::Sandbox;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use retort::tui::Headless;
+use retort::tui::app::{Focus, Outside};
+
+async fn demo(sb: &Sandbox, size: (u16, u16)) -> Headless {
+    let store = retort::store::Store::open(&sb.db()).await.unwrap();
+    retort::demo::import_demo(&store).await.unwrap();
+    Headless::new(store, size).await.unwrap()
+}
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+fn code(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+fn ctrl(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)
+}
+
+fn typed(text: &str) -> Vec<KeyEvent> {
+    text.chars().map(key).collect()
+}
+
+/// The counts the status line shows, as the store holds them.
+async fn store_counts(h: &Headless) -> retort::store::browse::Counts {
+    retort::store::browse::counts(&h.store, &h.app.filter).await.unwrap()
+}
+
+/// Moves the list to sample `id` through the palette, as a curator would.
+async fn go_to(h: &mut Headless, id: i64) {
+    h.press(&[key(':')]).await;
+    h.press(&typed(&format!("#{id}"))).await;
+    h.press(&[code(KeyCode::Enter)]).await;
+    assert_eq!(h.app.current().map(|r| r.id), Some(id), "{}", h.render());
+}
+
+/// The sample of the demo set with the longest reasoning.
+fn longest(sb: &Sandbox) -> i64 {
+    sb.query_i64("SELECT sample_id FROM sample_texts ORDER BY length(reasoning) DESC LIMIT 1")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_equal_the_store_after_decisions_undo_and_redo() {
+    let sb = Sandbox::new();
+    let mut h = demo(&sb, (120, 40)).await;
+    for k in ['a', 'u'] {
+        h.press(&[key(k)]).await;
+        assert_eq!(h.app.counts, store_counts(&h).await, "after {k}");
+    }
+    h.press(&[ctrl('r')]).await;
+    assert_eq!(h.app.counts, store_counts(&h).await, "after ctrl-r");
+    assert_eq!(h.app.counts.accepted, 1);
+    // Labels, marks, a batch and its undo.
+    h.press(&[key('2'), key(' '), key(' '), key('X'), key('u'), key('u'), ctrl('r'), ctrl('r')]).await;
+    assert_eq!(h.app.counts, store_counts(&h).await, "after the batch");
+    // The status line says the same.
+    let c = store_counts(&h).await;
+    assert!(h.app.status_line().contains(&format!("accepted {} rejected {}", c.accepted, c.rejected)), "{}", h.app.status_line());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sample_pane_pages_to_its_end_and_no_further() {
+    let sb = Sandbox::new();
+    let mut h = demo(&sb, (80, 24)).await;
+    let id = longest(&sb);
+    go_to(&mut h, id).await;
+    h.press(&[key('l')]).await;
+    assert_eq!(h.app.focus, Focus::Detail);
+    let lines = h.app.pane.lines.len();
+    let height = h.app.pane_height();
+    assert!(lines > 10 * height, "a long trace: {lines} lines");
+    // A page is a screenful less two lines of context.
+    h.press(&[key(' ')]).await;
+    assert_eq!(h.app.pane.scroll, height - 2);
+    h.press(&[key('b')]).await;
+    assert_eq!(h.app.pane.scroll, 0);
+    // The end: the last line at the bottom, and no blank pane past it.
+    h.press(&[key('G')]).await;
+    assert_eq!(h.app.pane.scroll, lines - height);
+    h.press(&[key('j'), key(' '), code(KeyCode::PageDown)]).await;
+    assert_eq!(h.app.pane.scroll, lines - height, "no scrolling past the end");
+    let screen = h.render();
+    assert!(screen.contains(&format!("lines {}–{lines} of {lines}", lines - height + 1)), "{screen}");
+    h.press(&[key('g')]).await;
+    assert_eq!(h.app.pane.scroll, 0);
+    // The list's keys come back with h; j moves the list again.
+    h.press(&[key('h'), key('j')]).await;
+    assert_eq!(h.app.focus, Focus::List);
+    assert_ne!(h.app.current().unwrap().id, id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_inside_the_trace_finds_every_match_and_marks_it() {
+    let sb = Sandbox::new();
+    let mut h = demo(&sb, (160, 48)).await;
+    let id = longest(&sb);
+    go_to(&mut h, id).await;
+    h.press(&[key('l'), key('/')]).await;
+    h.press(&typed("wait")).await;
+    h.press(&[code(KeyCode::Enter)]).await;
+    let reasoning = sb.query_string(&format!("SELECT reasoning FROM sample_texts WHERE sample_id = {id}")).unwrap().to_lowercase();
+    let search = h.app.pane.search.clone().unwrap();
+    // Every occurrence in the stored text is a match (none spans a wrapped line here, or the
+    // count would be lower: then this sample is the wrong fixture).
+    let in_text = reasoning.matches("wait").count();
+    assert!(in_text > 3, "the fixture has matches: {in_text}");
+    assert!(search.hits.len() >= in_text, "{} matches, {in_text} in the reasoning", search.hits.len());
+    let first = search.hits[0];
+    assert!(h.app.pane.scroll <= first.line && first.line < h.app.pane.scroll + h.app.pane_height());
+    // n moves on and wraps around; N goes back.
+    h.press(&[key('n')]).await;
+    assert_eq!(h.app.pane.search.as_ref().unwrap().current, 1);
+    let line = h.app.pane.search.as_ref().unwrap().hits[1].line;
+    assert!(h.app.pane.scroll <= line && line < h.app.pane.scroll + h.app.pane_height(), "the match is in view");
+    h.press(&[key('N'), key('N')]).await;
+    assert_eq!(h.app.pane.search.as_ref().unwrap().current, search.hits.len() - 1);
+    assert!(h.app.message.as_deref().unwrap_or_default().starts_with(&format!("match {} of {}", search.hits.len(), search.hits.len())));
+    insta::assert_snapshot!("pane_search_160x48", h.render());
+}
+
+/// A prompt of the demo set with at least `n` samples.
+fn prompt_with(sb: &Sandbox, n: i64) -> (i64, Vec<i64>) {
+    let pid = sb.query_i64(&format!("SELECT prompt_id FROM samples GROUP BY prompt_id HAVING count(*) >= {n} ORDER BY prompt_id LIMIT 1"));
+    let ids =
+        sb.query_string(&format!("SELECT group_concat(id) FROM (SELECT id FROM samples WHERE prompt_id = {pid} ORDER BY id)")).unwrap();
+    (pid, ids.split(',').map(|s| s.parse().unwrap()).collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn best_of_n_is_judged_and_picked_in_the_group_view() {
+    let sb = Sandbox::new();
+    let mut h = demo(&sb, (160, 48)).await;
+    let (pid, ids) = prompt_with(&sb, 2);
+    go_to(&mut h, ids[0]).await;
+    h.press(&[key('v')]).await;
+    let g = h.app.group.as_ref().unwrap();
+    assert_eq!(g.prompt_id, pid);
+    assert_eq!(g.samples.iter().map(|s| s.id).collect::<Vec<_>>(), ids);
+    // Whole answers, not their first 400 characters; the reasoning is there too.
+    let answer = sb.query_string(&format!("SELECT answer FROM sample_texts WHERE sample_id = {}", ids[1])).unwrap();
+    assert_eq!(g.samples[1].text.answer, answer);
+    let reasoning = sb.query_string(&format!("SELECT reasoning FROM sample_texts WHERE sample_id = {}", ids[0]));
+    assert_eq!(g.samples[0].text.reasoning, reasoning);
+    // The cursor moves inside the group; a rejects... the one under it, and stays.
+    h.press(&[key('l'), key('x')]).await;
+    assert_eq!(sb.query_string(&format!("SELECT status FROM samples WHERE id = {}", ids[1])).unwrap(), "rejected");
+    assert_eq!(sb.query_string(&format!("SELECT status FROM samples WHERE id = {}", ids[0])).unwrap(), "pending");
+    assert_eq!(h.app.group.as_ref().unwrap().cursor, 1, "the cursor stays on the sample it decided");
+    assert_eq!(h.app.current().unwrap().id, ids[0], "the list stays where it was");
+    // Scrolling: together by default, alone after =.
+    h.press(&[key('j'), key('j')]).await;
+    let g = h.app.group.as_ref().unwrap();
+    assert!(g.scroll.iter().all(|s| *s == 2), "{:?}", g.scroll);
+    h.press(&[key('='), key('j')]).await;
+    let g = h.app.group.as_ref().unwrap();
+    assert_eq!((g.scroll[0], g.scroll[1]), (2, 3));
+    h.press(&[key('G')]).await;
+    let end = h.app.group_body(1).len() - h.app.group_body_height();
+    assert_eq!(h.app.group.as_ref().unwrap().scroll[1], end, "G scrolls to the end, not past it");
+    h.press(&[key('g')]).await;
+    // Pick the first: accepted, every sibling rejected, as one action that one undo reverts.
+    h.press(&[key('h'), key('p')]).await;
+    for (i, id) in ids.iter().enumerate() {
+        let want = if i == 0 { "accepted" } else { "rejected" };
+        assert_eq!(sb.query_string(&format!("SELECT status FROM samples WHERE id = {id}")).unwrap(), want);
+    }
+    assert_eq!(h.app.counts, store_counts(&h).await);
+    let screen = h.render();
+    assert!(screen.contains("✓ accepted"), "{screen}");
+    h.press(&[key('u')]).await;
+    assert_eq!(sb.query_string(&format!("SELECT status FROM samples WHERE id = {}", ids[0])).unwrap(), "pending");
+    assert_eq!(
+        sb.query_string(&format!("SELECT status FROM samples WHERE id = {}", ids[1])).unwrap(),
+        "rejected",
+        "undo puts back what the pick changed: the earlier reject stays"
+    );
+    assert_eq!(h.app.counts, store_counts(&h).await);
+    // A word diff of every answer against the one under the cursor.
+    h.press(&[key('d')]).await;
+    assert_eq!(h.app.group.as_ref().unwrap().diff_base, Some(ids[0]));
+    let screen = h.render();
+    assert!(screen.contains(&format!("diff against #{}", ids[0])), "{screen}");
+    assert!(screen.contains(&format!("Answer (against #{})", ids[0])), "{screen}");
+    insta::assert_snapshot!("group_diff_160x48", screen);
+    // v closes; the list is where it was.
+    h.press(&[key('v')]).await;
+    assert!(h.app.group.is_none());
+    assert_eq!(h.app.current().unwrap().id, ids[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_larger_than_the_screen_are_paged() {
+    let sb = Sandbox::new();
+    // Six answers to one prompt, as a best-of-6 sampling writes them.
+    let rows: Vec<String> =
+        (0..6).map(|i| format!("{{\"prompt\": \"What is 6 times 7?\", \"completion\": \"It is {}.\"}}", 40 + i)).collect();
+    sb.write("six.jsonl", rows.join("\n") + "\n");
+    sb.retort().args(["import", "six.jsonl"]).assert().success();
+    let store = retort::store::Store::open(&sb.db()).await.unwrap();
+    let mut h = Headless::new(store, (80, 24)).await.unwrap();
+    h.press(&[key('v')]).await;
+    assert_eq!(h.app.group.as_ref().unwrap().samples.len(), 6);
+    let screen = h.render();
+    assert!(screen.contains("6 samples · 1–2 shown"), "{screen}");
+    insta::assert_snapshot!("group_80x24", screen.clone());
+    for _ in 0..4 {
+        h.press(&[key('l')]).await;
+    }
+    let screen = h.render();
+    assert!(screen.contains("5–6 shown") && screen.contains("It is 44."), "{screen}");
+    // Past the last, the cursor stays.
+    h.press(&[key('l'), key('l')]).await;
+    assert_eq!(h.app.group.as_ref().unwrap().cursor, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_palette_finds_actions_by_name_and_jumps_to_ids() {
+    let sb = Sandbox::new();
+    let mut h = demo(&sb, (80, 24)).await;
+    h.press(&[key(':')]).await;
+    h.press(&typed("group")).await;
+    let screen = h.render();
+    assert!(screen.contains("group view"), "{screen}");
+    insta::assert_snapshot!("palette_80x24", screen);
+    h.press(&[code(KeyCode::Enter)]).await;
+    assert!(h.app.group.is_some(), "enter runs the action found");
+    h.press(&[code(KeyCode::Esc)]).await;
+    go_to(&mut h, 57).await;
+    // The status line counts the position, not the id.
+    assert!(h.app.status_line().starts_with(" 57 of 241 · #57"), "{}", h.app.status_line());
+    h.press(&[key(':')]).await;
+    h.press(&typed("#999999")).await;
+    h.press(&[code(KeyCode::Enter)]).await;
+    assert_eq!(h.app.current().unwrap().id, 57, "an unknown id leaves the list be");
+    assert!(h.app.message.as_deref().unwrap_or_default().contains("no sample #999999"), "{:?}", h.app.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mouse_selects_and_scrolls_and_can_be_given_back() {
+    let sb = Sandbox::new();
+    let mut h = demo(&sb, (120, 40)).await;
+    let at = |kind, column, row| MouseEvent { kind, column, row, modifiers: KeyModifiers::NONE };
+    // The fourth row of the list: below the tabs, the border and the headers.
+    h.mouse(at(MouseEventKind::Down(MouseButton::Left), 5, 6)).await;
+    assert_eq!(h.app.current().unwrap().id, 4);
+    assert_eq!(h.app.detail.as_ref().unwrap().sample.id, 4);
+    // The wheel over the pane scrolls it (and gives it the focus); over the list, moves it.
+    h.mouse(at(MouseEventKind::ScrollDown, 80, 10)).await;
+    assert_eq!(h.app.pane.scroll, 3);
+    assert_eq!(h.app.focus, Focus::Detail);
+    h.mouse(at(MouseEventKind::ScrollDown, 5, 10)).await;
+    assert_eq!(h.app.current().unwrap().id, 5);
+    // A click on a tab opens it.
+    h.mouse(at(MouseEventKind::Down(MouseButton::Left), 33, 0)).await;
+    assert_eq!(h.app.tab, retort::tui::app::Tab::Stats);
+    h.press(&[key('M')]).await;
+    assert!(!h.app.mouse);
+    assert_eq!(h.app.outside.last(), Some(&Outside::Mouse(false)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copying_asks_what_and_sends_it_with_osc52() {
+    let sb = Sandbox::new();
+    let mut h = demo(&sb, (120, 40)).await;
+    let answer = sb.query_string("SELECT answer FROM sample_texts WHERE sample_id = 1").unwrap();
+    h.press(&[key('y')]).await;
+    assert!(h.app.message.as_deref().unwrap_or_default().contains("a answer"), "{:?}", h.app.message);
+    h.press(&[key('a')]).await;
+    assert_eq!(sb.query_string("SELECT status FROM samples WHERE id = 1").unwrap(), "pending", "the a after y copies, not accepts");
+    match h.app.outside.last() {
+        Some(Outside::Clipboard { text, .. }) => assert_eq!(text, &answer),
+        other => panic!("{other:?}"),
+    }
+    h.press(&[key('y'), key('s')]).await;
+    match h.app.outside.last() {
+        Some(Outside::Clipboard { text, .. }) => {
+            let v: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(v["id"], 1);
+            assert_eq!(v["answer"], answer.as_str());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(retort::tui::outside::osc52("4"), "\u{1b}]52;c;NA==\u{7}");
+    h.press(&[key('P')]).await;
+    match h.app.outside.last() {
+        Some(Outside::Pager(text)) => assert!(text.starts_with("sample #1 ") && text.contains("== Answer =="), "{text}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_lists_every_tab_and_q_closes_it_without_quitting() {
+    let sb = Sandbox::new();
+    let mut h = demo(&sb, (160, 48)).await;
+    h.press(&[key('?')]).await;
+    let entries = retort::tui::views::help_entries(&h.app);
+    for section in ["Review: the sample pane (l)", "Review: the group view (v)", "Rules tab", "Export tab", "Train tab", "Stats tab"] {
+        assert!(entries.iter().any(|(k, t)| k.is_none() && t == section), "{section}");
+    }
+    let screen = h.render();
+    assert!(screen.contains("Export tab") && screen.contains("pick: accept it"), "{screen}");
+    h.press(&[key('q')]).await;
+    assert!(!h.app.help && !h.app.quit, "q closes the overlay, and only it");
+    // At 80×24 the help scrolls.
+    h.app.resize(80, 24);
+    h.press(&[key('?'), key('j')]).await;
+    assert!(h.app.help_scroll > 0);
+    assert!(h.render().contains("j/k scroll"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stats_tab_scrolls_to_its_last_table() {
+    let sb = Sandbox::new();
+    let mut h = demo(&sb, (120, 40)).await;
+    for _ in 0..4 {
+        h.press(&[code(KeyCode::Tab)]).await;
+    }
+    assert_eq!(h.app.tab, retort::tui::app::Tab::Stats);
+    assert!(h.app.hints().contains("scroll") && !h.app.hints().contains("accept"), "{}", h.app.hints());
+    let report = retort::cli::stats_report(h.app.stats.as_ref().unwrap());
+    let last = report.lines().rev().find(|l| !l.trim().is_empty()).unwrap().trim().to_owned();
+    assert!(!h.render().contains(&last), "the report is longer than the screen: {last}");
+    h.press(&[key('G')]).await;
+    assert!(h.render().contains(&last), "{}", h.render());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pane_always_shows_teacher_source_finish_and_id() {
+    for (w, hh) in [(80u16, 24u16), (120, 40)] {
+        let sb = Sandbox::new();
+        let mut h = demo(&sb, (w, hh)).await;
+        let id = longest(&sb);
+        go_to(&mut h, id).await;
+        h.press(&[key('l'), key('G')]).await;
+        let screen = h.render();
+        let teacher =
+            sb.query_string(&format!("SELECT name FROM teachers WHERE id = (SELECT teacher_id FROM samples WHERE id = {id})")).unwrap();
+        assert!(screen.contains(&format!("#{id}")), "{screen}");
+        assert!(screen.contains(&format!("teacher {teacher}")), "{screen}");
+        assert!(screen.contains("source ") && screen.contains("finish "), "{screen}");
+        // The list says what its columns are and how it is sorted.
+        h.press(&[key('h'), key('o')]).await;
+        assert!(h.render().contains("tokens▲"), "{}", h.render());
+    }
+}

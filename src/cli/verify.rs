@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use super::progress::ImportBar;
 use crate::ops::verify::{VerifyOptions, verify};
-use crate::rules::parse_filter;
 use crate::store::Store;
 use crate::verify::{Spec, build};
 
@@ -61,7 +60,10 @@ pub async fn run(store: &Store, args: VerifyArgs) -> anyhow::Result<()> {
     if args.name.is_some() && args.verifiers.len() > 1 {
         anyhow::bail!("--name renames one verifier; give one --verifier with it");
     }
-    let filter = args.filter.as_deref().map(parse_filter).transpose()?;
+    let filter = match args.filter.as_deref() {
+        Some(src) => Some(crate::ops::rules::filter(store, src).await?),
+        None => None,
+    };
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get));
     let rubric = match &args.rubric {
         Some(path) => Some(std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read the rubric {}: {e}", path.display()))?),

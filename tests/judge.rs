@@ -56,7 +56,10 @@ fn judge_scores_through_an_openai_compatible_endpoint() {
         .args(["verify", "-v", "judge", "--endpoint", &endpoint, "--model", "grader", "--api-key-env", "JUDGE_KEY", "--jobs", "1"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("judge: checked 4").and(predicate::str::contains("sk-secret").not()));
+        .stdout(
+            predicate::str::contains("judge: 3 of 3 checked passed (100.0%), mean score 0.800; 1 could not be checked")
+                .and(predicate::str::contains("sk-secret").not()),
+        );
     let seen = requests.lock().unwrap();
     // One 429 retried, then one request per sample, each with the key and the rendered rubric.
     assert_eq!(seen.len(), 5);

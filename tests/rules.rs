@@ -267,10 +267,10 @@ fn bad_rules_are_located_and_nothing_runs() {
         .code(1)
         .stderr(predicate::str::contains("--where:1:1: unknown field `scor`"));
     sb.retort()
-        .args(["rules", "check", "--expr", "keep best 2 per prompt by score.math desc, tokens asc"])
+        .args(["rules", "check", "--expr", "keep best 2 per prompt by score.imported desc, tokens asc"])
         .assert()
         .success()
-        .stdout("\"--expr:1\": keep best 2 per prompt by score.math, tokens asc\n");
+        .stdout("\"--expr:1\": keep best 2 per prompt by score.imported, tokens asc\n");
 }
 
 #[test]

@@ -6,7 +6,6 @@ use super::progress::ImportBar;
 use crate::domain::{LabelType, Status};
 use crate::export::{ExportFormat, ReasoningMode};
 use crate::ops::export::{ExportOptions, export, parse_mix};
-use crate::rules::parse_filter;
 use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
@@ -75,7 +74,10 @@ pub struct ExportArgs {
 }
 
 pub async fn run(store: &Store, args: ExportArgs) -> anyhow::Result<()> {
-    let filter_expr = args.filter.as_deref().map(parse_filter).transpose()?;
+    let filter_expr = match args.filter.as_deref() {
+        Some(src) => Some(crate::ops::rules::filter(store, src).await?),
+        None => None,
+    };
     let opts = ExportOptions {
         format: args.format,
         out: args.out.clone().unwrap_or_default(),

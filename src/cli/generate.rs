@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use super::progress::ImportBar;
 use crate::ops::generate::{GenerateOptions, PromptSource, generate};
-use crate::rules::parse_filter;
 use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
@@ -73,7 +72,7 @@ pub struct GenerateArgs {
 pub async fn run(store: &Store, args: GenerateArgs) -> anyhow::Result<()> {
     let source = match (&args.prompts, &args.filter, args.all) {
         (Some(file), _, _) => PromptSource::File(file.clone()),
-        (None, Some(expr), _) => PromptSource::Where(parse_filter(expr)?),
+        (None, Some(expr), _) => PromptSource::Where(crate::ops::rules::filter(store, expr).await?),
         (None, None, true) => PromptSource::All,
         (None, None, false) => anyhow::bail!("say which prompts: --prompts FILE, --where EXPR or --all"),
     };

@@ -7,16 +7,11 @@ use anyhow::Context;
 use super::ImportArgs;
 use super::progress::ImportBar;
 use crate::ingest::scores::check_verifier_name;
-use crate::ops::import::{FileReport, ImportOptions, import};
+use crate::ops::import::{FileReport, ImportOptions, gather, import};
 use crate::store::Store;
 
 pub async fn run(store: &Store, args: ImportArgs) -> anyhow::Result<()> {
     check_verifier_name(&args.score_name).map_err(|e| anyhow::anyhow!("--score-name: {e}"))?;
-    for f in &args.files {
-        if !f.is_file() {
-            anyhow::bail!("{}: no such file", f.display());
-        }
-    }
     let opts = ImportOptions {
         format: args.format,
         teacher: args.teacher,
@@ -28,9 +23,16 @@ pub async fn run(store: &Store, args: ImportArgs) -> anyhow::Result<()> {
         max_record_bytes: args.max_record_mb.saturating_mul(1 << 20),
         defer_index: false,
     };
+    let (files, skipped) = gather(&args.files, &opts)?;
+    for s in skipped.iter().take(SKIPPED_SHOWN) {
+        super::note!("note: skipped {}: {}", s.path.display(), s.why);
+    }
+    if skipped.len() > SKIPPED_SHOWN {
+        super::note!("note: skipped {} more files that are not data", skipped.len() - SKIPPED_SHOWN);
+    }
     let bar = ImportBar::new();
     let started = std::time::Instant::now();
-    let result = import(store, &args.files, &opts, &|p| bar.update(p)).await;
+    let result = import(store, &files, &opts, &|p| bar.update(p)).await;
     bar.finish();
     let reports = result?;
     if args.json {
@@ -38,8 +40,16 @@ pub async fn run(store: &Store, args: ImportArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", crate::tui::text::terminal_safe(&summary(&reports, started.elapsed())));
     }
+    for r in reports.iter().filter(|r| !r.already_imported) {
+        for w in r.media.warnings() {
+            super::note!("warning: {}: {w}", r.path.display());
+        }
+    }
     Ok(())
 }
+
+/// How many skipped files are named one by one.
+const SKIPPED_SHOWN: usize = 10;
 
 /// The human summary printed after an import.
 #[must_use]

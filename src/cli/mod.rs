@@ -285,12 +285,16 @@ Sky-T1's <|begin_of_thought|> markers, or taken from reasoning_content / reasoni
 the rows become scores of the verifier named by --score-name. The same prompt text is one prompt,
 whatever file or teacher it came from. Importing the same data twice adds nothing.
 
+A folder is read for its data files (*.jsonl, *.json, *.ndjson, recursively): a downloaded dataset's
+README, licence, dataset_info.json and other metadata are left out with a note, here and when named.
+Images, audio and video in rows are not kept (retort stores text): the import says how many rows had them.
+
 A bad record (broken JSON, invalid UTF-8, missing field, wrong type) stops the import before anything
 is written, with file:line:column; --skip-bad imports the rest and reports what it left out.";
 
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
-    /// Files to import (.jsonl, or .json holding an array or one object).
+    /// Files or folders to import (.jsonl, or .json holding an array or one object).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Force the format instead of detecting it.

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::ops::list::list;
-use crate::ops::rules::{RunOptions, apply, base_dir_of, dry_run_all};
-use crate::ops::undo::{UndoTarget, undo};
-use crate::rules::{Rule, parse_filter, parse_rules};
+use crate::ops::rules::{RuleReport, RunOptions, apply_all, base_dir_of, dry_run_all};
+use crate::ops::undo::{UndoTarget, undo, undo_rule};
+use crate::rules::Rule;
 use crate::store::Store;
 
 #[derive(Debug, clap::Subcommand)]
@@ -43,7 +43,8 @@ pub struct RulesRun {
     pub json: bool,
 }
 
-fn load(source: &RulesSource) -> anyhow::Result<Vec<Rule>> {
+/// Reads the rules of a file or `--expr`, checked against the store's verifiers.
+async fn load(store: &Store, source: &RulesSource) -> anyhow::Result<Vec<Rule>> {
     let (origin, text) = match (&source.file, &source.expr) {
         (Some(file), _) => (
             file.display().to_string(),
@@ -52,23 +53,37 @@ fn load(source: &RulesSource) -> anyhow::Result<Vec<Rule>> {
         (None, Some(expr)) => ("--expr".to_owned(), expr.clone()),
         (None, None) => anyhow::bail!("give a rules file or --expr"),
     };
-    let rules = parse_rules(&origin, &text)?;
+    let rules = crate::ops::rules::load(store, &origin, &text).await?;
     if rules.is_empty() {
         anyhow::bail!("{origin} holds no rules");
     }
     Ok(rules.into_iter().map(|r| r.rule).collect())
 }
 
+/// Warns of every rule that overturns an earlier one's decisions.
+fn warn_overturns(reports: &[RuleReport]) {
+    for r in reports {
+        for o in &r.overturns {
+            super::note!("warning: {}", o.describe(&r.name));
+        }
+    }
+}
+
 pub async fn run(store: &Store, cmd: RulesCommand) -> anyhow::Result<()> {
     match cmd {
         RulesCommand::Check(source) => {
-            for rule in load(&source)? {
+            let rules = load(store, &source).await?;
+            for rule in &rules {
                 super::say!("{rule}");
             }
+            // Whether a rule overturns another depends on the samples: found by a dry run.
+            let opts = RunOptions { override_curator: false, base_dir: base_dir_of(source.file.as_deref()) };
+            let reports = dry_run_all(store, &rules, &opts).await?;
+            warn_overturns(&reports);
             Ok(())
         }
         RulesCommand::DryRun(run) => {
-            let rules = load(&run.source)?;
+            let rules = load(store, &run.source).await?;
             let opts = RunOptions { override_curator: run.override_curator, base_dir: base_dir_of(run.source.file.as_deref()) };
             let reports = dry_run_all(store, &rules, &opts).await?;
             if run.json {
@@ -79,19 +94,18 @@ pub async fn run(store: &Store, cmd: RulesCommand) -> anyhow::Result<()> {
                 }
                 super::say!("Dry run: nothing was written.");
             }
+            warn_overturns(&reports);
             Ok(())
         }
         RulesCommand::Apply(run) => {
-            let rules = load(&run.source)?;
+            let rules = load(store, &run.source).await?;
             let opts = RunOptions { override_curator: run.override_curator, base_dir: base_dir_of(run.source.file.as_deref()) };
-            let mut reports = Vec::new();
-            for rule in &rules {
-                let report = apply(store, rule, &opts).await?;
+            let reports = apply_all(store, &rules, &opts, |report| {
                 if !run.json {
                     super::say!("{:>9} changed  {}", report.changed, report.rule);
                 }
-                reports.push(report);
-            }
+            })
+            .await?;
             if run.json {
                 println!("{}", super::json::pretty(&reports)?);
             } else {
@@ -101,17 +115,17 @@ pub async fn run(store: &Store, cmd: RulesCommand) -> anyhow::Result<()> {
                     if rules.len() == 1 { "" } else { "s" }
                 );
             }
+            warn_overturns(&reports);
             Ok(())
         }
     }
 }
 
 pub async fn run_undo(store: &Store, last: Option<u32>, rule: Option<String>, json: bool) -> anyhow::Result<()> {
-    let target = match rule {
-        Some(name) => UndoTarget::Rule(name),
-        None => UndoTarget::Last(last.unwrap_or(1)),
+    let undone = match rule {
+        Some(name) => undo_rule(store, &name).await?,
+        None => undo(store, &UndoTarget::Last(last.unwrap_or(1))).await?,
     };
-    let undone = undo(store, &target).await?;
     if json {
         println!("{}", super::json::pretty(&undone)?);
     } else if undone.is_empty() {
@@ -125,7 +139,10 @@ pub async fn run_undo(store: &Store, last: Option<u32>, rule: Option<String>, js
 }
 
 pub async fn run_list(store: &Store, filter: Option<String>, limit: Option<u64>, json: bool) -> anyhow::Result<()> {
-    let filter = filter.as_deref().map(parse_filter).transpose()?;
+    let filter = match filter.as_deref() {
+        Some(src) => Some(crate::ops::rules::filter(store, src).await?),
+        None => None,
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     if !json {

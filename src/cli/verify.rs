@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use super::progress::ImportBar;
-use crate::ops::verify::{VerifyOptions, verify};
-use crate::rules::parse_filter;
+use crate::ops::verify::{VerifyOptions, VerifyReport, verify};
 use crate::store::Store;
 use crate::verify::{Spec, build};
 
@@ -61,7 +60,10 @@ pub async fn run(store: &Store, args: VerifyArgs) -> anyhow::Result<()> {
     if args.name.is_some() && args.verifiers.len() > 1 {
         anyhow::bail!("--name renames one verifier; give one --verifier with it");
     }
-    let filter = args.filter.as_deref().map(parse_filter).transpose()?;
+    let filter = match args.filter.as_deref() {
+        Some(src) => Some(crate::ops::rules::filter(store, src).await?),
+        None => None,
+    };
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get));
     let rubric = match &args.rubric {
         Some(path) => Some(std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read the rubric {}: {e}", path.display()))?),
@@ -96,16 +98,7 @@ pub async fn run(store: &Store, args: VerifyArgs) -> anyhow::Result<()> {
         bar.finish();
         let report = report?;
         if !args.json {
-            let scored = report.checked - report.errors;
-            super::say!(
-                "{}: checked {}, passed {} ({:.1}%), mean score {:.3}{}",
-                report.verifier,
-                report.checked,
-                report.passed,
-                if scored > 0 { 100.0 * report.passed as f64 / scored as f64 } else { 0.0 },
-                report.mean,
-                if report.errors > 0 { format!(", {} could not be checked", report.errors) } else { String::new() }
-            );
+            super::say!("{}", outcome_line(&report));
             for e in &report.first_errors {
                 super::say!("  {e}");
             }
@@ -116,4 +109,56 @@ pub async fn run(store: &Store, args: VerifyArgs) -> anyhow::Result<()> {
         println!("{}", super::json::pretty(&reports)?);
     }
     Ok(())
+}
+
+/// What a verifier found, with each rate's base said: ``math: 756 of 1,108 checked passed
+/// (68.2%), mean score 0.682; 1,308 could not be checked``. The pass rate and the mean are of the
+/// samples it could judge; those it could not are counted apart, never as failures.
+#[must_use]
+pub fn outcome_line(r: &VerifyReport) -> String {
+    use std::fmt::Write as _;
+
+    use indicatif::HumanCount;
+    if r.checked == 0 {
+        return format!("{}: nothing to check (every sample has this verifier's score; --force checks again)", r.verifier);
+    }
+    let judged = r.checked - r.errors;
+    let mut line = if judged == 0 {
+        format!("{}: no sample could be checked", r.verifier)
+    } else {
+        format!(
+            "{}: {} of {} checked passed ({:.1}%), mean score {:.3}",
+            r.verifier,
+            HumanCount(r.passed),
+            HumanCount(judged),
+            100.0 * r.passed as f64 / judged as f64,
+            r.mean
+        )
+    };
+    if r.errors > 0 && judged > 0 {
+        let _ = write!(line, "; {} could not be checked", HumanCount(r.errors));
+    } else if r.errors > 0 {
+        let _ = write!(line, " ({} tried)", HumanCount(r.errors));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(checked: u64, passed: u64, errors: u64, mean: f64) -> VerifyReport {
+        VerifyReport { verifier: "math".into(), checked, passed, errors, mean, first_errors: Vec::new() }
+    }
+
+    #[test]
+    fn pass_rates_say_their_base() {
+        assert_eq!(
+            outcome_line(&report(2_416, 756, 1_308, 0.682)),
+            "math: 756 of 1,108 checked passed (68.2%), mean score 0.682; 1,308 could not be checked"
+        );
+        assert_eq!(outcome_line(&report(500, 310, 0, 0.62)), "math: 310 of 500 checked passed (62.0%), mean score 0.620");
+        assert_eq!(outcome_line(&report(3, 0, 3, 0.0)), "math: no sample could be checked (3 tried)");
+        assert!(outcome_line(&report(0, 0, 0, 0.0)).starts_with("math: nothing to check"));
+    }
 }

@@ -7,6 +7,7 @@ pub mod chat;
 mod error;
 pub mod json;
 pub mod locate;
+pub mod media;
 pub mod problems;
 pub mod reader;
 pub mod reasoning;

@@ -51,6 +51,50 @@ pub async fn undo(store: &Store, target: &UndoTarget) -> store::Result<Vec<Undon
     Ok(out)
 }
 
+/// Why `undo --rule NAME` did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum UndoError {
+    /// No rule of that name was ever saved or applied in this store.
+    #[error("{}", unknown_rule(name, known))]
+    UnknownRule { name: String, known: Vec<String> },
+    #[error("the store: {0}")]
+    Store(store::StoreError),
+}
+
+// The cause is in the message, not chained as a source: `{:#}` would print it twice.
+impl From<store::StoreError> for UndoError {
+    fn from(e: store::StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// How many known rule names an error lists.
+const NAMES_SHOWN: usize = 20;
+
+fn unknown_rule(name: &str, known: &[String]) -> String {
+    use std::fmt::Write as _;
+    if known.is_empty() {
+        return format!("no rule named `{name}`: no rule has been applied to this store");
+    }
+    let hint = crate::rules::names::suggest(name, known).map_or_else(String::new, |s| format!("; did you mean `{s}`?"));
+    let mut list = known.iter().take(NAMES_SHOWN).map(String::as_str).collect::<Vec<_>>().join(", ");
+    if known.len() > NAMES_SHOWN {
+        let _ = write!(list, " and {} more", known.len() - NAMES_SHOWN);
+    }
+    format!("no rule named `{name}`: the rules this store knows are {list}{hint}")
+}
+
+/// Undoes every application of the rule `name` not undone yet (newest first, in one
+/// transaction). A name no rule was ever saved or applied under is an error naming those that
+/// were; a known rule whose applications are all undone already reverts nothing.
+pub async fn undo_rule(store: &Store, name: &str) -> Result<Vec<Undone>, UndoError> {
+    let known = store::rules::known_names(store).await?;
+    if !known.iter().any(|k| k == name) {
+        return Err(UndoError::UnknownRule { name: name.to_owned(), known });
+    }
+    Ok(undo(store, &UndoTarget::Rule(name.to_owned())).await?)
+}
+
 /// Re-applies the most recently undone action (when nothing was decided since on its samples).
 pub async fn redo(store: &Store) -> store::Result<Option<Undone>> {
     let mut tx = store.write().await?;

@@ -4,11 +4,13 @@
 pub mod ast;
 pub mod compile;
 pub mod minhash;
+pub mod names;
 pub mod ngrams;
 pub mod parser;
 
 pub use ast::{Action, Expr, Field, Rule};
-pub use parser::{ParseError, parse_expr, parse_rule};
+pub use names::check_names;
+pub use parser::{ParseError, VerifierRef, parse_expr, parse_rule, verifier_refs};
 
 /// The n-gram size of `reject contaminated by` when none is given (as open-r1's decontamination).
 pub const DEFAULT_NGRAM: u32 = 8;
@@ -34,7 +36,9 @@ pub struct RuleError {
 }
 
 impl RuleError {
-    fn new(origin: &str, line: usize, text: &str, e: ParseError) -> Self {
+    /// `e`, found in `text`, line `line` of `origin`.
+    #[must_use]
+    pub fn new(origin: &str, line: usize, text: &str, e: ParseError) -> Self {
         let caret = format!("{}^", " ".repeat(e.column.saturating_sub(1)));
         Self { origin: origin.to_owned(), line, column: e.column, message: e.message, text: text.to_owned(), caret }
     }
@@ -61,6 +65,20 @@ pub fn parse_rules(origin: &str, src: &str) -> Result<Vec<RuleLine>, RuleError> 
 /// Parses a `--where` filter, locating errors in it.
 pub fn parse_filter(src: &str) -> Result<Expr, RuleError> {
     parse_expr(src).map_err(|e| RuleError::new("--where", 1, src, e))
+}
+
+/// Checks the verifiers each rule of a parsed file names against `known` ([`check_names`]),
+/// locating the first unknown one in its line.
+pub fn check_rule_names(origin: &str, rules: &[RuleLine], known: &[String]) -> Result<(), RuleError> {
+    for r in rules {
+        check_names(&r.text, known).map_err(|e| RuleError::new(origin, r.line, &r.text, e))?;
+    }
+    Ok(())
+}
+
+/// Checks the verifiers a `--where` filter names against `known`, as [`check_rule_names`].
+pub fn check_filter_names(src: &str, known: &[String]) -> Result<(), RuleError> {
+    check_names(src, known).map_err(|e| RuleError::new("--where", 1, src, e))
 }
 
 #[cfg(test)]

@@ -446,6 +446,31 @@ impl Parser {
     }
 }
 
+/// A verifier a rule or filter names: `score.X` or `pass.X`, at the 1-based column of `score`/`pass`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifierRef {
+    pub column: usize,
+    /// `score` or `pass`.
+    pub field: &'static str,
+    pub verifier: String,
+}
+
+/// The verifiers `src` (a rule or a filter that parses) names, in order. In a rule that parses,
+/// `score` or `pass` followed by `.` is always a field: strings are single tokens, and a rule
+/// name before `:` is followed by the colon.
+#[must_use]
+pub fn verifier_refs(src: &str) -> Vec<VerifierRef> {
+    let Ok(toks) = lex(src) else { return Vec::new() };
+    toks.windows(3)
+        .filter_map(|w| match (&w[0], &w[1].0, &w[2].0) {
+            ((Tok::Ident(f), column), Tok::Dot, Tok::Ident(v)) if f == "score" || f == "pass" => {
+                Some(VerifierRef { column: *column, field: if f == "score" { "score" } else { "pass" }, verifier: v.clone() })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Parses one rule.
 pub fn parse_rule(src: &str) -> Result<Rule, ParseError> {
     let toks = lex(src)?;

@@ -354,3 +354,27 @@ pub async fn reapply(tx: &mut Tx, action_id: i64) -> Result<u64> {
     sqlx::query("UPDATE actions SET undone_at = NULL WHERE id = ?").bind(action_id).execute(&mut *conn).await?;
     Ok(n)
 }
+
+/// What action `action_id` overturned of the earlier actions `earlier`: per earlier action,
+/// field and (old, new) value, how many of its samples' statuses or labels it changed back from
+/// the value that earlier action had set (the latest of them to touch the sample).
+pub async fn overturned(tx: &mut Tx, action_id: i64, earlier: &[i64]) -> Result<Vec<(i64, String, String, String, i64)>> {
+    if earlier.is_empty() {
+        return Ok(Vec::new());
+    }
+    let earlier = serde_json::to_string(earlier).unwrap_or_else(|_| "[]".into());
+    let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(
+        "SELECT by_action, field, old_value, new_value, count(*) FROM ( \
+           SELECT d.field AS field, d.old_value AS old_value, d.new_value AS new_value, \
+             (SELECT e.action_id FROM json_each(?2) ids JOIN decisions e ON e.action_id = ids.value \
+                AND e.sample_id = d.sample_id AND e.field = d.field AND e.new_value = d.old_value \
+              ORDER BY e.action_id DESC LIMIT 1) AS by_action \
+           FROM decisions d WHERE d.action_id = ?1 AND d.field IN ('status', 'label') AND d.old_value IS NOT NULL) \
+         WHERE by_action IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+    )
+    .bind(action_id)
+    .bind(earlier)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows)
+}

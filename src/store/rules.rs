@@ -38,3 +38,13 @@ pub async fn in_force(store: &Store) -> Result<Vec<SavedRule>> {
     .fetch_all(&store.pool)
     .await?)
 }
+
+/// The names of the rules the store knows: saved, or with an application in the history
+/// (undone or not), by name.
+pub async fn known_names(store: &Store) -> Result<Vec<String>> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT substr(actor, 6) FROM actions WHERE substr(actor, 1, 5) = 'rule:' UNION SELECT name FROM rules ORDER BY 1")
+            .fetch_all(&store.pool)
+            .await?;
+    Ok(rows.into_iter().map(|(n,)| n).collect())
+}

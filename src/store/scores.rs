@@ -47,3 +47,13 @@ pub async fn write(tx: &mut Tx, s: &NewScore) -> Result<()> {
     .await?;
     Ok(())
 }
+
+/// The verifiers with at least one verdict in the store (a score, or a recorded failure), by
+/// name: the names `score.X` and `pass.X` can use.
+pub async fn verifier_names(store: &Store) -> Result<Vec<String>> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT name FROM verifiers v WHERE EXISTS (SELECT 1 FROM scores s WHERE s.verifier_id = v.id) ORDER BY name")
+            .fetch_all(&store.pool)
+            .await?;
+    Ok(rows.into_iter().map(|(n,)| n).collect())
+}

@@ -12,6 +12,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{BAD_SHOWN, ImportError, ImportOptions, Progress};
+use crate::ingest::media::MediaRows;
 use crate::ingest::reader::{Layout, RawRecord, ReadError, RecordReader, sniff_layout};
 use crate::ingest::{self, BatchRequest, Format, ParseContext, Parsed, chat};
 
@@ -57,6 +58,8 @@ pub struct FileCheck {
     pub records: u64,
     pub bad: Vec<BadRecord>,
     pub bad_count: u64,
+    /// Rows that carried images, audio or video, which are not kept.
+    pub media: MediaRows,
 }
 
 /// Why one record could not be decoded, located in the file.
@@ -107,7 +110,11 @@ fn located(raw: &RawRecord, message: String) -> DecodeError {
 
 /// Parses a record of a known format.
 pub fn decode(raw: &RawRecord, format: Option<Format>, ctx: &ParseContext) -> Result<Parsed, DecodeError> {
-    let value = to_value(raw)?;
+    decode_value(raw, to_value(raw)?, format, ctx)
+}
+
+/// Parses a record already read as JSON.
+fn decode_value(raw: &RawRecord, value: Value, format: Option<Format>, ctx: &ParseContext) -> Result<Parsed, DecodeError> {
     let format = match format {
         Some(f) => f,
         None => ingest::detect(&value).map_err(|e| located(raw, e.to_string()))?,
@@ -135,7 +142,7 @@ fn io_error(path: &Path, e: &io::Error) -> ImportError {
 }
 
 /// The format of a file: forced, or detected from its first well-formed record.
-fn file_format(path: &Path, layout: Layout, opts: &ImportOptions) -> Result<Format, ImportError> {
+pub(crate) fn file_format(path: &Path, layout: Layout, opts: &ImportOptions) -> Result<Format, ImportError> {
     if let Some(f) = opts.format {
         return Ok(f);
     }
@@ -200,7 +207,16 @@ pub fn check_files(
         let ctx = ParseContext { batch_requests: std::sync::Arc::new(requests.iter().map(|(k, (r, _))| (k.clone(), r.clone())).collect()) };
         // Reading the records is one thread; the file's sha256 is taken on a second, and every
         // other batch of records is decoded on a third: decoding is most of the check.
-        let mut check = FileCheck { path: path.clone(), layout, format, sha256: String::new(), records: 0, bad: Vec::new(), bad_count: 0 };
+        let mut check = FileCheck {
+            path: path.clone(),
+            layout,
+            format,
+            sha256: String::new(),
+            records: 0,
+            bad: Vec::new(),
+            bad_count: 0,
+            media: MediaRows::default(),
+        };
         std::thread::scope(|scope| {
             let hashing = scope.spawn(|| file_sha256(&path));
             let (to_worker, batches) = std::sync::mpsc::sync_channel::<Vec<RawRecord>>(2);
@@ -216,7 +232,7 @@ pub fn check_files(
             drop(to_worker);
             let theirs = worker.join().map_err(|_| io_error(path, &io::Error::other("the decoding thread panicked")))?;
             let found = checked?.merge(theirs);
-            (check.bad, check.bad_count) = (found.shown, found.count);
+            (check.bad, check.bad_count, check.media) = (found.shown, found.count, found.media);
             check.sha256 = hashing
                 .join()
                 .map_err(|_| io_error(path, &io::Error::other("the hashing thread panicked")))?
@@ -231,11 +247,12 @@ pub fn check_files(
 /// Records decoded per batch when the check splits the decoding between two threads.
 const DECODE_BATCH: usize = 128;
 
-/// Bad records found: how many, and the first [`BAD_SHOWN`].
+/// Bad records found: how many, and the first [`BAD_SHOWN`]; and the good ones' media.
 #[derive(Default)]
 struct BadRecords {
     shown: Vec<BadRecord>,
     count: u64,
+    media: MediaRows,
 }
 
 impl BadRecords {
@@ -253,15 +270,22 @@ impl BadRecords {
         self.shown.sort_by_key(|b| b.line);
         self.shown.truncate(BAD_SHOWN);
         self.count += other.count;
+        self.media += other.media;
         self
     }
 }
 
-/// Decodes a batch of records as the import will, noting those that fail.
+/// Decodes a batch of records as the import will, noting those that fail, and the media of
+/// those that do not.
 fn decode_all(batch: &[RawRecord], path: &Path, format: Format, ctx: &ParseContext, found: &mut BadRecords) {
     for raw in batch {
-        if let Err(e) = decode(raw, Some(format), ctx) {
-            found.add(path, e.line, e.column, e.message);
+        let decoded = to_value(raw).and_then(|value| {
+            let media = crate::ingest::media::kinds(&value);
+            decode_value(raw, value, Some(format), ctx).map(|_| media)
+        });
+        match decoded {
+            Ok(media) => found.media.note_found(media),
+            Err(e) => found.add(path, e.line, e.column, e.message),
         }
     }
 }

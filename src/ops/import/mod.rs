@@ -11,6 +11,7 @@
 //! killed one.
 
 mod check;
+pub mod inputs;
 pub mod prepare;
 mod scores;
 
@@ -23,9 +24,11 @@ use serde::Serialize;
 use crate::store::imports::{self, Counts, Finished, NewImport, Writer};
 pub use check::BadRecord;
 use check::{FileCheck, decode};
+pub use inputs::{SkippedFile, gather};
 use prepare::{Defaults, PreparedRecord, prepare};
 
 use crate::domain::Kind;
+use crate::ingest::media::MediaRows;
 use crate::ingest::reader::RecordReader;
 use crate::ingest::tokens::TokenCounter;
 use crate::ingest::{Format, ParseContext, Parsed};
@@ -100,6 +103,8 @@ pub struct FileReport {
     pub bad: Vec<BadRecord>,
     /// The whole file had been imported before: nothing was read twice.
     pub already_imported: bool,
+    /// Rows that carried images, audio or video: imported, without them.
+    pub media: MediaRows,
 }
 
 impl FileReport {
@@ -117,6 +122,7 @@ impl FileReport {
             failed_requests: 0,
             bad: check.bad.clone(),
             already_imported: false,
+            media: check.media,
         }
     }
 }

@@ -158,19 +158,23 @@ async fn best_of_n_is_judged_and_picked_in_the_group_view() {
     assert_eq!(sb.query_string(&format!("SELECT status FROM samples WHERE id = {}", ids[0])).unwrap(), "pending");
     assert_eq!(h.app.group.as_ref().unwrap().cursor, 1, "the cursor stays on the sample it decided");
     assert_eq!(h.app.current().unwrap().id, ids[0], "the list stays where it was");
-    // Scrolling: together by default, alone after =.
+    // Scrolling: together by default (each within its own text), alone after =.
+    let height = h.app.group_body_height();
+    let room: Vec<usize> = (0..ids.len()).map(|i| h.app.group_body(i).len().saturating_sub(height)).collect();
+    assert!(room[0] > 3, "the first sample's trace is longer than the screen");
     h.press(&[key('j'), key('j')]).await;
     let g = h.app.group.as_ref().unwrap();
-    assert!(g.scroll.iter().all(|s| *s == 2), "{:?}", g.scroll);
-    h.press(&[key('='), key('j')]).await;
+    assert_eq!(g.scroll, room.iter().map(|r| 2.min(*r)).collect::<Vec<_>>());
+    h.press(&[key('h'), key('='), key('j')]).await;
     let g = h.app.group.as_ref().unwrap();
-    assert_eq!((g.scroll[0], g.scroll[1]), (2, 3));
+    assert_eq!((g.scroll[0], g.scroll[1]), (3, 2.min(room[1])), "only the one under the cursor moved");
     h.press(&[key('G')]).await;
-    let end = h.app.group_body(1).len() - h.app.group_body_height();
-    assert_eq!(h.app.group.as_ref().unwrap().scroll[1], end, "G scrolls to the end, not past it");
+    assert_eq!(h.app.group.as_ref().unwrap().scroll[0], room[0], "G scrolls to the end, not past it");
+    h.press(&[key('j'), key(' ')]).await;
+    assert_eq!(h.app.group.as_ref().unwrap().scroll[0], room[0]);
     h.press(&[key('g')]).await;
     // Pick the first: accepted, every sibling rejected, as one action that one undo reverts.
-    h.press(&[key('h'), key('p')]).await;
+    h.press(&[key('p')]).await;
     for (i, id) in ids.iter().enumerate() {
         let want = if i == 0 { "accepted" } else { "rejected" };
         assert_eq!(sb.query_string(&format!("SELECT status FROM samples WHERE id = {id}")).unwrap(), want);
@@ -353,4 +357,60 @@ async fn the_pane_always_shows_teacher_source_finish_and_id() {
         h.press(&[key('h'), key('o')]).await;
         assert!(h.render().contains("tokens▲"), "{}", h.render());
     }
+}
+
+fn enter() -> KeyEvent {
+    code(KeyCode::Enter)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_verifier_in_a_filter_is_refused_with_the_names_the_store_has() {
+    let sb = Sandbox::new();
+    let mut h = demo(&sb, (120, 40)).await;
+    h.press(&[key('f')]).await;
+    h.press(&typed("score.improted < 1")).await;
+    h.press(&[enter()]).await;
+    let error = h.app.input.as_ref().and_then(|i| i.error.clone()).unwrap_or_default();
+    assert!(error.contains("unknown verifier `improted`") && error.contains("did you mean `score.imported`"), "{error}");
+    assert_eq!(h.app.filter, retort::store::browse::ListFilter::All, "nothing filtered on a mistake");
+    h.press(&[ctrl('u')]).await;
+    h.press(&typed("score.imported < 1")).await;
+    h.press(&[enter()]).await;
+    assert!(h.app.input.is_none());
+    assert_eq!(h.app.counts.matching, sb.query_i64("SELECT count(*) FROM scores WHERE score < 1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rules_tab_counts_in_order_flags_overturns_and_asks_before_a_large_apply() {
+    let sb = Sandbox::new();
+    let mut h = demo(&sb, (160, 48)).await;
+    h.press(&[code(KeyCode::Tab)]).await;
+    for rule in ["drop: reject where score.imported < 1", "keep: accept where tokens > 0"] {
+        h.press(&[key('+')]).await;
+        h.press(&typed(rule)).await;
+        h.press(&[enter()]).await;
+    }
+    // The counts are those of `rules dry-run` on the same rules, in the same order.
+    sb.write("rules.txt", "drop: reject where score.imported < 1\nkeep: accept where tokens > 0\n");
+    let out = sb.retort().args(["rules", "dry-run", "rules.txt", "--json"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let reports: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let changed: Vec<u64> = reports.iter().map(|r| r["changed"].as_u64().unwrap()).collect();
+    let shown: Vec<u64> = h.app.rules.iter().map(|r| r.count.clone().unwrap().unwrap()).collect();
+    assert_eq!(shown, changed, "{text}");
+    let failing = sb.query_i64("SELECT count(*) FROM scores WHERE score < 1") as u64;
+    assert!(
+        h.app.rules[1].overturns.iter().any(|o| o.contains("overturns rule `drop`") && o.contains(&format!("{failing} samples"))),
+        "{:?}",
+        h.app.rules[1].overturns
+    );
+    assert!(h.render().contains("overturns rule `drop`"), "{}", h.render());
+    // keep would change every sample: enter asks, another key cancels, a second enter applies.
+    h.press(&[key('j'), enter()]).await;
+    assert!(h.app.message.as_deref().unwrap_or_default().starts_with("apply keep? it changes 241 samples"), "{:?}", h.app.message);
+    assert_eq!(sb.query_i64("SELECT count(*) FROM samples WHERE status = 'accepted'"), 0);
+    h.press(&[key('k')]).await;
+    assert_eq!(h.app.message.as_deref(), Some("not applied"));
+    h.press(&[key('j'), enter(), enter()]).await;
+    assert_eq!(sb.query_i64("SELECT count(*) FROM samples WHERE status = 'accepted'"), 241);
 }

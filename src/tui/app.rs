@@ -94,9 +94,15 @@ pub struct InputLine {
 pub struct RuleRow {
     pub name: String,
     pub source: String,
-    /// What applying it now would change; `Err` when it cannot run (e.g. its eval file is gone).
+    /// What applying the saved rules in order would have it change, after the rules above it
+    /// (as `retort rules dry-run` counts a file); `Err` when it cannot run.
     pub count: Option<Result<u64, String>>,
+    /// Where it would change back what a rule above it decided.
+    pub overturns: Vec<String>,
 }
+
+/// Applying a rule from the Rules tab that changes at least this many samples asks first.
+pub const CONFIRM_AT: u64 = 100;
 
 /// A fuzzy search in progress or done.
 #[derive(Debug, Clone, Default)]
@@ -117,10 +123,15 @@ pub enum Effect {
     RunExport(Box<crate::ops::export::ExportOptions>),
     LoadExports,
     LoadCharts,
+    /// Count the saved rules in order, as `rules dry-run` counts a file.
+    CountRules(Vec<crate::store::rules::SavedRule>),
+    /// What applying this rule alone would change (before asking to confirm a large one).
     DryRunRule {
         name: String,
         source: String,
     },
+    /// The verifiers the store has scores of, for checking a filter's names.
+    LoadVerifiers,
     ApplyRule {
         name: String,
         source: String,
@@ -226,10 +237,14 @@ pub enum Msg {
     ExportDone(Result<crate::ops::export::ExportReport, String>),
     Exports(Vec<crate::store::browse::PastExport>),
     Charts(Box<super::data::Charts>),
+    RuleCounts(Vec<RuleRow>),
+    /// What applying the rule alone would change.
     RuleCount {
         name: String,
+        source: String,
         count: Result<u64, String>,
     },
+    Verifiers(Vec<String>),
     Page {
         from: PageFrom,
         generation: u64,
@@ -355,6 +370,10 @@ pub struct App {
     pub export: super::export_tab::ExportState,
     pub train: super::train_tab::TrainState,
     pub rules: Vec<RuleRow>,
+    /// A rule whose apply waits for a second Enter (it changes many samples).
+    pub confirm: Option<String>,
+    /// The verifiers with scores in the store (read when a filter is typed).
+    pub verifiers: Option<Vec<String>>,
     pub rule_cursor: usize,
     pub message: Option<String>,
     /// Generations running now (`retort generate` in another terminal), for the status line.
@@ -404,6 +423,8 @@ impl App {
             export: super::export_tab::ExportState::default(),
             train: super::train_tab::TrainState::default(),
             rules: Vec::new(),
+            confirm: None,
+            verifiers: None,
             rule_cursor: 0,
             message: None,
             generating: Vec::new(),
@@ -682,7 +703,8 @@ impl App {
                     _ => String::new(),
                 };
                 self.input = Some(InputLine { kind, text, error: None });
-                Vec::new()
+                // A filter's verifier names are checked against the store's, read afresh.
+                if kind == InputKind::Filter { vec![Effect::LoadVerifiers] } else { Vec::new() }
             }
             Action::Sort => {
                 self.sort = self.sort.next();
@@ -839,9 +861,22 @@ impl App {
                 Vec::new()
             }
             Msg::Rules(r) => {
-                self.rules = r.into_iter().map(|r| RuleRow { name: r.name, source: r.source, count: None }).collect();
+                self.rules = r
+                    .iter()
+                    .map(|r| RuleRow { name: r.name.clone(), source: r.source.clone(), count: None, overturns: Vec::new() })
+                    .collect();
                 self.rule_cursor = self.rule_cursor.min(self.rules.len().saturating_sub(1));
-                self.rules.iter().map(|r| Effect::DryRunRule { name: r.name.clone(), source: r.source.clone() }).collect()
+                if r.is_empty() { Vec::new() } else { vec![Effect::CountRules(r)] }
+            }
+            Msg::RuleCounts(rows) => {
+                if rows.iter().map(|r| &r.name).eq(self.rules.iter().map(|r| &r.name)) {
+                    self.rules = rows;
+                }
+                Vec::new()
+            }
+            Msg::Verifiers(names) => {
+                self.verifiers = Some(names);
+                Vec::new()
             }
             Msg::ExportPreview(p) => {
                 self.export.preview = Some(p);
@@ -889,12 +924,27 @@ impl App {
                 self.charts = Some(*c);
                 Vec::new()
             }
-            Msg::RuleCount { name, count } => {
-                if let Some(r) = self.rules.iter_mut().find(|r| r.name == name) {
-                    r.count = Some(count);
+            Msg::RuleCount { name, source, count } => match count {
+                Ok(n) if n >= CONFIRM_AT => {
+                    let in_order = self.rules.iter().find(|r| r.name == name).and_then(|r| r.count.clone()).and_then(Result::ok);
+                    let order = match in_order {
+                        Some(k) if k != n => format!(" ({k} after the rules above it)"),
+                        _ => String::new(),
+                    };
+                    self.message = Some(format!(
+                        "apply {}? it changes {n} samples{order}: {} applies, any other key cancels",
+                        text::sanitize(&name),
+                        self.keymap.keys_of(Action::ApplyRule)
+                    ));
+                    self.confirm = Some(name);
+                    Vec::new()
                 }
-                Vec::new()
-            }
+                Ok(_) => vec![Effect::ApplyRule { name, source }],
+                Err(e) => {
+                    self.message = Some(e);
+                    Vec::new()
+                }
+            },
             Msg::Changed { ids, message, moves } => {
                 self.message = Some(message);
                 // The counts move as the store's history says the change moved them (recounting
@@ -1031,12 +1081,24 @@ impl App {
     /// Keys on the Rules tab: move among the saved rules, apply one, edit or add one.
     fn update_rules(&mut self, action: Action) -> Vec<Effect> {
         let selected = self.rules.get(self.rule_cursor).cloned();
+        if action != Action::ApplyRule && self.confirm.take().is_some() {
+            self.message = Some("not applied".into());
+            return Vec::new();
+        }
         match action {
             Action::SelectNext | Action::SelectPrevious => {
                 self.rule_cursor = action.moved_cursor(self.rule_cursor, self.rules.len()).unwrap_or(self.rule_cursor);
                 Vec::new()
             }
-            Action::ApplyRule => selected.map(|r| vec![Effect::ApplyRule { name: r.name, source: r.source }]).unwrap_or_default(),
+            Action::ApplyRule => {
+                let confirmed = self.confirm.take();
+                match selected {
+                    Some(r) if confirmed.as_ref() == Some(&r.name) => vec![Effect::ApplyRule { name: r.name, source: r.source }],
+                    // Count what it would change alone first: a large change asks.
+                    Some(r) => vec![Effect::DryRunRule { name: r.name, source: r.source }],
+                    None => Vec::new(),
+                }
+            }
             Action::EditRule | Action::NewRule => {
                 let text = match (action, selected) {
                     (Action::EditRule, Some(r)) => format!("{}: {}", r.name, r.source),
@@ -1153,7 +1215,8 @@ impl App {
                     self.input = None;
                     return self.set_filter(ListFilter::All, None);
                 }
-                match crate::rules::parse_expr(&text) {
+                let names = self.verifiers.as_deref().map_or(Ok(()), |known| crate::rules::check_names(&text, known));
+                match names.and_then(|()| crate::rules::parse_expr(&text)) {
                     Ok(expr) => {
                         self.input = None;
                         let label = format!("`{expr}`");

@@ -86,11 +86,32 @@ pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Ef
                     Ok(rule) => ops::rules::dry_run(store, &rule, &ops::rules::RunOptions::default())
                         .await
                         .map(|r| r.changed)
-                        .map_err(|e| e.to_string()),
+                        .map_err(|e| first_line(&e.to_string())),
                     Err(e) => Err(e),
                 };
-                Msg::RuleCount { name, count }
+                Msg::RuleCount { name, source, count }
             }
+            Effect::CountRules(saved) => {
+                let counts =
+                    ops::rules::dry_run_saved(store, &saved, &ops::rules::RunOptions::default()).await.map_err(|e| e.to_string())?;
+                Msg::RuleCounts(
+                    saved
+                        .iter()
+                        .zip(counts)
+                        .map(|(s, c)| app::RuleRow {
+                            name: s.name.clone(),
+                            source: s.source.clone(),
+                            overturns: c
+                                .outcome
+                                .as_ref()
+                                .map(|r| r.overturns.iter().map(|o| o.describe(&s.name)).collect())
+                                .unwrap_or_default(),
+                            count: Some(c.outcome.map(|r| r.changed).map_err(|e| first_line(&e))),
+                        })
+                        .collect(),
+                )
+            }
+            Effect::LoadVerifiers => Msg::Verifiers(ops::rules::verifier_names(store).await.map_err(e)?),
             Effect::ApplyRule { name, source } => {
                 let rule = named_rule(&name, &source)?;
                 let report = ops::rules::apply(store, &rule, &ops::rules::RunOptions::default()).await.map_err(|e| e.to_string())?;
@@ -154,6 +175,11 @@ pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Ef
     }
     .await;
     result.unwrap_or_else(Msg::Error)
+}
+
+/// An error's first line: a rule's error goes on to quote the rule and point at the column.
+fn first_line(e: &str) -> String {
+    e.lines().next().unwrap_or_default().to_owned()
 }
 
 /// A saved rule parsed again under its name.

@@ -402,8 +402,14 @@ fn draw_rules(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
                 theme.status("rejected"),
             ));
         }
+        for o in &r.overturns {
+            lines.push(Line::styled(
+                format!("        {}", super::text::truncate(&super::text::sanitize(o), width.saturating_sub(8))),
+                theme.status("rejected"),
+            ));
+        }
     }
-    let title = " Saved rules · would change · enter applies · e edits · + adds · u undoes ";
+    let title = " Saved rules · would change, in order as `rules dry-run` counts · enter applies · e edits · + adds · u undoes ";
     frame.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title)), area);
 }
 

@@ -284,9 +284,14 @@ pub async fn detail(store: &Store, id: i64) -> Result<Option<Detail>> {
         })
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    // Decisions, and the curator's edits of the texts (the text they replaced is kept in
+    // `text_edits`; the history says how long it was).
     let history = sqlx::query(
-        "SELECT a.created_at, a.actor, d.field, d.old_value, d.new_value, d.reason, a.undone_at IS NOT NULL \
-         FROM decisions d JOIN actions a ON a.id = d.action_id WHERE d.sample_id = ? ORDER BY a.id DESC LIMIT 20",
+        "SELECT a.created_at, a.actor, d.field, d.old_value, d.new_value, d.reason, a.undone_at IS NOT NULL, a.id, 1 \
+         FROM decisions d JOIN actions a ON a.id = d.action_id WHERE d.sample_id = ?1 \
+         UNION ALL SELECT a.created_at, a.actor, 'edit ' || e.field, CAST(length(e.old_text) AS TEXT), CAST(length(e.new_text) AS TEXT), \
+         NULL, a.undone_at IS NOT NULL, a.id, 0 FROM text_edits e JOIN actions a ON a.id = e.action_id WHERE e.sample_id = ?1 \
+         ORDER BY 8 DESC, 9 LIMIT 20",
     )
     .bind(id)
     .fetch_all(pool)
@@ -301,6 +306,10 @@ pub async fn detail(store: &Store, id: i64) -> Result<Option<Detail>> {
             "tag" => format!("tag {}", new.unwrap_or_default()),
             "untag" => format!("untag {}", old.unwrap_or_default()),
             "note" => "note".to_owned(),
+            "edit answer" | "edit reference" => match old {
+                Some(old) => format!("{field}: {old} → {} characters", new.unwrap_or_default()),
+                None => format!("{field}: written, {} characters", new.unwrap_or_default()),
+            },
             _ => format!("{field} {} → {}", old.unwrap_or_else(|| "-".into()), new.unwrap_or_else(|| "-".into())),
         };
         if let Some(reason) = reason {

@@ -25,6 +25,7 @@ macro_rules! note {
 pub(crate) use {note, say};
 
 mod bench;
+mod edit;
 mod export;
 mod generate;
 mod import;
@@ -122,6 +123,7 @@ Examples:
   retort                                   open the store (imports the demo set when it is empty)
   retort import gens.jsonl --teacher r1    import a teacher's generations
   retort import batch_in.jsonl batch_out.jsonl   an OpenAI Batch API job, matched by custom_id
+  retort edit 42                           fix sample 42's answer in $EDITOR (undo puts it back)
   retort stats                             what the store holds
   retort stats --json | jq .verifiers      the same, for programs";
 
@@ -163,6 +165,9 @@ pub enum Command {
     /// Check, dry-run or apply batch rules (accept, reject, label, tag, best-of-n, dedup, decontaminate).
     #[command(subcommand, after_help = RULES_HELP)]
     Rules(rules::RulesCommand),
+    /// Edit a sample's answer (or its prompt's reference) in $EDITOR: stored as its hard label, undoable.
+    #[command(after_help = edit::EDIT_HELP)]
+    Edit(edit::EditArgs),
     /// Revert the last action (or the last N, or every application of one rule).
     Undo {
         /// Undo the last N actions.
@@ -362,6 +367,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Rules(cmd)) => {
             let store = Store::open(&cli.db).await?;
             rules::run(&store, cmd).await
+        }
+        Some(Command::Edit(args)) => {
+            let store = Store::open(&cli.db).await?;
+            edit::run(&store, args).await
         }
         Some(Command::Undo { last, rule, json }) => {
             let store = Store::open(&cli.db).await?;

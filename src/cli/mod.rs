@@ -208,15 +208,17 @@ Install:
 const TRAIN_HELP: &str = "\
 Examples:
   retort export --format messages --val 0.05 --out sft
-  retort train --model Qwen2.5-0.5B-Instruct --data sft --out runs/first --epochs 2
-  retort train --resume runs/first/checkpoint-200     continue after Ctrl-C or a crash
-  retort train merge --model Qwen2.5-0.5B-Instruct --adapter runs/first --out merged
+  retort train --model Qwen2.5-0.5B-Instruct --data sft --epochs 2   into runs/Qwen2.5-0.5B-Instruct-1
+  retort train --model Qwen2.5-0.5B-Instruct --data sft --out first  into first/, whatever is there
+  retort train --resume runs/Qwen2.5-0.5B-Instruct-1/checkpoint-200  continue after Ctrl-C or a crash
+  retort train merge --model Qwen2.5-0.5B-Instruct --adapter runs/Qwen2.5-0.5B-Instruct-1 --out merged
   retort train create-model --shape tiny --out tiny   a random model to try things on
 
 The loss is on the assistant's tokens only (reasoning included), rendered with the model's own
 chat template. Rows longer than --max-len are reported and skipped. A kd export (top-k
-log-probs) trains with kd-alpha·T²·KL + (1 − kd-alpha)·CE. Metrics go to DIR/metrics.jsonl and
-the store (the TUI's Train tab). The adapter is PEFT's format: PeftModel.from_pretrained loads it.";
+log-probs) trains with kd-alpha·T²·KL + (1 − kd-alpha)·CE. Each run without --out gets a new
+directory runs/<model>-N. Metrics go to DIR/metrics.jsonl and the store (the TUI's Train tab,
+where past runs open to their loss chart); the validation loss is measured about ten times a run. The adapter is PEFT's format: PeftModel.from_pretrained loads it.";
 
 const GENERATE_HELP: &str = "\
 Examples:

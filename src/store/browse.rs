@@ -563,15 +563,42 @@ pub struct PastRun {
     pub steps: i64,
     /// The last training loss.
     pub loss: Option<f64>,
+    /// The last validation loss.
+    pub validation_loss: Option<f64>,
+    /// Where its adapter, checkpoints and metrics went.
+    pub adapter_dir: Option<String>,
 }
 
 /// The last 20 training runs, newest first.
 pub async fn past_runs(store: &Store) -> Result<Vec<PastRun>> {
     Ok(sqlx::query_as(
         "SELECT r.id, r.status, r.base_model, coalesce(max(m.step), 0) AS steps, \
-         (SELECT loss FROM run_metrics WHERE run_id = r.id AND split = 'train' ORDER BY step DESC LIMIT 1) AS loss \
-         FROM runs r LEFT JOIN run_metrics m ON m.run_id = r.id GROUP BY r.id ORDER BY r.id DESC LIMIT 20",
+         (SELECT loss FROM run_metrics WHERE run_id = r.id AND split = 'train' ORDER BY step DESC LIMIT 1) AS loss, \
+         (SELECT loss FROM run_metrics WHERE run_id = r.id AND split = 'validation' ORDER BY step DESC LIMIT 1) AS validation_loss, \
+         r.adapter_dir FROM runs r LEFT JOIN run_metrics m ON m.run_id = r.id GROUP BY r.id ORDER BY r.id DESC LIMIT 20",
     )
     .fetch_all(&store.pool)
     .await?)
+}
+
+/// A run's loss curves as the store keeps them (every step's training loss, every validation),
+/// as (step, loss) points for a chart.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunCurves {
+    pub run_id: i64,
+    pub train: Vec<(f64, f64)>,
+    pub validation: Vec<(f64, f64)>,
+}
+
+pub async fn run_curves(store: &Store, run_id: i64) -> Result<RunCurves> {
+    let rows: Vec<(String, i64, f64)> = sqlx::query_as("SELECT split, step, loss FROM run_metrics WHERE run_id = ? ORDER BY split, step")
+        .bind(run_id)
+        .fetch_all(&store.pool)
+        .await?;
+    let mut curves = RunCurves { run_id, ..RunCurves::default() };
+    for (split, step, loss) in rows {
+        let points = if split == "validation" { &mut curves.validation } else { &mut curves.train };
+        points.push((step as f64, loss));
+    }
+    Ok(curves)
 }

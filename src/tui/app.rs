@@ -143,6 +143,8 @@ pub enum Effect {
     RunTrain(Box<crate::train::run::TrainOptions>, super::train_tab::CancelFlag),
     /// The past training runs.
     LoadRuns,
+    /// One past run's loss curves (enter on it in the Train tab).
+    LoadRunCurves(i64),
     /// What the student trained with these options says to a few validation prompts.
     StudentAnswers(Box<crate::train::run::TrainOptions>),
     LoadStats,
@@ -243,6 +245,7 @@ pub enum Msg {
     TrainDone(Result<crate::ops::train::RunSummary, String>),
     /// (id, status, base model, steps, last loss)
     Runs(Vec<crate::store::browse::PastRun>),
+    RunCurves(Box<crate::store::browse::RunCurves>),
     /// (prompt, answer)
     Answers(Result<Vec<(String, String)>, String>),
     Error(String),
@@ -662,6 +665,7 @@ impl App {
             }
             Msg::TrainEvent(e) => self.train_event(e),
             Msg::TrainDone(r) => self.train_done(r),
+            Msg::RunCurves(c) => self.run_curves(*c),
             Msg::Runs(r) => {
                 self.train.past = r;
                 Vec::new()

@@ -119,6 +119,7 @@ pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Ef
                 Msg::TrainDone(ops::train::run(store, *opts, None, cancel.0, &report).await.map_err(|e| format!("{e:#}")))
             }
             Effect::LoadRuns => Msg::Runs(data::past_runs(store).await.map_err(e)?),
+            Effect::LoadRunCurves(id) => Msg::RunCurves(Box::new(data::run_curves(store, id).await.map_err(e)?)),
             Effect::StudentAnswers(opts) => Msg::Answers(
                 tokio::task::spawn_blocking(move || crate::train::sample::validation_answers(&opts, 3))
                     .await

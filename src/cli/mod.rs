@@ -208,11 +208,11 @@ Install:
 const TRAIN_HELP: &str = "\
 Examples:
   retort export --format messages --val 0.05 --out sft
-  retort train --model Qwen2.5-0.5B-Instruct --data sft --epochs 2   into runs/Qwen2.5-0.5B-Instruct-1
-  retort train --model Qwen2.5-0.5B-Instruct --data sft --out first  into first/, whatever is there
-  retort train --resume runs/Qwen2.5-0.5B-Instruct-1/checkpoint-200  continue after Ctrl-C or a crash
-  retort train merge --model Qwen2.5-0.5B-Instruct --adapter runs/Qwen2.5-0.5B-Instruct-1 --out merged
-  retort train create-model --shape tiny --out tiny   a random model to try things on
+  retort train --model Qwen2.5-0.5B --data sft --epochs 2    into runs/Qwen2.5-0.5B-1, then -2...
+  retort train --model Qwen2.5-0.5B --data sft --out first   into first/
+  retort train --resume runs/Qwen2.5-0.5B-1/checkpoint-200   continue after Ctrl-C or a crash
+  retort train merge --model Qwen2.5-0.5B --adapter runs/Qwen2.5-0.5B-1 --out merged
+  retort train create-model --shape tiny --out tiny          a random model to try things on
 
 The loss is on the assistant's tokens only (reasoning included), rendered with the model's own
 chat template. Rows longer than --max-len are reported and skipped. A kd export (top-k

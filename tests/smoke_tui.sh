@@ -22,7 +22,9 @@ wait_for() {
 
 # A pager that keeps what it was shown, and tmux taking OSC 52 copies into its paste buffer.
 printf '#!/bin/sh\ncat > "%s/paged"\n' "$dir" > "$dir/pager.sh" && chmod +x "$dir/pager.sh"
-tmux new-session -d -s "$session" -x 100 -y 30 "cd '$dir' && PAGER='$dir/pager.sh' '$bin'; echo \$? > '$dir/exit'; sleep 5"
+# An editor that rewrites the answer it is given.
+printf '#!/bin/sh\nprintf "The answer is 42." > "$1"\n' > "$dir/editor.sh" && chmod +x "$dir/editor.sh"
+tmux new-session -d -s "$session" -x 100 -y 30 "cd '$dir' && PAGER='$dir/pager.sh' EDITOR='$dir/editor.sh' '$bin'; echo \$? > '$dir/exit'; sleep 5"
 tmux set-option -t "$session" -g set-clipboard on
 wait_for "Samples"
 wait_for "of 241"
@@ -67,6 +69,14 @@ tmux send-keys -t "$session" P        # the sample in $PAGER: the TUI steps asid
 for _ in $(seq 1 50); do [ -s "$dir/paged" ] && break; sleep 0.1; done
 grep -q "^sample #140 " "$dir/paged" || { echo "smoke: the pager was not shown sample #140" >&2; exit 1; }
 wait_for "Samples · by id"
+tmux send-keys -t "$session" E        # edit the answer in $EDITOR: it becomes the hard label
+wait_for "the edited answer is its hard label"
+edited="$("$bin" --db "$dir/retort.db" list --where 'label = hard' --json | python3 -c '
+import json, sys
+print(" ".join(str(s["id"]) + ":" + s["answer"] for s in map(json.loads, sys.stdin)))')"
+[ "$edited" = "140:The answer is 42." ] || { echo "smoke: expected #140 edited and hard, the store says: $edited" >&2; exit 1; }
+tmux send-keys -t "$session" u        # undo restores the teacher's answer
+wait_for "undid"
 tmux send-keys -t "$session" h v      # the group view of its prompt
 wait_for "Group · prompt"
 tmux send-keys -t "$session" p        # pick it: accept it, reject its siblings
@@ -88,5 +98,5 @@ for _ in $(seq 1 100); do [ -f "$dir/exit" ] && break; sleep 0.1; done
 [ "$(cat "$dir/exit")" = 0 ] || { echo "smoke: retort exited with $(cat "$dir/exit")" >&2; exit 1; }
 accepted="$("$bin" --db "$dir/retort.db" list --where 'status = accepted' --json | grep -o '"id":[0-9]*' | tr '\n' ' ')"
 [ "$accepted" = '"id":2 ' ] || { echo "smoke: expected sample 2 accepted, the store says: $accepted" >&2; exit 1; }
-echo "tui smoke: start, move, accept, search, help, palette, pane search and end, OSC 52 copy, pager, group pick and undo, tabs, train form, stats scroll, quit; the decision is in the store"
+echo "tui smoke: start, move, accept, search, help, palette, pane search and end, OSC 52 copy, pager, $EDITOR edit and undo, group pick and undo, tabs, train form, stats scroll, quit; the decision is in the store"
 echo "smoke: 1 passed, 0 failed"

@@ -414,3 +414,23 @@ async fn the_rules_tab_counts_in_order_flags_overturns_and_asks_before_a_large_a
     h.press(&[key('j'), enter(), enter()]).await;
     assert_eq!(sb.query_i64("SELECT count(*) FROM samples WHERE status = 'accepted'"), 241);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_asked_for_in_the_tui_is_stored_as_the_hard_label_and_undone() {
+    let sb = Sandbox::new();
+    let mut h = demo(&sb, (120, 40)).await;
+    let answer = sb.query_string("SELECT answer FROM sample_texts WHERE sample_id = 1").unwrap();
+    h.press(&[key('E')]).await;
+    // The event loop opens $EDITOR on the answer; what it gives back is stored.
+    let Some(Outside::Editor { id: 1, reference: false, text }) = h.app.outside.pop() else { panic!("{:?}", h.app.outside) };
+    assert_eq!(text, answer);
+    h.settle(vec![retort::tui::app::Effect::EditText { id: 1, reference: false, text: "The answer is 3.".into() }]).await;
+    assert_eq!(sb.query_string("SELECT answer FROM sample_texts WHERE sample_id = 1").unwrap(), "The answer is 3.");
+    assert_eq!(sb.query_string("SELECT label FROM samples WHERE id = 1").unwrap(), "hard");
+    assert_eq!(h.app.counts, store_counts(&h).await);
+    let history = &h.app.detail.as_ref().unwrap().history;
+    assert!(history.iter().any(|l| l.change.starts_with("edit answer")), "the history shows the edit: {history:?}");
+    h.press(&[key('u')]).await;
+    assert_eq!(sb.query_string("SELECT answer FROM sample_texts WHERE sample_id = 1").unwrap(), answer);
+    assert_eq!(h.app.counts, store_counts(&h).await);
+}

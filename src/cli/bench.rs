@@ -22,7 +22,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Import(args) => crate::ops::bench::import_bench(&args).await,
         BenchCommand::Rules(args) => crate::ops::bench_rules::rules_bench(&args).await,
-        BenchCommand::Tui(args) => crate::tui::bench::tui_bench(&args).await,
+        BenchCommand::Tui(args) => Box::pin(crate::tui::bench::tui_bench(&args)).await,
         BenchCommand::Export(args) => crate::ops::bench_export::export_bench(&args).await,
         BenchCommand::Generate(args) => crate::ops::bench_generate::generate_bench(&args).await,
         BenchCommand::Concurrent(args) => crate::tui::bench_concurrent::concurrent_bench(&args).await,

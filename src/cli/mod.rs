@@ -25,6 +25,7 @@ macro_rules! note {
 pub(crate) use {note, say};
 
 mod bench;
+mod edit;
 mod export;
 mod generate;
 mod import;
@@ -122,6 +123,7 @@ Examples:
   retort                                   open the store (imports the demo set when it is empty)
   retort import gens.jsonl --teacher r1    import a teacher's generations
   retort import batch_in.jsonl batch_out.jsonl   an OpenAI Batch API job, matched by custom_id
+  retort edit 42                           fix sample 42's answer in $EDITOR (undo puts it back)
   retort stats                             what the store holds
   retort stats --json | jq .verifiers      the same, for programs";
 
@@ -163,6 +165,9 @@ pub enum Command {
     /// Check, dry-run or apply batch rules (accept, reject, label, tag, best-of-n, dedup, decontaminate).
     #[command(subcommand, after_help = RULES_HELP)]
     Rules(rules::RulesCommand),
+    /// Edit a sample's answer (or its prompt's reference) in $EDITOR: stored as its hard label, undoable.
+    #[command(after_help = edit::EDIT_HELP)]
+    Edit(edit::EditArgs),
     /// Revert the last action (or the last N, or every application of one rule).
     Undo {
         /// Undo the last N actions.
@@ -203,15 +208,17 @@ Install:
 const TRAIN_HELP: &str = "\
 Examples:
   retort export --format messages --val 0.05 --out sft
-  retort train --model Qwen2.5-0.5B-Instruct --data sft --out runs/first --epochs 2
-  retort train --resume runs/first/checkpoint-200     continue after Ctrl-C or a crash
-  retort train merge --model Qwen2.5-0.5B-Instruct --adapter runs/first --out merged
-  retort train create-model --shape tiny --out tiny   a random model to try things on
+  retort train --model Qwen2.5-0.5B --data sft --epochs 2    into runs/Qwen2.5-0.5B-1, then -2...
+  retort train --model Qwen2.5-0.5B --data sft --out first   into first/
+  retort train --resume runs/Qwen2.5-0.5B-1/checkpoint-200   continue after Ctrl-C or a crash
+  retort train merge --model Qwen2.5-0.5B --adapter runs/Qwen2.5-0.5B-1 --out merged
+  retort train create-model --shape tiny --out tiny          a random model to try things on
 
 The loss is on the assistant's tokens only (reasoning included), rendered with the model's own
 chat template. Rows longer than --max-len are reported and skipped. A kd export (top-k
-log-probs) trains with kd-alpha·T²·KL + (1 − kd-alpha)·CE. Metrics go to DIR/metrics.jsonl and
-the store (the TUI's Train tab). The adapter is PEFT's format: PeftModel.from_pretrained loads it.";
+log-probs) trains with kd-alpha·T²·KL + (1 − kd-alpha)·CE. Each run without --out gets a new
+directory runs/<model>-N. Metrics go to DIR/metrics.jsonl and the store (the TUI's Train tab,
+where past runs open to their loss chart); the validation loss is measured about ten times a run. The adapter is PEFT's format: PeftModel.from_pretrained loads it.";
 
 const GENERATE_HELP: &str = "\
 Examples:
@@ -367,6 +374,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = Store::open(&cli.db).await?;
             rules::run(&store, cmd).await
         }
+        Some(Command::Edit(args)) => {
+            let store = Store::open(&cli.db).await?;
+            edit::run(&store, args).await
+        }
         Some(Command::Undo { last, rule, json }) => {
             let store = Store::open(&cli.db).await?;
             rules::run_undo(&store, last, rule, json).await
@@ -382,7 +393,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::GenerateLocal(args)) => tokio::task::spawn_blocking(move || train::generate_local(&args)).await?,
         Some(Command::Template(cmd)) => tokio::task::spawn_blocking(move || template::run(cmd)).await?,
-        Some(Command::Bench(cmd)) => bench::run(cmd).await,
+        Some(Command::Bench(cmd)) => Box::pin(bench::run(cmd)).await,
         Some(Command::Completions { shell }) => {
             // Written whole, so that a closed pipe is an error like any other write's, not a panic.
             let mut script = Vec::new();

@@ -56,6 +56,11 @@ fn lengths(out: &mut String, name: &str, l: &Lengths) {
     let _ = writeln!(out, "  {name:<17} {:>8} {:>8} {:>8} {:>8} {:>10.1}", l.p50, l.p90, l.p99, l.max, l.mean);
 }
 
+/// "1 sample", "2 samples".
+fn count_of(n: i64, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
 /// The human report.
 #[must_use]
 pub fn render(s: &Stats) -> String {
@@ -66,10 +71,13 @@ pub fn render(s: &Stats) -> String {
         s.samples,
         s.prompts,
         s.prompts_with_reference,
-        if s.with_logprobs == 1 { "1 sample".to_owned() } else { format!("{} samples", s.with_logprobs) }
+        count_of(s.with_logprobs, "sample")
     );
     table(&mut out, "Status", &s.by_status, s.samples);
     table(&mut out, "Label", &s.by_label, s.samples);
+    if s.edited > 0 {
+        let _ = writeln!(out, "  {} edited by the curator (answer or reference): hard labels", count_of(s.edited, "sample"));
+    }
     table(&mut out, "Kind (samples)", &s.by_kind, s.samples);
     decided_table(&mut out, "Teacher", &s.by_teacher, &s.decided_by_teacher, s.samples);
     decided_table(&mut out, "Source", &s.by_source, &s.decided_by_source, s.samples);

@@ -57,8 +57,9 @@ pub struct RunArgs {
     /// The directory `retort export --out` wrote (train.jsonl, validation.jsonl).
     #[arg(long, value_name = "EXPORT_DIR", required_unless_present = "resume")]
     pub data: Option<PathBuf>,
-    /// Where the adapter, checkpoints and metrics.jsonl go.
-    #[arg(long, value_name = "DIR", required_unless_present = "resume")]
+    /// Where the adapter, checkpoints and metrics.jsonl go (default: a new directory
+    /// runs/<model>-N, N the next free number, so no run overwrites another's adapter).
+    #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Continue a run from one of its checkpoints (its options are used; flags given again are ignored).
     #[arg(long, value_name = "CHECKPOINT_DIR")]
@@ -98,7 +99,8 @@ pub struct RunArgs {
     /// Clip gradients to this global L2 norm (0: no clipping).
     #[arg(long, default_value_t = 1.0)]
     pub max_grad_norm: f64,
-    /// Validation loss every S steps (and at the end).
+    /// Validation loss every S steps and at the end (default: about ten times over the run),
+    /// when the export has a validation part (`retort export --val`).
     #[arg(long, default_value_t = 0, value_name = "S")]
     pub val_every: u64,
     /// A checkpoint every S steps (and at the end, and on Ctrl-C).
@@ -136,7 +138,8 @@ fn options(args: &RunArgs) -> anyhow::Result<TrainOptions> {
     Ok(TrainOptions {
         model: need(&args.model, "--model")?,
         data: need(&args.data, "--data")?,
-        out: need(&args.out, "--out")?,
+        // Empty: the run makes a new directory of its own (ops::train::new_run_dir).
+        out: args.out.clone().unwrap_or_default(),
         lora: LoraSpec { r: args.r, alpha: args.alpha, dropout: args.dropout, targets: args.target.clone() },
         lr: args.lr,
         weight_decay: args.weight_decay,
@@ -207,7 +210,7 @@ async fn train(store: &Store, args: &RunArgs) -> anyhow::Result<()> {
         }
     };
     let on_event = |e: &Event| match e {
-        Event::Started { total_steps, train_rows, validation_rows, skipped, soft, device } => {
+        Event::Started { total_steps, train_rows, validation_rows, skipped, soft, device, out } => {
             if terminal {
                 bar.set_draw_target(indicatif::ProgressDrawTarget::stdout());
                 bar.set_length(*total_steps);
@@ -219,7 +222,8 @@ async fn train(store: &Store, args: &RunArgs) -> anyhow::Result<()> {
             if !quiet {
                 let kind = if *soft { "soft labels (KD loss)" } else { "cross-entropy" };
                 say(format!(
-                    "training on {device}: {train_rows} rows, {validation_rows} for validation, {skipped} skipped; {total_steps} steps, {kind}"
+                    "training on {device}: {train_rows} rows, {validation_rows} for validation, {skipped} skipped; {total_steps} steps, {kind}; into {}",
+                    out.display()
                 ));
             }
         }

@@ -81,6 +81,8 @@ pub struct Stats {
     /// Samples by how their tokens were counted: `estimate` or `tokenizer:<file>`.
     pub token_counts: BTreeMap<String, i64>,
     pub with_logprobs: i64,
+    /// Samples whose answer or reference the curator edited (edits undone aside): hard labels.
+    pub edited: i64,
     /// Samples not yet in the full-text index.
     pub unindexed: i64,
 }
@@ -152,6 +154,7 @@ pub async fn stats(store: &Store) -> store::Result<Stats> {
         answer_tokens: Lengths::of(answer),
         token_counts,
         with_logprobs: totals.samples_with_logprobs,
+        edited: store::edits::edited(store).await?,
         unindexed: stats::unindexed(store).await?,
     })
 }

@@ -339,10 +339,11 @@ async fn run_statements(conn: &mut SqliteConnection, statements: &[&'static str]
     Ok(n)
 }
 
-/// Puts back what one action changed and marks it undone; returns the rows put back.
+/// Puts back what one action changed and marks it undone; returns the rows put back. An edit's
+/// action changes one sample, its text and perhaps its label: one sample put back.
 pub async fn revert(tx: &mut Tx, action_id: i64) -> Result<u64> {
     let conn = tx.conn();
-    let n = run_statements(conn, &REVERT, action_id).await?;
+    let n = run_statements(conn, &REVERT, action_id).await?.max(super::edits::revert(conn, action_id).await?);
     sqlx::query("UPDATE actions SET undone_at = ? WHERE id = ?").bind(now()).bind(action_id).execute(&mut *conn).await?;
     Ok(n)
 }
@@ -350,7 +351,7 @@ pub async fn revert(tx: &mut Tx, action_id: i64) -> Result<u64> {
 /// Makes an undone action's changes again and marks it in force; returns the rows changed.
 pub async fn reapply(tx: &mut Tx, action_id: i64) -> Result<u64> {
     let conn = tx.conn();
-    let n = run_statements(conn, &REAPPLY, action_id).await?;
+    let n = run_statements(conn, &REAPPLY, action_id).await?.max(super::edits::reapply(conn, action_id).await?);
     sqlx::query("UPDATE actions SET undone_at = NULL WHERE id = ?").bind(action_id).execute(&mut *conn).await?;
     Ok(n)
 }

@@ -320,10 +320,14 @@ pub async fn detail(store: &Store, id: i64) -> Result<Option<Detail>> {
         })
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    // Decisions, and the curator's edits of the texts (the text they replaced is kept in
+    // `text_edits`; the history says how long it was).
     let history = sqlx::query(
-        "SELECT a.created_at, a.actor, d.field, d.old_value, d.new_value, d.reason, a.undone_at IS NOT NULL, \
-         a.description \
-         FROM decisions d JOIN actions a ON a.id = d.action_id WHERE d.sample_id = ? ORDER BY a.id DESC LIMIT 20",
+        "SELECT a.created_at, a.actor, d.field, d.old_value, d.new_value, d.reason, a.undone_at IS NOT NULL, a.id, 1, a.description \
+         FROM decisions d JOIN actions a ON a.id = d.action_id WHERE d.sample_id = ?1 \
+         UNION ALL SELECT a.created_at, a.actor, 'edit ' || e.field, CAST(length(e.old_text) AS TEXT), CAST(length(e.new_text) AS TEXT), \
+         NULL, a.undone_at IS NOT NULL, a.id, 0, a.description FROM text_edits e JOIN actions a ON a.id = e.action_id WHERE e.sample_id = ?1 \
+         ORDER BY 8 DESC, 9 LIMIT 20",
     )
     .bind(id)
     .fetch_all(pool)
@@ -338,6 +342,10 @@ pub async fn detail(store: &Store, id: i64) -> Result<Option<Detail>> {
             "tag" => format!("tag {}", new.unwrap_or_default()),
             "untag" => format!("untag {}", old.unwrap_or_default()),
             "note" => "note".to_owned(),
+            "edit answer" | "edit reference" => match old {
+                Some(old) => format!("{field}: {old} → {} characters", new.unwrap_or_default()),
+                None => format!("{field}: written, {} characters", new.unwrap_or_default()),
+            },
             _ => format!("{field} {} → {}", old.unwrap_or_else(|| "-".into()), new.unwrap_or_else(|| "-".into())),
         };
         if let Some(reason) = reason {
@@ -345,7 +353,7 @@ pub async fn detail(store: &Store, id: i64) -> Result<Option<Detail>> {
             change.push_str(&reason);
             change.push(')');
         }
-        Ok(HistoryLine { at: r.try_get(0)?, actor: r.try_get(1)?, change, action: r.try_get(7)?, undone: r.try_get(6)? })
+        Ok(HistoryLine { at: r.try_get(0)?, actor: r.try_get(1)?, change, action: r.try_get(9)?, undone: r.try_get(6)? })
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok(Some(Detail { sample, scores, history, note }))
@@ -575,15 +583,42 @@ pub struct PastRun {
     pub steps: i64,
     /// The last training loss.
     pub loss: Option<f64>,
+    /// The last validation loss.
+    pub validation_loss: Option<f64>,
+    /// Where its adapter, checkpoints and metrics went.
+    pub adapter_dir: Option<String>,
 }
 
 /// The last 20 training runs, newest first.
 pub async fn past_runs(store: &Store) -> Result<Vec<PastRun>> {
     Ok(sqlx::query_as(
         "SELECT r.id, r.status, r.base_model, coalesce(max(m.step), 0) AS steps, \
-         (SELECT loss FROM run_metrics WHERE run_id = r.id AND split = 'train' ORDER BY step DESC LIMIT 1) AS loss \
-         FROM runs r LEFT JOIN run_metrics m ON m.run_id = r.id GROUP BY r.id ORDER BY r.id DESC LIMIT 20",
+         (SELECT loss FROM run_metrics WHERE run_id = r.id AND split = 'train' ORDER BY step DESC LIMIT 1) AS loss, \
+         (SELECT loss FROM run_metrics WHERE run_id = r.id AND split = 'validation' ORDER BY step DESC LIMIT 1) AS validation_loss, \
+         r.adapter_dir FROM runs r LEFT JOIN run_metrics m ON m.run_id = r.id GROUP BY r.id ORDER BY r.id DESC LIMIT 20",
     )
     .fetch_all(&store.pool)
     .await?)
+}
+
+/// A run's loss curves as the store keeps them (every step's training loss, every validation),
+/// as (step, loss) points for a chart.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunCurves {
+    pub run_id: i64,
+    pub train: Vec<(f64, f64)>,
+    pub validation: Vec<(f64, f64)>,
+}
+
+pub async fn run_curves(store: &Store, run_id: i64) -> Result<RunCurves> {
+    let rows: Vec<(String, i64, f64)> = sqlx::query_as("SELECT split, step, loss FROM run_metrics WHERE run_id = ? ORDER BY split, step")
+        .bind(run_id)
+        .fetch_all(&store.pool)
+        .await?;
+    let mut curves = RunCurves { run_id, ..RunCurves::default() };
+    for (split, step, loss) in rows {
+        let points = if split == "validation" { &mut curves.validation } else { &mut curves.train };
+        points.push((step as f64, loss));
+    }
+    Ok(curves)
 }

@@ -2,6 +2,7 @@
 
 pub mod actions;
 pub mod browse;
+pub mod edits;
 mod enums;
 pub mod exports;
 pub mod fts;

@@ -36,7 +36,8 @@ pub struct TrainOptions {
     pub warmup: f64,
     pub max_len: usize,
     pub max_grad_norm: Option<f64>,
-    /// Validation every this many steps (and at the end); 0: only at the end.
+    /// Validation every this many steps (and at the end); 0: about ten times over the run
+    /// ([`validation_every`]), so a run with a validation part always charts it.
     pub val_every: u64,
     /// A checkpoint every this many steps; 0: only at the end and on Ctrl-C.
     pub save_every: u64,
@@ -55,12 +56,40 @@ pub struct TrainOptions {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    Started { total_steps: u64, train_rows: usize, validation_rows: usize, skipped: usize, soft: bool, device: String },
-    Step { step: u64, loss: f64, lr: f64, grad_norm: f64, tokens_per_s: f64, elapsed_s: f64 },
-    Validation { step: u64, loss: f64 },
-    Warning { message: String },
-    Checkpoint { step: u64, dir: PathBuf },
-    Done { step: u64, adapter: PathBuf, cancelled: bool },
+    /// `out`: where the adapter, checkpoints and metrics go.
+    Started {
+        total_steps: u64,
+        train_rows: usize,
+        validation_rows: usize,
+        skipped: usize,
+        soft: bool,
+        device: String,
+        out: PathBuf,
+    },
+    Step {
+        step: u64,
+        loss: f64,
+        lr: f64,
+        grad_norm: f64,
+        tokens_per_s: f64,
+        elapsed_s: f64,
+    },
+    Validation {
+        step: u64,
+        loss: f64,
+    },
+    Warning {
+        message: String,
+    },
+    Checkpoint {
+        step: u64,
+        dir: PathBuf,
+    },
+    Done {
+        step: u64,
+        adapter: PathBuf,
+        cancelled: bool,
+    },
 }
 
 /// What a checkpoint's `trainer_state.json` holds.
@@ -237,6 +266,7 @@ pub fn train(
         total = total.min(max);
     }
     let warmup = (opts.warmup * total as f64).ceil() as u64;
+    let val_every = validation_every(opts.val_every, total);
     let params = AdamWParams { lr: opts.lr, weight_decay: opts.weight_decay, ..AdamWParams::default() };
     let mut opt = AdamW::new(model.lora.iter().map(|(k, v)| (k.clone(), v.clone())).collect(), params)?;
     let mut step = 0u64;
@@ -265,6 +295,7 @@ pub fn train(
         skipped: dataset.skipped.len(),
         soft,
         device: opts.device.clone(),
+        out: opts.out.clone(),
     });
     if let Some(first) = dataset.hidden_tool_use.first() {
         report(Event::Warning {
@@ -337,7 +368,7 @@ pub fn train(
         );
         report(Event::Step { step, loss: loss_total, lr, grad_norm, tokens_per_s, elapsed_s: started.elapsed().as_secs_f64() });
         let last = step == total;
-        if !dataset.validation.is_empty() && (last || (opts.val_every > 0 && step.is_multiple_of(opts.val_every))) {
+        if !dataset.validation.is_empty() && (last || step.is_multiple_of(val_every)) {
             let loss = evaluate(&model, &dataset.validation, opts.batch_tokens, kd, pad)?;
             log(json!({"step": step, "split": "validation", "loss": loss}));
             report(Event::Validation { step, loss });
@@ -360,8 +391,30 @@ pub fn train(
     Ok((dataset, opts.out.clone()))
 }
 
+/// How often a run of `total` steps measures the validation loss: every `asked` steps, or
+/// with 0 (the default) about ten times over the run — a chart with one point at the very end
+/// says nothing while the run goes, and nothing at all of a run cancelled before it.
+#[must_use]
+pub fn validation_every(asked: u64, total: u64) -> u64 {
+    if asked > 0 { asked } else { total.div_ceil(10).max(1) }
+}
+
 /// Why lines were skipped, for the report: the first few places.
 #[must_use]
 pub fn skipped_summary(skipped: &[(String, Skip)]) -> Vec<String> {
     skipped.iter().take(5).map(|(at, why)| format!("{at}: {why}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validation_every;
+
+    #[test]
+    fn validation_comes_about_ten_times_a_run_unless_asked() {
+        assert_eq!(validation_every(0, 4), 1);
+        assert_eq!(validation_every(0, 100), 10);
+        assert_eq!(validation_every(0, 105), 11);
+        assert_eq!(validation_every(0, 0), 1);
+        assert_eq!(validation_every(7, 100), 7);
+    }
 }

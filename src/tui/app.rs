@@ -178,6 +178,8 @@ pub enum Effect {
     RunTrain(Box<crate::train::run::TrainOptions>, super::train_tab::CancelFlag),
     /// The past training runs.
     LoadRuns,
+    /// One past run's loss curves (enter on it in the Train tab).
+    LoadRunCurves(i64),
     /// What the student trained with these options says to a few validation prompts.
     StudentAnswers(Box<crate::train::run::TrainOptions>),
     LoadStats,
@@ -290,6 +292,7 @@ pub enum Msg {
     TrainDone(Result<crate::ops::train::RunSummary, String>),
     /// (id, status, base model, steps, last loss)
     Runs(Vec<crate::store::browse::PastRun>),
+    RunCurves(Box<crate::store::browse::RunCurves>),
     /// (prompt, answer)
     Answers(Result<Vec<(String, String)>, String>),
     Error(String),
@@ -847,8 +850,11 @@ impl App {
                 Vec::new()
             }
             Msg::Position { generation, id, position } => {
-                if generation == self.list_generation && self.rows.first().map(|r| r.id) == Some(id) {
-                    self.offset = position;
+                // Rows read before it since (a page above) moved where the sample is in the window.
+                if generation == self.list_generation
+                    && let Some(at) = self.rows.iter().position(|r| r.id == id)
+                {
+                    self.offset = position.map(|p| p - at as i64);
                 }
                 Vec::new()
             }
@@ -909,6 +915,7 @@ impl App {
             }
             Msg::TrainEvent(e) => self.train_event(e),
             Msg::TrainDone(r) => self.train_done(r),
+            Msg::RunCurves(c) => self.run_curves(*c),
             Msg::Runs(r) => {
                 self.train.past = r;
                 Vec::new()

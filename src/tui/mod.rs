@@ -45,10 +45,17 @@ pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Ef
             Effect::LoadPosition { id, generation, filter, sort } => {
                 Msg::Position { generation, id, position: data::position(store, id, &filter, sort).await.map_err(e)? }
             }
-            // MERGE: helper-b's ops::edit
             Effect::EditText { id, reference, text } => {
-                let _ = (id, reference, text);
-                return Err("editing is not wired yet".into());
+                let field = if reference { ops::edit::EditField::Reference } else { ops::edit::EditField::Answer };
+                let edited = ops::edit::edit_text(store, id, field, &text).await.map_err(|e| e.to_string())?;
+                let what = if reference { "reference" } else { "answer" };
+                let message = if edited.is_some() {
+                    format!("#{id}: the edited {what} is its hard label (u undoes)")
+                } else {
+                    format!("#{id}: the {what} is unchanged")
+                };
+                // A reference belongs to the prompt: every row of it is read again.
+                Msg::Changed { ids: Vec::new(), message, moves: edited.map(|d| d.moves).unwrap_or_default() }
             }
             Effect::Pick { keep, siblings } => {
                 let moves = ops::decide::pick(store, keep, &siblings).await.map_err(e)?.map(|d| d.moves).unwrap_or_default();
@@ -163,6 +170,7 @@ pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Ef
                 Msg::TrainDone(ops::train::run(store, *opts, None, cancel.0, &report).await.map_err(|e| format!("{e:#}")))
             }
             Effect::LoadRuns => Msg::Runs(data::past_runs(store).await.map_err(e)?),
+            Effect::LoadRunCurves(id) => Msg::RunCurves(Box::new(data::run_curves(store, id).await.map_err(e)?)),
             Effect::StudentAnswers(opts) => Msg::Answers(
                 tokio::task::spawn_blocking(move || crate::train::sample::validation_answers(&opts, 3))
                     .await
@@ -357,12 +365,8 @@ fn outside(terminal: &mut ratatui::DefaultTerminal, app: &mut App, gate: &Gate, 
                 }
             }
             app::Outside::Editor { id, reference, text } => {
-                let suffix = if reference { "reference.txt" } else { "answer.txt" };
-                // MERGE: helper-b's editor helper
-                match aside(terminal, app.mouse, gate, parked, || -> anyhow::Result<Option<String>> {
-                    let _ = suffix;
-                    Ok(None)
-                }) {
+                let suffix = format!("-{id}-{}.md", if reference { "reference" } else { "answer" });
+                match aside(terminal, app.mouse, gate, parked, || Ok(crate::ops::edit::edit_in_editor(&text, &suffix)?)) {
                     Ok(Some(edited)) if edited != text => effects.push(Effect::EditText { id, reference, text: edited }),
                     Ok(_) => app.message = Some("no change: nothing saved".into()),
                     Err(e) => app.message = Some(text::terminal_safe(&format!("{e:#}")).into_owned()),

@@ -180,7 +180,7 @@ impl Action {
             Action::LinkScroll => "scroll together / each alone",
             Action::NextPrompt => "the next prompt's samples",
             Action::PreviousPrompt => "the previous prompt's samples",
-            Action::Yank => "copy (then a/r/p/s) over OSC 52",
+            Action::Yank => "copy to the clipboard: then a/r/p/s",
             Action::Pager => "read the sample in $PAGER",
             Action::EditAnswer => "edit the answer ($EDITOR, a hard label)",
             Action::EditReference => "write the reference ($EDITOR)",

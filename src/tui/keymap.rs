@@ -154,10 +154,12 @@ impl KeyMap {
                 bindings.push((table, *action, keys.clone()));
             }
         }
+        let mut rebound: Vec<(Context, Action)> = Vec::new();
         if let Some((origin, text)) = user {
             let user: KeyFile = toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?;
             for context in Context::ALL {
                 for (action, keys) in user.table(context) {
+                    rebound.push((context, *action));
                     match bindings.iter_mut().find(|(c, a, _)| *c == context && a == action) {
                         Some(b) => b.2.clone_from(keys),
                         None => bindings.push((context, *action, keys.clone())),
@@ -165,14 +167,24 @@ impl KeyMap {
                 }
             }
         }
-        let mut by_key = HashMap::new();
         let mut by_action = Vec::new();
         for (context, action, keys) in bindings {
             let keys = keys.iter().map(|k| Key::parse(k)).collect::<Result<Vec<_>, _>>()?;
-            for k in &keys {
-                by_key.insert((context, *k), action);
-            }
             by_action.push((context, action, keys));
+        }
+        // A key the user gives an action is taken from the default that had it.
+        let mut by_key = HashMap::new();
+        for user_bound in [false, true] {
+            for (context, action, keys) in &by_action {
+                if rebound.contains(&(*context, *action)) == user_bound {
+                    for k in keys {
+                        by_key.insert((*context, *k), *action);
+                    }
+                }
+            }
+        }
+        for (context, action, keys) in &mut by_action {
+            keys.retain(|k| by_key.get(&(*context, *k)) == Some(action));
         }
         Ok(Self { by_key, by_action })
     }

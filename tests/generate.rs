@@ -285,7 +285,7 @@ fn ctrl_c_keeps_what_arrived() {
         line
     });
     assert!(line.contains("generating m: 2/3 requests, 4 samples"), "{line}");
-    assert!(line.contains("of 4 │ pending 4"), "the counts follow the samples arriving: {line}");
+    assert!(line.contains("of 4 · #1 │ pending 4"), "the counts follow the samples arriving: {line}");
     std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");

@@ -434,3 +434,61 @@ async fn an_edit_asked_for_in_the_tui_is_stored_as_the_hard_label_and_undone() {
     assert_eq!(sb.query_string("SELECT answer FROM sample_texts WHERE sample_id = 1").unwrap(), answer);
     assert_eq!(h.app.counts, store_counts(&h).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_writers_changes_reach_the_screen_within_a_poll() {
+    let sb = Sandbox::new();
+    let mut h = demo(&sb, (120, 40)).await;
+    h.settle(vec![retort::tui::app::Effect::LoadStamp]).await;
+    // A rule applied in another terminal, while the curator decides here.
+    h.press(&[key('a')]).await;
+    sb.write("rules.txt", "drop: reject where score.imported < 1\n");
+    sb.retort().args(["rules", "apply", "rules.txt"]).assert().success();
+    let failing = sb.query_i64("SELECT count(*) FROM scores WHERE score < 1");
+    assert_ne!(h.app.counts.rejected, failing, "not seen before the poll");
+    h.settle(vec![retort::tui::app::Effect::LoadStamp]).await;
+    assert_eq!(h.app.counts, store_counts(&h).await);
+    assert_eq!(h.app.counts.rejected, failing);
+    let shown = h.app.rows.iter().filter(|r| r.status == retort::domain::Status::Rejected).count() as i64;
+    let in_store =
+        sb.query_i64(&format!("SELECT count(*) FROM samples WHERE status = 'rejected' AND id <= {}", h.app.rows.last().unwrap().id));
+    assert_eq!(shown, in_store, "the rows shown are read again");
+    // New samples from an import there: counted, and the list reads on to them.
+    sb.write("more.jsonl", "{\"prompt\": \"What is 2+2?\", \"completion\": \"4\"}\n");
+    sb.retort().args(["import", "more.jsonl"]).assert().success();
+    h.settle(vec![retort::tui::app::Effect::LoadStamp]).await;
+    assert_eq!(h.app.counts.total, 242);
+    assert_eq!(h.app.counts, store_counts(&h).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_of_the_review_screens_at_both_sizes() {
+    for (w, hh) in [(80u16, 24u16), (160, 48)] {
+        let sb = Sandbox::new();
+        let mut h = demo(&sb, (w, hh)).await;
+        let (_, ids) = prompt_with(&sb, 2);
+        go_to(&mut h, ids[0]).await;
+        // The pane with the focus, searched.
+        h.press(&[key('l'), key('/')]).await;
+        h.press(&typed("polar")).await;
+        h.press(&[enter(), key('n')]).await;
+        insta::assert_snapshot!(format!("pane_focus_{w}x{hh}"), h.render());
+        // The group, the cursor on the second sample, diffed against the first.
+        h.press(&[key('h'), key('v'), key('d'), key('l')]).await;
+        insta::assert_snapshot!(format!("group_cursor_{w}x{hh}"), h.render());
+        h.press(&[key('v')]).await;
+        // The palette, and the help.
+        h.press(&[key(':')]).await;
+        h.press(&typed("pi")).await;
+        insta::assert_snapshot!(format!("palette_pick_{w}x{hh}"), h.render());
+        h.press(&[code(KeyCode::Esc), key('?')]).await;
+        insta::assert_snapshot!(format!("help_{w}x{hh}"), h.render());
+        h.press(&[key('q')]).await;
+        // The Stats tab scrolled to its end.
+        for _ in 0..4 {
+            h.press(&[code(KeyCode::Tab)]).await;
+        }
+        h.press(&[key('G')]).await;
+        insta::assert_snapshot!(format!("stats_end_{w}x{hh}"), h.render());
+    }
+}

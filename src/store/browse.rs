@@ -438,6 +438,26 @@ pub async fn counts(store: &Store, filter: &ListFilter) -> Result<Counts> {
 /// The most samples of one prompt the group view shows.
 pub const GROUP_MAX: i64 = 64;
 
+/// What the store holds, cheaply read: it changes when any writer (this TUI, an import, a rule
+/// run or a verify in another terminal, an undo there) commits something the screen shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stamp {
+    pub last_action: i64,
+    pub undone: i64,
+    pub last_sample: i64,
+    pub scores: i64,
+}
+
+pub async fn stamp(store: &Store) -> Result<Stamp> {
+    let (last_action, undone, last_sample, scores): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT coalesce((SELECT max(id) FROM actions), 0), (SELECT count(*) FROM actions WHERE undone_at IS NOT NULL), \
+         coalesce((SELECT max(id) FROM samples), 0), (SELECT count(*) FROM scores)",
+    )
+    .fetch_one(&store.pool)
+    .await?;
+    Ok(Stamp { last_action, undone, last_sample, scores })
+}
+
 /// The samples of one prompt, whole, for the group view.
 pub async fn group(store: &Store, prompt_id: i64) -> Result<Vec<super::samples::Sample>> {
     super::samples::of_prompt(store, prompt_id, GROUP_MAX).await

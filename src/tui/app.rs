@@ -132,6 +132,13 @@ pub enum Effect {
     },
     /// The verifiers the store has scores of, for checking a filter's names.
     LoadVerifiers,
+    /// What the store holds now (polled): another writer's change shows.
+    LoadStamp,
+    /// The counts read again beside the decisions, kept only if none was made meanwhile.
+    Recount {
+        decided: u64,
+        filter: ListFilter,
+    },
     ApplyRule {
         name: String,
         source: String,
@@ -213,6 +220,22 @@ impl Effect {
     /// made, so the last key pressed is the decision the store keeps, and what the screen shows
     /// of them is read after them, never before.
     #[must_use]
+    pub fn changes(&self) -> bool {
+        matches!(
+            self,
+            Effect::SetStatus { .. }
+                | Effect::Pick { .. }
+                | Effect::EditText { .. }
+                | Effect::SetLabel { .. }
+                | Effect::SetNote { .. }
+                | Effect::Undo
+                | Effect::Redo
+                | Effect::ApplyRule { .. }
+        )
+    }
+
+    /// Whether the effect runs in order with the curator's decisions (see `ordered`'s callers).
+    #[must_use]
     pub fn ordered(&self) -> bool {
         matches!(
             self,
@@ -247,6 +270,13 @@ pub enum Msg {
         count: Result<u64, String>,
     },
     Verifiers(Vec<String>),
+    Stamp(crate::store::browse::Stamp),
+    Recounted {
+        decided: u64,
+        counts: Counts,
+    },
+    /// A decision that could not be written (the screen reads the store again).
+    Failed(String),
     Page {
         from: PageFrom,
         generation: u64,
@@ -377,6 +407,12 @@ pub struct App {
     pub confirm: Option<String>,
     /// The verifiers with scores in the store (read when a filter is typed).
     pub verifiers: Option<Vec<String>>,
+    /// What the store held at the last poll.
+    pub stamp: Option<crate::store::browse::Stamp>,
+    /// Decisions sent and not answered yet, and those answered: a count read beside them is
+    /// kept only when none was in flight or answered while it was read.
+    pub unanswered: usize,
+    pub decided: u64,
     pub rule_cursor: usize,
     pub message: Option<String>,
     /// Generations running now (`retort generate` in another terminal), for the status line.
@@ -428,11 +464,57 @@ impl App {
             rules: Vec::new(),
             confirm: None,
             verifiers: None,
+            stamp: None,
+            unanswered: 0,
+            decided: 0,
             rule_cursor: 0,
             message: None,
             generating: Vec::new(),
             size,
         }
+    }
+
+    /// Notes the decisions among effects about to run (their answers are counted back).
+    pub fn sent(&mut self, effects: &[Effect]) {
+        self.unanswered += effects.iter().filter(|e| e.changes()).count();
+    }
+
+    /// Reads the sample under the cursor again, and its group when open.
+    fn reload_current(&mut self) -> Vec<Effect> {
+        let Some((id, prompt_id)) = self.current().map(|r| (r.id, r.prompt_id)) else { return Vec::new() };
+        self.detail_generation += 1;
+        let mut effects = vec![Effect::LoadDetail { id, generation: self.detail_generation }];
+        if self.group.is_some() {
+            effects.push(Effect::LoadGroup { prompt_id });
+        }
+        effects
+    }
+
+    /// The store's stamp, polled: when a writer (another terminal's import, rule run, verify or
+    /// undo, or this TUI) changed it, the rows shown, the sample and the counts are read again,
+    /// so every number on screen is the store's.
+    fn stamped(&mut self, stamp: crate::store::browse::Stamp) -> Vec<Effect> {
+        let before = self.stamp.replace(stamp);
+        if before.is_none_or(|b| b == stamp) {
+            return Vec::new();
+        }
+        let mut effects = vec![Effect::Refresh(self.rows.iter().map(|r| r.id).collect())];
+        effects.extend(self.reload_current());
+        if self.unanswered == 0 {
+            effects.push(Effect::Recount { decided: self.decided, filter: self.filter.clone() });
+        }
+        if before.is_some_and(|b| b.last_sample != stamp.last_sample) {
+            // New samples: the list may read past its old end (at once when it was empty).
+            self.at_end = false;
+            if self.rows.is_empty() {
+                if self.loading.is_none() {
+                    effects.extend(self.load(PageFrom::Start));
+                }
+            } else {
+                effects.extend(self.prefetch());
+            }
+        }
+        effects
     }
 
     /// The terminal's new size: the sample is laid out again for it.
@@ -884,6 +966,22 @@ impl App {
                 self.verifiers = Some(names);
                 Vec::new()
             }
+            Msg::Stamp(stamp) => self.stamped(stamp),
+            Msg::Recounted { decided, counts } => {
+                if self.unanswered == 0 && decided == self.decided {
+                    self.counts = counts;
+                }
+                Vec::new()
+            }
+            Msg::Failed(e) => {
+                self.unanswered = self.unanswered.saturating_sub(1);
+                self.decided += 1;
+                self.message = Some(e);
+                // What the store holds, whatever the failed write left.
+                let mut effects = vec![Effect::Refresh(self.rows.iter().map(|r| r.id).collect()), Effect::LoadCounts(self.filter.clone())];
+                effects.extend(self.reload_current());
+                effects
+            }
             Msg::ExportPreview(p) => {
                 self.export.preview = Some(p);
                 Vec::new()
@@ -953,6 +1051,8 @@ impl App {
                 }
             },
             Msg::Changed { ids, message, moves } => {
+                self.unanswered = self.unanswered.saturating_sub(1);
+                self.decided += 1;
                 self.message = Some(message);
                 // The counts move as the store's history says the change moved them (recounting
                 // a million samples per key press would take 200 ms); with a filter, what it

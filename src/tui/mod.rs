@@ -32,6 +32,7 @@ use crate::store::Store;
 /// Runs one effect against the store and returns its answer; `partial` receives answers that
 /// come before it (a search's first results).
 pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Effect, partial: &(dyn Fn(Msg) + Sync)) -> Msg {
+    let changes = effect.changes();
     let result: Result<Msg, String> = async {
         let e = |e: crate::store::StoreError| e.to_string();
         Ok(match effect {
@@ -119,6 +120,8 @@ pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Ef
                 )
             }
             Effect::LoadVerifiers => Msg::Verifiers(ops::rules::verifier_names(store).await.map_err(e)?),
+            Effect::LoadStamp => Msg::Stamp(data::stamp(store).await.map_err(e)?),
+            Effect::Recount { decided, filter } => Msg::Recounted { decided, counts: data::counts(store, &filter).await.map_err(e)? },
             Effect::ApplyRule { name, source } => {
                 let rule = named_rule(&name, &source)?;
                 let report = ops::rules::apply(store, &rule, &ops::rules::RunOptions::default()).await.map_err(|e| e.to_string())?;
@@ -182,7 +185,8 @@ pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Ef
         })
     }
     .await;
-    result.unwrap_or_else(Msg::Error)
+    // A decision that failed is answered as one: the screen reads the store again.
+    result.unwrap_or_else(|e| if changes { Msg::Failed(e) } else { Msg::Error(e) })
 }
 
 /// An error's first line: a rule's error goes on to quote the rule and point at the column.
@@ -431,7 +435,10 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, store: Store, keyma
     }
     let engine = std::sync::Arc::new(search::SearchEngine::default());
     let runner = Runner::new(store.clone(), std::sync::Arc::clone(&engine), tx.clone());
-    let spawn = |effects: Vec<Effect>| runner.run(effects);
+    let spawn = |app: &mut App, effects: Vec<Effect>| {
+        app.sent(&effects);
+        runner.run(effects);
+    };
     // A generation running in another terminal shows on the status line as it goes.
     {
         let (store, tx) = (store.clone(), tx.clone());
@@ -445,12 +452,18 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, store: Store, keyma
                 {
                     break;
                 }
+                if let Ok(stamp) = data::stamp(&store).await
+                    && tx.send(Input::Msg(Msg::Stamp(stamp))).is_err()
+                {
+                    break;
+                }
             }
         });
     }
     // Paint the first frame before the first query returns.
     terminal.draw(|f| views::draw(f, &app, theme))?;
-    spawn(app.start());
+    let first = app.start();
+    spawn(&mut app, first);
     {
         let (store, engine) = (store.clone(), std::sync::Arc::clone(&engine));
         tokio::spawn(async move { engine.preload(&store).await });
@@ -467,20 +480,22 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, store: Store, keyma
         };
         match input {
             Some(Input::Key(k)) => {
-                spawn(app.key(&k));
+                let effects = app.key(&k);
+                spawn(&mut app, effects);
                 dirty = true;
             }
             Some(Input::Mouse(m)) => {
                 let effects = app.mouse(&m);
                 dirty |= !effects.is_empty() || m.kind != event::MouseEventKind::Moved;
-                spawn(effects);
+                spawn(&mut app, effects);
             }
             Some(Input::Resize(w, h)) => {
                 app.resize(w, h);
                 dirty = true;
             }
             Some(Input::Msg(m)) => {
-                spawn(app.receive(m));
+                let effects = app.receive(m);
+                spawn(&mut app, effects);
                 dirty = true;
             }
             None => {}
@@ -489,7 +504,8 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, store: Store, keyma
             return Ok(());
         }
         if !app.outside.is_empty() {
-            spawn(outside(terminal, &mut app, &gate, &parked));
+            let effects = outside(terminal, &mut app, &gate, &parked);
+            spawn(&mut app, effects);
             dirty = true;
         }
         if dirty && last_draw.elapsed() >= frame_time {
@@ -526,6 +542,7 @@ impl Headless {
     /// Runs effects, feeding their answers back, until nothing is left to do.
     pub async fn settle(&mut self, mut effects: Vec<Effect>) {
         while !effects.is_empty() {
+            self.app.sent(&effects);
             let mut next = Vec::new();
             for effect in effects {
                 let early = std::sync::Mutex::new(Vec::new());

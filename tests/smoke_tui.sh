@@ -98,5 +98,5 @@ for _ in $(seq 1 100); do [ -f "$dir/exit" ] && break; sleep 0.1; done
 [ "$(cat "$dir/exit")" = 0 ] || { echo "smoke: retort exited with $(cat "$dir/exit")" >&2; exit 1; }
 accepted="$("$bin" --db "$dir/retort.db" list --where 'status = accepted' --json | grep -o '"id":[0-9]*' | tr '\n' ' ')"
 [ "$accepted" = '"id":2 ' ] || { echo "smoke: expected sample 2 accepted, the store says: $accepted" >&2; exit 1; }
-echo "tui smoke: start, move, accept, search, help, palette, pane search and end, OSC 52 copy, pager, $EDITOR edit and undo, group pick and undo, tabs, train form, stats scroll, quit; the decision is in the store"
+echo "tui smoke: start, move, accept, search, help, palette, pane search and end, OSC 52 copy, pager, \$EDITOR edit and undo, group pick and undo, tabs, train form, stats scroll, quit; the decision is in the store"
 echo "smoke: 1 passed, 0 failed"

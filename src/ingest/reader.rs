@@ -78,7 +78,7 @@ pub enum Layout {
 
 /// Decides the layout from the extension and the first non-blank byte.
 pub fn sniff_layout(path: &Path) -> io::Result<Layout> {
-    let mut reader = BufReader::new(File::open(path)?);
+    let mut reader = open_input(path)?;
     let mut first = None;
     'outer: loop {
         let buf = reader.fill_buf()?;
@@ -95,12 +95,36 @@ pub fn sniff_layout(path: &Path) -> io::Result<Layout> {
         let n = buf.len();
         reader.consume(n);
     }
-    let json_ext = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let json_ext = plain_name(path).extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
     Ok(match first {
         Some(b'[') => Layout::Array,
         Some(b'{') if json_ext => Layout::Values,
         _ => Layout::Lines,
     })
+}
+
+/// Whether the file is gzip-compressed, judged by its name (`.gz`).
+#[must_use]
+pub fn is_gzip(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+}
+
+/// The name the content has once decompressed (`a.jsonl.gz` → `a.jsonl`).
+#[must_use]
+pub fn plain_name(path: &Path) -> std::path::PathBuf {
+    if is_gzip(path) { path.with_extension("") } else { path.to_path_buf() }
+}
+
+/// Opens a file for reading its text, decompressing it on the fly (streamed) when its name says so.
+/// Lines and columns of records are then those of the decompressed text.
+pub fn open_input(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
+    let file = File::open(path)?;
+    if is_gzip(path) {
+        // MultiGzDecoder: concatenated members (as `cat a.gz b.gz`, bgzip) read as one text.
+        Ok(Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file)))))
+    } else {
+        Ok(Box::new(BufReader::with_capacity(1 << 20, file)))
+    }
 }
 
 fn is_bom_byte(b: u8) -> bool {
@@ -134,9 +158,10 @@ pub struct RecordReader<R> {
     bytes_read: u64,
 }
 
-impl RecordReader<BufReader<File>> {
+impl RecordReader<Box<dyn BufRead + Send>> {
+    /// Opens a file (plain or `.gz`, see [`open_input`]).
     pub fn open(path: &Path, layout: Layout, limit: u64) -> io::Result<Self> {
-        Ok(Self::new(BufReader::with_capacity(1 << 20, File::open(path)?), layout, limit))
+        Ok(Self::new(open_input(path)?, layout, limit))
     }
 }
 
@@ -483,5 +508,25 @@ mod tests {
     fn oversized_array_element_is_refused() {
         let got = records(&format!("[{{\"a\":\"{}\"}}, {{}}]", "x".repeat(40)), Layout::Array, 10);
         assert_eq!(got, vec![Err("too large at 1: 48".into()), Ok((1, 52, "{}".into()))]);
+    }
+
+    #[test]
+    fn gzip_file_reads_as_its_text_and_a_truncated_one_is_an_error() {
+        use std::io::Write;
+        let dir = std::env::temp_dir().join(format!("retort-gz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(b"{\"a\":1}\n\n{\"a\":2}\n").unwrap();
+        let gz = enc.finish().unwrap();
+        let whole = dir.join("t.jsonl.gz");
+        std::fs::write(&whole, &gz).unwrap();
+        assert_eq!(sniff_layout(&whole).unwrap(), Layout::Lines);
+        let lines: Vec<u64> = RecordReader::open(&whole, Layout::Lines, 1 << 20).unwrap().map(|r| r.unwrap().line).collect();
+        assert_eq!(lines, vec![1, 3]);
+        let cut = dir.join("cut.jsonl.gz");
+        std::fs::write(&cut, &gz[..gz.len() / 2]).unwrap();
+        let mut text = String::new();
+        assert!(open_input(&cut).unwrap().read_to_string(&mut text).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

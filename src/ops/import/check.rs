@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -302,9 +302,9 @@ fn check_file(
     to_worker: &std::sync::mpsc::SyncSender<Vec<RawRecord>>,
 ) -> Result<BadRecords, ImportError> {
     let (path, format) = (check.path.as_path(), check.format);
-    let file = File::open(path).map_err(|e| io_error(path, &e))?;
-    let total = file.metadata().map_or(0, |m| m.len());
-    let mut reader = RecordReader::new(BufReader::with_capacity(1 << 20, file), check.layout, opts.max_record_bytes);
+    // A compressed file's total is its size on disk; the bytes read are of the decompressed text.
+    let total = std::fs::metadata(path).map_or(0, |m| m.len());
+    let mut reader = RecordReader::open(path, check.layout, opts.max_record_bytes).map_err(|e| io_error(path, &e))?;
     let mut found = BadRecords::default();
     let (mut records, mut reported) = (0u64, 0u64);
     let mut batch: Vec<RawRecord> = Vec::with_capacity(DECODE_BATCH);

@@ -97,7 +97,8 @@ fn walk(dir: &Path, opts: &ImportOptions, files: &mut Vec<PathBuf>, skipped: &mu
             skipped.push(SkippedFile { path, why });
             continue;
         }
-        let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+        let plain = crate::ingest::reader::plain_name(&path);
+        let ext = plain.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
         if !DATA_EXTENSIONS.contains(&ext.as_str()) {
             let why = if ext.is_empty() { "not a data file".to_owned() } else { format!("not a data file (.{ext})") };
             skipped.push(SkippedFile { path, why });

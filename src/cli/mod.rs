@@ -292,7 +292,7 @@ Sky-T1's <|begin_of_thought|> markers, or taken from reasoning_content / reasoni
 the rows become scores of the verifier named by --score-name. The same prompt text is one prompt,
 whatever file or teacher it came from. Importing the same data twice adds nothing.
 
-A folder is read for its data files (*.jsonl, *.json, *.ndjson, recursively): a downloaded dataset's
+A folder is read for its data files (*.jsonl, *.json, *.ndjson, and their .gz, recursively): a downloaded dataset's
 README, licence, dataset_info.json and other metadata are left out with a note, here and when named.
 Images, audio and video in rows are not kept (retort stores text): the import says how many rows had them.
 

@@ -115,6 +115,23 @@ pub fn plain_name(path: &Path) -> std::path::PathBuf {
     if is_gzip(path) { path.with_extension("") } else { path.to_path_buf() }
 }
 
+/// How many bytes a file's text holds: its size, or for a `.gz` the decompressed size its
+/// trailer records (modulo 4 GiB, of the last member: a progress bar's total, not a limit).
+#[must_use]
+pub fn text_size(path: &Path) -> u64 {
+    use std::io::{Read, Seek, SeekFrom};
+    let on_disk = std::fs::metadata(path).map_or(0, |m| m.len());
+    if !is_gzip(path) || on_disk < 18 {
+        return on_disk;
+    }
+    let mut trailer = [0u8; 4];
+    let read = File::open(path).and_then(|mut f| {
+        f.seek(SeekFrom::End(-4))?;
+        f.read_exact(&mut trailer)
+    });
+    read.map_or(on_disk, |()| u64::from(u32::from_le_bytes(trailer)))
+}
+
 /// Opens a file for reading its text, decompressing it on the fly (streamed) when its name says so.
 /// Lines and columns of records are then those of the decompressed text.
 pub fn open_input(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
@@ -523,6 +540,7 @@ mod tests {
         assert_eq!(sniff_layout(&whole).unwrap(), Layout::Lines);
         let lines: Vec<u64> = RecordReader::open(&whole, Layout::Lines, 1 << 20).unwrap().map(|r| r.unwrap().line).collect();
         assert_eq!(lines, vec![1, 3]);
+        assert_eq!(text_size(&whole), 17, "the decompressed size, for the progress bar");
         let cut = dir.join("cut.jsonl.gz");
         std::fs::write(&cut, &gz[..gz.len() / 2]).unwrap();
         let mut text = String::new();

@@ -302,8 +302,8 @@ fn check_file(
     to_worker: &std::sync::mpsc::SyncSender<Vec<RawRecord>>,
 ) -> Result<BadRecords, ImportError> {
     let (path, format) = (check.path.as_path(), check.format);
-    // A compressed file's total is its size on disk; the bytes read are of the decompressed text.
-    let total = std::fs::metadata(path).map_or(0, |m| m.len());
+    // The bytes read are of the text, decompressed: so is the total (a `.gz` trailer's size).
+    let mut total = crate::ingest::reader::text_size(path);
     let mut reader = RecordReader::open(path, check.layout, opts.max_record_bytes).map_err(|e| io_error(path, &e))?;
     let mut found = BadRecords::default();
     let (mut records, mut reported) = (0u64, 0u64);
@@ -313,6 +313,8 @@ fn check_file(
         records += 1;
         if reader.bytes_read() - reported >= 8 << 20 {
             reported = reader.bytes_read();
+            // A trailer's size is modulo 4 GiB: never show more read than the whole.
+            total = total.max(reported);
             progress(Progress::Checking { path: path.to_owned(), bytes: reported, total });
         }
         let raw = match raw {

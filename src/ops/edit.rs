@@ -93,12 +93,18 @@ pub enum EditorError {
 /// The editor the user asked for: `$VISUAL`, else `$EDITOR`, else `vi`.
 #[must_use]
 pub fn editor_command() -> String {
-    ["VISUAL", "EDITOR"]
-        .iter()
+    user_command(&["VISUAL", "EDITOR"], "vi")
+}
+
+/// The command the first set (non-blank) variable of `vars` holds, else `fallback`: how the
+/// user names their editor or pager (it may carry arguments: `code --wait`, `less -R`).
+#[must_use]
+pub fn user_command(vars: &[&str], fallback: &str) -> String {
+    vars.iter()
         .filter_map(std::env::var_os)
         .map(|v| v.to_string_lossy().trim().to_owned())
         .find(|v| !v.is_empty())
-        .unwrap_or_else(|| "vi".to_owned())
+        .unwrap_or_else(|| fallback.to_owned())
 }
 
 /// Opens `initial` in the user's editor ([`editor_command`], which may carry arguments:

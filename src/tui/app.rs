@@ -214,11 +214,8 @@ pub enum Effect {
 }
 
 impl Effect {
-    /// Whether the effect runs in order with the curator's decisions (a status, label, note,
-    /// undo, redo, a rule applied or saved, and the reads that show their outcome: the rows read
-    /// again, the counts): decisions are written one after another in the order they were
-    /// made, so the last key pressed is the decision the store keeps, and what the screen shows
-    /// of them is read after them, never before.
+    /// Whether the effect is a decision: it changes the store and answers with `Msg::Changed`
+    /// (or `Msg::Failed`).
     #[must_use]
     pub fn changes(&self) -> bool {
         matches!(
@@ -234,23 +231,13 @@ impl Effect {
         )
     }
 
-    /// Whether the effect runs in order with the curator's decisions (see `ordered`'s callers).
+    /// Whether the effect runs in order with the curator's decisions (the decisions, a rule
+    /// saved, and the reads that show their outcome: the rows read again, the counts): decisions
+    /// are written one after another in the order they were made, so the last key pressed is
+    /// the decision the store keeps, and what the screen shows of them is read after them.
     #[must_use]
     pub fn ordered(&self) -> bool {
-        matches!(
-            self,
-            Effect::SetStatus { .. }
-                | Effect::Pick { .. }
-                | Effect::EditText { .. }
-                | Effect::SetLabel { .. }
-                | Effect::SetNote { .. }
-                | Effect::Undo
-                | Effect::Redo
-                | Effect::ApplyRule { .. }
-                | Effect::SaveRule { .. }
-                | Effect::Refresh(_)
-                | Effect::LoadCounts(_)
-        )
+        self.changes() || matches!(self, Effect::SaveRule { .. } | Effect::Refresh(_) | Effect::LoadCounts(_))
     }
 }
 
@@ -474,6 +461,18 @@ impl App {
         }
     }
 
+    /// Opens a tab, and reads what it shows.
+    pub fn enter_tab(&mut self, tab: Tab) -> Vec<Effect> {
+        self.tab = tab;
+        match tab {
+            Tab::Stats => vec![Effect::LoadStats, Effect::LoadCharts],
+            Tab::Rules => vec![Effect::LoadRules],
+            Tab::Export => self.enter_export(),
+            Tab::Train => self.enter_train(),
+            Tab::Review => Vec::new(),
+        }
+    }
+
     /// Notes the decisions among effects about to run (their answers are counted back).
     pub fn sent(&mut self, effects: &[Effect]) {
         self.unanswered += effects.iter().filter(|e| e.changes()).count();
@@ -581,11 +580,7 @@ impl App {
     }
 
     /// The cursor moved in the list: read its sample (and its group, when open).
-    pub(super) fn moved_list(&mut self) -> Vec<Effect> {
-        self.moved()
-    }
-
-    fn moved(&mut self) -> Vec<Effect> {
+    pub(super) fn moved(&mut self) -> Vec<Effect> {
         let mut effects = Vec::new();
         if let Some((id, prompt_id)) = self.current().map(|r| (r.id, r.prompt_id)) {
             if self.detail.as_ref().is_none_or(|d| d.sample.id != id) {
@@ -705,14 +700,7 @@ impl App {
             Action::NextTab | Action::PreviousTab => {
                 let i = Tab::ALL.iter().position(|t| *t == self.tab).unwrap_or(0);
                 let n = Tab::ALL.len();
-                self.tab = Tab::ALL[if action == Action::NextTab { (i + 1) % n } else { (i + n - 1) % n }];
-                match self.tab {
-                    Tab::Stats => vec![Effect::LoadStats, Effect::LoadCharts],
-                    Tab::Rules => vec![Effect::LoadRules],
-                    Tab::Export => self.enter_export(),
-                    Tab::Train => self.enter_train(),
-                    Tab::Review => Vec::new(),
-                }
+                self.enter_tab(Tab::ALL[if action == Action::NextTab { (i + 1) % n } else { (i + n - 1) % n }])
             }
             _ if self.tab == Tab::Rules => self.update_rules(action),
             _ if self.tab == Tab::Export => self.update_export(action),
@@ -928,6 +916,7 @@ impl App {
                             self.group = Some(g);
                         }
                     }
+                    self.relayout();
                 }
                 Vec::new()
             }
@@ -1069,13 +1058,7 @@ impl App {
                 if recount {
                     effects.push(Effect::LoadCounts(self.filter.clone()));
                 }
-                if let Some((id, prompt_id)) = self.current().map(|r| (r.id, r.prompt_id)) {
-                    self.detail_generation += 1;
-                    effects.push(Effect::LoadDetail { id, generation: self.detail_generation });
-                    if self.group.is_some() {
-                        effects.push(Effect::LoadGroup { prompt_id });
-                    }
-                }
+                effects.extend(self.reload_current());
                 effects
             }
             Msg::Rows(fresh) => {

@@ -22,13 +22,16 @@ pub struct Group {
     pub linked: bool,
     /// The sample every other answer is compared with, word by word.
     pub diff_base: Option<i64>,
+    /// Each sample's text laid out, once per read, width, fold and diff (not per frame or key).
+    bodies: Vec<Vec<SegLine>>,
+    laid_out: Option<(usize, bool, Option<i64>)>,
 }
 
 impl Group {
     #[must_use]
     pub fn new(prompt_id: i64, samples: Vec<Sample>) -> Self {
         let n = samples.len();
-        Self { prompt_id, samples, cursor: 0, scroll: vec![0; n], linked: true, diff_base: None }
+        Self { prompt_id, samples, cursor: 0, scroll: vec![0; n], linked: true, diff_base: None, bodies: Vec::new(), laid_out: None }
     }
 
     /// The same prompt read again (after a decision): cursor, scrolls and diff stay.
@@ -41,6 +44,19 @@ impl Group {
             self.diff_base = None;
         }
         self.samples = samples;
+        self.laid_out = None;
+    }
+
+    /// Lays every sample's text out again when the samples, the width, the fold or the diff's
+    /// base changed since the last time.
+    pub fn lay_out(&mut self, width: usize, show_reasoning: bool) {
+        let key = (width, show_reasoning, self.diff_base);
+        if self.laid_out == Some(key) {
+            return;
+        }
+        let base = self.base();
+        self.bodies = self.samples.iter().map(|s| body(s, base, show_reasoning, width)).collect();
+        self.laid_out = Some(key);
     }
 
     #[must_use]
@@ -240,11 +256,10 @@ impl App {
         usize::from(self.size.1).saturating_sub(3 + 2 + 1 + 1).saturating_sub(self.group_header_height()).max(1)
     }
 
-    /// The laid-out text of sample `i` of the group.
+    /// The laid-out text of sample `i` of the group (laid out by `relayout`).
     #[must_use]
-    pub fn group_body(&self, i: usize) -> Vec<SegLine> {
-        let Some(g) = &self.group else { return Vec::new() };
-        g.samples.get(i).map_or_else(Vec::new, |s| body(s, g.base(), self.show_reasoning, self.group_column_width()))
+    pub fn group_body(&self, i: usize) -> &[SegLine] {
+        self.group.as_ref().and_then(|g| g.bodies.get(i)).map_or(&[], Vec::as_slice)
     }
 
     fn scroll_group(&mut self, delta: Option<isize>) {
@@ -311,6 +326,7 @@ impl App {
                     Some(id) => format!("every answer against #{id}: added words marked +, removed ones −"),
                     None => "diff off".into(),
                 });
+                self.relayout();
                 Vec::new()
             }
             Action::Accept => decide(Status::Accepted),
@@ -351,7 +367,7 @@ impl App {
             self.message = Some(if forward { "no further prompt read yet".into() } else { "no earlier prompt read yet".into() });
         }
         // Read its sample and group (or, with none found, let the list read on for the next press).
-        self.moved_list()
+        self.moved()
     }
 }
 

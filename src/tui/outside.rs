@@ -141,7 +141,7 @@ impl App {
                 }
                 self.focus = Focus::List;
                 self.cursor = at;
-                self.moved_list()
+                self.moved()
             }
             Tab::Review => {
                 self.focus = Focus::Detail;
@@ -166,15 +166,10 @@ impl App {
     /// A click on the tab bar: the tab under it (titles are padded by a space, split by `·`).
     fn click_tab(&mut self, x: u16) -> Vec<Effect> {
         let mut at = 0u16;
-        for (i, tab) in Tab::ALL.iter().enumerate() {
+        for tab in Tab::ALL {
             let w = tab.title().chars().count() as u16 + 2;
             if x < at + w {
-                let steps = (Tab::ALL.len() + i - Tab::ALL.iter().position(|t| *t == self.tab).unwrap_or(0)) % Tab::ALL.len();
-                let mut effects = Vec::new();
-                for _ in 0..steps {
-                    effects = self.update(super::action::Action::NextTab);
-                }
-                return effects;
+                return if tab == self.tab { Vec::new() } else { self.enter_tab(tab) };
             }
             at += w + 1;
         }
@@ -218,17 +213,11 @@ pub fn copy(text: &str) -> std::io::Result<()> {
     out.flush()
 }
 
-/// The program the first set variable of `vars` names (split as a shell would: `less -R`),
-/// else `fallback`.
-fn program(vars: &[&str], fallback: &str) -> Vec<String> {
-    vars.iter()
-        .find_map(|v| std::env::var(v).ok().and_then(|s| shell_words::split(&s).ok()).filter(|w| !w.is_empty()))
-        .unwrap_or_else(|| vec![fallback.to_owned()])
-}
-
 /// Shows `text` in `$PAGER` (else `less`) and waits for it to end.
 pub fn page(text: &str) -> anyhow::Result<()> {
-    let argv = program(&["PAGER"], "less");
+    let command = crate::ops::edit::user_command(&["PAGER"], "less");
+    let argv = shell_words::split(&command).map_err(|e| anyhow::anyhow!("the pager {command:?} ($PAGER) does not parse: {e}"))?;
+    anyhow::ensure!(!argv.is_empty(), "$PAGER is empty");
     let mut child = std::process::Command::new(&argv[0])
         .args(&argv[1..])
         .stdin(std::process::Stdio::piped())

@@ -100,8 +100,13 @@ impl App {
         self.pane.lines.len().saturating_sub(self.pane_height())
     }
 
-    /// Lays the sample out again when the sample, the width or the fold changed.
+    /// Lays the sample (and the open group) out again when the sample, the width or the fold
+    /// changed.
     pub fn relayout(&mut self) {
+        let (width, show) = (self.group_column_width(), self.show_reasoning);
+        if let Some(g) = &mut self.group {
+            g.lay_out(width, show);
+        }
         let key = self.detail.as_ref().map(|d| (d.sample.id, self.detail_width(), self.show_reasoning));
         if key.is_some() && key == self.pane.laid_out {
             return;

@@ -292,16 +292,23 @@ Sky-T1's <|begin_of_thought|> markers, or taken from reasoning_content / reasoni
 the rows become scores of the verifier named by --score-name. The same prompt text is one prompt,
 whatever file or teacher it came from. Importing the same data twice adds nothing.
 
-A folder is read for its data files (*.jsonl, *.json, *.ndjson, and their .gz, recursively): a downloaded dataset's
-README, licence, dataset_info.json and other metadata are left out with a note, here and when named.
+Parquet files (as the Hugging Face Hub ships datasets) are read row by row, a row group at a time;
+each row is read as the JSON record of its JSONL twin, so every format above reads in Parquet too.
+.gz and .zst files are read as the text they hold, streamed.
+
+A folder is read for its data files (*.parquet, *.jsonl, *.json, *.ndjson, the text ones plain or as .gz/.zst,
+recursively, in name order): `retort import OpenR1-Math-220k/` takes a downloaded dataset's data/ shards in
+turn; its README, licence, .gitattributes, dataset_info.json and other metadata are left out with a note,
+here and when named.
 Images, audio and video in rows are not kept (retort stores text): the import says how many rows had them.
 
 A bad record (broken JSON, invalid UTF-8, missing field, wrong type) stops the import before anything
-is written, with file:line:column; --skip-bad imports the rest and reports what it left out.";
+is written, with file:line:column (in Parquet: row, row group and column); a truncated or damaged file
+is named with the place reached. --skip-bad imports the rest and reports what it left out.";
 
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
-    /// Files or folders to import (.jsonl, or .json holding an array or one object).
+    /// Files or folders to import (.parquet, .jsonl, .json holding an array or one object; .gz/.zst).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Force the format instead of detecting it.

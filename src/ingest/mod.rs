@@ -8,6 +8,7 @@ mod error;
 pub mod json;
 pub mod locate;
 pub mod media;
+pub mod parquet;
 pub mod problems;
 pub mod reader;
 pub mod reasoning;

@@ -4,7 +4,8 @@
 //! small scanner that tracks strings and nesting (so a 900 MB array never sits in memory); any
 //! other JSON file is read as a sequence of top-level values (one pretty-printed object, or
 //! several). Every record carries the line it starts on, and no record may be larger than the
-//! limit: a longer one is skipped over without being held, and reported.
+//! limit: a longer one is skipped over without being held, and reported. A `.gz` or `.zst` file is
+//! read as its text, decompressed on the fly; a Parquet file row by row ([`super::parquet`]).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
@@ -40,6 +41,13 @@ pub enum ReadError {
         column: u64,
         message: Malformed,
     },
+    /// Part of the file cannot be read (a Parquet row group): `rows` records from `line` on are
+    /// passed over, and reading goes on after them.
+    Unreadable {
+        line: u64,
+        rows: u64,
+        message: String,
+    },
     Io(io::Error),
 }
 
@@ -74,10 +82,15 @@ pub enum Layout {
     Array,
     /// One or more top-level JSON values, each a record (e.g. one pretty-printed object).
     Values,
+    /// A Parquet file: each row a record.
+    Parquet,
 }
 
 /// Decides the layout from the extension and the first non-blank byte.
 pub fn sniff_layout(path: &Path) -> io::Result<Layout> {
+    if super::parquet::is_parquet(path) {
+        return Ok(Layout::Parquet);
+    }
     let mut reader = open_input(path)?;
     let mut first = None;
     'outer: loop {
@@ -103,44 +116,134 @@ pub fn sniff_layout(path: &Path) -> io::Result<Layout> {
     })
 }
 
+/// How a file's text is compressed, judged by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    /// `.gz`
+    Gzip,
+    /// `.zst`, `.zstd`
+    Zstd,
+}
+
+#[must_use]
+pub fn compression(path: &Path) -> Compression {
+    match path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase()).as_deref() {
+        Some("gz") => Compression::Gzip,
+        Some("zst" | "zstd") => Compression::Zstd,
+        _ => Compression::None,
+    }
+}
+
 /// Whether the file is gzip-compressed, judged by its name (`.gz`).
 #[must_use]
 pub fn is_gzip(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+    compression(path) == Compression::Gzip
 }
 
-/// The name the content has once decompressed (`a.jsonl.gz` → `a.jsonl`).
+/// The name the content has once decompressed (`a.jsonl.gz` → `a.jsonl`, `a.jsonl.zst` → `a.jsonl`).
 #[must_use]
 pub fn plain_name(path: &Path) -> std::path::PathBuf {
-    if is_gzip(path) { path.with_extension("") } else { path.to_path_buf() }
+    if compression(path) == Compression::None { path.to_path_buf() } else { path.with_extension("") }
 }
 
-/// How many bytes a file's text holds: its size, or for a `.gz` the decompressed size its
-/// trailer records (modulo 4 GiB, of the last member: a progress bar's total, not a limit).
+/// How many bytes a file's text holds, for a progress bar's total (not a limit): its size; for a
+/// `.gz` the decompressed size its trailer records (modulo 4 GiB, of the last member); for a
+/// `.zst` the content size its first frame's header records, when the compressor wrote it (`zstd
+/// FILE` does; a stream piped through it does not, and then four times the size on disk, JSON's
+/// usual ratio, stands in).
 #[must_use]
 pub fn text_size(path: &Path) -> u64 {
     use std::io::{Read, Seek, SeekFrom};
     let on_disk = std::fs::metadata(path).map_or(0, |m| m.len());
-    if !is_gzip(path) || on_disk < 18 {
-        return on_disk;
+    match compression(path) {
+        Compression::None => on_disk,
+        Compression::Gzip if on_disk < 18 => on_disk,
+        Compression::Gzip => {
+            let mut trailer = [0u8; 4];
+            let read = File::open(path).and_then(|mut f| {
+                f.seek(SeekFrom::End(-4))?;
+                f.read_exact(&mut trailer)
+            });
+            read.map_or(on_disk, |()| u64::from(u32::from_le_bytes(trailer)))
+        }
+        Compression::Zstd => {
+            let mut head = vec![0u8; 18];
+            let read = File::open(path).and_then(|mut f| f.read(&mut head));
+            let head = &head[..read.unwrap_or(0)];
+            match zstd::zstd_safe::get_frame_content_size(head) {
+                Ok(Some(n)) => n,
+                _ => on_disk.saturating_mul(4),
+            }
+        }
     }
-    let mut trailer = [0u8; 4];
-    let read = File::open(path).and_then(|mut f| {
-        f.seek(SeekFrom::End(-4))?;
-        f.read_exact(&mut trailer)
-    });
-    read.map_or(on_disk, |()| u64::from(u32::from_le_bytes(trailer)))
 }
 
 /// Opens a file for reading its text, decompressing it on the fly (streamed) when its name says so.
 /// Lines and columns of records are then those of the decompressed text.
 pub fn open_input(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
     let file = File::open(path)?;
-    if is_gzip(path) {
+    let raw = BufReader::with_capacity(1 << 16, file);
+    Ok(match compression(path) {
         // MultiGzDecoder: concatenated members (as `cat a.gz b.gz`, bgzip) read as one text.
-        Ok(Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file)))))
-    } else {
-        Ok(Box::new(BufReader::with_capacity(1 << 20, file)))
+        Compression::Gzip => Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(raw))),
+        // zstd's reader goes on through concatenated frames too.
+        Compression::Zstd => Box::new(BufReader::with_capacity(1 << 20, zstd::stream::read::Decoder::with_buffer(raw)?)),
+        Compression::None => Box::new(BufReader::with_capacity(1 << 20, raw.into_inner())),
+    })
+}
+
+/// The records of a file whatever its kind: text (plain or compressed) or Parquet.
+pub enum Records {
+    Text(RecordReader<Box<dyn BufRead + Send>>),
+    Parquet(Box<super::parquet::ParquetRows>),
+}
+
+impl Records {
+    /// Opens `path` to read its records as `layout` says.
+    pub fn open(path: &Path, layout: Layout, limit: u64) -> io::Result<Self> {
+        Ok(match layout {
+            Layout::Parquet => Records::Parquet(Box::new(super::parquet::ParquetRows::open(path, limit)?)),
+            _ => Records::Text(RecordReader::open(path, layout, limit)?),
+        })
+    }
+
+    /// How far reading is, in bytes of the text (or of the Parquet file), for progress.
+    #[must_use]
+    pub fn bytes_read(&self) -> u64 {
+        match self {
+            Records::Text(r) => r.bytes_read(),
+            Records::Parquet(r) => r.bytes_read(),
+        }
+    }
+
+    /// Where reading is, for an error that stops it: the line of the text reached, or the row.
+    #[must_use]
+    pub fn position(&self) -> String {
+        match self {
+            Records::Text(r) => format!("line {}", r.line),
+            Records::Parquet(r) => format!("row {}", r.rows_read() + 1),
+        }
+    }
+
+    /// A Parquet file's rows per row group, to place a row; none for text.
+    #[must_use]
+    pub fn group_rows(&self) -> Option<Vec<u64>> {
+        match self {
+            Records::Text(_) => None,
+            Records::Parquet(r) => Some(r.group_rows().to_vec()),
+        }
+    }
+}
+
+impl Iterator for Records {
+    type Item = Result<RawRecord, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Records::Text(r) => r.next(),
+            Records::Parquet(r) => r.next(),
+        }
     }
 }
 
@@ -438,7 +541,8 @@ impl<R: BufRead> Iterator for RecordReader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         match self.layout {
-            Layout::Lines => self.next_line(),
+            // A Parquet file is read by `Records`, never as text.
+            Layout::Lines | Layout::Parquet => self.next_line(),
             Layout::Array | Layout::Values => self.next_value(),
         }
     }
@@ -458,6 +562,7 @@ mod tests {
                 Ok(r) => Ok((r.line, r.column, String::from_utf8(r.bytes).unwrap())),
                 Err(ReadError::TooLarge { line, size, .. }) => Err(format!("too large at {line}: {size}")),
                 Err(ReadError::Malformed { line, column, message }) => Err(format!("malformed at {line}:{column}: {message}")),
+                Err(ReadError::Unreadable { message, .. }) => Err(message),
                 Err(ReadError::Io(e)) => Err(e.to_string()),
             })
             .collect()

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::ingest::reader::{RecordReader, sniff_layout};
+use crate::ingest::reader::{Records, sniff_layout};
 
 /// The words of a text, as the comparison sees them.
 #[must_use]
@@ -106,7 +106,7 @@ impl EvalSet {
     pub fn load(path: &Path, n: usize) -> Result<Self, EvalSetError> {
         let unreadable = |cause: std::io::Error| EvalSetError::Read { path: path.to_owned(), cause };
         let layout = sniff_layout(path).map_err(unreadable)?;
-        let reader = RecordReader::open(path, layout, 64 << 20).map_err(unreadable)?;
+        let reader = Records::open(path, layout, 64 << 20).map_err(unreadable)?;
         let mut set = Self { n, texts: 0, grams: HashMap::new() };
         for raw in reader {
             let raw = raw.map_err(|_| EvalSetError::Record { path: path.to_owned() })?;

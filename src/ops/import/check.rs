@@ -13,23 +13,53 @@ use sha2::{Digest, Sha256};
 
 use super::{BAD_SHOWN, ImportError, ImportOptions, Progress};
 use crate::ingest::media::MediaRows;
-use crate::ingest::reader::{Layout, RawRecord, ReadError, RecordReader, sniff_layout};
+use crate::ingest::reader::{Layout, RawRecord, ReadError, Records, sniff_layout};
 use crate::ingest::{self, BatchRequest, Format, ParseContext, Parsed, chat};
 
 /// A record that could not be imported, and where it is.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct BadRecord {
     pub path: PathBuf,
+    /// The line the record is on; in a Parquet file, its row (1-based).
     pub line: u64,
     pub column: Option<u64>,
     pub reason: String,
+    /// In a Parquet file: the row's row group (0-based, as pyarrow counts) and its row in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row_group: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_row: Option<u64>,
+}
+
+impl BadRecord {
+    #[must_use]
+    pub fn at_line(path: &Path, line: u64, column: Option<u64>, reason: String) -> Self {
+        Self { path: path.to_owned(), line, column, reason, row_group: None, group_row: None }
+    }
+
+    /// Places a record of a Parquet file by its row groups' sizes: its row, row group and row in
+    /// that (a column of the synthesized JSON would mean nothing; the reason names the field).
+    fn place_in(&mut self, group_rows: &[u64]) {
+        let (group, row) = crate::ingest::parquet::place(group_rows, self.line);
+        (self.row_group, self.group_row, self.column) = (Some(group), Some(row), None);
+    }
 }
 
 impl std::fmt::Display for BadRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.column {
-            Some(c) => write!(f, "{}:{}:{}: {}", self.path.display(), self.line, c, self.reason),
-            None => write!(f, "{}:{}: {}", self.path.display(), self.line, self.reason),
+        match (self.row_group, self.column) {
+            (Some(g), _) => {
+                write!(
+                    f,
+                    "{}: row {} (row group {g}, row {} of it): {}",
+                    self.path.display(),
+                    self.line,
+                    self.group_row.unwrap_or(0),
+                    self.reason
+                )
+            }
+            (None, Some(c)) => write!(f, "{}:{}:{}: {}", self.path.display(), self.line, c, self.reason),
+            (None, None) => write!(f, "{}:{}: {}", self.path.display(), self.line, self.reason),
         }
     }
 }
@@ -60,6 +90,8 @@ pub struct FileCheck {
     pub bad_count: u64,
     /// Rows that carried images, audio or video, which are not kept.
     pub media: MediaRows,
+    /// A Parquet file's rows per row group (bad records are placed by them).
+    pub group_rows: Option<Vec<u64>>,
 }
 
 /// Why one record could not be decoded, located in the file.
@@ -146,7 +178,7 @@ pub(crate) fn file_format(path: &Path, layout: Layout, opts: &ImportOptions) -> 
     if let Some(f) = opts.format {
         return Ok(f);
     }
-    let reader = RecordReader::open(path, layout, opts.max_record_bytes).map_err(|e| io_error(path, &e))?;
+    let reader = Records::open(path, layout, opts.max_record_bytes).map_err(|e| io_error(path, &e))?;
     let mut first_error = None;
     for raw in reader {
         let raw = match raw {
@@ -154,6 +186,10 @@ pub(crate) fn file_format(path: &Path, layout: Layout, opts: &ImportOptions) -> 
             // A broken structure ends the reading: it is why there is no record.
             Err(ReadError::Malformed { line, column, message }) => {
                 first_error.get_or_insert((DecodeError { line, column: Some(column), message: message.to_string() }, None));
+                continue;
+            }
+            Err(ReadError::Unreadable { line, message, .. }) => {
+                first_error.get_or_insert((DecodeError { line, column: None, message }, None));
                 continue;
             }
             Err(_) => continue,
@@ -166,8 +202,9 @@ pub(crate) fn file_format(path: &Path, layout: Layout, opts: &ImportOptions) -> 
                 continue;
             }
         };
+        let at = if layout == Layout::Parquet { "row" } else { "line" };
         return ingest::detect(&value)
-            .map_err(|message| ImportError::File { path: path.to_owned(), message: format!("line {}: {message}", raw.line) });
+            .map_err(|message| ImportError::File { path: path.to_owned(), message: format!("{at} {}: {message}", raw.line) });
     }
     Err(ImportError::File { path: path.to_owned(), message: no_record(first_error) })
 }
@@ -216,6 +253,7 @@ pub fn check_files(
             bad: Vec::new(),
             bad_count: 0,
             media: MediaRows::default(),
+            group_rows: None,
         };
         std::thread::scope(|scope| {
             let hashing = scope.spawn(|| file_sha256(&path));
@@ -233,6 +271,11 @@ pub fn check_files(
             let theirs = worker.join().map_err(|_| io_error(path, &io::Error::other("the decoding thread panicked")))?;
             let found = checked?.merge(theirs);
             (check.bad, check.bad_count, check.media) = (found.shown, found.count, found.media);
+            if let Some(groups) = &check.group_rows {
+                for bad in &mut check.bad {
+                    bad.place_in(groups);
+                }
+            }
             check.sha256 = hashing
                 .join()
                 .map_err(|_| io_error(path, &io::Error::other("the hashing thread panicked")))?
@@ -257,9 +300,14 @@ struct BadRecords {
 
 impl BadRecords {
     fn add(&mut self, path: &Path, line: u64, column: Option<u64>, reason: String) {
-        self.count += 1;
+        self.add_many(1, path, line, column, reason);
+    }
+
+    /// `n` bad records from `line` on, shown as one.
+    fn add_many(&mut self, n: u64, path: &Path, line: u64, column: Option<u64>, reason: String) {
+        self.count += n;
         if self.shown.len() < BAD_SHOWN {
-            self.shown.push(BadRecord { path: path.to_owned(), line, column, reason });
+            self.shown.push(BadRecord::at_line(path, line, column, reason));
         }
     }
 
@@ -304,7 +352,8 @@ fn check_file(
     let (path, format) = (check.path.as_path(), check.format);
     // The bytes read are of the text, decompressed: so is the total (a `.gz` trailer's size).
     let mut total = crate::ingest::reader::text_size(path);
-    let mut reader = RecordReader::open(path, check.layout, opts.max_record_bytes).map_err(|e| io_error(path, &e))?;
+    let mut reader = Records::open(path, check.layout, opts.max_record_bytes).map_err(|e| io_error(path, &e))?;
+    check.group_rows = reader.group_rows();
     let mut found = BadRecords::default();
     let (mut records, mut reported) = (0u64, 0u64);
     let mut batch: Vec<RawRecord> = Vec::with_capacity(DECODE_BATCH);
@@ -332,7 +381,18 @@ fn check_file(
                 found.add(path, line, Some(column), message.to_string());
                 continue;
             }
-            Err(ReadError::Io(e)) => return Err(io_error(path, &e)),
+            Err(ReadError::Unreadable { line, rows, message }) => {
+                records += rows.saturating_sub(1);
+                found.add_many(rows, path, line, None, message);
+                continue;
+            }
+            // The place reached: a truncated `.gz` fails at the end of what it holds.
+            Err(ReadError::Io(e)) => {
+                return Err(ImportError::File {
+                    path: path.to_owned(),
+                    message: format!("cannot read past {}: {e} (a truncated or damaged file? fetch it again)", reader.position()),
+                });
+            }
         };
         if format == Format::BatchInput {
             match to_value(&raw).and_then(|v| {

@@ -16,7 +16,8 @@ pub struct SkippedFile {
 }
 
 /// The extensions of the files a folder's data is read from.
-const DATA_EXTENSIONS: &[&str] = &["jsonl", "json", "ndjson"];
+/// (Compressed text is judged by its inner name: `a.jsonl.gz`, `a.jsonl.zst`.)
+const DATA_EXTENSIONS: &[&str] = &["jsonl", "json", "ndjson", "parquet"];
 
 /// Why a file is not data, by its name alone: documentation, licences, repository files and the
 /// metadata files dataset tools write beside the data. None when it may be data.
@@ -47,7 +48,9 @@ pub fn not_data_by_name(path: &Path) -> Option<String> {
 
 /// The files to import from `paths`, in order, and those left out with the reason. A file named
 /// is read unless its name says it is not data ([`not_data_by_name`]). A folder is read for its
-/// data files (`.jsonl`, `.json`, `.ndjson`), recursively, in name order, hidden ones aside; a
+/// data files (`.parquet`, `.jsonl`, `.json`, `.ndjson`, the text ones plain or as `.gz`/`.zst`),
+/// recursively, in name order (a Hub download's `data/train-00000-of-00004.parquet`... shards in
+/// turn), hidden ones aside; a
 /// JSON file in it holding one object of no known format (a tool's config or metrics) is left
 /// out too. A file that looks like data and fails still fails the import, located as ever.
 pub fn gather(paths: &[PathBuf], opts: &ImportOptions) -> Result<(Vec<PathBuf>, Vec<SkippedFile>), ImportError> {
@@ -59,7 +62,7 @@ pub fn gather(paths: &[PathBuf], opts: &ImportOptions) -> Result<(Vec<PathBuf>, 
             walk(path, opts, &mut files, &mut skipped)?;
             if files.len() == before {
                 return Err(ImportError::Usage(format!(
-                    "{}: the folder holds no data file (*.jsonl, *.json, *.ndjson){}",
+                    "{}: the folder holds no data file (*.parquet, *.jsonl, *.json, *.ndjson, plain or as .gz/.zst){}",
                     path.display(),
                     if skipped.is_empty() { String::new() } else { format!("; {} other files were left out", skipped.len()) }
                 )));

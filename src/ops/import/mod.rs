@@ -29,7 +29,7 @@ use prepare::{Defaults, PreparedRecord, prepare};
 
 use crate::domain::Kind;
 use crate::ingest::media::MediaRows;
-use crate::ingest::reader::RecordReader;
+use crate::ingest::reader::Records;
 use crate::ingest::tokens::TokenCounter;
 use crate::ingest::{Format, ParseContext, Parsed};
 use crate::store::{self, Store};
@@ -207,7 +207,7 @@ pub fn prompt_hashes(path: &Path) -> Result<Vec<[u8; 32]>, String> {
     let ctx = ParseContext { batch_requests: Arc::new(requests) };
     let mut out = Vec::new();
     for c in &checks {
-        let reader = RecordReader::open(&c.path, c.layout, opts.max_record_bytes).map_err(|e| format!("{}: {e}", c.path.display()))?;
+        let reader = Records::open(&c.path, c.layout, opts.max_record_bytes).map_err(|e| format!("{}: {e}", c.path.display()))?;
         for raw in reader.flatten() {
             if let Ok(Parsed::Row(record)) = decode(&raw, Some(c.format), &ctx) {
                 out.push(prepare::prompt_hash(&record.prompt.turns, record.prompt.tools.as_ref()));
@@ -342,7 +342,7 @@ fn produce(
     let fail = |message: String| {
         let _ = tx.blocking_send(Err(ImportError::File { path: check.path.clone(), message }));
     };
-    let reader = match RecordReader::open(&check.path, check.layout, limit) {
+    let reader = match Records::open(&check.path, check.layout, limit) {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot read: {e}")),
     };
@@ -350,7 +350,15 @@ fn produce(
     let mut weight = 0usize;
     for raw in reader {
         batch.records += 1;
-        let Ok(raw) = raw else { continue }; // too large or malformed: counted in pass 1
+        let raw = match raw {
+            Ok(raw) => raw,
+            // A Parquet row group that cannot be read: its rows were counted bad in pass 1.
+            Err(crate::ingest::reader::ReadError::Unreadable { rows, .. }) => {
+                batch.records += rows.saturating_sub(1);
+                continue;
+            }
+            Err(_) => continue, // too large or malformed: counted in pass 1
+        };
         match decode(&raw, Some(check.format), ctx) {
             Ok(Parsed::Row(record)) => {
                 let prepared = prepare(*record, &raw.bytes, raw.index, defaults, counter);

@@ -3,7 +3,7 @@
 
 use super::check::{FileCheck, decode};
 use super::{BadRecord, FileReport, ImportError, ImportOptions};
-use crate::ingest::reader::RecordReader;
+use crate::ingest::reader::Records;
 use crate::ingest::{Format, ParseContext, Parsed};
 use crate::store::ids::IdCache;
 use crate::store::imports::{self, Counts, Finished, NewImport};
@@ -16,7 +16,7 @@ pub async fn import_scores(store: &Store, check: &FileCheck, opts: &ImportOption
         report.already_imported = true;
         return Ok(report);
     }
-    let reader = RecordReader::open(&check.path, check.layout, opts.max_record_bytes)
+    let reader = Records::open(&check.path, check.layout, opts.max_record_bytes)
         .map_err(|e| ImportError::File { path: check.path.clone(), message: format!("cannot read: {e}") })?;
     let mut tx = store.write().await?;
     let mut ids = IdCache::default();
@@ -32,12 +32,7 @@ pub async fn import_scores(store: &Store, check: &FileCheck, opts: &ImportOption
             if samples.is_empty() {
                 missing_count += 1;
                 if missing.len() < super::BAD_SHOWN {
-                    missing.push(BadRecord {
-                        path: check.path.clone(),
-                        line: raw.line,
-                        column: None,
-                        reason: format!("{} is not in this store", row.sample),
-                    });
+                    missing.push(BadRecord::at_line(&check.path, raw.line, None, format!("{} is not in this store", row.sample)));
                 }
                 continue;
             }

@@ -1,0 +1,394 @@
+//! Reading Parquet files (as the Hugging Face Hub ships most datasets) as records.
+//!
+//! Each row becomes the JSON object a JSONL twin of the file would hold (arrow-json's encoder,
+//! nulls kept), so detection and every format's parser are the ones JSONL uses. The file is read a
+//! row group at a time, a few hundred rows per batch: memory stays flat in the file's size. A row's
+//! place is its row in the file (1-based, as a line is) with its row group and its row in that.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::{Array, RecordBatch, StructArray};
+use arrow_json::writer::{EncoderOptions, make_encoder};
+use arrow_schema::{ArrowError, Field};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+
+use super::reader::{RawRecord, ReadError};
+
+/// Rows decoded per batch: R1-sized rows are tens of kilobytes, so a batch is a few megabytes.
+const BATCH_ROWS: usize = 256;
+
+const MAGIC: &[u8; 4] = b"PAR1";
+
+/// Whether a file is Parquet: by its name, or by its first four bytes (`PAR1`).
+#[must_use]
+pub fn is_parquet(path: &Path) -> bool {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet")) {
+        return true;
+    }
+    let mut head = [0u8; 4];
+    File::open(path).and_then(|mut f| f.read_exact(&mut head)).is_ok_and(|()| &head == MAGIC)
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+/// Checks the magic numbers at both ends, so that a file that is not Parquet, or a truncated
+/// download of one, says so plainly (the footer reader's own message is "corrupt footer").
+fn check_magic(file: &mut File) -> io::Result<()> {
+    let size = file.metadata()?.len();
+    let mut head = [0u8; 4];
+    let got = file.read(&mut head)?;
+    if got < 4 || &head != MAGIC {
+        let found = String::from_utf8_lossy(&head[..got]).escape_debug().to_string();
+        return Err(invalid(format!(
+            "is not a Parquet file: it does not start with the `PAR1` magic number (it starts with `{found}`); \
+             a .parquet name on another kind of file? Name the format with --format, or rename it"
+        )));
+    }
+    let mut tail = [0u8; 4];
+    if size < 12 {
+        return Err(invalid(format!("is a truncated Parquet file: {size} bytes, too short for a footer (fetch it again)")));
+    }
+    file.seek(SeekFrom::End(-4))?;
+    file.read_exact(&mut tail)?;
+    file.seek(SeekFrom::Start(0))?;
+    if &tail == b"PARE" {
+        return Err(invalid("is an encrypted Parquet file: retort cannot read encrypted Parquet".into()));
+    }
+    if &tail != MAGIC {
+        return Err(invalid(format!(
+            "is a truncated Parquet file: it starts as one but its {size} bytes do not end with the `PAR1` footer \
+             (an interrupted download? fetch it again)"
+        )));
+    }
+    Ok(())
+}
+
+/// The rows of a Parquet file, as [`RawRecord`]s holding each row's JSON.
+pub struct ParquetRows {
+    file: File,
+    metadata: ArrowReaderMetadata,
+    limit: u64,
+    /// Rows in each row group.
+    group_rows: Vec<u64>,
+    /// The row group being read, and its reader.
+    group: usize,
+    reader: Option<ParquetRecordBatchReader>,
+    /// The batch being handed out, as JSON rows, and the next one's index in it.
+    rows: std::vec::IntoIter<Vec<u8>>,
+    /// Rows handed out (or passed over) so far.
+    row: u64,
+    total_rows: u64,
+    size: u64,
+}
+
+impl ParquetRows {
+    pub fn open(path: &Path, limit: u64) -> io::Result<Self> {
+        let mut file = File::open(path)?;
+        check_magic(&mut file)?;
+        let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+            .map_err(|e| invalid(format!("its Parquet footer cannot be read: {e} (a damaged file? fetch it again)")))?;
+        let group_rows: Vec<u64> = metadata.metadata().row_groups().iter().map(|g| g.num_rows().max(0) as u64).collect();
+        let total_rows = group_rows.iter().sum();
+        let size = file.metadata()?.len();
+        Ok(Self { file, metadata, limit, group_rows, group: 0, reader: None, rows: Vec::new().into_iter(), row: 0, total_rows, size })
+    }
+
+    /// How many rows the file holds, from its footer.
+    #[must_use]
+    pub fn total_rows(&self) -> u64 {
+        self.total_rows
+    }
+
+    /// Rows handed out or passed over so far.
+    #[must_use]
+    pub fn rows_read(&self) -> u64 {
+        self.row
+    }
+
+    /// How far reading is, in bytes of the file (rows read, in proportion), for progress.
+    #[must_use]
+    pub fn bytes_read(&self) -> u64 {
+        if self.total_rows == 0 {
+            return 0;
+        }
+        (self.size as f64 * (self.row as f64 / self.total_rows as f64)) as u64
+    }
+
+    fn builder(&self) -> io::Result<ParquetRecordBatchReaderBuilder<File>> {
+        Ok(ParquetRecordBatchReaderBuilder::new_with_metadata(self.file.try_clone()?, self.metadata.clone()))
+    }
+
+    fn open_group(&self, group: usize) -> Result<ParquetRecordBatchReader, ArrowError> {
+        let builder = self.builder().map_err(|e| ArrowError::IoError(e.to_string(), e))?;
+        builder.with_row_groups(vec![group]).with_batch_size(BATCH_ROWS).build().map_err(|e| ArrowError::ExternalError(Box::new(e)))
+    }
+
+    /// The top-level column a row group fails on, found by reading each column of it alone.
+    fn failing_column(&self, group: usize) -> Option<String> {
+        let schema = self.metadata.parquet_schema();
+        let fields = self.metadata.schema().fields();
+        (0..fields.len()).find_map(|i| {
+            let builder = self.builder().ok()?;
+            let mask = ProjectionMask::roots(schema, [i]);
+            let reader = builder.with_row_groups(vec![group]).with_projection(mask).with_batch_size(BATCH_ROWS).build();
+            let fails = match reader {
+                Ok(mut r) => r.any(|b| b.is_err()),
+                Err(_) => true,
+            };
+            fails.then(|| fields[i].name().clone())
+        })
+    }
+
+    /// The error for row group `group`, which could not be read: its rows not yet read are
+    /// passed over, and reading goes on with the next group.
+    fn unreadable_group(&mut self, group: usize, error: &dyn std::fmt::Display) -> ReadError {
+        let first = self.row + 1;
+        let end = self.group_rows[..=group].iter().sum::<u64>();
+        let rows = (end + 1).saturating_sub(first);
+        let column = self.failing_column(group).map_or_else(String::new, |c| format!(", column `{c}`"));
+        let message = format!("rows {first}-{end} cannot be read{column}: {error} (a damaged file? fetch it again)");
+        self.row = end;
+        self.reader = None;
+        self.group = group + 1;
+        ReadError::Unreadable { line: first, rows, message }
+    }
+
+    /// Encodes a batch's rows as JSON objects, one buffer each.
+    fn encode(batch: &RecordBatch) -> Result<Vec<Vec<u8>>, ArrowError> {
+        let array = StructArray::from(batch.clone());
+        let field = Arc::new(Field::new_struct("", batch.schema().fields().clone(), false));
+        let options = EncoderOptions::default().with_explicit_nulls(true);
+        let mut encoder = make_encoder(&field, &array, &options)?;
+        let mut rows = Vec::with_capacity(array.len());
+        for i in 0..array.len() {
+            let mut out = Vec::with_capacity(1024);
+            encoder.encode(i, &mut out);
+            rows.push(out);
+        }
+        Ok(rows)
+    }
+
+    /// The next batch of rows, from this group or the next; `None` after the last.
+    fn next_batch(&mut self) -> Option<Result<(), ReadError>> {
+        loop {
+            if self.reader.is_none() {
+                if self.group >= self.group_rows.len() {
+                    return None;
+                }
+                match self.open_group(self.group) {
+                    Ok(r) => self.reader = Some(r),
+                    Err(e) => return Some(Err(self.unreadable_group(self.group, &e))),
+                }
+            }
+            let reader = self.reader.as_mut()?;
+            match reader.next() {
+                None => {
+                    self.reader = None;
+                    self.group += 1;
+                }
+                Some(Err(e)) => return Some(Err(self.unreadable_group(self.group, &e))),
+                Some(Ok(batch)) => match Self::encode(&batch) {
+                    Ok(rows) => {
+                        self.rows = rows.into_iter();
+                        return Some(Ok(()));
+                    }
+                    Err(e) => {
+                        let message = format!("cannot be turned into JSON: {e}");
+                        return Some(Err(self.unreadable_group(self.group, &message)));
+                    }
+                },
+            }
+        }
+    }
+
+    /// Rows in each row group, to place a row ([`place`]).
+    #[must_use]
+    pub fn group_rows(&self) -> &[u64] {
+        &self.group_rows
+    }
+}
+
+/// Where row `row` (1-based, in the file) is: its row group (0-based, as pyarrow counts them) and
+/// its row in that group (1-based).
+#[must_use]
+pub fn place(group_rows: &[u64], row: u64) -> (usize, u64) {
+    let mut before = 0;
+    for (g, &n) in group_rows.iter().enumerate() {
+        if row <= before + n {
+            return (g, row - before);
+        }
+        before += n;
+    }
+    (group_rows.len().saturating_sub(1), row.saturating_sub(before))
+}
+
+impl Iterator for ParquetRows {
+    type Item = Result<RawRecord, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(bytes) = self.rows.next() {
+                let index = self.row;
+                self.row += 1;
+                let size = bytes.len() as u64;
+                if size > self.limit {
+                    return Some(Err(ReadError::TooLarge { index, line: index + 1, column: 1, size, limit: self.limit }));
+                }
+                return Some(Ok(RawRecord { index, line: index + 1, column: 1, bytes }));
+            }
+            match self.next_batch()? {
+                Ok(()) => {}
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::builder::{BooleanBuilder, ListBuilder, StringBuilder, StructBuilder};
+    use arrow_array::{ArrayRef, StringArray};
+    use arrow_schema::{DataType, Fields, Schema};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+
+    /// OpenR1-Math's shape: strings, `list<string>`, `list<bool>` and `list<struct<content, role>>`.
+    fn openr1_batch(rows: usize) -> RecordBatch {
+        let problem: ArrayRef = Arc::new(StringArray::from_iter_values((0..rows).map(|i| format!("What is {i}+{i}?"))));
+        let mut gens = ListBuilder::new(StringBuilder::new());
+        let mut verdicts = ListBuilder::new(BooleanBuilder::new());
+        let msg_fields = Fields::from(vec![Field::new("content", DataType::Utf8, true), Field::new("role", DataType::Utf8, true)]);
+        let mut messages = ListBuilder::new(StructBuilder::from_fields(msg_fields.clone(), rows));
+        for i in 0..rows {
+            gens.values().append_value(format!("<think>add</think>\\boxed{{{}}}", 2 * i));
+            gens.values().append_value("<think>hmm</think>\\boxed{0}");
+            gens.append(true);
+            verdicts.values().append_value(true);
+            verdicts.values().append_null();
+            verdicts.append(true);
+            let m = messages.values();
+            m.field_builder::<StringBuilder>(0).unwrap().append_value(format!("What is {i}+{i}?"));
+            m.field_builder::<StringBuilder>(1).unwrap().append_value("user");
+            m.append(true);
+            messages.append(true);
+        }
+        let (gens, verdicts, messages): (ArrayRef, ArrayRef, ArrayRef) =
+            (Arc::new(gens.finish()), Arc::new(verdicts.finish()), Arc::new(messages.finish()));
+        let schema = Schema::new(vec![
+            Field::new("problem", DataType::Utf8, true),
+            Field::new("generations", gens.data_type().clone(), true),
+            Field::new("correctness_math_verify", verdicts.data_type().clone(), true),
+            Field::new("messages", messages.data_type().clone(), true),
+        ]);
+        RecordBatch::try_new(Arc::new(schema), vec![problem, gens, verdicts, messages]).unwrap()
+    }
+
+    fn write(path: &Path, batch: &RecordBatch, group_rows: usize) {
+        let props = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(group_rows))
+            .set_compression(parquet::basic::Compression::SNAPPY)
+            .build();
+        let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), Some(props)).unwrap();
+        w.write(batch).unwrap();
+        w.close().unwrap();
+    }
+
+    #[test]
+    fn rows_read_as_the_json_of_their_jsonl_twin() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train-00000-of-00001.parquet");
+        write(&path, &openr1_batch(700), 300);
+        assert!(is_parquet(&path));
+        let rows = ParquetRows::open(&path, 1 << 20).unwrap();
+        assert_eq!((rows.total_rows(), rows.group_rows()), (700, &[300, 300, 100][..]));
+        let got: Vec<RawRecord> = rows.map(Result::unwrap).collect();
+        assert_eq!(got.len(), 700);
+        assert_eq!((got[0].index, got[0].line, got[699].line), (0, 1, 700));
+        let first: serde_json::Value = serde_json::from_slice(&got[1].bytes).unwrap();
+        assert_eq!(
+            first,
+            serde_json::json!({
+                "problem": "What is 1+1?",
+                "generations": ["<think>add</think>\\boxed{2}", "<think>hmm</think>\\boxed{0}"],
+                "correctness_math_verify": [true, null],
+                "messages": [{"content": "What is 1+1?", "role": "user"}]
+            })
+        );
+        assert_eq!(place(&[300, 300, 100], 1), (0, 1));
+        assert_eq!(place(&[300, 300, 100], 300), (0, 300));
+        assert_eq!(place(&[300, 300, 100], 301), (1, 1));
+        assert_eq!(place(&[300, 300, 100], 700), (2, 100));
+    }
+
+    #[test]
+    fn a_row_over_the_limit_is_refused_and_reading_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        write(&path, &openr1_batch(12), 5);
+        let whole: Vec<RawRecord> = ParquetRows::open(&path, 1 << 20).unwrap().map(Result::unwrap).collect();
+        // Rows 10 and 11 ("10+10") are longer than rows 0-9 ("9+9"): a limit between refuses them.
+        let got: Vec<_> = ParquetRows::open(&path, whole[9].bytes.len() as u64).unwrap().collect();
+        assert_eq!(got.len(), 12);
+        assert!(got[..10].iter().all(Result::is_ok));
+        assert!(matches!(got[10], Err(ReadError::TooLarge { line: 11, .. })), "{:?}", got[10]);
+        assert!(matches!(got[11], Err(ReadError::TooLarge { line: 12, .. })), "{:?}", got[11]);
+    }
+
+    #[test]
+    fn not_parquet_and_truncated_files_say_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.parquet");
+        write(&good, &openr1_batch(50), 20);
+        let bytes = std::fs::read(&good).unwrap();
+        let cut = dir.path().join("cut.parquet");
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        let err = ParquetRows::open(&cut, 1 << 20).err().unwrap().to_string();
+        assert!(err.starts_with("is a truncated Parquet file: it starts as one but its"), "{err}");
+        let json = dir.path().join("json.parquet");
+        std::fs::write(&json, "{\"problem\": \"p\"}\n").unwrap();
+        let err = ParquetRows::open(&json, 1 << 20).err().unwrap().to_string();
+        assert!(err.contains("does not start with the `PAR1` magic number (it starts with `{\\\"pr`)"), "{err}");
+        // The magic at both ends, the footer broken.
+        let mut broken = bytes.clone();
+        let n = broken.len();
+        broken[n - 8..n - 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let bad_footer = dir.path().join("footer.parquet");
+        std::fs::write(&bad_footer, &broken).unwrap();
+        let err = ParquetRows::open(&bad_footer, 1 << 20).err().unwrap().to_string();
+        assert!(err.starts_with("its Parquet footer cannot be read:"), "{err}");
+    }
+
+    #[test]
+    fn a_damaged_row_group_is_located_and_the_others_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        write(&path, &openr1_batch(90), 30);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let rows = ParquetRows::open(&path, 1 << 20).unwrap();
+        // The middle group's `generations` chunk: garbage over its pages.
+        let column = &rows.metadata.metadata().row_group(1).columns()[1];
+        let (start, len) = column.byte_range();
+        for b in &mut bytes[start as usize + 8..(start + len) as usize] {
+            *b = 0xA5;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let got: Vec<_> = ParquetRows::open(&path, 1 << 20).unwrap().collect();
+        let errors: Vec<String> = got
+            .iter()
+            .filter_map(|r| match r {
+                Err(ReadError::Unreadable { line, rows, message }) => Some(format!("{line}+{rows}: {message}")),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("31+30: rows 31-60 cannot be read, column `generations`: "), "{errors:?}");
+        assert_eq!(got.iter().filter(|r| r.is_ok()).count(), 60);
+    }
+}

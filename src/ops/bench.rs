@@ -26,6 +26,10 @@ pub struct ImportBenchArgs {
     /// Where to put the generated file and stores (default: a temporary directory, removed after).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Import the rows from Parquet and from JSONL, end to end, at a quarter of --rows and at --rows:
+    /// rows/s of each and the Parquet import's peak memory.
+    #[arg(long)]
+    pub parquet: bool,
 }
 
 const WORDS: &[&str] = &[
@@ -243,6 +247,13 @@ pub async fn import_bench(args: &ImportBenchArgs) -> anyhow::Result<()> {
     let temp = args.dir.is_none();
     let dir = args.dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("retort-bench-{}", std::process::id())));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    if args.parquet {
+        let ran = super::bench_parquet::parquet_bench(&dir, args.rows, args.per_prompt).await;
+        if temp {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        return ran;
+    }
     let jsonl = dir.join("bench.jsonl");
     let started = Instant::now();
     let bytes = generate(&jsonl, args.rows, args.per_prompt)?;

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod bench_export;
 pub mod bench_generate;
+pub mod bench_parquet;
 pub mod bench_rules;
 pub mod decide;
 pub mod edit;

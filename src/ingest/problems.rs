@@ -16,9 +16,12 @@ pub const TRACE_KEYS: &[&str] = &["generation", "response", "output", "model_out
 pub const REASONING_KEYS: &[&str] = &["reasoning_content", "reasoning", "thinking", "deepseek_reasoning"];
 /// Fields that hold the reference answer, best first. `answer` is last: in rows that also carry a
 /// model's reasoning, `answer` is the model's own final answer.
-const REFERENCE_KEYS: &[&str] = &["reference", "reference_answer", "gt", "ground_truth", "gold", "gold_answer", "expected_answer"];
+pub const REFERENCE_KEYS: &[&str] = &["reference", "reference_answer", "gt", "ground_truth", "gold", "gold_answer", "expected_answer"];
+/// Fields that hold a worked reference solution (OpenThoughts' metadata rows): its final
+/// `\boxed{}` is the reference answer, the whole solution is kept beside it.
+const REFERENCE_SOLUTION_KEYS: &[&str] = &["ground_truth_solution"];
 
-fn problem_text(obj: &Map<String, Value>) -> Result<(&'static str, String), RecordError> {
+pub(crate) fn problem_text(obj: &Map<String, Value>) -> Result<(&'static str, String), RecordError> {
     match first_present(obj, PROBLEM_KEYS) {
         Some((key, Value::String(s))) => Ok((key, s.clone())),
         Some((key, other)) => Err(RecordError::field_type(key, "a string", other)),
@@ -28,7 +31,7 @@ fn problem_text(obj: &Map<String, Value>) -> Result<(&'static str, String), Reco
 
 /// A reference answer as text; numbers (AMC's `27.0`) are written as JSON writes them, and
 /// multi-part answers (`{"integer": 42, "square_of": 84}` in LIMO's sets) as compact JSON.
-fn as_answer_text(key: &str, v: &Value) -> Result<String, RecordError> {
+pub(crate) fn as_answer_text(key: &str, v: &Value) -> Result<String, RecordError> {
     match v {
         Value::Object(parts) if !parts.is_empty() => Ok(v.to_string()),
         Value::String(s) => Ok(s.clone()),
@@ -40,13 +43,24 @@ fn as_answer_text(key: &str, v: &Value) -> Result<String, RecordError> {
     }
 }
 
-/// The reference answer and, for GSM8K-style answers (`... #### 18`), the worked solution apart.
+/// The row's reference answer as text (a reference field, else `answer`), without a solution.
+pub(crate) fn reference_answer(obj: &Map<String, Value>) -> Result<Option<String>, RecordError> {
+    match first_present(obj, REFERENCE_KEYS).or_else(|| first_present(obj, &["answer"])) {
+        Some((key, value)) => Ok(Some(as_answer_text(key, value)?.trim().to_owned()).filter(|a| !a.is_empty())),
+        None => Ok(None),
+    }
+}
+
+/// The reference answer and, for GSM8K-style answers (`... #### 18`) and worked reference
+/// solutions, the worked solution apart.
 fn reference(obj: &Map<String, Value>, answer_is_reference: bool) -> Result<(Option<String>, Option<String>), RecordError> {
     let found = first_present(obj, REFERENCE_KEYS).or_else(|| if answer_is_reference { first_present(obj, &["answer"]) } else { None });
     let (key, value) = match found {
         Some(kv) => kv,
-        None => match first_present(obj, &["solution"]) {
-            Some(kv) if answer_is_reference => kv,
+        None => match (first_present(obj, REFERENCE_SOLUTION_KEYS), first_present(obj, &["solution"])) {
+            (Some((_, Value::String(s))), _) => return Ok(super::hub::solution_reference(s)),
+            (Some((key, other)), _) => return Err(RecordError::field_type(key, "a string", other)),
+            (None, Some(kv)) if answer_is_reference => kv,
             _ => return Ok((None, None)),
         },
     };
@@ -145,6 +159,7 @@ pub fn parse_r1(obj: &Map<String, Value>) -> Result<Record, RecordError> {
     let (problem_key, text) = problem_text(obj)?;
     let mut skip: Vec<&str> = vec![problem_key, "messages", "source", "finish_reasons", "is_reasoning_complete", "answer", "solution"];
     skip.extend_from_slice(REFERENCE_KEYS);
+    skip.extend_from_slice(REFERENCE_SOLUTION_KEYS);
     let mut samples = Vec::new();
     let answer_is_reference;
     if let Some((key, list)) = first_present(obj, GENERATION_LIST_KEYS) {
@@ -165,7 +180,14 @@ pub fn parse_r1(obj: &Map<String, Value>) -> Result<Record, RecordError> {
             return Err(RecordError::field_type(key, "a string", reasoning));
         };
         skip.push(key);
-        let answer = match first_present(obj, &["final_answer", "answer", "content"]) {
+        // A teacher's reasoning field pairs with its answer field and names it:
+        // `deepseek_reasoning` with `deepseek_solution` (OpenThoughts' metadata rows).
+        let teacher = key.strip_suffix("_reasoning");
+        let own: &[&'static str] = match teacher {
+            Some("deepseek") => &["deepseek_solution", "deepseek_answer"],
+            _ => &[],
+        };
+        let answer = match first_present(obj, own).or_else(|| first_present(obj, &["final_answer", "answer", "content"])) {
             Some((k, v)) => {
                 skip.push(k);
                 v.as_str().ok_or_else(|| RecordError::field_type(k, "a string", v))?
@@ -174,6 +196,7 @@ pub fn parse_r1(obj: &Map<String, Value>) -> Result<Record, RecordError> {
         };
         let mut sample = SampleDraft::default();
         sample.set_trace(answer, Some(reasoning));
+        sample.teacher = teacher.map(str::to_owned);
         samples.push(sample);
         answer_is_reference = false;
     } else {
@@ -181,7 +204,8 @@ pub fn parse_r1(obj: &Map<String, Value>) -> Result<Record, RecordError> {
     }
     let n = samples.len();
     attach_verdicts(&mut samples, &verdict_lists(obj, n, &[])?);
-    skip.extend(obj.keys().filter(|k| k.starts_with("correctness")).map(String::as_str));
+    // The verdict lists became verdicts; `correctness_count` (how many passed) stays as metadata.
+    skip.extend(obj.keys().filter(|k| k.starts_with("correctness") && *k != "correctness_count").map(String::as_str));
     if let Some(reasons) = per_generation(obj, "finish_reasons", n)? {
         for (s, r) in samples.iter_mut().zip(reasons) {
             s.finish_reason = r.as_str().map(str::to_owned).or(s.finish_reason.take());
@@ -265,6 +289,60 @@ mod tests {
         assert_eq!(r.samples[1].finish_reason.as_deref(), Some("length"));
         assert_eq!(r.samples[1].answer, "\\boxed{5}");
         assert_eq!(r.prompt.metadata.as_ref().unwrap()["solution"], "It is 4.");
+    }
+
+    #[test]
+    fn openr1_parquet_row_with_null_verdicts() {
+        // OpenR1-Math-220k as its Parquet reads: `correctness_llama` null, or holding nulls where
+        // the judge was not asked; `messages` is generation 0 as a chat and adds nothing.
+        let r = parse_r1(&obj(json!({
+            "problem": "Find x if 2x = 6.", "solution": "x = 3", "answer": "3", "problem_type": "Algebra",
+            "question_type": "math-word-problem", "source": "olympiads", "uuid": "0f3c",
+            "is_reasoning_complete": [true, true], "generations": ["<think>\nhalve\n</think>\n\\boxed{3}", "<think>\nhm\n</think>\n\\boxed{2}"],
+            "correctness_math_verify": [true, false], "correctness_llama": [null, false], "finish_reasons": null,
+            "correctness_count": 1, "messages": [{"content": "Find x if 2x = 6.", "role": "user"}, {"content": "<think>\nhalve\n</think>\n\\boxed{3}", "role": "assistant"}]
+        })))
+        .unwrap();
+        assert_eq!(r.samples[0].verdicts, vec![Verdict { suffix: "math_verify".into(), pass: true }]);
+        assert_eq!(
+            r.samples[1].verdicts,
+            vec![Verdict { suffix: "llama".into(), pass: false }, Verdict { suffix: "math_verify".into(), pass: false }]
+        );
+        let meta = r.prompt.metadata.as_ref().unwrap();
+        assert_eq!(
+            (meta["uuid"].as_str(), meta["problem_type"].as_str(), meta["correctness_count"].as_i64()),
+            (Some("0f3c"), Some("Algebra"), Some(1))
+        );
+        assert!(!meta.contains_key("messages") && !meta.contains_key("generations"));
+        assert_eq!(r.samples[0].metadata.as_ref().unwrap()["reasoning_complete"], true);
+    }
+
+    #[test]
+    fn openthoughts_metadata_row() {
+        // OpenThoughts-114k's `metadata` config: the teacher's reasoning and solution apart, the
+        // ground-truth solution as the reference.
+        let r = parse_r1(&obj(json!({
+            "problem": "Return your final response within \\boxed{}. What is 3 * 4?",
+            "deepseek_reasoning": "Okay, 3 times 4 is 12.", "deepseek_solution": "The product is \\boxed{12}.",
+            "ground_truth_solution": "Multiply: $3 \\cdot 4 = \\boxed{12}$.", "domain": "math", "source": "numina_math",
+            "test_cases": null, "starter_code": null
+        })))
+        .unwrap();
+        let s = &r.samples[0];
+        assert_eq!(s.teacher.as_deref(), Some("deepseek"));
+        assert_eq!((s.reasoning.as_deref(), s.answer.as_str()), (Some("Okay, 3 times 4 is 12."), "The product is \\boxed{12}."));
+        assert_eq!(r.prompt.reference.as_deref(), Some("12"));
+        assert_eq!(r.prompt.source.as_deref(), Some("numina_math"));
+        let meta = r.prompt.metadata.as_ref().unwrap();
+        assert_eq!(meta["solution"], "Multiply: $3 \\cdot 4 = \\boxed{12}$.");
+        assert_eq!(meta["domain"], "math");
+        assert!(!meta.contains_key("deepseek_solution") && !meta.contains_key("ground_truth_solution"));
+        // A code row: the reference solution is a program, kept whole.
+        let r = parse_r1(&obj(json!({"problem": "Print 1.", "deepseek_reasoning": "t", "deepseek_solution": "print(1)",
+            "ground_truth_solution": "print(1)", "domain": "code", "source": "apps", "test_cases": "{\"inputs\": []}", "starter_code": ""})))
+        .unwrap();
+        assert_eq!(r.prompt.reference.as_deref(), Some("print(1)"));
+        assert_eq!(r.prompt.metadata.as_ref().unwrap()["test_cases"], "{\"inputs\": []}");
     }
 
     #[test]

@@ -314,13 +314,13 @@ pub struct ImportArgs {
     /// Force the format instead of detecting it.
     #[arg(long, value_name = "FORMAT", value_parser = one_of::<Format>(Format::ALL.iter().map(|f| f.as_str())))]
     pub format: Option<Format>,
-    /// The teacher model's name (default: the `model` field of the data, else the file name).
+    /// The teacher model's name (default: the data's `model` or `generator` field, else the file's name, or a shard's dataset's).
     #[arg(long, value_name = "NAME")]
     pub teacher: Option<String>,
     /// The prompts' kind (default: reasoning when a row has a reference answer or reasoning, else general).
     #[arg(long, value_name = "KIND", value_parser = one_of::<Kind>(Kind::ALL.iter().map(|k| k.as_str())))]
     pub kind: Option<Kind>,
-    /// Where the data came from (default: the `source` field of the data, else the file name).
+    /// Where the data came from (default: the `source` field of the data, else the file's name, or a shard's dataset's).
     #[arg(long, value_name = "NAME")]
     pub source: Option<String>,
     /// The verifier name for verdicts stored in the rows (`score.imported` in rules).

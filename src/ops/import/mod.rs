@@ -217,8 +217,47 @@ pub fn prompt_hashes(path: &Path) -> Result<Vec<[u8; 32]>, String> {
     Ok(out)
 }
 
-fn file_stem(path: &Path) -> String {
-    path.file_stem().map_or_else(|| "import".into(), |s| s.to_string_lossy().into_owned())
+/// The name a file's samples are given a teacher and source by when the data names none: the
+/// file's name without its extensions, or for a shard of a downloaded dataset
+/// (`OpenR1-Math-220k/data/train-00000-of-00010.parquet`, a Hugging Face cache's
+/// `datasets--open-r1--OpenR1-Math-220k/snapshots/<commit>/data/...`) the dataset's name, so that
+/// its shards are one teacher and one source.
+fn fallback_name(path: &Path) -> String {
+    let plain = crate::ingest::reader::plain_name(path);
+    let stem = plain.file_stem().map_or_else(|| "import".into(), |s| s.to_string_lossy().into_owned());
+    if !is_shard_name(&stem) {
+        return stem;
+    }
+    let folders =
+        path.parent().into_iter().flat_map(Path::ancestors).filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
+    for name in folders {
+        let lower = name.to_lowercase();
+        let bookkeeping = ["data", "default", "snapshots", "main", "train", "test", "validation", "dev", "eval", "val"]
+            .contains(&lower.as_str())
+            || (name.len() == 40 && name.bytes().all(|b| b.is_ascii_hexdigit()));
+        if bookkeeping {
+            continue;
+        }
+        // The Hugging Face cache names a dataset `datasets--<owner>--<name>`.
+        return name.strip_prefix("datasets--").and_then(|n| n.rsplit("--").next()).map_or(name.clone(), str::to_owned);
+    }
+    stem
+}
+
+/// A shard's name: `train-00000-of-00004`, `data-00003-of-00010`, `00000`, `part-0001`, `train`.
+fn is_shard_name(stem: &str) -> bool {
+    let lower = stem.to_lowercase();
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let split = ["train", "test", "validation", "dev", "eval", "val", "data", "part"];
+    if digits(&lower) || split.contains(&lower.as_str()) {
+        return true;
+    }
+    let parts: Vec<&str> = lower.split('-').collect();
+    match parts.as_slice() {
+        [prefix, n] => split.contains(prefix) && digits(n),
+        [prefix, n, "of", m] => digits(n) && digits(m) && !prefix.is_empty(),
+        _ => false,
+    }
 }
 
 async fn import_file(
@@ -250,7 +289,7 @@ async fn import_file(
         teacher: opts.teacher.clone(),
         kind: opts.kind,
         source: opts.source.clone(),
-        fallback_name: file_stem(&check.path),
+        fallback_name: fallback_name(&check.path),
         score_name: opts.score_name.clone(),
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Batch, ImportError>>(BATCHES_AHEAD);
@@ -379,4 +418,27 @@ fn produce(
         }
     }
     let _ = tx.blocking_send(Ok(batch));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shard_is_named_by_its_dataset() {
+        let name = |p: &str| fallback_name(Path::new(p));
+        assert_eq!(name("gens/r1-run3.jsonl"), "r1-run3");
+        assert_eq!(name("gens/r1-run3.jsonl.gz"), "r1-run3");
+        assert_eq!(name("dl/OpenR1-Math-220k/data/train-00000-of-00010.parquet"), "OpenR1-Math-220k");
+        assert_eq!(name("OpenThoughts3-1.2M/data/train-00003-of-00120.parquet"), "OpenThoughts3-1.2M");
+        assert_eq!(
+            name(
+                "/home/u/.cache/huggingface/hub/datasets--open-r1--OpenR1-Math-220k/snapshots/e4e141ec9dea9f8326f4d347be56105859b2bd68/default/train/0000.parquet"
+            ),
+            "OpenR1-Math-220k"
+        );
+        assert_eq!(name("s1K/data/train-00000-of-00001.parquet"), "s1K");
+        assert_eq!(name("AM/am_0.5M.jsonl.zst"), "am_0.5M");
+        assert_eq!(name("train.jsonl"), "train", "no folder to name it by");
+    }
 }

@@ -18,6 +18,34 @@ use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, Parq
 
 use super::reader::{RawRecord, ReadError};
 
+/// Runs `f`, a call into the Parquet decoder, turning a panic into an error. arrow-rs panics on
+/// some damaged pages (`offset + len out of bounds` in its bit-packed levels) where it should
+/// return an error; a damaged download must be an error naming its place, never a crash. The
+/// panic's own report is kept off the terminal while this runs (the hook is the default one
+/// elsewhere).
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    use std::cell::Cell;
+    thread_local! {
+        static DECODING: Cell<bool> = const { Cell::new(false) };
+    }
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !DECODING.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    DECODING.with(|d| d.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    DECODING.with(|d| d.set(false));
+    result.map_err(|payload| {
+        let what = payload.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| payload.downcast_ref::<String>().cloned());
+        format!("the Parquet decoder failed on damaged data ({})", what.unwrap_or_else(|| "no message".into()))
+    })
+}
+
 /// Rows decoded per batch: R1-sized rows are tens of kilobytes, so a batch is a few megabytes.
 const BATCH_ROWS: usize = 256;
 
@@ -91,7 +119,8 @@ impl ParquetRows {
     pub fn open(path: &Path, limit: u64) -> io::Result<Self> {
         let mut file = File::open(path)?;
         check_magic(&mut file)?;
-        let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+        let metadata = guarded(|| ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| e.to_string()))
+            .and_then(|r| r)
             .map_err(|e| invalid(format!("its Parquet footer cannot be read: {e} (a damaged file? fetch it again)")))?;
         let group_rows: Vec<u64> = metadata.metadata().row_groups().iter().map(|g| g.num_rows().max(0) as u64).collect();
         let total_rows = group_rows.iter().sum();
@@ -126,7 +155,10 @@ impl ParquetRows {
 
     fn open_group(&self, group: usize) -> Result<ParquetRecordBatchReader, ArrowError> {
         let builder = self.builder().map_err(|e| ArrowError::IoError(e.to_string(), e))?;
-        builder.with_row_groups(vec![group]).with_batch_size(BATCH_ROWS).build().map_err(|e| ArrowError::ExternalError(Box::new(e)))
+        guarded(|| {
+            builder.with_row_groups(vec![group]).with_batch_size(BATCH_ROWS).build().map_err(|e| ArrowError::ExternalError(Box::new(e)))
+        })
+        .unwrap_or_else(|p| Err(ArrowError::ComputeError(p)))
     }
 
     /// The top-level column a row group fails on, found by reading each column of it alone.
@@ -138,7 +170,7 @@ impl ParquetRows {
             let mask = ProjectionMask::roots(schema, [i]);
             let reader = builder.with_row_groups(vec![group]).with_projection(mask).with_batch_size(BATCH_ROWS).build();
             let fails = match reader {
-                Ok(mut r) => r.any(|b| b.is_err()),
+                Ok(mut r) => guarded(|| r.any(|b| b.is_err())).unwrap_or(true),
                 Err(_) => true,
             };
             fails.then(|| fields[i].name().clone())
@@ -187,13 +219,17 @@ impl ParquetRows {
                 }
             }
             let reader = self.reader.as_mut()?;
-            match reader.next() {
+            let next = match guarded(|| reader.next()) {
+                Ok(next) => next,
+                Err(panicked) => return Some(Err(self.unreadable_group(self.group, &panicked))),
+            };
+            match next {
                 None => {
                     self.reader = None;
                     self.group += 1;
                 }
                 Some(Err(e)) => return Some(Err(self.unreadable_group(self.group, &e))),
-                Some(Ok(batch)) => match Self::encode(&batch) {
+                Some(Ok(batch)) => match guarded(|| Self::encode(&batch)).unwrap_or_else(|p| Err(ArrowError::ComputeError(p))) {
                     Ok(rows) => {
                         self.rows = rows.into_iter();
                         return Some(Ok(()));
@@ -251,6 +287,15 @@ impl Iterator for ParquetRows {
 }
 
 #[cfg(test)]
+mod tests_support {
+    pub use super::tests::{openr1_batch, write};
+
+    pub fn write_sample(path: &std::path::Path, rows: usize, group_rows: usize) {
+        write(path, &openr1_batch(rows), group_rows);
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use arrow_array::builder::{BooleanBuilder, ListBuilder, StringBuilder, StructBuilder};
@@ -260,7 +305,7 @@ mod tests {
     use parquet::file::properties::WriterProperties;
 
     /// OpenR1-Math's shape: strings, `list<string>`, `list<bool>` and `list<struct<content, role>>`.
-    fn openr1_batch(rows: usize) -> RecordBatch {
+    pub fn openr1_batch(rows: usize) -> RecordBatch {
         let problem: ArrayRef = Arc::new(StringArray::from_iter_values((0..rows).map(|i| format!("What is {i}+{i}?"))));
         let mut gens = ListBuilder::new(StringBuilder::new());
         let mut verdicts = ListBuilder::new(BooleanBuilder::new());
@@ -290,7 +335,7 @@ mod tests {
         RecordBatch::try_new(Arc::new(schema), vec![problem, gens, verdicts, messages]).unwrap()
     }
 
-    fn write(path: &Path, batch: &RecordBatch, group_rows: usize) {
+    pub fn write(path: &Path, batch: &RecordBatch, group_rows: usize) {
         let props = WriterProperties::builder()
             .set_max_row_group_row_count(Some(group_rows))
             .set_compression(parquet::basic::Compression::SNAPPY)
@@ -390,5 +435,56 @@ mod tests {
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(errors[0].starts_with("31+30: rows 31-60 cannot be read, column `generations`: "), "{errors:?}");
         assert_eq!(got.iter().filter(|r| r.is_ok()).count(), 60);
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::tests_support::*;
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// Damaged files (bytes overwritten, cut, a range zeroed) are read to the end or refused,
+    /// never a panic or a hang.
+    #[test]
+    fn mutated_files_never_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.parquet");
+        write_sample(&good, 120, 40);
+        let bytes = std::fs::read(&good).unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(18);
+        let path = dir.path().join("m.parquet");
+        let mut outcomes = [0u32; 3];
+        for _ in 0..1000 {
+            let mut m = bytes.clone();
+            match rng.random_range(0..3) {
+                0 => {
+                    for _ in 0..rng.random_range(1..8) {
+                        let i = rng.random_range(0..m.len());
+                        m[i] = rng.random();
+                    }
+                }
+                1 => {
+                    let start = rng.random_range(0..m.len());
+                    let end = (start + rng.random_range(1..64)).min(m.len());
+                    m[start..end].fill(0);
+                }
+                _ => m.truncate(rng.random_range(0..m.len())),
+            }
+            std::fs::write(&path, &m).unwrap();
+            let run = std::panic::catch_unwind(|| match ParquetRows::open(&path, 1 << 20) {
+                Err(_) => 0,
+                Ok(rows) => {
+                    if rows.take(10_000).all(|r| r.is_ok()) {
+                        1
+                    } else {
+                        2
+                    }
+                }
+            });
+            let outcome = run.unwrap_or_else(|_| panic!("a panic reading a damaged file (kept at {})", path.display()));
+            outcomes[outcome] += 1;
+        }
+        assert!(outcomes[0] > 0 && outcomes[1] + outcomes[2] > 0, "{outcomes:?}");
     }
 }

@@ -11,6 +11,7 @@ use crate::domain::UnknownName;
 
 pub mod conversation;
 pub mod kd;
+pub mod parquet;
 pub mod staging;
 
 pub use conversation::{Style, Unfit};

@@ -26,11 +26,11 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use arrow_json::reader::Decoder;
-use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use ::parquet::arrow::ArrowWriter;
 use ::parquet::basic::Compression;
 use ::parquet::file::properties::WriterProperties;
+use arrow_json::reader::Decoder;
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef};
 use serde_json::Value;
 
 /// Rows per row group, at most.
@@ -84,13 +84,12 @@ impl Node {
                         return;
                     }
                     for (key, v) in map {
-                        match fields.iter_mut().find(|(k, _)| k == key) {
-                            Some((_, node)) => node.add(v, false),
-                            None => {
-                                let mut node = Node::Null;
-                                node.add(v, false);
-                                fields.push((key.clone(), node));
-                            }
+                        if let Some((_, node)) = fields.iter_mut().find(|(k, _)| k == key) {
+                            node.add(v, false);
+                        } else {
+                            let mut node = Node::Null;
+                            node.add(v, false);
+                            fields.push((key.clone(), node));
                         }
                     }
                 }
@@ -143,9 +142,10 @@ impl Node {
         if *self == Node::Json {
             // Arrow's canonical JSON extension type, which pyarrow reads as `pa.json_()` and
             // `datasets` as its `Json()` feature.
-            field.with_metadata(
-                [("ARROW:extension:name".to_owned(), "arrow.json".to_owned()), ("ARROW:extension:metadata".to_owned(), String::new())],
-            )
+            field.with_metadata([
+                ("ARROW:extension:name".to_owned(), "arrow.json".to_owned()),
+                ("ARROW:extension:metadata".to_owned(), String::new()),
+            ])
         } else {
             field
         }
@@ -292,18 +292,18 @@ impl<W: Write + Send> ShardWriter<W> {
 
 /// The rows as one batch, or the first row that does not fit the schema and why.
 fn decode(schema: &SchemaRef, rows: &[Value]) -> Result<arrow_array::RecordBatch, (usize, String)> {
-    let whole = decoder(schema).map_err(|e| (0, e.to_string())).and_then(|mut d| {
-        d.serialize(rows).and_then(|()| d.flush()).map_err(|e| (0, e.to_string()))
-    });
+    let whole = decoder(schema)
+        .map_err(|e| (0, e.to_string()))
+        .and_then(|mut d| d.serialize(rows).and_then(|()| d.flush()).map_err(|e| (0, e.to_string())));
     match whole {
         Ok(Some(batch)) => Ok(batch),
         Ok(None) => Ok(arrow_array::RecordBatch::new_empty(schema.clone())),
         Err(_) => {
             // Which row: each alone.
             for (i, row) in rows.iter().enumerate() {
-                let one = decoder(schema).map_err(|e| (i, e.to_string())).and_then(|mut d| {
-                    d.serialize(std::slice::from_ref(row)).and_then(|()| d.flush()).map_err(|e| (i, e.to_string()))
-                });
+                let one = decoder(schema)
+                    .map_err(|e| (i, e.to_string()))
+                    .and_then(|mut d| d.serialize(std::slice::from_ref(row)).and_then(|()| d.flush()).map_err(|e| (i, e.to_string())));
                 one?;
             }
             Err((0, "the rows do not fit the schema together".into()))
@@ -314,8 +314,8 @@ fn decode(schema: &SchemaRef, rows: &[Value]) -> Result<arrow_array::RecordBatch
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::Array;
     use ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use arrow_array::Array;
     use serde_json::json;
 
     fn shape(rows: &[Value]) -> Shape {

@@ -52,10 +52,20 @@ for format in messages prompt-completion sharegpt alpaca openai; do
     where=()
     if [ "$format" = alpaca ]; then where=(--where 'not has_tools'); fi
     "$bin" export --format "$format" --reasoning "$reasoning" --val 0.1 "${where[@]}" --out "$work/$format-$reasoning" > /dev/null
-    exports+=("$work/$format-$reasoning")
+    # Its Parquet twin, which datasets_check.py loads against it row by row: in shards of 150
+    # rows for inline reasoning, one file a part for field.
+    shards=(); if [ "$reasoning" = inline ]; then shards=(--shard-rows 150); fi
+    "$bin" export --format "$format" --reasoning "$reasoning" --val 0.1 "${where[@]}" --container parquet "${shards[@]}" \
+      --out "$work/$format-$reasoning-parquet" > /dev/null
+    exports+=("$work/$format-$reasoning" "$work/$format-$reasoning-parquet")
   done
 done
 # The Qwen teacher's samples: the demo's OpenAI exchange has another vocabulary.
+for container in jsonl parquet; do
+  "$bin" export --format kd --model "$work/student" --where 'teacher = "Qwen2.5-7B-Instruct"' --status pending,accepted --val 0.1 \
+    --container "$container" --shard-rows 40 --out "$work/kd-$container" > /dev/null
+  exports+=("$work/kd-$container")
+done
 "$bin" export --format kd --model "$work/student" --where 'teacher = "Qwen2.5-7B-Instruct"' --status pending,accepted --val 0.1 --out "$work/kd" > /dev/null
 exports+=("$work/kd")
 # Short conversations with tools for the trainer on two CPU cores.

@@ -5,7 +5,9 @@
 //! (a sample never changes sides between exports), the mix by kind or source, the seeded order.
 //! The texts are then streamed a chunk at a time into `.partial` files that are renamed into
 //! place only when complete, with their sha256 in `manifest.json`. The same store and options
-//! give byte-identical files.
+//! give byte-identical files. `--shard-rows` cuts a part into files of at most N lines;
+//! `--container parquet` spools every part's lines while their columns are learnt, then writes
+//! the Parquet shards from the spools (`export::parquet`).
 
 use std::collections::BTreeMap;
 use std::fs::File;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::progress::ImportBar;
 use crate::domain::{LabelType, Status};
-use crate::export::{ExportFormat, ReasoningMode};
+use crate::export::{Container, ExportFormat, ReasoningMode};
 use crate::ops::export::{ExportOptions, export, parse_mix};
 use crate::store::Store;
 
@@ -18,6 +18,19 @@ pub struct ExportArgs {
     /// The directory to write train.jsonl, validation.jsonl and manifest.json into.
     #[arg(long, value_name = "DIR", required_unless_present_any = ["dry_run", "check_template"])]
     pub out: Option<PathBuf>,
+    /// jsonl, or parquet: the same rows as Parquet shards (snappy, row groups of 2000 rows at most)
+    /// named as the Hub names them, train-00000-of-00001.parquet, that
+    /// datasets.load_dataset("parquet", data_files=...) loads with the rows and columns
+    /// load_dataset("json") gives for the JSON Lines. Keys or types that differ between rows (tool
+    /// calls in some messages, arguments of different tools) are a JSON text column there, as
+    /// datasets keeps them (its Json() feature, Arrow's arrow.json); manifest.json names them.
+    #[arg(long, default_value = "jsonl", value_name = "CONTAINER", value_parser = super::one_of::<Container>(Container::ALL.iter().map(|c| c.as_str())))]
+    pub container: Container,
+    /// At most N rows a file, for either container: a part is written as train-00000-of-00003.jsonl
+    /// (or .parquet), train-00001-of-00003... and manifest.json lists the shards with their counts
+    /// and sha256. Without it a part is one file (train.jsonl; train-00000-of-00001.parquet).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub shard_rows: Option<u64>,
     /// Only samples matching this predicate (the rule language).
     #[arg(long = "where", value_name = "EXPR")]
     pub filter: Option<String>,
@@ -94,6 +107,8 @@ pub async fn run(store: &Store, args: ExportArgs) -> anyhow::Result<()> {
         max_tokens: args.max_tokens,
         name: args.name.clone(),
         model: args.model.clone(),
+        container: args.container,
+        shard_rows: args.shard_rows,
     };
     if let Some(dir) = &args.check_template {
         let report = crate::ops::export::check_template(store, &opts, dir, args.max_len).await?;
@@ -142,7 +157,8 @@ pub async fn run(store: &Store, args: ExportArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     for (name, part) in &report.parts {
-        let file = if part.file.is_empty() { String::new() } else { format!("  {}", opts.out.join(&part.file).display()) };
+        let shards = if part.shards.is_empty() { String::new() } else { format!(" ({} shards)", part.shards.len()) };
+        let file = if part.file.is_empty() { String::new() } else { format!("  {}{shards}", opts.out.join(&part.file).display()) };
         super::say!("{name:<11} {:>9} samples {:>12} tokens{file}", part.samples, part.tokens);
     }
     let mix: Vec<String> = report.by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();

@@ -11,6 +11,7 @@ use crate::domain::UnknownName;
 
 pub mod conversation;
 pub mod kd;
+pub mod parquet;
 pub mod staging;
 
 pub use conversation::{Style, Unfit};
@@ -80,6 +81,57 @@ impl FromStr for ExportFormat {
             kind: "export format".into(),
             name: s.to_owned(),
             expected: ExportFormat::ALL.iter().map(|f| f.as_str()).collect(),
+        })
+    }
+}
+
+/// The files an export's rows are written as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Container {
+    /// JSON Lines: one record a line.
+    #[default]
+    Jsonl,
+    /// Parquet (snappy), with the columns `datasets` infers from the JSON Lines (see `parquet`).
+    Parquet,
+}
+
+impl Container {
+    pub const ALL: [Container; 2] = [Container::Jsonl, Container::Parquet];
+
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Container::Jsonl => "jsonl",
+            Container::Parquet => "parquet",
+        }
+    }
+
+    /// The files' extension, which is also the `datasets` loader that reads them.
+    #[must_use]
+    pub fn extension(self) -> &'static str {
+        self.as_str()
+    }
+
+    #[must_use]
+    pub fn is_jsonl(&self) -> bool {
+        *self == Container::Jsonl
+    }
+}
+
+impl fmt::Display for Container {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Container {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Container::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| UnknownName {
+            kind: "container".into(),
+            name: s.to_owned(),
+            expected: Container::ALL.iter().map(|c| c.as_str()).collect(),
         })
     }
 }

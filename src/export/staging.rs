@@ -42,6 +42,12 @@ fn foreign_files(out: &Path) -> Result<Vec<String>, StagingError> {
                 if let Some(f) = part.get("file").and_then(serde_json::Value::as_str) {
                     ours.push(f.to_owned());
                 }
+                // A part in several shards.
+                for shard in part.get("shards").and_then(serde_json::Value::as_array).into_iter().flatten() {
+                    if let Some(f) = shard.get("file").and_then(serde_json::Value::as_str) {
+                        ours.push(f.to_owned());
+                    }
+                }
             }
         }
         // Not a retort export: only an empty directory may be taken.

@@ -49,6 +49,8 @@ pub async fn export_bench(args: &ExportBenchArgs) -> anyhow::Result<()> {
             max_tokens: None,
             name: "bench".into(),
             model: None,
+            container: crate::export::Container::Jsonl,
+            shard_rows: None,
         };
         reset_peak_rss();
         let anon = AnonPeak::start();

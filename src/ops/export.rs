@@ -5,7 +5,9 @@
 //! (a sample never changes sides between exports), the mix by kind or source, the seeded order.
 //! The texts are then streamed a chunk at a time into `.partial` files that are renamed into
 //! place only when complete, with their sha256 in `manifest.json`. The same store and options
-//! give byte-identical files.
+//! give byte-identical files. `--shard-rows` cuts a part into files of at most N lines;
+//! `--container parquet` spools every part's lines while their columns are learnt, then writes
+//! the Parquet shards from the spools (`export::parquet`).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -17,7 +19,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::domain::{LabelType, Status};
-use crate::export::{ExportFormat, ExportSample, ReasoningMode, dataset_info, record};
+use crate::export::parquet::{ParquetError, Shape, ShardWriter};
+use crate::export::{Container, ExportFormat, ExportSample, ReasoningMode, dataset_info, record};
 use crate::rules::Expr;
 use crate::store::exports::{self as stored, Selecting, TextReader};
 use crate::store::{self, Store};
@@ -56,6 +59,14 @@ pub struct ExportOptions {
     /// on those tokens.
     #[serde(skip)]
     pub model: Option<PathBuf>,
+    /// JSON Lines or Parquet files (not in the manifest's options when JSON Lines, as before
+    /// there was a choice).
+    #[serde(skip_serializing_if = "Container::is_jsonl")]
+    pub container: Container,
+    /// At most this many rows a file: a part is written as `train-00000-of-00003.jsonl` (or
+    /// `.parquet`) and so on. Without it a part is one file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard_rows: Option<u64>,
 }
 
 /// Parses `--mix`: `reasoning=3,general=1` by kind, or `source:NAME=W,...` by source.
@@ -80,13 +91,48 @@ pub fn parse_mix(text: &str) -> Result<Vec<(MixKey, f64)>, String> {
         .collect()
 }
 
-/// One written file.
+/// One written part (`train`, `validation`).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PartReport {
+    /// The part's file; when it is in several shards, the pattern that names them
+    /// (`train-*.parquet`, as `datasets`' `data_files` takes it).
+    pub file: String,
+    pub samples: u64,
+    pub tokens: u64,
+    /// The file's sha256 (none for a dry run or for a part in several shards: see `shards`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sha256: String,
+    /// The files of a part in several shards, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardReport>,
+}
+
+/// One file of a part in several shards.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ShardReport {
     pub file: String,
     pub samples: u64,
     pub tokens: u64,
     pub sha256: String,
+}
+
+impl PartReport {
+    /// A part in these files (one or several).
+    fn of(name: &str, container: Container, mut shards: Vec<ShardReport>) -> Self {
+        let samples = shards.iter().map(|s| s.samples).sum();
+        let tokens = shards.iter().map(|s| s.tokens).sum();
+        if shards.len() == 1 {
+            let one = shards.remove(0);
+            return Self { file: one.file, samples, tokens, sha256: one.sha256, shards };
+        }
+        Self { file: format!("{name}-*.{}", container.extension()), samples, tokens, sha256: String::new(), shards }
+    }
+
+    /// The files the part is written in, in order.
+    #[must_use]
+    pub fn files(&self) -> Vec<&str> {
+        if self.shards.is_empty() { vec![self.file.as_str()] } else { self.shards.iter().map(|s| s.file.as_str()).collect() }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -282,23 +328,205 @@ fn io_error(path: &Path, e: &std::io::Error) -> ExportError {
     ExportError::Io { path: path.to_owned(), message: e.to_string() }
 }
 
-/// Writes one part to `.<file>.partial` in `dir`, then renames it into place. A part that fails
-/// (a full disk, a store that cannot be read) or is cancelled leaves no partial file behind.
+/// Where a part's records go as they are made.
+trait LineSink {
+    fn line(&mut self, id: i64, tokens: u64, rec: &Value) -> Result<(), ExportError>;
+}
+
+/// The JSON Lines files of a part, at most `shard_rows` lines each, written to `.partial`
+/// names and renamed to their own (`train.jsonl`, or `train-00000-of-00003.jsonl` with shards)
+/// once the part is done and their number known. Those of a part that fails (a full disk, a
+/// store that cannot be read) or is cancelled are removed.
+struct JsonlShards<'a> {
+    dir: &'a Path,
+    part: &'a str,
+    shard_rows: Option<u64>,
+    open: Option<(HashingWriter, PathBuf, ShardReport)>,
+    /// The finished shards: their partial paths and reports.
+    done: Vec<(PathBuf, ShardReport)>,
+}
+
+impl<'a> JsonlShards<'a> {
+    fn new(dir: &'a Path, part: &'a str, shard_rows: Option<u64>) -> Self {
+        Self { dir, part, shard_rows, open: None, done: Vec::new() }
+    }
+
+    fn close(&mut self) -> Result<(), ExportError> {
+        if let Some((out, partial, mut shard)) = self.open.take() {
+            let sha = out.finish().map_err(|e| io_error(&partial, &e))?;
+            shard.sha256 = hex::encode(sha);
+            self.done.push((partial, shard));
+        }
+        Ok(())
+    }
+
+    fn open(&mut self) -> Result<(), ExportError> {
+        let partial = self.dir.join(format!(".{}-{:05}.jsonl.partial", self.part, self.done.len()));
+        let f = File::create(&partial).map_err(|e| io_error(&partial, &e))?;
+        let shard = ShardReport { file: String::new(), samples: 0, tokens: 0, sha256: String::new() };
+        self.open = Some((HashingWriter::new(f), partial, shard));
+        Ok(())
+    }
+
+    /// Puts the files in place under their names: the part's shards, in order.
+    fn finish(mut self) -> Result<Vec<ShardReport>, ExportError> {
+        if self.open.is_none() && self.done.is_empty() {
+            // An empty part is an empty file, as it always was.
+            self.open()?;
+        }
+        self.close()?;
+        let n = self.done.len();
+        let mut shards = Vec::with_capacity(n);
+        for (i, (partial, mut shard)) in std::mem::take(&mut self.done).into_iter().enumerate() {
+            shard.file = match self.shard_rows {
+                None => format!("{}.jsonl", self.part),
+                Some(_) => shard_name(self.part, i, n, Container::Jsonl),
+            };
+            let path = self.dir.join(&shard.file);
+            if let Err(e) = std::fs::rename(&partial, &path) {
+                let _ = std::fs::remove_file(&partial);
+                return Err(io_error(&path, &e));
+            }
+            shards.push(shard);
+        }
+        Ok(shards)
+    }
+}
+
+impl Drop for JsonlShards<'_> {
+    fn drop(&mut self) {
+        if let Some((out, partial, _)) = self.open.take() {
+            drop(out.finish());
+            let _ = std::fs::remove_file(partial);
+        }
+        for (partial, _) in &self.done {
+            let _ = std::fs::remove_file(partial);
+        }
+    }
+}
+
+impl LineSink for JsonlShards<'_> {
+    fn line(&mut self, _id: i64, tokens: u64, rec: &Value) -> Result<(), ExportError> {
+        let full = match &self.open {
+            Some((_, _, shard)) => self.shard_rows.is_some_and(|n| shard.samples >= n),
+            None => true,
+        };
+        if full {
+            self.close()?;
+            self.open()?;
+        }
+        let Some((out, partial, shard)) = self.open.as_mut() else { unreachable!("a shard was just opened") };
+        serde_json::to_writer(&mut *out, rec).map_err(|e| io_error(partial, &e.into()))?;
+        out.write_all(b"\n").map_err(|e| io_error(partial, &e))?;
+        shard.samples += 1;
+        shard.tokens += tokens;
+        Ok(())
+    }
+}
+
+/// `train-00000-of-00003.parquet`: a shard's name as the Hub names them (and as `datasets` finds
+/// a split's files in a directory).
+fn shard_name(part: &str, i: usize, n: usize, container: Container) -> String {
+    format!("{part}-{i:05}-of-{n:05}.{}", container.extension())
+}
+
+/// The `(sample id, tokens)` of each spooled line, in order.
+type SpooledRows = Vec<(i64, u64)>;
+
+/// A Parquet export's part as JSON Lines in a hidden file of the staging directory, read back
+/// once every part has been seen: the columns are those of every row of the export. The
+/// `(id, tokens)` of each line, to name a row and count a shard's tokens.
+struct Spool<'a> {
+    out: std::io::BufWriter<File>,
+    path: PathBuf,
+    shape: &'a mut Shape,
+    rows: SpooledRows,
+}
+
+impl<'a> Spool<'a> {
+    fn new(dir: &Path, part: &str, shape: &'a mut Shape) -> Result<Self, ExportError> {
+        let path = dir.join(format!(".{part}.spool.partial"));
+        let f = File::create(&path).map_err(|e| io_error(&path, &e))?;
+        Ok(Self { out: std::io::BufWriter::with_capacity(CHUNK, f), path, shape, rows: Vec::new() })
+    }
+
+    /// The spool's path and rows, written out.
+    fn finish(self) -> Result<(PathBuf, SpooledRows), ExportError> {
+        let Spool { out, path, rows, .. } = self;
+        out.into_inner().map_err(|e| io_error(&path, e.error()))?;
+        Ok((path, rows))
+    }
+}
+
+impl LineSink for Spool<'_> {
+    fn line(&mut self, id: i64, tokens: u64, rec: &Value) -> Result<(), ExportError> {
+        self.shape.add(rec);
+        serde_json::to_writer(&mut self.out, rec).map_err(|e| io_error(&self.path, &e.into()))?;
+        self.out.write_all(b"\n").map_err(|e| io_error(&self.path, &e))?;
+        self.rows.push((id, tokens));
+        Ok(())
+    }
+}
+
+/// A spooled part as Parquet shards of at most `shard_rows` rows (one without), each written to
+/// a `.partial` name and renamed when whole. The spool is removed.
+fn parquet_part(
+    dir: &Path,
+    part: &str,
+    (spool, rows): (&Path, &[(i64, u64)]),
+    shape: &Shape,
+    shard_rows: Option<u64>,
+) -> Result<Vec<ShardReport>, ExportError> {
+    use std::io::BufRead;
+    let _spool_gone = RemoveOnDrop(Some(spool));
+    let per_shard = shard_rows.map_or(rows.len().max(1), |n| usize::try_from(n).unwrap_or(usize::MAX));
+    let n = rows.len().div_ceil(per_shard).max(1);
+    let mut lines = std::io::BufReader::with_capacity(CHUNK, File::open(spool).map_err(|e| io_error(spool, &e))?).lines();
+    let mut shards = Vec::with_capacity(n);
+    for i in 0..n {
+        let file = shard_name(part, i, n, Container::Parquet);
+        let path = dir.join(&file);
+        let partial = dir.join(format!(".{file}.partial"));
+        let mut unfinished = RemoveOnDrop(Some(&partial));
+        let f = File::create(&partial).map_err(|e| io_error(&partial, &e))?;
+        let start = i * per_shard;
+        let mine = &rows[start.min(rows.len())..(start + per_shard).min(rows.len())];
+        let refuse = |e: ParquetError| match e {
+            ParquetError::Row { row, message } => {
+                let (id, _) = mine.get(row).copied().unwrap_or_default();
+                ExportError::Usage(format!(
+                    "{file}: sample #{id} (row {} of {part}) does not fit the Parquet columns: {message}. --container jsonl \
+                     writes it",
+                    start + row + 1
+                ))
+            }
+            ParquetError::Write(message) => ExportError::Io { path: partial.clone(), message },
+        };
+        let mut writer = ShardWriter::new(HashingWriter::new(f), shape).map_err(refuse)?;
+        for _ in mine {
+            let line =
+                lines.next().unwrap_or_else(|| Err(std::io::Error::other("the spool ended early"))).map_err(|e| io_error(spool, &e))?;
+            let row: Value = serde_json::from_str(&line).map_err(|e| io_error(spool, &e.into()))?;
+            writer.write(row).map_err(refuse)?;
+        }
+        let sha = writer.finish().map_err(refuse)?.finish().map_err(|e| io_error(&partial, &e))?;
+        std::fs::rename(&partial, &path).map_err(|e| io_error(&path, &e))?;
+        unfinished.0 = None;
+        shards.push(ShardReport { file, samples: mine.len() as u64, tokens: mine.iter().map(|(_, t)| t).sum(), sha256: hex::encode(sha) });
+    }
+    Ok(shards)
+}
+
+/// Makes one part's records and hands them to `sink`, the texts read a chunk at a time.
 async fn write_part(
     store: &Store,
     opts: &ExportOptions,
-    (dir, file): (&Path, &str),
     part: &[Candidate],
     student: Option<&crate::train::data::Encoder>,
+    sink: &mut (dyn LineSink + Send),
     written: &mut Written,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<PartReport, ExportError> {
-    let path = dir.join(file);
-    let partial = dir.join(format!(".{file}.partial"));
-    let mut unfinished = RemoveOnDrop(Some(&partial));
-    let partial = partial.as_path();
-    let f = File::create(partial).map_err(|e| io_error(partial, &e))?;
-    let mut out = HashingWriter::new(f);
+) -> Result<(), ExportError> {
     let tokens_of: std::collections::HashMap<i64, u64> = part.iter().map(|c| (c.id, c.tokens as u64)).collect();
     written.samples = part.len() as u64;
     written.tokens = part.iter().map(|c| c.tokens as u64).sum::<u64>();
@@ -354,15 +582,11 @@ async fn write_part(
                     soft.temperatures.insert(t.to_string());
                 }
             }
-            serde_json::to_writer(&mut out, &rec).map_err(|e| io_error(partial, &e.into()))?;
-            out.write_all(b"\n").map_err(|e| io_error(partial, &e))?;
+            sink.line(id, tokens_of.get(&id).copied().unwrap_or(0), &rec)?;
         }
     }
     let _ = reader.await;
-    let sha256 = out.finish().map_err(|e| io_error(partial, &e))?;
-    std::fs::rename(partial, &path).map_err(|e| io_error(&path, &e))?;
-    unfinished.0 = None;
-    Ok(PartReport { file: file.to_owned(), samples: written.samples, tokens: written.tokens, sha256: hex::encode(sha256) })
+    Ok(())
 }
 
 /// Why a kd line's soft labels could not be placed on the student's tokens.
@@ -573,6 +797,7 @@ pub async fn export(
                     samples: part.len() as u64,
                     tokens: part.iter().map(|c| c.tokens as u64).sum(),
                     sha256: String::new(),
+                    shards: Vec::new(),
                 },
             );
         }
@@ -605,14 +830,28 @@ pub async fn export(
     let mut soft = SoftSummary::default();
     let mut done_before = 0u64;
     let mut left_out_ids = std::collections::HashSet::new();
+    // Parquet: every part spooled first, so that the columns are those of every row.
+    let mut shape = Shape::default();
+    let mut spools: Vec<(&str, PathBuf, SpooledRows)> = Vec::new();
     for (name, part) in &parts {
-        let file = format!("{name}.jsonl");
         let sink = |done: u64| progress(done_before + done, report.samples);
         let mut written = Written::default();
-        let written_part = write_part(store, opts, (&dir, &file), part, student.as_ref(), &mut written, &sink).await?;
-        report.samples -= part.len() as u64 - written_part.samples;
-        report.tokens -= part.iter().map(|c| c.tokens as u64).sum::<u64>() - written_part.tokens;
-        report.parts.insert((*name).to_owned(), written_part);
+        match opts.container {
+            Container::Jsonl => {
+                let mut files = JsonlShards::new(&dir, name, opts.shard_rows);
+                write_part(store, opts, part, student.as_ref(), &mut files, &mut written, &sink).await?;
+                report.parts.insert((*name).to_owned(), PartReport::of(name, opts.container, files.finish()?));
+            }
+            Container::Parquet => {
+                // A failure leaves the spools in the staging directory, which goes with them.
+                let mut spool = Spool::new(&dir, name, &mut shape)?;
+                write_part(store, opts, part, student.as_ref(), &mut spool, &mut written, &sink).await?;
+                let (path, rows) = spool.finish()?;
+                spools.push((name, path, rows));
+            }
+        }
+        report.samples -= part.len() as u64 - written.samples;
+        report.tokens -= part.iter().map(|c| c.tokens as u64).sum::<u64>() - written.tokens;
         for (why, found) in written.left_out {
             report.left_out.entry(why).or_default().merge(found);
         }
@@ -637,10 +876,14 @@ pub async fn export(
     if report.samples == 0 {
         return Err(ExportError::Usage(format!("nothing to export: {}", left_out_summary(&report.left_out))));
     }
+    for (name, spool, rows) in &spools {
+        let shards = parquet_part(&dir, name, (spool, rows), &shape, opts.shard_rows)?;
+        report.parts.insert((*name).to_owned(), PartReport::of(name, opts.container, shards));
+    }
     if matches!(opts.format, ExportFormat::Sharegpt | ExportFormat::Alpaca) {
-        let files: Vec<(&str, String)> = parts.iter().map(|(n, _)| (*n, format!("{n}.jsonl"))).collect();
-        let files: Vec<(&str, &str)> = files.iter().map(|(n, f)| (*n, f.as_str())).collect();
-        write_json(&dir, "dataset_info.json", &dataset_info(&opts.name, opts.format, &files))?;
+        let entries = info_entries(&parts, &report.parts);
+        let entries: Vec<(&str, &str)> = entries.iter().map(|(n, f)| (n.as_str(), *f)).collect();
+        write_json(&dir, "dataset_info.json", &dataset_info(&opts.name, opts.format, &entries))?;
     }
     let manifest = json!({
         "retort_version": env!("CARGO_PKG_VERSION"),
@@ -655,9 +898,17 @@ pub async fn export(
         "parts": report.parts,
         "left_out": report.left_out,
         "cut_off_reasoning": report.cut_off_reasoning,
-        "train_with": train_with(opts),
+        "train_with": train_with(opts, &parts, &report.parts),
     });
     let mut manifest = manifest;
+    if opts.container == Container::Parquet {
+        manifest["parquet"] = json!({
+            "compression": "snappy",
+            "row_group_rows": crate::export::parquet::ROW_GROUP_ROWS,
+            // Where keys or types differ between rows, as `datasets` keeps them: arrow.json, its Json().
+            "json_columns": shape.json_paths(),
+        });
+    }
     if opts.format == ExportFormat::Kd {
         manifest["soft_labels"] = json!({
             "top_k": soft.k,
@@ -666,7 +917,7 @@ pub async fn export(
             "teacher_rows": soft.teacher_rows,
             "layout": "row t is the distribution over the student's token t+1; rows right-aligned to the tokenized conversation (axolotl's KD loader)",
         });
-        manifest["train_with"]["axolotl"] = axolotl_entry(&parts, &soft);
+        manifest["train_with"]["axolotl"] = axolotl_entry(&parts, &report.parts, opts.container, &soft);
     }
     write_json(&dir, "manifest.json", &manifest)?;
     staging.place()?;
@@ -688,8 +939,30 @@ pub async fn export(
     Ok(report)
 }
 
+/// The `dataset_info.json` entries of the parts (after `--name`): `train` for a part in one
+/// file, `train_00000`, `train_00001`... for one in several (LLaMA-Factory reads one file, or
+/// every file of a directory in no set order, per entry; `--dataset a,b,c` concatenates them in
+/// order).
+fn info_entries<'a>(parts: &[(&str, &[Candidate])], written: &'a BTreeMap<String, PartReport>) -> Vec<(String, &'a str)> {
+    let mut out = Vec::new();
+    for (name, _) in parts {
+        let Some(part) = written.get(*name) else { continue };
+        let files = part.files();
+        if files.len() == 1 {
+            out.push(((*name).to_owned(), files[0]));
+        } else {
+            out.extend(files.into_iter().enumerate().map(|(i, f)| (format!("{name}_{i:05}"), f)));
+        }
+    }
+    out
+}
+
 /// How the usual trainers take this export, written into the manifest.
-fn train_with(opts: &ExportOptions) -> Value {
+fn train_with(opts: &ExportOptions, parts: &[(&str, &[Candidate])], written: &BTreeMap<String, PartReport>) -> Value {
+    let default_layout = opts.container == Container::Jsonl && opts.shard_rows.is_none();
+    if !default_layout {
+        return train_with_files(opts, parts, written);
+    }
     match opts.format {
         ExportFormat::Kd => json!({
             "retort": "retort train --model STUDENT --data <this directory>",
@@ -707,9 +980,52 @@ fn train_with(opts: &ExportOptions) -> Value {
     }
 }
 
-/// The axolotl config that trains on a kd export: its KD plugin and one dataset entry per part,
-/// with the temperature the log-probs were sampled at (axolotl reads it per dataset).
-fn axolotl_entry(parts: &[(&str, &[Candidate])], soft: &SoftSummary) -> Value {
+/// `train_with` for shards or Parquet: the same trainers, given the files as they are named.
+fn train_with_files(opts: &ExportOptions, parts: &[(&str, &[Candidate])], written: &BTreeMap<String, PartReport>) -> Value {
+    let loader = opts.container.as_str();
+    let train = written.get("train").map_or_else(|| "train.jsonl".to_owned(), |p| p.file.clone());
+    let data_files: Vec<String> = written.iter().map(|(name, p)| format!("'{name}': '{}'", p.file)).collect();
+    let load = format!("datasets.load_dataset('{loader}', data_files={{{}}})", data_files.join(", "));
+    let axolotl_paths: Vec<String> = written
+        .get("train")
+        .map(|p| p.files())
+        .unwrap_or_default()
+        .iter()
+        .map(|f| format!("{{path: {f}, ds_type: {loader}, type: chat_template, field_messages: messages}}"))
+        .collect();
+    match opts.format {
+        ExportFormat::Kd => json!({"retort": "retort train --model STUDENT --data <this directory>"}),
+        ExportFormat::Messages | ExportFormat::PromptCompletion => json!({
+            "trl": format!("{load} (TRL's SFTTrainer takes the dataset it returns)"),
+            "axolotl": format!("datasets: [{}]", axolotl_paths.join(", ")),
+        }),
+        ExportFormat::Openai => json!({
+            "openai": if opts.container == Container::Jsonl {
+                format!("upload each of the {train} files: openai api files.create -f FILE -p fine-tune")
+            } else {
+                "OpenAI's fine-tuning takes JSON Lines: export with --container jsonl to upload; this Parquet is for datasets ({load})".to_owned()
+            },
+        }),
+        ExportFormat::Sharegpt | ExportFormat::Alpaca => {
+            let names: Vec<String> = info_entries(parts, written)
+                .into_iter()
+                .filter(|(n, _)| n.starts_with("train"))
+                .map(|(n, _)| format!("{}_{n}", opts.name))
+                .collect();
+            json!({"llamafactory": format!("llamafactory-cli train ... --dataset_dir <this directory> --dataset {}", names.join(","))})
+        }
+    }
+}
+
+/// The axolotl config that trains on a kd export: its KD plugin and one dataset entry per file
+/// (per part, or per shard), with the temperature the log-probs were sampled at (axolotl reads it
+/// per dataset).
+fn axolotl_entry(
+    parts: &[(&str, &[Candidate])],
+    written: &BTreeMap<String, PartReport>,
+    container: Container,
+    soft: &SoftSummary,
+) -> Value {
     let temperature: f64 = match soft.temperatures.iter().collect::<Vec<_>>()[..] {
         [one] => one.parse().unwrap_or(1.0),
         _ => 1.0,
@@ -718,14 +1034,20 @@ fn axolotl_entry(parts: &[(&str, &[Candidate])], soft: &SoftSummary) -> Value {
         "plugins": ["axolotl.integrations.kd.KDPlugin"],
         "kd_trainer": true,
         "kd_temperature": 1.0,
-        "datasets": parts.iter().map(|(name, _)| json!({
-            // Relative to the export's directory: the manifest is the same wherever it is written.
-            "path": format!("{name}.jsonl"),
-            "type": "axolotl.integrations.kd.chat_template",
-            "field_messages": "messages",
-            "logprobs_field": "logprobs",
-            "temperature": temperature,
-        })).collect::<Vec<_>>(),
+        "datasets": parts.iter().flat_map(|(name, _)| written.get(*name).map(PartReport::files).unwrap_or_default()).map(|file| {
+            let mut entry = json!({
+                // Relative to the export's directory: the manifest is the same wherever it is written.
+                "path": file,
+                "type": "axolotl.integrations.kd.chat_template",
+                "field_messages": "messages",
+                "logprobs_field": "logprobs",
+                "temperature": temperature,
+            });
+            if container == Container::Parquet {
+                entry["ds_type"] = json!("parquet");
+            }
+            entry
+        }).collect::<Vec<_>>(),
     });
     if soft.temperatures.len() > 1 {
         entry["note"] = json!(format!(

@@ -107,6 +107,8 @@ impl ExportForm {
             max_tokens: None,
             name: "retort".into(),
             model: None,
+            container: crate::export::Container::Jsonl,
+            shard_rows: None,
         })
     }
 }

@@ -42,7 +42,12 @@ def check(model_dir, export_dir, name, entry, out_dir):
     }
     model_args, data_args, training_args, _, _ = get_train_args(args)
     path = os.path.join(export_dir, entry["file_name"])
-    lines = [json.loads(x) for x in open(path, encoding="utf-8") if x.strip()]
+    if path.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        lines = pq.read_table(path).to_pylist()
+    else:
+        lines = [json.loads(x) for x in open(path, encoding="utf-8") if x.strip()]
     aligned = _get_merged_dataset([name], model_args, data_args, training_args, "sft")
     problems = []
     if len(aligned) != len(lines):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What retort writes, read by its consumers' own code (run by .ci/run after `cargo test`):
 #   transformers  every chat template in TRL's wheel renders as apply_chat_template renders it
-#   datasets      every export part loads, with the manifest's counts and hashes
+#   datasets      every export part loads, with the manifest's counts and hashes; every Parquet
+#                 twin loads with the JSON Lines' columns, features and rows
 #   LLaMA-Factory get_dataset converts and tokenizes every sharegpt and alpaca row
 #   TRL           SFTTrainer trains on messages (assistant_only_loss) and prompt-completion
 #                 (completion_only_loss) with tools
@@ -53,24 +54,38 @@ for format in messages prompt-completion sharegpt alpaca openai; do
     where=()
     if [ "$format" = alpaca ]; then where=(--where 'not has_tools'); fi
     "$bin" export --format "$format" --reasoning "$reasoning" --val 0.1 "${where[@]}" --out "$work/$format-$reasoning" > /dev/null
-    exports+=("$work/$format-$reasoning")
+    # Its Parquet twin, which datasets_check.py loads against it row by row: in shards of 150
+    # rows for inline reasoning, one file a part for field.
+    shards=(); if [ "$reasoning" = inline ]; then shards=(--shard-rows 150); fi
+    "$bin" export --format "$format" --reasoning "$reasoning" --val 0.1 "${where[@]}" --container parquet "${shards[@]}" \
+      --out "$work/$format-$reasoning-parquet" > /dev/null
+    exports+=("$work/$format-$reasoning" "$work/$format-$reasoning-parquet")
   done
 done
 # The Qwen teacher's samples: the demo's OpenAI exchange has another vocabulary.
+for container in jsonl parquet; do
+  "$bin" export --format kd --model "$work/student" --where 'teacher = "Qwen2.5-7B-Instruct"' --status pending,accepted --val 0.1 \
+    --container "$container" --shard-rows 16 --out "$work/kd-$container" > /dev/null
+  exports+=("$work/kd-$container")
+done
 "$bin" export --format kd --model "$work/student" --where 'teacher = "Qwen2.5-7B-Instruct"' --status pending,accepted --val 0.1 --out "$work/kd" > /dev/null
 exports+=("$work/kd")
 # Short conversations with tools for the trainer on two CPU cores.
 small='has_tools or teacher = "templates" or (kind = general and tokens < 300)'
 for format in messages prompt-completion; do
   "$bin" export --format "$format" --where "$small" --max-samples 120 --out "$work/small-$format" > /dev/null
+  "$bin" export --format "$format" --where "$small" --max-samples 120 --container parquet --shard-rows 50 \
+    --out "$work/small-$format-parquet" > /dev/null
 done
 
 echo "-- datasets: every part"
 quiet datasets "$hf" "$here/datasets_check.py" "${exports[@]}"
 echo "-- LLaMA-Factory: get_dataset"
-quiet llamafactory "$lf" "$here/llamafactory_check.py" "$work/student" "$work/sharegpt-inline" "$work/alpaca-inline"
+quiet llamafactory "$lf" "$here/llamafactory_check.py" "$work/student" "$work/sharegpt-inline" "$work/alpaca-inline" \
+  "$work/sharegpt-inline-parquet" "$work/alpaca-inline-parquet"
 echo "-- TRL: SFTTrainer"
 quiet trl "$hf" "$here/trl_check.py" "$work/qwen" "$work/small-messages" "$work/small-prompt-completion"
+quiet trl-parquet "$hf" "$here/trl_check.py" "$work/qwen" "$work/small-messages-parquet" "$work/small-prompt-completion-parquet"
 echo "-- OpenAI: the fine-tuning schema"
 quiet openai "$hf" "$here/openai_check.py" "$work/openai-inline"
 echo "-- axolotl: the KD loader"

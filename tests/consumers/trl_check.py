@@ -5,10 +5,11 @@
 
 A tiny random Qwen2 model is made with the real Qwen tokenizer (make_qwen_tokenizer.py) and TRL's
 own Qwen2.5 training template (`{% generation %}` blocks). For each export, `datasets` loads
-train.jsonl as TRL's docs load JSON; TRL must see it as conversational; SFTTrainer tokenizes it
-with the tools of each line (messages: `assistant_only_loss=True`; prompt-completion:
-`completion_only_loss=True`), keeps every row with tokens to learn from, and trains 2 steps on
-the CPU with a finite loss. Exits 1 otherwise.
+train.jsonl as TRL's docs load JSON (a `--container parquet` export's train shards with the
+parquet loader); TRL must see it as conversational; SFTTrainer tokenizes it with the tools of
+each line (messages: `assistant_only_loss=True`; prompt-completion: `completion_only_loss=True`),
+keeps every row with tokens to learn from, and trains 2 steps on the CPU with a finite loss.
+Exits 1 otherwise.
 """
 
 import json
@@ -48,9 +49,16 @@ def tiny_model(tokenizer_dir, out):
 
 
 def check(model_dir, tok, export_dir, loss, work):
-    path = os.path.join(export_dir, "train.jsonl")
-    dataset = load_dataset("json", data_files=path, split="train")
-    lines = [json.loads(x) for x in open(path, encoding="utf-8") if x.strip()]
+    # The train part's files as the manifest names them: train.jsonl, or Parquet shards.
+    manifest = json.load(open(os.path.join(export_dir, "manifest.json")))
+    part = manifest["parts"]["train"]
+    paths = [os.path.join(export_dir, f["file"]) for f in part.get("shards") or [part]]
+    container = manifest["options"].get("container", "jsonl")
+    dataset = load_dataset("json" if container == "jsonl" else container, data_files=paths, split="train")
+    if container == "jsonl":
+        lines = [json.loads(x) for path in paths for x in open(path, encoding="utf-8") if x.strip()]
+    else:
+        lines = dataset.to_list()
     problems = []
     if not is_conversational(dataset[0]):
         problems.append("TRL does not see the rows as conversational")

@@ -67,7 +67,7 @@ pub async fn after_import(
         match spawn_background(exe, store.path()) {
             Ok(pid) => return Ok(Indexed::Background { pid, pending }),
             Err(e) => {
-                failed = Some(format!("cannot start the background indexer {} ({e}): the index was built in the command", exe.display()))
+                failed = Some(format!("cannot start the background indexer {} ({e}): the index was built in the command", exe.display()));
             }
         }
     }

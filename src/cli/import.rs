@@ -8,10 +8,12 @@ use super::ImportArgs;
 use super::progress::ImportBar;
 use crate::ingest::scores::check_verifier_name;
 use crate::ops::import::{FileReport, ImportOptions, gather, import};
+use crate::ops::index::{self, Indexed};
 use crate::store::Store;
 
 pub async fn run(store: &Store, args: ImportArgs) -> anyhow::Result<()> {
     check_verifier_name(&args.score_name).map_err(|e| anyhow::anyhow!("--score-name: {e}"))?;
+    let index_when = args.index;
     let opts = ImportOptions {
         format: args.format,
         teacher: args.teacher,
@@ -21,7 +23,8 @@ pub async fn run(store: &Store, args: ImportArgs) -> anyhow::Result<()> {
         tokenizer: args.tokenizer,
         skip_bad: args.skip_bad,
         max_record_bytes: args.max_record_mb.saturating_mul(1 << 20),
-        defer_index: false,
+        // Built below, as `--index` says.
+        defer_index: true,
     };
     let (files, skipped) = gather(&args.files, &opts)?;
     for s in skipped.iter().take(SKIPPED_SHOWN) {
@@ -32,13 +35,34 @@ pub async fn run(store: &Store, args: ImportArgs) -> anyhow::Result<()> {
     }
     let bar = ImportBar::new();
     let started = std::time::Instant::now();
-    let result = import(store, &files, &opts, &|p| bar.update(p)).await;
+    let result = match import(store, &files, &opts, &|p| bar.update(p)).await {
+        Ok(reports) => {
+            // The background indexer is this binary's `index` command.
+            let exe = std::env::current_exe().ok();
+            index::after_import(store, index_when, exe.as_deref(), &|p| bar.update(p))
+                .await
+                .map(|indexed| (reports, indexed))
+                .map_err(Into::into)
+        }
+        Err(e) => Err(anyhow::Error::from(e)),
+    };
     bar.finish();
-    let reports = result?;
+    let (reports, indexed) = result?;
     if args.json {
         println!("{}", super::json::pretty(&reports).context("writing the report")?);
     } else {
         print!("{}", crate::tui::text::terminal_safe(&summary(&reports, started.elapsed())));
+    }
+    match indexed {
+        Indexed::Done(None) => {}
+        Indexed::Done(Some(why)) => super::note!("note: {why}"),
+        Indexed::Background { pid, pending } => super::note!(
+            "note: the full-text index of {pending} samples is being built in the background (process {pid}): search finds \
+             what it has indexed so far, and `retort stats` says how many are left"
+        ),
+        Indexed::Left { pending } => {
+            super::note!("note: {pending} samples are not in the full-text index yet: `retort index` builds it");
+        }
     }
     for r in reports.iter().filter(|r| !r.already_imported) {
         for w in r.media.warnings() {

@@ -29,6 +29,7 @@ mod edit;
 mod export;
 mod generate;
 mod import;
+mod index;
 mod json;
 mod progress;
 mod rules;
@@ -132,6 +133,13 @@ pub enum Command {
     /// Import teacher data: JSONL or JSON files in any supported format, detected per file.
     #[command(long_about = IMPORT_HELP)]
     Import(ImportArgs),
+    /// Build the full-text index of the samples not yet in it: what an import of many samples
+    /// leaves to a background process, or resumes one that was stopped.
+    Index {
+        /// Print nothing (the background indexer an import starts).
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Report what the store holds: counts, pass rates, token lengths.
     Stats {
         /// Print one JSON object instead of tables.
@@ -338,6 +346,10 @@ pub struct ImportArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// When to build the full-text index of what was added: auto (before returning when at
+    /// most 100k samples wait, else in a background process), now, background, later.
+    #[arg(long, value_enum, default_value_t, value_name = "WHEN")]
+    pub index: crate::ops::index::IndexWhen,
 }
 
 /// The CPU threads a command asks for (`train --threads`, `bench train --threads`).
@@ -356,6 +368,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Import(args)) => {
             let store = Store::open(&cli.db).await?;
             import::run(&store, args).await
+        }
+        Some(Command::Index { quiet }) => {
+            let store = Store::open(&cli.db).await?;
+            index::run(&store, quiet).await
         }
         Some(Command::Stats { json }) => {
             let store = Store::open(&cli.db).await?;

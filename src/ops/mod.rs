@@ -10,6 +10,7 @@ pub mod edit;
 pub mod export;
 pub mod generate;
 pub mod import;
+pub mod index;
 pub mod list;
 pub mod rules;
 pub mod stats;

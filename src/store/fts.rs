@@ -21,9 +21,16 @@ pub async fn pending(store: &Store) -> Result<i64> {
 }
 
 async fn watermark(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT value FROM meta WHERE key = ?").bind(WATERMARK).fetch_optional(pool).await?;
+    let row: Option<(String,)> = sqlx::query_as(WATERMARK_SQL).bind(WATERMARK).fetch_optional(pool).await?;
     Ok(row.and_then(|(v,)| v.parse().ok()).unwrap_or(0))
 }
+
+async fn watermark_on(conn: &mut sqlx::SqliteConnection) -> Result<i64, sqlx::Error> {
+    let row: Option<(String,)> = sqlx::query_as(WATERMARK_SQL).bind(WATERMARK).fetch_optional(conn).await?;
+    Ok(row.and_then(|(v,)| v.parse().ok()).unwrap_or(0))
+}
+
+const WATERMARK_SQL: &str = "SELECT value FROM meta WHERE key = ?";
 
 /// Indexes every sample added since the last run, calling `progress(done)` after each chunk.
 /// Each chunk commits with its watermark, so the index is never ahead of or behind it.
@@ -37,7 +44,6 @@ pub async fn catch_up(store: &Store, mut progress: impl FnMut(u64)) -> Result<u6
     if pending(store).await? == 0 {
         return Ok(0);
     }
-    let mut upto = watermark(&store.pool).await?;
     let mut done = 0u64;
     let mut chunk = FIRST_CHUNK;
     set_automerge(store, 0).await?;
@@ -48,6 +54,9 @@ pub async fn catch_up(store: &Store, mut progress: impl FnMut(u64)) -> Result<u6
             // first waits out the busy timeout.
             let mut tx = store.write().await?;
             let started = Instant::now();
+            // Read under the write lock: another indexer (a background one, the TUI's) may
+            // have committed chunks since, and a sample indexed twice is found twice.
+            let upto = watermark_on(tx.conn()).await?;
             let (next,): (Option<i64>,) = sqlx::query_as("SELECT max(id) FROM (SELECT id FROM samples WHERE id > ? ORDER BY id LIMIT ?)")
                 .bind(upto)
                 .bind(chunk)
@@ -76,7 +85,6 @@ pub async fn catch_up(store: &Store, mut progress: impl FnMut(u64)) -> Result<u6
                 .await?;
             tx.commit().await?;
             chunk = resize(chunk, started.elapsed());
-            upto = next;
             done += inserted;
             progress(done);
             // Merging the segments the chunks made, as they come: FTS5 merges a level once it

@@ -435,6 +435,16 @@ async fn event_loop(terminal: &mut ratatui::DefaultTerminal, store: Store, keyma
     }
     let engine = std::sync::Arc::new(search::SearchEngine::default());
     let runner = Runner::new(store.clone(), std::sync::Arc::clone(&engine), tx.clone());
+    // Samples left out of the full-text index (`import --index later`, a background indexer
+    // that was killed) are indexed now, in the background: short transactions that a key's
+    // write goes before, and nothing written when the index is complete. Stopped with the TUI,
+    // it resumes from its watermark next time.
+    {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let _ = crate::store::fts::catch_up(&store, |_| {}).await;
+        });
+    }
     let spawn = |app: &mut App, effects: Vec<Effect>| {
         app.sent(&effects);
         runner.run(effects);

@@ -245,36 +245,6 @@ fn template_check_catches_reasoning_the_template_drops() {
         .stderr(predicate::str::contains("chatml/tokenizer_config.json:1: the chat template does not compile: syntax error"));
 }
 
-/// A student's model directory: a ChatML template and a word-level tokenizer.json over GPT-2's
-/// byte-level pieces (`" How"` is `"ĠHow"`) whose vocabulary is `tokens` (ids in order, unknown
-/// words the first), with the template's markers as special tokens.
-fn student_with(sb: &Sandbox, name: &str, tokens: &[String]) -> std::path::PathBuf {
-    let dir = sb.path(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut vocab: serde_json::Map<String, Value> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), serde_json::json!(i))).collect();
-    let specials = ["<|im_start|>", "<|im_end|>"];
-    let added: Vec<Value> = specials
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            vocab.insert((*t).to_owned(), serde_json::json!(tokens.len() + i));
-            serde_json::json!({"id": tokens.len() + i, "content": t, "single_word": false, "lstrip": false, "rstrip": false,
-                               "normalized": false, "special": true})
-        })
-        .collect();
-    let json = serde_json::json!({
-        "version": "1.0", "truncation": null, "padding": null, "added_tokens": added, "normalizer": null,
-        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
-        "post_processor": null, "decoder": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
-        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": tokens[0]}
-    });
-    std::fs::write(dir.join("tokenizer.json"), json.to_string()).unwrap();
-    let chatml = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
-    std::fs::write(dir.join("chat_template.jinja"), chatml).unwrap();
-    std::fs::write(dir.join("tokenizer_config.json"), r#"{"eos_token": "<|im_end|>"}"#).unwrap();
-    dir
-}
-
 #[test]
 fn kd_export_places_the_teachers_top_k_where_the_student_predicts_each_token() {
     let sb = Sandbox::new();
@@ -282,18 +252,8 @@ fn kd_export_places_the_teachers_top_k_where_the_student_predicts_each_token() {
     let response: Value =
         serde_json::from_str(&std::fs::read_to_string(data("wire-formats/openai_chat_completion_logprobs.json")).unwrap()).unwrap();
     let positions = response["choices"][0]["logprobs"]["content"].as_array().unwrap().clone();
-    // Every token the teacher named, sampled or in its top-k, spelled as a byte-level vocabulary
-    // spells it (a leading space is `Ġ`), and the template's words.
-    let mut tokens: Vec<String> = ["<unk>", "user", "assistant", "system", "\u{10a}"].map(str::to_owned).to_vec();
-    for p in &positions {
-        for t in std::iter::once(p).chain(p["top_logprobs"].as_array().unwrap()) {
-            let spelled = t["token"].as_str().unwrap().replace(' ', "\u{120}");
-            if !tokens.contains(&spelled) {
-                tokens.push(spelled);
-            }
-        }
-    }
-    let student = student_with(&sb, "student", &tokens);
+    let tokens = common::logprob_vocabulary(&response);
+    let student = common::student_with(&sb, "student", &tokens);
     sb.retort().args(["export", "--format", "kd", "--status", "pending", "--out", "kd", "--model"]).arg(&student).assert().success();
     let rows = lines(&sb.path("kd/train.jsonl"));
     assert_eq!(rows.len(), 1, "only the sample with log-probs");
@@ -338,7 +298,7 @@ fn kd_export_places_the_teachers_top_k_where_the_student_predicts_each_token() {
         "field_messages": "messages", "logprobs_field": "logprobs", "temperature": 1.0})
     );
     // A student that lacks a teacher token: teacher and student must share a tokenizer.
-    let partial = student_with(&sb, "other", &tokens[..6]);
+    let partial = common::student_with(&sb, "other", &tokens[..6]);
     sb.retort()
         .args(["export", "--format", "kd", "--status", "pending", "--out", "kd2", "--model"])
         .arg(&partial)

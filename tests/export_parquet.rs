@@ -264,50 +264,14 @@ fn jsonl_shards_are_the_jsonl_file_cut_at_n_lines() {
         .stderr(predicate::str::contains("parquet"));
 }
 
-/// A student's model directory: a ChatML template and a word-level tokenizer.json over GPT-2's
-/// byte-level pieces whose vocabulary is `tokens` (the same as tests/export.rs's).
-fn student_with(sb: &Sandbox, name: &str, tokens: &[String]) -> PathBuf {
-    let dir = sb.path(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut vocab: serde_json::Map<String, Value> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), json!(i))).collect();
-    let specials = ["<|im_start|>", "<|im_end|>"];
-    let added: Vec<Value> = specials
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            vocab.insert((*t).to_owned(), json!(tokens.len() + i));
-            json!({"id": tokens.len() + i, "content": t, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true})
-        })
-        .collect();
-    let tokenizer = json!({
-        "version": "1.0", "truncation": null, "padding": null, "added_tokens": added, "normalizer": null,
-        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
-        "post_processor": null, "decoder": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
-        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": tokens[0]}
-    });
-    std::fs::write(dir.join("tokenizer.json"), tokenizer.to_string()).unwrap();
-    let chatml = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
-    std::fs::write(dir.join("chat_template.jinja"), chatml).unwrap();
-    std::fs::write(dir.join("tokenizer_config.json"), r#"{"eos_token": "<|im_end|>"}"#).unwrap();
-    dir
-}
-
 #[test]
 fn kd_as_parquet_holds_the_soft_labels_and_axolotl_is_told_the_container() {
     let sb = Sandbox::new();
     sb.retort().assert().success(); // the demo set holds the OpenAI log-probs example
     let response: Value =
         serde_json::from_str(&std::fs::read_to_string(data("wire-formats/openai_chat_completion_logprobs.json")).unwrap()).unwrap();
-    let mut tokens: Vec<String> = ["<unk>", "user", "assistant", "system", "\u{10a}"].map(str::to_owned).to_vec();
-    for p in response["choices"][0]["logprobs"]["content"].as_array().unwrap() {
-        for t in std::iter::once(p).chain(p["top_logprobs"].as_array().unwrap()) {
-            let spelled = t["token"].as_str().unwrap().replace(' ', "\u{120}");
-            if !tokens.contains(&spelled) {
-                tokens.push(spelled);
-            }
-        }
-    }
-    let student = student_with(&sb, "student", &tokens);
+    let tokens = common::logprob_vocabulary(&response);
+    let student = common::student_with(&sb, "student", &tokens);
     let kd = ["export", "--format", "kd", "--status", "pending", "--model"];
     sb.retort().args(kd).arg(&student).args(["--out", "j"]).assert().success();
     sb.retort().args(kd).arg(&student).args(["--container", "parquet", "--out", "p"]).assert().success();

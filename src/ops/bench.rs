@@ -14,7 +14,6 @@ use sha2::{Digest, Sha256};
 
 use crate::ops::import::{ImportOptions, import};
 use crate::ops::index::{self, IndexWhen, Indexed};
-use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
 pub struct ImportBenchArgs {
@@ -245,33 +244,38 @@ fn plain_insert_loop(db: &Path, jsonl: &Path) -> anyhow::Result<u64> {
 }
 
 /// A generated input the import bench reads, and what the baseline reads beside it.
-struct Input {
+pub(super) struct Input {
     /// What `retort import` is given.
-    path: PathBuf,
+    pub(super) path: PathBuf,
     /// Its size on disk.
-    bytes: u64,
+    pub(super) bytes: u64,
     /// The same rows as JSONL, for the plain loop (the same file when the input is JSONL).
-    jsonl: PathBuf,
+    pub(super) jsonl: PathBuf,
     /// How the table names it ("JSONL").
-    label: &'static str,
+    pub(super) label: &'static str,
 }
 
 impl Input {
-    /// The bench's rows as JSONL, generated into `dir`.
-    fn jsonl(dir: &Path, args: &ImportBenchArgs) -> anyhow::Result<Self> {
-        let path = dir.join("bench.jsonl");
-        let bytes = generate(&path, args.rows, args.per_prompt)?;
-        Ok(Self { jsonl: path.clone(), path, bytes, label: "JSONL" })
+    /// `rows` bench rows as JSONL, generated at `path`.
+    pub(super) fn jsonl(path: &Path, rows: u64, per_prompt: u64) -> anyhow::Result<Self> {
+        let bytes = generate(path, rows, per_prompt)?;
+        Ok(Self { jsonl: path.to_owned(), path: path.to_owned(), bytes, label: "JSONL" })
+    }
+
+    /// The same rows as Parquet at `path`, written from the JSONL input `from`.
+    pub(super) fn parquet(from: &Input, path: &Path) -> anyhow::Result<Self> {
+        let bytes = super::bench_parquet::jsonl_to_parquet(&from.jsonl, path, super::bench_parquet::GROUP_ROWS)?;
+        Ok(Self { jsonl: from.jsonl.clone(), path: path.to_owned(), bytes, label: "Parquet" })
     }
 }
 
 /// What one run of `retort import` took, phase by phase.
-struct ImportRun {
-    samples: u64,
+pub(super) struct ImportRun {
+    pub(super) samples: u64,
     /// Checking and writing the rows (the command's import proper).
-    write_s: f64,
+    pub(super) write_s: f64,
     /// Building the full-text index after them.
-    index_s: f64,
+    pub(super) index_s: f64,
     /// When the command returned, from its start: with `--index auto` past
     /// [`FOREGROUND_MAX`](crate::ops::index::FOREGROUND_MAX) samples the index is built by a
     /// background process after that.
@@ -279,21 +283,23 @@ struct ImportRun {
     /// Whether the index was built by the background process.
     background: bool,
     rss: Option<f64>,
+    /// The peak of the import's anonymous memory: what it allocated, without the store's
+    /// mapped pages (which grow with the store).
+    pub(super) anon: Option<f64>,
 }
 
 /// Runs `retort import` of `input` into a new store at `db` as the command does with
 /// `--index auto`, and waits for the index to be complete.
-async fn run_import(db: &Path, input: &Input) -> anyhow::Result<ImportRun> {
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
-    let store = Store::open(db).await?;
+pub(super) async fn run_import(db: &Path, input: &Input) -> anyhow::Result<ImportRun> {
+    let store = super::bench_rules::fresh(db).await?;
     reset_peak_rss();
     let opts = ImportOptions { defer_index: true, ..ImportOptions::default() };
+    let anon = AnonPeak::start();
     let started = Instant::now();
     let reports = import(&store, std::slice::from_ref(&input.path), &opts, &|_| {}).await?;
     let write_s = started.elapsed().as_secs_f64();
     let rss = peak_rss_mib();
+    let anon = anon.stop();
     let samples: u64 = reports.iter().map(|r| r.samples_added).sum();
     // The background indexer is this binary's `index` command: `retort bench` runs as retort.
     let exe = std::env::current_exe().ok();
@@ -313,7 +319,7 @@ async fn run_import(db: &Path, input: &Input) -> anyhow::Result<ImportRun> {
     }
     let index_s = started.elapsed().as_secs_f64() - write_s;
     store.close().await;
-    Ok(ImportRun { samples, write_s, index_s, returned_s, background, rss })
+    Ok(ImportRun { samples, write_s, index_s, returned_s, background, rss, anon })
 }
 
 pub async fn import_bench(args: &ImportBenchArgs) -> anyhow::Result<()> {
@@ -328,7 +334,7 @@ pub async fn import_bench(args: &ImportBenchArgs) -> anyhow::Result<()> {
         return ran;
     }
     let started = Instant::now();
-    let input = Input::jsonl(&dir, args)?;
+    let input = Input::jsonl(&dir.join("bench.jsonl"), args.rows, args.per_prompt)?;
     let mb = input.bytes as f64 / 1e6;
     println!(
         "generated {} rows, {mb:.0} MB of {} in {:.1}s ({})",
@@ -342,10 +348,7 @@ pub async fn import_bench(args: &ImportBenchArgs) -> anyhow::Result<()> {
 
     // The baseline, into the same schema.
     let baseline_db = dir.join("baseline.db");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", baseline_db.display()));
-    }
-    Store::open(&baseline_db).await?.close().await;
+    super::bench_rules::fresh(&baseline_db).await?.close().await;
     reset_peak_rss();
     let t = Instant::now();
     let baseline_rows = tokio::task::block_in_place(|| plain_insert_loop(&baseline_db, &input.jsonl))?;

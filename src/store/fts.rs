@@ -6,8 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use sqlx::SqlitePool;
-
 use super::{Result, Store};
 
 const WATERMARK: &str = "fts_indexed_upto";
@@ -20,17 +18,11 @@ pub async fn pending(store: &Store) -> Result<i64> {
     Ok(n)
 }
 
-async fn watermark(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
-    let row: Option<(String,)> = sqlx::query_as(WATERMARK_SQL).bind(WATERMARK).fetch_optional(pool).await?;
+/// The highest sample id indexed, read on the pool or inside a transaction.
+async fn watermark<'e>(on: impl sqlx::SqliteExecutor<'e>) -> Result<i64, sqlx::Error> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT value FROM meta WHERE key = ?").bind(WATERMARK).fetch_optional(on).await?;
     Ok(row.and_then(|(v,)| v.parse().ok()).unwrap_or(0))
 }
-
-async fn watermark_on(conn: &mut sqlx::SqliteConnection) -> Result<i64, sqlx::Error> {
-    let row: Option<(String,)> = sqlx::query_as(WATERMARK_SQL).bind(WATERMARK).fetch_optional(conn).await?;
-    Ok(row.and_then(|(v,)| v.parse().ok()).unwrap_or(0))
-}
-
-const WATERMARK_SQL: &str = "SELECT value FROM meta WHERE key = ?";
 
 /// Indexes every sample added since the last run, calling `progress(done)` after each chunk.
 /// Each chunk commits with its watermark, so the index is never ahead of or behind it.
@@ -56,7 +48,7 @@ pub async fn catch_up(store: &Store, mut progress: impl FnMut(u64)) -> Result<u6
             let started = Instant::now();
             // Read under the write lock: another indexer (a background one, the TUI's) may
             // have committed chunks since, and a sample indexed twice is found twice.
-            let upto = watermark_on(tx.conn()).await?;
+            let upto = watermark(tx.conn()).await?;
             let (next,): (Option<i64>,) = sqlx::query_as("SELECT max(id) FROM (SELECT id FROM samples WHERE id > ? ORDER BY id LIMIT ?)")
                 .bind(upto)
                 .bind(chunk)

@@ -144,3 +144,49 @@ pub fn read_request(reader: &mut impl std::io::BufRead) -> (String, Value) {
     reader.read_exact(&mut body).unwrap();
     (headers, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
+
+/// A student's model directory: a ChatML template and a word-level tokenizer.json over GPT-2's
+/// byte-level pieces (`" How"` is `"ĠHow"`) whose vocabulary is `tokens` (ids in order, unknown
+/// words the first), with the template's markers as special tokens.
+pub fn student_with(sb: &Sandbox, name: &str, tokens: &[String]) -> std::path::PathBuf {
+    let dir = sb.path(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut vocab: serde_json::Map<String, Value> = tokens.iter().enumerate().map(|(i, t)| (t.clone(), serde_json::json!(i))).collect();
+    let specials = ["<|im_start|>", "<|im_end|>"];
+    let added: Vec<Value> = specials
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            vocab.insert((*t).to_owned(), serde_json::json!(tokens.len() + i));
+            serde_json::json!({"id": tokens.len() + i, "content": t, "single_word": false, "lstrip": false, "rstrip": false,
+                               "normalized": false, "special": true})
+        })
+        .collect();
+    let json = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": added, "normalizer": null,
+        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
+        "post_processor": null, "decoder": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": tokens[0]}
+    });
+    std::fs::write(dir.join("tokenizer.json"), json.to_string()).unwrap();
+    let chatml = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+    std::fs::write(dir.join("chat_template.jinja"), chatml).unwrap();
+    std::fs::write(dir.join("tokenizer_config.json"), r#"{"eos_token": "<|im_end|>"}"#).unwrap();
+    dir
+}
+
+/// Every token a chat completion's log-probs name (sampled or in the top-k), spelled as a
+/// byte-level vocabulary spells it (a leading space is `Ġ`), after the words of the students'
+/// ChatML template: the vocabulary of [`student_with`] for that teacher.
+pub fn logprob_vocabulary(response: &Value) -> Vec<String> {
+    let mut tokens: Vec<String> = ["<unk>", "user", "assistant", "system", "\u{10a}"].map(str::to_owned).to_vec();
+    for p in response["choices"][0]["logprobs"]["content"].as_array().unwrap() {
+        for t in std::iter::once(p).chain(p["top_logprobs"].as_array().unwrap()) {
+            let spelled = t["token"].as_str().unwrap().replace(' ', "\u{120}");
+            if !tokens.contains(&spelled) {
+                tokens.push(spelled);
+            }
+        }
+    }
+    tokens
+}

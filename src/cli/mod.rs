@@ -130,7 +130,7 @@ Examples:
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Import teacher data: JSONL or JSON files in any supported format, detected per file.
+    /// Import teacher data: Parquet, JSONL or JSON files (or .gz/.zst, or a downloaded dataset folder), format detected per file.
     #[command(long_about = IMPORT_HELP)]
     Import(ImportArgs),
     /// Build the full-text index of the samples not yet in it: what an import of many samples
@@ -148,7 +148,7 @@ pub enum Command {
     },
     /// Open the review TUI (the default when stdout is a terminal).
     Tui,
-    /// Write the accepted set as SFT JSONL (messages, prompt-completion, sharegpt, alpaca) with a manifest.
+    /// Write the accepted set for SFT (messages, prompt-completion, sharegpt, alpaca, openai, kd) as JSONL or Parquet, with a manifest.
     Export(export::ExportArgs),
     /// Sample a teacher n times per prompt through OpenAI-compatible servers (vLLM, SGLang, OpenAI...).
     #[command(after_help = GENERATE_HELP)]

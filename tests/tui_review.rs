@@ -337,6 +337,18 @@ async fn the_stats_tab_scrolls_to_its_last_table() {
     assert!(!h.render().contains(&last), "the report is longer than the screen: {last}");
     h.press(&[key('G')]).await;
     assert!(h.render().contains(&last), "{}", h.render());
+    // A `G` pressed before the report and the charts have arrived still lands on their end (a
+    // loaded machine gave the keystroke first and left the pane two lines down).
+    h.press(&[key('g')]).await;
+    let (stats, charts) = (h.app.stats.take(), h.app.charts.take());
+    let _ = h.app.update(retort::tui::action::Action::SelectLast);
+    (h.app.stats, h.app.charts) = (stats, charts);
+    assert!(h.render().contains(&last), "{}", h.render());
+    // and one line up from there is one line up from the end, not from wherever `G` was stored.
+    let longest = h.app.stats_lines();
+    assert!(h.render().contains(&format!("–{longest} of {longest} ")), "{}", h.render());
+    let _ = h.app.update(retort::tui::action::Action::SelectPrevious);
+    assert!(h.render().contains(&format!("–{} of {longest} ", longest - 1)), "{}", h.render());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -152,7 +152,8 @@ impl App {
             }
             Tab::Stats => {
                 if let Some(d) = wheel {
-                    self.stats_scroll = (self.stats_scroll as isize + d).max(0) as usize;
+                    let at = self.stats_scroll.min(self.stats_max_scroll());
+                    self.stats_scroll = at.saturating_add_signed(d).min(self.stats_max_scroll());
                 }
                 Vec::new()
             }
@@ -176,20 +177,33 @@ impl App {
         Vec::new()
     }
 
-    /// The movement keys on the Stats tab scroll it.
+    /// The movement keys on the Stats tab scroll it. `G` stays at the end: the report and the
+    /// charts arrive after the tab opens, and a `G` pressed before them still means their last line.
     pub fn update_stats(&mut self, action: super::action::Action) {
         use super::action::Action;
-        let page = usize::from(self.size.1.saturating_sub(6)).max(1);
+        let page = self.stats_height();
+        let max = self.stats_max_scroll();
+        let at = self.stats_scroll.min(max);
         self.stats_scroll = match action {
-            Action::SelectNext | Action::ScrollDetailDown => self.stats_scroll + 1,
-            Action::SelectPrevious | Action::ScrollDetailUp => self.stats_scroll.saturating_sub(1),
-            Action::PageDown => self.stats_scroll + page,
-            Action::PageUp => self.stats_scroll.saturating_sub(page),
+            Action::SelectNext | Action::ScrollDetailDown => (at + 1).min(max),
+            Action::SelectPrevious | Action::ScrollDetailUp => at.saturating_sub(1),
+            Action::PageDown => (at + page).min(max),
+            Action::PageUp => at.saturating_sub(page),
             Action::SelectFirst => 0,
-            Action::SelectLast => usize::MAX / 2,
+            Action::SelectLast => usize::MAX,
             _ => return,
         };
-        self.stats_scroll = self.stats_scroll.min(self.stats_lines().saturating_sub(page));
+    }
+
+    /// Rows inside the Stats tab's panes: the screen less the tab bar, the status and key lines
+    /// and the panes' borders.
+    fn stats_height(&self) -> usize {
+        usize::from(self.size.1.saturating_sub(5)).max(1)
+    }
+
+    /// The farthest the Stats tab scrolls with what it holds now.
+    fn stats_max_scroll(&self) -> usize {
+        self.stats_lines().saturating_sub(self.stats_height())
     }
 
     /// Lines the Stats tab's longer pane holds.

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use common::{Sandbox, data, head};
 use predicates::prelude::*;
 use serde_json::json;
+use sha2::Digest;
 
 /// Two real Alpaca rows around one bad line; returns the file's path.
 fn with_bad_line(sb: &Sandbox, name: &str, bad: &[u8]) -> std::path::PathBuf {
@@ -240,6 +241,47 @@ fn killed_import_leaves_a_consistent_store_and_a_rerun_completes_it() {
     assert_eq!(s["prompts"], json!(rows / 4));
     assert_eq!(sb.query_i64("SELECT count(*) FROM (SELECT content_hash FROM samples GROUP BY content_hash HAVING count(*) > 1)"), 0);
     assert_eq!(sb.query_i64("SELECT count(*) FROM sample_texts"), rows as i64);
+}
+
+#[test]
+fn an_import_killed_before_the_upgrade_is_completed_after_it_without_duplicates() {
+    // A store from before migration 0006 keyed samples by sha256(line, record number,
+    // generation)[..16]. Its import of 30 Sky-T1 traces was killed after 18; a curator had
+    // accepted one of them. Run again under this retort, the import adds the other 12 only.
+    let sb = Sandbox::new();
+    let text = head(&data("skythought/sky-t1-14b_amc23.jsonl"), 30);
+    let file = sb.write("amc.jsonl", &text);
+    sb.retort().arg("import").arg(&file).assert().success();
+    {
+        let conn = rusqlite::Connection::open(sb.db()).unwrap();
+        assert_eq!(conn.query_row("SELECT count(*) FROM samples", [], |r| r.get::<_, i64>(0)).unwrap(), 30);
+        let origins: Vec<(i64, Vec<u8>)> = {
+            let mut q = conn.prepare("SELECT id, origin FROM samples ORDER BY id").unwrap();
+            q.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+        };
+        for (i, ((id, origin), line)) in origins.iter().zip(text.lines()).enumerate() {
+            // This retort's origins start with the record number: the row is that line's.
+            assert_eq!(origin[..5], (i as u64).to_be_bytes()[3..], "sample {id}");
+            let full: [u8; 32] = sha2::Sha256::digest([line.as_bytes(), &(i as u64).to_le_bytes(), &0u64.to_le_bytes()].concat()).into();
+            conn.execute("UPDATE samples SET origin = ?1 WHERE id = ?2", rusqlite::params![&full[..16], id]).unwrap();
+        }
+        // What the killed import had not written yet: its samples, their texts and index rows.
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        conn.execute("DELETE FROM samples WHERE id > 18", []).unwrap();
+        conn.execute("DELETE FROM sample_fts WHERE rowid > 18", []).unwrap();
+        conn.execute("UPDATE meta SET value = '18' WHERE key = 'fts_indexed_upto'", []).unwrap();
+        conn.execute("UPDATE imports SET origin_scheme = 1, finished_at = NULL", []).unwrap();
+        conn.execute("UPDATE samples SET status = 'accepted', decided_by = 'curator', decided_at = 1 WHERE id = 3", []).unwrap();
+    }
+    sb.retort().arg("import").arg(&file).assert().success().stdout(predicate::str::contains("(18 already in the store)"));
+    assert_eq!(sb.query_i64("SELECT count(*) FROM samples"), 30);
+    assert_eq!(sb.query_i64("SELECT count(*) FROM (SELECT content_hash FROM samples GROUP BY content_hash HAVING count(*) > 1)"), 0);
+    assert_eq!(sb.query_i64("SELECT count(*) FROM samples WHERE status = 'accepted'"), 1);
+    assert_eq!(sb.query_i64("SELECT id FROM samples WHERE status = 'accepted'"), 3);
+    // A second file imported beside the old ones is checked too, and still imports whole.
+    sb.write("aime.jsonl", head(&data("skythought/sky-t1-14b_aime24.jsonl"), 5));
+    sb.retort().arg("import").arg(sb.path("aime.jsonl")).assert().success();
+    assert_eq!(sb.query_i64("SELECT count(*) FROM samples"), 35);
 }
 
 #[test]

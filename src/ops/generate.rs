@@ -344,6 +344,8 @@ pub async fn generate(
         source: Some(teacher.clone()),
         fallback_name: teacher,
         score_name: "imported".into(),
+        // Each run's origins hold its own import id: none can meet an older store's.
+        legacy_origins: false,
     };
     let counter = TokenCounter::Estimate;
     let mut writer = Writer::new(import_id);

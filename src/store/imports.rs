@@ -37,6 +37,9 @@ pub struct PreparedLogprobs {
 /// A sample as an import writes it.
 pub struct PreparedSample {
     pub origin: [u8; 16],
+    /// The origin an import before migration 0006 gave this sample; set only when the store
+    /// holds such imports. A sample whose legacy origin is in the store is not written again.
+    pub legacy_origin: Option<[u8; 16]>,
     pub content_hash: [u8; 32],
     pub teacher: String,
     pub label: LabelType,
@@ -135,6 +138,9 @@ impl Writer {
                 rows.push((prompt_id, source, s));
             }
         }
+        let before = rows.len();
+        let rows = without_legacy_duplicates(conn, rows).await?;
+        counts.samples_existing += (before - rows.len()) as u64;
         for chunk in chunks(rows, ROWS_PER_STATEMENT) {
             counts += self.write_samples(conn, chunk).await?;
         }
@@ -368,6 +374,34 @@ pub struct NewImport<'a> {
     /// The options, as JSON.
     pub options: &'a str,
     pub token_counter: &'a str,
+}
+
+/// `rows` less the samples an import before migration 0006 wrote already (under their legacy
+/// origin). Asks nothing when no row carries a legacy origin.
+async fn without_legacy_duplicates(
+    conn: &mut SqliteConnection,
+    rows: Vec<(i64, i64, PreparedSample)>,
+) -> Result<Vec<(i64, i64, PreparedSample)>, sqlx::Error> {
+    let legacy: Vec<[u8; 16]> = rows.iter().filter_map(|(_, _, s)| s.legacy_origin).collect();
+    if legacy.is_empty() {
+        return Ok(rows);
+    }
+    let mut present = std::collections::HashSet::new();
+    for chunk in legacy.chunks(500) {
+        let sql = format!("SELECT origin FROM samples WHERE origin IN ({})", vec!["?"; chunk.len()].join(","));
+        let mut q = sqlx::query_scalar::<_, Vec<u8>>(AssertSqlSafe(sql));
+        for o in chunk {
+            q = q.bind(o.to_vec());
+        }
+        present.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(rows.into_iter().filter(|(_, _, s)| s.legacy_origin.is_none_or(|o| !present.contains(o.as_slice()))).collect())
+}
+
+/// Whether the store holds imports that keyed their samples with legacy origins (before
+/// migration 0006): new imports then check those too.
+pub async fn has_legacy_origins(store: &super::Store) -> Result<bool> {
+    Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM imports WHERE origin_scheme = 1)").fetch_one(store.pool()).await?)
 }
 
 /// Whether a file with this SHA-256 was imported to the end before.

@@ -291,6 +291,7 @@ async fn import_file(
         source: opts.source.clone(),
         fallback_name: fallback_name(&check.path),
         score_name: opts.score_name.clone(),
+        legacy_origins: imports::has_legacy_origins(store).await?,
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Batch, ImportError>>(BATCHES_AHEAD);
     let reader = {

@@ -21,6 +21,9 @@ pub struct Defaults {
     /// The file's stem.
     pub fallback_name: String,
     pub score_name: String,
+    /// The store holds imports from before migration 0006: compute each sample's legacy origin
+    /// too, so that what they wrote is not written again.
+    pub legacy_origins: bool,
 }
 
 fn json_text(v: Option<&Value>) -> Option<String> {
@@ -61,17 +64,34 @@ fn content_hash(prompt: &[u8; 32], s: &SampleDraft) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// Where a sample came from: (record bytes, record number, generation number). The same file
-/// imported again, or a killed import run again, yields the same origins.
+/// Where a sample came from: the record number (5 bytes, big endian), the generation number
+/// (1 byte) and 10 bytes of sha256 of (record bytes, record number, generation number). The
+/// same file imported again, or a killed import run again, yields the same origins; one import's
+/// origins ascend, so the UNIQUE index on them grows at its end (migrations/0006).
 fn origin(raw: &[u8], index: u64, generation: usize) -> [u8; 16] {
+    let full = origin_hash(raw, index, generation);
+    let mut out = [0u8; 16];
+    out[..5].copy_from_slice(&index.to_be_bytes()[3..]);
+    out[5] = u8::try_from(generation).unwrap_or(u8::MAX);
+    out[6..].copy_from_slice(&full[..10]);
+    out
+}
+
+/// The origin imports gave a sample before migration 0006: the first 16 bytes of the hash.
+#[must_use]
+pub fn legacy_origin(raw: &[u8], index: u64, generation: usize) -> [u8; 16] {
+    let full = origin_hash(raw, index, generation);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&full[..16]);
+    out
+}
+
+fn origin_hash(raw: &[u8], index: u64, generation: usize) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(raw);
     h.update(index.to_le_bytes());
     h.update((generation as u64).to_le_bytes());
-    let full: [u8; 32] = h.finalize().into();
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&full[..16]);
-    out
+    h.finalize().into()
 }
 
 /// Tokens of tool calls (OpenAI shape): each call's function name and arguments.
@@ -124,6 +144,7 @@ pub fn prepare(record: Record, raw: &[u8], index: u64, defaults: &Defaults, toke
                 .collect();
             PreparedSample {
                 origin: origin(raw, index, g),
+                legacy_origin: defaults.legacy_origins.then(|| legacy_origin(raw, index, g)),
                 content_hash: content_hash(&hash, &s),
                 teacher: defaults.teacher.clone().or_else(|| s.teacher.clone()).unwrap_or_else(|| defaults.fallback_name.clone()),
                 label: s.label.unwrap_or(if s.logprobs.is_some() { LabelType::Soft } else { LabelType::Pseudo }),

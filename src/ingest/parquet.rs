@@ -1,7 +1,10 @@
 //! Reading Parquet files (as the Hugging Face Hub ships most datasets) as records.
 //!
-//! Each row becomes the JSON object a JSONL twin of the file would hold (arrow-json's encoder,
-//! nulls kept), so detection and every format's parser are the ones JSONL uses. The file is read a
+//! Each row becomes the JSON object a JSONL twin of the file would hold (nulls kept), so
+//! detection and every format's parser are the ones JSONL uses. Rows of strings, numbers,
+//! booleans, lists and structs (every set the Hub ships for distillation) are turned into JSON
+//! values directly; other types (timestamps, binary, maps...) go through arrow-json's encoder
+//! and are parsed back, which cost a third of a Parquet import's reading. The file is read a
 //! row group at a time, a few hundred rows per batch: memory stays flat in the file's size. A row's
 //! place is its row in the file (1-based, as a line is) with its row group and its row in that.
 
@@ -12,9 +15,10 @@ use std::sync::Arc;
 
 use arrow_array::{Array, RecordBatch, StructArray};
 use arrow_json::writer::{EncoderOptions, make_encoder};
-use arrow_schema::{ArrowError, Field};
+use arrow_schema::{ArrowError, DataType, Field};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use serde_json::Value;
 
 use super::reader::{RawRecord, ReadError};
 
@@ -97,6 +101,9 @@ fn check_magic(file: &mut File) -> io::Result<()> {
     Ok(())
 }
 
+/// A row read: its bytes (identity or JSON text) and, unless read as text, its value.
+type Row = (Vec<u8>, Option<Value>);
+
 /// The rows of a Parquet file, as [`RawRecord`]s holding each row's JSON.
 pub struct ParquetRows {
     file: File,
@@ -108,11 +115,17 @@ pub struct ParquetRows {
     group: usize,
     reader: Option<ParquetRecordBatchReader>,
     /// The batch being handed out, as JSON rows, and the next one's index in it.
-    rows: std::vec::IntoIter<Vec<u8>>,
+    rows: std::vec::IntoIter<Row>,
     /// Rows handed out (or passed over) so far.
     row: u64,
     total_rows: u64,
     size: u64,
+    /// Rows as their JSON text (arrow-json's), never as values.
+    json: bool,
+    /// Only row groups `g` with `g % share.0 == share.1` are read ([`ParquetRows::share`]).
+    share: (usize, usize),
+    /// Rows handed out or passed over by this reader.
+    done: u64,
 }
 
 impl ParquetRows {
@@ -125,7 +138,39 @@ impl ParquetRows {
         let group_rows: Vec<u64> = metadata.metadata().row_groups().iter().map(|g| g.num_rows().max(0) as u64).collect();
         let total_rows = group_rows.iter().sum();
         let size = file.metadata()?.len();
-        Ok(Self { file, metadata, limit, group_rows, group: 0, reader: None, rows: Vec::new().into_iter(), row: 0, total_rows, size })
+        Ok(Self {
+            file,
+            metadata,
+            limit,
+            group_rows,
+            group: 0,
+            reader: None,
+            rows: Vec::new().into_iter(),
+            row: 0,
+            total_rows,
+            size,
+            json: false,
+            share: (1, 0),
+            done: 0,
+        })
+    }
+
+    /// Reads rows as their JSON text (arrow-json's, as imports before migration 0006 hashed
+    /// them) rather than as values.
+    pub fn json_rows(&mut self) {
+        self.json = true;
+    }
+
+    /// Reads only every `of`th row group, starting at group `which`: `of` readers, one a thread,
+    /// read a file together. Rows keep their place in the file.
+    pub fn share(&mut self, of: usize, which: usize) {
+        self.share = (of.max(1), which);
+    }
+
+    /// Rows this reader handed out or passed over (all of its share when it is done).
+    #[must_use]
+    pub fn rows_done(&self) -> u64 {
+        self.done
     }
 
     /// How many rows the file holds, from its footer.
@@ -186,13 +231,30 @@ impl ParquetRows {
         let column = self.failing_column(group).map_or_else(String::new, |c| format!(", column `{c}`"));
         let message = format!("rows {first}-{end} cannot be read{column}: {error} (a damaged file? fetch it again)");
         self.row = end;
+        self.done += rows;
         self.reader = None;
         self.group = group + 1;
         ReadError::Unreadable { line: first, rows, message }
     }
 
-    /// Encodes a batch's rows as JSON objects, one buffer each.
-    fn encode(batch: &RecordBatch) -> Result<Vec<Vec<u8>>, ArrowError> {
+    /// A batch's rows: as values with their identity bytes when every column is of a type
+    /// [`native`] takes, else as arrow-json's text.
+    fn encode(batch: &RecordBatch, json: bool) -> Result<Vec<Row>, ArrowError> {
+        let schema = batch.schema();
+        if !json && schema.fields().iter().all(|f| native(f.data_type())) {
+            return Ok((0..batch.num_rows())
+                .map(|i| {
+                    let mut id = Vec::with_capacity(1024);
+                    let mut row = serde_json::Map::with_capacity(batch.num_columns());
+                    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+                        id.extend_from_slice(field.name().as_bytes());
+                        id.push(0x1f);
+                        row.insert(field.name().clone(), cell(column.as_ref(), i, &mut id));
+                    }
+                    (id, Some(Value::Object(row)))
+                })
+                .collect());
+        }
         let array = StructArray::from(batch.clone());
         let field = Arc::new(Field::new_struct("", batch.schema().fields().clone(), false));
         let options = EncoderOptions::default().with_explicit_nulls(true);
@@ -201,7 +263,7 @@ impl ParquetRows {
         for i in 0..array.len() {
             let mut out = Vec::with_capacity(1024);
             encoder.encode(i, &mut out);
-            rows.push(out);
+            rows.push((out, None));
         }
         Ok(rows)
     }
@@ -210,6 +272,13 @@ impl ParquetRows {
     fn next_batch(&mut self) -> Option<Result<(), ReadError>> {
         loop {
             if self.reader.is_none() {
+                let (of, which) = self.share;
+                if of > 1 {
+                    while self.group < self.group_rows.len() && self.group % of != which {
+                        self.group += 1;
+                    }
+                    self.row = self.group_rows[..self.group.min(self.group_rows.len())].iter().sum();
+                }
                 if self.group >= self.group_rows.len() {
                     return None;
                 }
@@ -229,7 +298,7 @@ impl ParquetRows {
                     self.group += 1;
                 }
                 Some(Err(e)) => return Some(Err(self.unreadable_group(self.group, &e))),
-                Some(Ok(batch)) => match guarded(|| Self::encode(&batch)).unwrap_or_else(|p| Err(ArrowError::ComputeError(p))) {
+                Some(Ok(batch)) => match guarded(|| Self::encode(&batch, self.json)).unwrap_or_else(|p| Err(ArrowError::ComputeError(p))) {
                     Ok(rows) => {
                         self.rows = rows.into_iter();
                         return Some(Ok(()));
@@ -247,6 +316,116 @@ impl ParquetRows {
     #[must_use]
     pub fn group_rows(&self) -> &[u64] {
         &self.group_rows
+    }
+}
+
+/// Whether [`cell`] turns values of this type into JSON (as arrow-json writes them).
+fn native(t: &DataType) -> bool {
+    use DataType as T;
+    match t {
+        T::Null
+        | T::Boolean
+        | T::Int8
+        | T::Int16
+        | T::Int32
+        | T::Int64
+        | T::UInt8
+        | T::UInt16
+        | T::UInt32
+        | T::UInt64
+        | T::Float32
+        | T::Float64
+        | T::Utf8
+        | T::LargeUtf8
+        | T::Utf8View => true,
+        T::List(f) | T::LargeList(f) | T::FixedSizeList(f, _) => native(f.data_type()),
+        T::Struct(fields) => fields.iter().all(|f| native(f.data_type())),
+        _ => false,
+    }
+}
+
+/// Value `i` of `array` as JSON, as arrow-json writes it (nulls kept, a non-finite float as
+/// null, a 32-bit float by its shortest decimal); its identity is appended to `id`.
+fn cell(array: &dyn Array, i: usize, id: &mut Vec<u8>) -> Value {
+    use DataType as T;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{
+        Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+    };
+    fn int(v: i64, id: &mut Vec<u8>) -> Value {
+        id.push(4);
+        id.extend_from_slice(&v.to_le_bytes());
+        Value::from(v)
+    }
+    fn float(v: f64, id: &mut Vec<u8>) -> Value {
+        id.push(6);
+        id.extend_from_slice(&v.to_bits().to_le_bytes());
+        serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
+    }
+    fn string(v: &str, id: &mut Vec<u8>) -> Value {
+        id.push(3);
+        id.extend_from_slice(&(v.len() as u64).to_le_bytes());
+        id.extend_from_slice(v.as_bytes());
+        Value::String(v.to_owned())
+    }
+    fn list(items: &dyn Array, id: &mut Vec<u8>) -> Value {
+        id.push(7);
+        let values = (0..items.len()).map(|j| cell(items, j, id)).collect();
+        id.push(8);
+        Value::Array(values)
+    }
+    if array.is_null(i) {
+        id.push(0);
+        return Value::Null;
+    }
+    match array.data_type() {
+        T::Boolean => {
+            let v = array.as_boolean().value(i);
+            id.push(1 + u8::from(v));
+            Value::Bool(v)
+        }
+        T::Int8 => int(array.as_primitive::<Int8Type>().value(i).into(), id),
+        T::Int16 => int(array.as_primitive::<Int16Type>().value(i).into(), id),
+        T::Int32 => int(array.as_primitive::<Int32Type>().value(i).into(), id),
+        T::Int64 => int(array.as_primitive::<Int64Type>().value(i), id),
+        T::UInt8 => int(array.as_primitive::<UInt8Type>().value(i).into(), id),
+        T::UInt16 => int(array.as_primitive::<UInt16Type>().value(i).into(), id),
+        T::UInt32 => int(array.as_primitive::<UInt32Type>().value(i).into(), id),
+        T::UInt64 => {
+            let v = array.as_primitive::<UInt64Type>().value(i);
+            id.push(5);
+            id.extend_from_slice(&v.to_le_bytes());
+            Value::from(v)
+        }
+        // arrow-json writes an f32 by its own shortest form ("0.1"), not widened (0.100000001...).
+        T::Float32 => {
+            let v = array.as_primitive::<Float32Type>().value(i);
+            float(if v.is_finite() { v.to_string().parse().unwrap_or(f64::from(v)) } else { f64::NAN }, id)
+        }
+        T::Float64 => float(array.as_primitive::<Float64Type>().value(i), id),
+        T::Utf8 => string(array.as_string::<i32>().value(i), id),
+        T::LargeUtf8 => string(array.as_string::<i64>().value(i), id),
+        T::Utf8View => string(array.as_string_view().value(i), id),
+        T::List(_) => list(array.as_list::<i32>().value(i).as_ref(), id),
+        T::LargeList(_) => list(array.as_list::<i64>().value(i).as_ref(), id),
+        T::FixedSizeList(..) => list(array.as_fixed_size_list().value(i).as_ref(), id),
+        T::Struct(fields) => {
+            let s = array.as_struct();
+            let mut object = serde_json::Map::with_capacity(fields.len());
+            id.push(9);
+            for (field, column) in fields.iter().zip(s.columns()) {
+                id.extend_from_slice(field.name().as_bytes());
+                id.push(0x1f);
+                object.insert(field.name().clone(), cell(column.as_ref(), i, id));
+            }
+            id.push(10);
+            Value::Object(object)
+        }
+        // `native` let no other type in.
+        _ => {
+            id.push(0);
+            Value::Null
+        }
     }
 }
 
@@ -269,14 +448,15 @@ impl Iterator for ParquetRows {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(bytes) = self.rows.next() {
+            if let Some((bytes, value)) = self.rows.next() {
                 let index = self.row;
                 self.row += 1;
+                self.done += 1;
                 let size = bytes.len() as u64;
                 if size > self.limit {
                     return Some(Err(ReadError::TooLarge { index, line: index + 1, column: 1, size, limit: self.limit }));
                 }
-                return Some(Ok(RawRecord { index, line: index + 1, column: 1, bytes }));
+                return Some(Ok(RawRecord { index, line: index + 1, column: 1, bytes, value }));
             }
             match self.next_batch()? {
                 Ok(()) => {}
@@ -299,8 +479,8 @@ mod tests_support {
 mod tests {
     use super::*;
     use arrow_array::builder::{BooleanBuilder, ListBuilder, StringBuilder, StructBuilder};
-    use arrow_array::{ArrayRef, StringArray};
-    use arrow_schema::{DataType, Fields, Schema};
+    use arrow_array::{ArrayRef, BooleanArray, StringArray};
+    use arrow_schema::{Fields, Schema};
     use parquet::arrow::ArrowWriter;
     use parquet::file::properties::WriterProperties;
 
@@ -356,7 +536,7 @@ mod tests {
         let got: Vec<RawRecord> = rows.map(Result::unwrap).collect();
         assert_eq!(got.len(), 700);
         assert_eq!((got[0].index, got[0].line, got[699].line), (0, 1, 700));
-        let first: serde_json::Value = serde_json::from_slice(&got[1].bytes).unwrap();
+        let first = got[1].value.clone().unwrap();
         assert_eq!(
             first,
             serde_json::json!({
@@ -370,6 +550,87 @@ mod tests {
         assert_eq!(place(&[300, 300, 100], 300), (0, 300));
         assert_eq!(place(&[300, 300, 100], 301), (1, 1));
         assert_eq!(place(&[300, 300, 100], 700), (2, 100));
+    }
+
+    #[test]
+    fn rows_read_as_values_equal_arrow_json_text_parsed() {
+        use arrow_array::builder::{Float32Builder, Int64Builder, LargeStringBuilder, UInt64Builder};
+        use arrow_array::{Float32Array, Float64Array, Int32Array};
+        // Every type `native` takes, nulls among them, nested as the Hub's sets nest them.
+        let n = 5;
+        let mut info = StructBuilder::from_fields(
+            Fields::from(vec![Field::new("source", DataType::LargeUtf8, true), Field::new("tokens", DataType::Int64, true)]),
+            n,
+        );
+        let mut ids = ListBuilder::new(UInt64Builder::new());
+        let mut scores = ListBuilder::new(Float32Builder::new());
+        for i in 0..n {
+            let source = info.field_builder::<LargeStringBuilder>(0).unwrap();
+            if i == 2 {
+                source.append_null();
+            } else {
+                source.append_value(format!("src \"{i}\"\n\u{1F600}"));
+            }
+            info.field_builder::<Int64Builder>(1).unwrap().append_value(-(i as i64) << 40);
+            info.append(i != 3);
+            ids.values().append_value(u64::MAX - i as u64);
+            ids.append(i != 1);
+            scores.values().append_value(0.1 * i as f32);
+            scores.values().append_value(f32::NAN);
+            scores.append(true);
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int32Array::from(vec![Some(1), None, Some(-3), Some(4), Some(5)])),
+            Arc::new(Float64Array::from(vec![0.5, f64::INFINITY, 1e300, -0.0, 2.0 / 3.0])),
+            Arc::new(Float32Array::from(vec![Some(0.1), Some(1.5), None, Some(3.0e-8), Some(f32::MAX)])),
+            Arc::new(BooleanArray::from(vec![Some(true), None, Some(false), Some(true), None])),
+            Arc::new(info.finish()),
+            Arc::new(ids.finish()),
+            Arc::new(scores.finish()),
+            Arc::new(arrow_array::NullArray::new(n)),
+        ];
+        let names = ["i", "f64", "f32", "ok", "info", "ids", "scores", "nothing"];
+        let fields: Vec<Field> = names.iter().zip(&columns).map(|(name, c)| Field::new(*name, c.data_type().clone(), true)).collect();
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+        let values = ParquetRows::encode(&batch, false).unwrap();
+        let texts = ParquetRows::encode(&batch, true).unwrap();
+        for (i, ((id, value), (text, _))) in values.iter().zip(&texts).enumerate() {
+            let parsed: serde_json::Value = serde_json::from_slice(text).unwrap();
+            assert_eq!(value.as_ref(), Some(&parsed), "row {i}: {}", String::from_utf8_lossy(text));
+            assert!(!id.is_empty());
+        }
+        // Rows that differ have different identities.
+        let identities: std::collections::HashSet<&Vec<u8>> = values.iter().map(|(id, _)| id).collect();
+        assert_eq!(identities.len(), n);
+        // The openr1 rows too, through a file.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        write(&path, &openr1_batch(40), 16);
+        let mut as_json = ParquetRows::open(&path, 1 << 20).unwrap();
+        as_json.json_rows();
+        for (v, t) in ParquetRows::open(&path, 1 << 20).unwrap().zip(as_json) {
+            let (v, t) = (v.unwrap(), t.unwrap());
+            assert_eq!((v.index, t.value), (t.index, None));
+            assert_eq!(v.value.unwrap(), serde_json::from_slice::<serde_json::Value>(&t.bytes).unwrap());
+        }
+    }
+
+    #[test]
+    fn readers_sharing_a_file_read_every_row_once_in_its_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        write(&path, &openr1_batch(95), 10);
+        let whole: Vec<(u64, serde_json::Value)> =
+            ParquetRows::open(&path, 1 << 20).unwrap().map(|r| r.map(|r| (r.index, r.value.unwrap())).unwrap()).collect();
+        let mut shared = Vec::new();
+        for which in 0..3 {
+            let mut rows = ParquetRows::open(&path, 1 << 20).unwrap();
+            rows.share(3, which);
+            shared.extend(rows.by_ref().map(|r| r.map(|r| (r.index, r.value.unwrap())).unwrap()));
+            assert_eq!(rows.rows_done(), [35, 30, 30][which]); // groups 0,3,6,9 (the last of 5 rows); 1,4,7; 2,5,8
+        }
+        shared.sort_by_key(|(i, _)| *i);
+        assert_eq!(shared, whole);
     }
 
     #[test]

@@ -20,7 +20,11 @@ pub struct RawRecord {
     pub line: u64,
     /// 1-based column (in bytes) the record starts at.
     pub column: u64,
+    /// The record's text; for a Parquet row read as a value, a compact encoding of its cells
+    /// (its identity, which origins hash, and its size).
     pub bytes: Vec<u8>,
+    /// The record already as JSON (a Parquet row), so it is not written as text and parsed back.
+    pub value: Option<serde_json::Value>,
 }
 
 /// Why a record could not be read.
@@ -208,6 +212,28 @@ impl Records {
         })
     }
 
+    /// Parquet rows as their JSON text (as an import before migration 0006 hashed them), not as
+    /// values; text files are read as they are.
+    #[must_use]
+    pub fn json_rows(mut self) -> Self {
+        if let Records::Parquet(r) = &mut self {
+            r.json_rows();
+        }
+        self
+    }
+
+    /// A Parquet file's every `of`th row group from `which` ([`ParquetRows::share`]); text is
+    /// read whole.
+    ///
+    /// [`ParquetRows::share`]: super::parquet::ParquetRows::share
+    #[must_use]
+    pub fn share(mut self, of: usize, which: usize) -> Self {
+        if let Records::Parquet(r) = &mut self {
+            r.share(of, which);
+        }
+        self
+    }
+
     /// How far reading is, in bytes of the text (or of the Parquet file), for progress.
     #[must_use]
     pub fn bytes_read(&self) -> u64 {
@@ -351,7 +377,7 @@ impl<R: BufRead> RecordReader<R> {
             }
             let index = self.index;
             self.index += 1;
-            return Some(Ok(RawRecord { index, line: start_line, column: 1, bytes: buf }));
+            return Some(Ok(RawRecord { index, line: start_line, column: 1, bytes: buf, value: None }));
         }
     }
 
@@ -526,7 +552,7 @@ impl<R: BufRead> RecordReader<R> {
         }
         match self.scan_value() {
             Ok((_, size)) if size > self.limit => Some(Err(ReadError::TooLarge { index, line, column, size, limit: self.limit })),
-            Ok((bytes, _)) => Some(Ok(RawRecord { index, line, column, bytes })),
+            Ok((bytes, _)) => Some(Ok(RawRecord { index, line, column, bytes, value: None })),
             Err(e) => {
                 // Nothing sensible can follow a value that never closes, or one that cannot start.
                 self.stopped = true;

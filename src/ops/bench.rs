@@ -283,7 +283,7 @@ pub(super) struct ImportRun {
     /// When the command returned, from its start: with `--index auto` past
     /// [`FOREGROUND_MAX`](crate::ops::index::FOREGROUND_MAX) samples the index is built by a
     /// background process after that.
-    returned_s: f64,
+    pub(super) returned_s: f64,
     /// Whether the index was built by the background process.
     background: bool,
     rss: Option<f64>,

@@ -208,8 +208,8 @@ pub fn prompt_hashes(path: &Path) -> Result<Vec<[u8; 32]>, String> {
     let mut out = Vec::new();
     for c in &checks {
         let reader = Records::open(&c.path, c.layout, opts.max_record_bytes).map_err(|e| format!("{}: {e}", c.path.display()))?;
-        for raw in reader.flatten() {
-            if let Ok(Parsed::Row(record)) = decode(&raw, Some(c.format), &ctx) {
+        for mut raw in reader.flatten() {
+            if let Ok(Parsed::Row(record)) = decode(&mut raw, Some(c.format), &ctx) {
                 out.push(prepare::prompt_hash(&record.prompt.turns, record.prompt.tools.as_ref()));
             }
         }
@@ -383,10 +383,12 @@ fn produce(
         let _ = tx.blocking_send(Err(ImportError::File { path: check.path.clone(), message }));
     };
     let reader = match Records::open(&check.path, check.layout, limit) {
+        // An older import of this Parquet file hashed its rows' JSON text: legacy origins need it.
+        Ok(r) if defaults.legacy_origins => r.json_rows(),
         Ok(r) => r,
         Err(e) => return fail(format!("cannot read: {e}")),
     };
-    // Reading (decompressing; for Parquet, decoding the columns and writing each row's JSON) is
+    // Reading (decompressing; for Parquet, decoding the columns into each row's JSON value) is
     // a thread of its own, ahead of the parsing here. With the SIMD marker searches beside it,
     // 200k R1-sized JSONL rows imported in 9.7-10.2 s, not 12.4-13.3 s.
     std::thread::scope(|scope| {
@@ -429,7 +431,7 @@ fn parse_and_prepare(
     let mut weight = 0usize;
     for raw in reader {
         batch.records += 1;
-        let raw = match raw {
+        let mut raw = match raw {
             Ok(raw) => raw,
             // A Parquet row group that cannot be read: its rows were counted bad in pass 1.
             Err(ReadError::Unreadable { rows, .. }) => {
@@ -438,7 +440,7 @@ fn parse_and_prepare(
             }
             Err(_) => continue, // too large or malformed: counted in pass 1
         };
-        match decode(&raw, Some(check.format), ctx) {
+        match decode(&mut raw, Some(check.format), ctx) {
             Ok(Parsed::Row(record)) => {
                 let prepared = prepare(*record, &raw.bytes, raw.index, defaults, counter);
                 weight += prepared.weight();

@@ -25,8 +25,8 @@ pub async fn import_scores(store: &Store, check: &FileCheck, opts: &ImportOption
     let mut missing_count = 0u64;
     let ctx = ParseContext::default();
     for raw in reader {
-        let Ok(raw) = raw else { continue };
-        let Ok(Parsed::Scores(rows)) = decode(&raw, Some(Format::Scores), &ctx) else { continue };
+        let Ok(mut raw) = raw else { continue };
+        let Ok(Parsed::Scores(rows)) = decode(&mut raw, Some(Format::Scores), &ctx) else { continue };
         for row in rows {
             let samples = samples::ids_named(&mut tx, &row.sample).await?;
             if samples.is_empty() {

@@ -18,6 +18,9 @@ use crate::ops::bench::{Input, run_import};
 /// Rows per row group in the bench's Parquet files: `datasets`' `to_parquet` writes batches of
 /// 1,000 rows for text datasets.
 pub(super) const GROUP_ROWS: usize = 1000;
+/// One import: samples, seconds to return, seconds to a complete index, peak anonymous MiB.
+type Tried = (u64, f64, f64, Option<f64>);
+
 /// Imports of each input at each size; the median is shown.
 const REPEAT: usize = 3;
 
@@ -59,7 +62,7 @@ pub async fn parquet_bench(dir: &Path, rows: u64, per_prompt: u64) -> anyhow::Re
         let convert_s = t.elapsed().as_secs_f64();
         let db = dir.join("parquet-bench.db");
         // Each input imported REPEAT times, taking turns; the median run of each is shown.
-        let mut tries: [Vec<(u64, f64, f64, Option<f64>)>; 2] = [Vec::new(), Vec::new()];
+        let mut tries: [Vec<Tried>; 2] = [Vec::new(), Vec::new()];
         for _ in 0..REPEAT {
             for (i, input) in [&jsonl, &pq].into_iter().enumerate() {
                 let run = run_import(&db, input).await?;

@@ -33,6 +33,8 @@ pub async fn import_demo(store: &Store) -> Result<Vec<FileReport>, ImportError> 
             let opts = ImportOptions { teacher: teacher.map(str::to_owned), ..ImportOptions::default() };
             reports.extend(import(store, &[path], &opts, &|_| {}).await?);
         }
+        // 241 samples: indexed before the TUI opens, so search finds them at once.
+        crate::ops::index::after_import(store, crate::ops::index::IndexWhen::Now, None, &|_| {}).await?;
         Ok(())
     }
     .await;

@@ -84,7 +84,7 @@ async fn a_thousand_mutated_files_are_imported_or_refused_with_their_place() {
         let run = {
             let (store, path) = (store.clone(), path.clone());
             tokio::spawn(async move {
-                let opts = ImportOptions { defer_index: true, ..ImportOptions::default() };
+                let opts = ImportOptions::default();
                 import(&store, &[path], &opts, &|_| {}).await
             })
         };

@@ -23,8 +23,6 @@ pub async fn run(store: &Store, args: ImportArgs) -> anyhow::Result<()> {
         tokenizer: args.tokenizer,
         skip_bad: args.skip_bad,
         max_record_bytes: args.max_record_mb.saturating_mul(1 << 20),
-        // Built below, as `--index` says.
-        defer_index: true,
     };
     let (files, skipped) = gather(&args.files, &opts)?;
     for s in skipped.iter().take(SKIPPED_SHOWN) {
@@ -58,7 +56,8 @@ pub async fn run(store: &Store, args: ImportArgs) -> anyhow::Result<()> {
         Indexed::Done(Some(why)) => super::note!("note: {why}"),
         Indexed::Background { pid, pending } => super::note!(
             "note: the full-text index of {pending} samples is being built in the background (process {pid}): search finds \
-             what it has indexed so far, and `retort stats` says how many are left"
+             what it has indexed so far, `retort stats` says how many are left, and should it stop, {} says why",
+            index::background_log(store.path()).display()
         ),
         Indexed::Left { pending } => {
             super::note!("note: {pending} samples are not in the full-text index yet: `retort index` builds it");

@@ -300,7 +300,7 @@ pub(super) async fn run_import(db: &Path, input: &Input) -> anyhow::Result<Impor
     // figures of one run swung 0.7x-1.2x with it): the run starts with nothing left to flush.
     let _ = tokio::task::spawn_blocking(|| std::process::Command::new("sync").status()).await;
     reset_peak_rss();
-    let opts = ImportOptions { defer_index: true, ..ImportOptions::default() };
+    let opts = ImportOptions::default();
     let anon = AnonPeak::start();
     let started = Instant::now();
     let reports = import(&store, std::slice::from_ref(&input.path), &opts, &|_| {}).await?;

@@ -87,7 +87,7 @@ pub async fn rules_bench(args: &RulesBenchArgs) -> anyhow::Result<()> {
     let near = fresh(&dir.join("near.db")).await?;
     let jsonl = dir.join("near.jsonl");
     super::bench::generate_with_near_duplicates(&jsonl, args.near_rows)?;
-    let opts_import = crate::ops::import::ImportOptions { defer_index: true, ..Default::default() };
+    let opts_import = crate::ops::import::ImportOptions::default();
     crate::ops::import::import(&near, std::slice::from_ref(&jsonl), &opts_import, &|_| {}).await?;
     let rule = parse_rule("reject near-duplicates threshold 0.85").map_err(|e| anyhow::anyhow!("{e}"))?;
     let t = Instant::now();

@@ -75,10 +75,20 @@ pub async fn after_import(
     Ok(Indexed::Done(failed))
 }
 
+/// Where the background indexer's errors go: `<store>-index.log`, beside the store.
+#[must_use]
+pub fn background_log(db: &Path) -> std::path::PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-index.log");
+    name.into()
+}
+
 /// Starts `exe --db <store> index --quiet` detached: in a process group of its own (a ^C meant
-/// for the shell's command does not reach it), with no terminal.
+/// for the shell's command does not reach it), with no terminal; what it says on failure is
+/// appended to [`background_log`].
 fn spawn_background(exe: &Path, db: &Path) -> std::io::Result<u32> {
     use std::os::unix::process::CommandExt as _;
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(background_log(db))?;
     let child = std::process::Command::new(exe)
         .arg("--db")
         .arg(db)
@@ -86,8 +96,44 @@ fn spawn_background(exe: &Path, db: &Path) -> std::io::Result<u32> {
         .arg("--quiet")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(log)
         .process_group(0)
         .spawn()?;
     Ok(child.id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn what_a_failing_background_indexer_says_is_kept_beside_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("retort.db");
+        let store = Store::open(&db).await.unwrap();
+        let file = dir.path().join("rows.jsonl");
+        std::fs::write(
+            &file,
+            "{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"content\": \"a\"}]}\n",
+        )
+        .unwrap();
+        crate::ops::import::import(&store, &[file], &crate::ops::import::ImportOptions::default(), &|_| {}).await.unwrap();
+        // An indexer that fails as `retort index` would, on its stderr.
+        let exe = dir.path().join("indexer");
+        std::fs::write(&exe, "#!/bin/sh\necho \"error: the store: disk I/O error ($*)\" >&2\nexit 1\n").unwrap();
+        std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let indexed = after_import(&store, IndexWhen::Background, Some(&exe), &|_| {}).await.unwrap();
+        assert!(matches!(indexed, Indexed::Background { pending: 1, .. }), "{indexed:?}");
+        let log = background_log(&db);
+        assert_eq!(log, dir.path().join("retort.db-index.log"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let text = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if !text.is_empty() || std::time::Instant::now() > deadline {
+                break text;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        assert_eq!(text, format!("error: the store: disk I/O error (--db {} index --quiet)\n", db.display()));
+    }
 }

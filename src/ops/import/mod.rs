@@ -64,8 +64,6 @@ pub struct ImportOptions {
     pub tokenizer: Option<PathBuf>,
     pub skip_bad: bool,
     pub max_record_bytes: u64,
-    /// Leave the full-text index for later (the TUI indexes in the background).
-    pub defer_index: bool,
 }
 
 impl Default for ImportOptions {
@@ -79,7 +77,6 @@ impl Default for ImportOptions {
             tokenizer: None,
             skip_bad: false,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
-            defer_index: false,
         }
     }
 }
@@ -157,7 +154,8 @@ impl From<store::StoreError> for ImportError {
     }
 }
 
-/// Imports `files` into the store.
+/// Imports `files` into the store. The full-text index is left to the caller:
+/// [`crate::ops::index::after_import`] builds it as `--index` says.
 pub async fn import(
     store: &Store,
     files: &[PathBuf],
@@ -193,10 +191,6 @@ pub async fn import(
         reports.push(report);
     }
     store.checkpoint().await;
-    let pending = store::fts::pending(store).await?;
-    if pending > 0 && !opts.defer_index {
-        store::fts::catch_up(store, |done| progress(Progress::Indexing { done, total: pending as u64 })).await?;
-    }
     Ok(reports)
 }
 

@@ -124,8 +124,6 @@ pub struct ParquetRows {
     json: bool,
     /// Only row groups `g` with `g % share.0 == share.1` are read ([`ParquetRows::share`]).
     share: (usize, usize),
-    /// Rows handed out or passed over by this reader.
-    done: u64,
 }
 
 impl ParquetRows {
@@ -151,7 +149,6 @@ impl ParquetRows {
             size,
             json: false,
             share: (1, 0),
-            done: 0,
         })
     }
 
@@ -165,12 +162,6 @@ impl ParquetRows {
     /// read a file together. Rows keep their place in the file.
     pub fn share(&mut self, of: usize, which: usize) {
         self.share = (of.max(1), which);
-    }
-
-    /// Rows this reader handed out or passed over (all of its share when it is done).
-    #[must_use]
-    pub fn rows_done(&self) -> u64 {
-        self.done
     }
 
     /// How many rows the file holds, from its footer.
@@ -231,7 +222,6 @@ impl ParquetRows {
         let column = self.failing_column(group).map_or_else(String::new, |c| format!(", column `{c}`"));
         let message = format!("rows {first}-{end} cannot be read{column}: {error} (a damaged file? fetch it again)");
         self.row = end;
-        self.done += rows;
         self.reader = None;
         self.group = group + 1;
         ReadError::Unreadable { line: first, rows, message }
@@ -451,7 +441,6 @@ impl Iterator for ParquetRows {
             if let Some((bytes, value)) = self.rows.next() {
                 let index = self.row;
                 self.row += 1;
-                self.done += 1;
                 let size = bytes.len() as u64;
                 if size > self.limit {
                     return Some(Err(ReadError::TooLarge { index, line: index + 1, column: 1, size, limit: self.limit }));
@@ -626,8 +615,9 @@ mod tests {
         for which in 0..3 {
             let mut rows = ParquetRows::open(&path, 1 << 20).unwrap();
             rows.share(3, which);
-            shared.extend(rows.by_ref().map(|r| r.map(|r| (r.index, r.value.unwrap())).unwrap()));
-            assert_eq!(rows.rows_done(), [35, 30, 30][which]); // groups 0,3,6,9 (the last of 5 rows); 1,4,7; 2,5,8
+            let share: Vec<_> = rows.map(|r| r.map(|r| (r.index, r.value.unwrap())).unwrap()).collect();
+            assert_eq!(share.len(), [35, 30, 30][which]); // groups 0,3,6,9 (the last of 5 rows); 1,4,7; 2,5,8
+            shared.extend(share);
         }
         shared.sort_by_key(|(i, _)| *i);
         assert_eq!(shared, whole);

@@ -232,10 +232,7 @@ fn plain_insert_loop(db: &Path, jsonl: &Path) -> anyhow::Result<u64> {
             }
             let pid: i64 = prompt_id.query_row(rusqlite::params![hash.as_slice()], |r| r.get(0))?;
             // Keyed as imports key them (migrations/0006): the record number, then a hash.
-            let hash_of_line: [u8; 32] = Sha256::digest([line.as_bytes(), &(i as u64).to_le_bytes()].concat()).into();
-            let mut origin = [0u8; 16];
-            origin[..5].copy_from_slice(&(i as u64).to_be_bytes()[3..]);
-            origin[6..].copy_from_slice(&hash_of_line[..10]);
+            let (origin, _) = crate::ops::import::prepare::origins(&Sha256::new_with_prefix(line.as_bytes()), i as u64, 0);
             let content_hash: [u8; 32] = Sha256::digest(content.as_bytes()).into();
             let (rt, at) = (reasoning.len() as i64 / 4, answer.len() as i64 / 4);
             insert_sample.execute(rusqlite::params![pid, origin.as_slice(), content_hash.as_slice(), rt + at, rt, at])?;

@@ -68,30 +68,19 @@ fn content_hash(prompt: &[u8; 32], s: &SampleDraft) -> [u8; 32] {
 /// (1 byte) and 10 bytes of sha256 of (record bytes, record number, generation number). The
 /// same file imported again, or a killed import run again, yields the same origins; one import's
 /// origins ascend, so the UNIQUE index on them grows at its end (migrations/0006).
-fn origin(raw: &[u8], index: u64, generation: usize) -> [u8; 16] {
-    let full = origin_hash(raw, index, generation);
-    let mut out = [0u8; 16];
-    out[..5].copy_from_slice(&index.to_be_bytes()[3..]);
-    out[5] = u8::try_from(generation).unwrap_or(u8::MAX);
-    out[6..].copy_from_slice(&full[..10]);
-    out
-}
-
-/// The origin imports gave a sample before migration 0006: the first 16 bytes of the hash.
-#[must_use]
-pub fn legacy_origin(raw: &[u8], index: u64, generation: usize) -> [u8; 16] {
-    let full = origin_hash(raw, index, generation);
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&full[..16]);
-    out
-}
-
-fn origin_hash(raw: &[u8], index: u64, generation: usize) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(raw);
+/// `record` is the hasher that has taken in the record's bytes (once, for all its samples).
+/// Returns the origin and the one imports gave before migration 0006 (the hash's first 16 bytes).
+pub(crate) fn origins(record: &Sha256, index: u64, generation: usize) -> ([u8; 16], [u8; 16]) {
+    let mut h = record.clone();
     h.update(index.to_le_bytes());
     h.update((generation as u64).to_le_bytes());
-    h.finalize().into()
+    let full: [u8; 32] = h.finalize().into();
+    let (mut origin, mut legacy) = ([0u8; 16], [0u8; 16]);
+    origin[..5].copy_from_slice(&index.to_be_bytes()[3..]);
+    origin[5] = u8::try_from(generation).unwrap_or(u8::MAX);
+    origin[6..].copy_from_slice(&full[..10]);
+    legacy.copy_from_slice(&full[..16]);
+    (origin, legacy)
 }
 
 /// Tokens of tool calls (OpenAI shape): each call's function name and arguments.
@@ -126,10 +115,12 @@ pub fn prepare(record: Record, raw: &[u8], index: u64, defaults: &Defaults, toke
         reference: prompt.reference.clone(),
         metadata: prompt.metadata.map(|m| Value::Object(m).to_string()),
     };
+    let record = Sha256::new_with_prefix(raw);
     let samples = samples
         .into_iter()
         .enumerate()
         .map(|(g, s)| {
+            let (origin, legacy_origin) = origins(&record, index, g);
             let reasoning_tokens = s.reasoning.as_deref().map_or(0, |r| tokens.count(r)) as i64;
             // An answer that calls tools is that much longer: the calls' names and arguments.
             let answer_tokens = (tokens.count(&s.answer) + tool_call_tokens(s.tool_calls.as_ref(), tokens)) as i64;
@@ -143,8 +134,8 @@ pub fn prepare(record: Record, raw: &[u8], index: u64, defaults: &Defaults, toke
                 })
                 .collect();
             PreparedSample {
-                origin: origin(raw, index, g),
-                legacy_origin: defaults.legacy_origins.then(|| legacy_origin(raw, index, g)),
+                origin,
+                legacy_origin: defaults.legacy_origins.then_some(legacy_origin),
                 content_hash: content_hash(&hash, &s),
                 teacher: defaults.teacher.clone().or_else(|| s.teacher.clone()).unwrap_or_else(|| defaults.fallback_name.clone()),
                 label: s.label.unwrap_or(if s.logprobs.is_some() { LabelType::Soft } else { LabelType::Pseudo }),

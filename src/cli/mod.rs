@@ -28,6 +28,7 @@ mod bench;
 mod edit;
 mod export;
 mod generate;
+mod score;
 mod import;
 mod index;
 mod json;
@@ -153,6 +154,9 @@ pub enum Command {
     /// Sample a teacher n times per prompt through OpenAI-compatible servers (vLLM, SGLang, OpenAI...).
     #[command(after_help = GENERATE_HELP)]
     Generate(generate::GenerateArgs),
+    /// Soft labels for existing traces: a vLLM teacher's top-K log-probs at every answer token (teacher-forced).
+    #[command(name = "score-logprobs", after_help = score::SCORE_HELP)]
+    ScoreLogprobs(score::ScoreArgs),
     /// Score samples with a verifier (math, exact, format, length, repetition, language, cmd).
     #[command(after_help = VERIFY_HELP)]
     Verify(verify::VerifyArgs),
@@ -260,7 +264,9 @@ Samples that already have the verifier's score are skipped unless --force.
 const FILTER_HELP: &str = "\
 Predicates: score.NAME, pass.NAME, tokens, reasoning_tokens, answer_tokens,
 teacher, source, kind, label, status, tag, finish_reason, has_logprobs,
-has_reference, has_tools, prompt, reasoning, answer, reference; compared with
+mean_logprob, min_logprob, perplexity (the teacher's confidence in the trace's
+own tokens, from its log-probs), has_reference, has_tools, prompt, reasoning,
+answer, reference; compared with
 = != < <= > >=, text with ~ \"regex\" and contains \"text\";
 combined with and, or, not, ( ).
   retort list --where 'score.imported >= 1 and finish_reason != \"length\"'
@@ -384,6 +390,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Generate(args)) => {
             let store = Store::open(&cli.db).await?;
             generate::run(&store, args).await
+        }
+        Some(Command::ScoreLogprobs(args)) => {
+            let store = Store::open(&cli.db).await?;
+            score::run(&store, args).await
         }
         Some(Command::Verify(args)) => {
             let store = Store::open(&cli.db).await?;

@@ -123,6 +123,19 @@ impl ImportBar {
         bar.set_position(requests);
     }
 
+    pub fn update_score(&self, done: u64, total: u64, tokens: u64, failures: u64) {
+        let bar = self.enter(
+            6,
+            Path::new("score-logprobs"),
+            total,
+            "{msg:50} [{bar:25}] {human_pos}/{human_len} samples {rate} eta {eta}",
+            String::new(),
+        );
+        let secs = bar.elapsed().as_secs_f64().max(1e-3);
+        bar.set_message(format!("score-logprobs: {:.0} tokens/s, {failures} failed", tokens as f64 / secs));
+        bar.set_position(done);
+    }
+
     pub fn finish(&self) {
         if let Ok(current) = self.current.lock() {
             current.1.finish_and_clear();

@@ -57,6 +57,10 @@ pub enum KdError {
          differ, or the answer's text is not the teacher's"
     )]
     NotInAnswer,
+    #[error("position {position}: the teacher's token id {id} is past the student's vocabulary of {size}: teacher and student must share a tokenizer")]
+    ForeignId { position: usize, id: u32, size: usize },
+    #[error("the stored log-probs: {0}")]
+    Packed(crate::domain::soft::PackError),
 }
 
 /// Per completion position: the sampled token's id, and the top-k ids with their log-probs.
@@ -88,6 +92,60 @@ pub fn soft_targets(tokenizer: &tokenizers::Tokenizer, content: &Value) -> Resul
         out.logprobs.push(lps);
     }
     Ok(out)
+}
+
+/// The soft targets of a packed scoring (`retort score-logprobs`): the teacher's own token ids,
+/// which must be the student's: an id past the student's vocabulary is an error naming its position.
+pub fn soft_targets_packed(bytes: &[u8], student_vocabulary: usize) -> Result<SoftTargets, KdError> {
+    let mut out = SoftTargets { token_ids: Vec::new(), target_token_ids: Vec::new(), logprobs: Vec::new() };
+    let mut foreign = None;
+    crate::domain::soft::for_each(bytes, |token, _, ids, lps| {
+        let position = out.token_ids.len();
+        if foreign.is_none()
+            && let Some(id) = std::iter::once(&token).chain(ids).find(|id| **id as usize >= student_vocabulary)
+        {
+            foreign = Some(KdError::ForeignId { position, id: *id, size: student_vocabulary });
+        }
+        out.token_ids.push(token);
+        out.target_token_ids.push(ids.to_vec());
+        out.logprobs.push(lps.iter().map(|lp| f64::from(*lp)).collect());
+    })
+    .map_err(KdError::Packed)?;
+    foreign.map_or(Ok(out), Err)
+}
+
+/// A token's bytes in a tokenizer: a byte-level vocabulary's spelling (`"ĠHow"`) undone, a
+/// SentencePiece byte (`<0x0A>`) read, `▁` as a space; special tokens as they are written.
+#[must_use]
+pub fn token_bytes(tokenizer: &tokenizers::Tokenizer, id: u32) -> Vec<u8> {
+    let Some(token) = tokenizer.id_to_token(id) else { return Vec::new() };
+    if let Some(hex) = token.strip_prefix("<0x").and_then(|t| t.strip_suffix('>'))
+        && hex.len() == 2
+        && let Ok(b) = u8::from_str_radix(hex, 16)
+    {
+        return vec![b];
+    }
+    let byte_level: Option<Vec<u8>> = token.chars().map(char_byte).collect();
+    match byte_level {
+        Some(bytes) if tokenizer.get_decoder().is_some_and(is_byte_level) => bytes,
+        _ => token.replace('\u{2581}', " ").into_bytes(),
+    }
+}
+
+/// Whether a tokenizer's decoder undoes the GPT-2 byte table.
+fn is_byte_level(decoder: &tokenizers::DecoderWrapper) -> bool {
+    match decoder {
+        tokenizers::DecoderWrapper::ByteLevel(_) => true,
+        tokenizers::DecoderWrapper::Sequence(seq) => seq.get_decoders().iter().any(is_byte_level),
+        _ => false,
+    }
+}
+
+/// The byte a character of the GPT-2 table stands for.
+fn char_byte(c: char) -> Option<u8> {
+    static TABLE: std::sync::LazyLock<std::collections::HashMap<char, u8>> =
+        std::sync::LazyLock::new(|| (0..=255u8).map(|b| (byte_char(b), b)).collect());
+    TABLE.get(&c).copied()
 }
 
 /// A filler's log-prob for the tokens beside the true one: e^-30 ≈ 1e-13, so the row is the true

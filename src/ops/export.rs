@@ -522,12 +522,15 @@ async fn write_part(
     store: &Store,
     opts: &ExportOptions,
     part: &[Candidate],
-    student: Option<&crate::train::data::Encoder>,
+    // For kd lines: the student, and the source names the manifest counts their teachers by.
+    student: Option<(&crate::train::data::Encoder, &Names)>,
     sink: &mut (dyn LineSink + Send),
     written: &mut Written,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(), ExportError> {
     let tokens_of: std::collections::HashMap<i64, u64> = part.iter().map(|c| (c.id, c.tokens as u64)).collect();
+    let source_of: std::collections::HashMap<i64, u32> =
+        if student.is_some() { part.iter().map(|c| (c.id, c.source)).collect() } else { std::collections::HashMap::new() };
     written.samples = part.len() as u64;
     written.tokens = part.iter().map(|c| c.tokens as u64).sum::<u64>();
     // The next chunk's texts are read while this one is written: the two cores share the work.
@@ -550,7 +553,7 @@ async fn write_part(
         done += batch.len() as u64;
         progress(done);
         let soft_labels = match student {
-            Some(_) => stored::logprobs(store, &batch.iter().map(|(id, _)| *id).collect::<Vec<_>>()).await?,
+            Some(_) => store::logprobs::of(store, &batch.iter().map(|(id, _)| *id).collect::<Vec<_>>()).await?,
             None => std::collections::HashMap::new(),
         };
         for (id, s) in batch {
@@ -567,20 +570,22 @@ async fn write_part(
             if s.reasoning_cut_off && opts.reasoning != ReasoningMode::Drop {
                 written.cut_off_reasoning.add(id);
             }
-            if let (Some(student), Some(soft)) = (student, soft_labels.get(&id)) {
-                let (content, temperature) = (&soft.content, soft.temperature);
-                let placed = place_for_student(student, &rec, content).map_err(|e| ExportError::Usage(format!("sample #{id}: {e}")))?;
+            if let (Some((student, names)), Some(soft)) = (student, soft_labels.get(&id)) {
+                let placed = place_for_student(student, &rec, &soft.targets).map_err(|e| ExportError::Usage(format!("sample #{id}: {e}")))?;
                 rec["token_ids"] = json!(placed.token_ids);
                 rec["target_token_ids"] = json!(placed.target_token_ids);
                 rec["logprobs"] = json!(placed.logprobs);
-                let soft = &mut written.soft;
-                soft.k = soft.k.max(placed.k as i64);
-                soft.teacher_rows += placed.teacher_rows as u64;
-                soft.rows += placed.target_token_ids.len() as u64;
-                if let Some(t) = temperature {
+                let summary = &mut written.soft;
+                summary.k = summary.k.max(placed.k as i64);
+                summary.teacher_rows += placed.teacher_rows as u64;
+                summary.rows += placed.target_token_ids.len() as u64;
+                if let Some(t) = soft.temperature {
                     rec["temperature"] = json!(t);
-                    soft.temperatures.insert(t.to_string());
+                    summary.temperatures.insert(t.to_string());
                 }
+                let source = source_of.get(&id).map_or("", |s| names.name(*s));
+                let temperature = soft.temperature.map_or_else(|| "unknown".to_owned(), |t| t.to_string());
+                *summary.by_source.entry(source.to_owned()).or_default().entry(format!("{} k={} T={temperature}", soft.teacher, soft.k)).or_default() += 1;
             }
             sink.line(id, tokens_of.get(&id).copied().unwrap_or(0), &rec)?;
         }
@@ -602,10 +607,19 @@ enum Unplaced {
 
 /// The teacher's top-k of a kd line placed on the student's rendering of it (`line` is the
 /// messages line): the tokens the student is trained on, the answer's among them.
-fn place_for_student(student: &crate::train::data::Encoder, line: &Value, content: &Value) -> Result<crate::export::kd::Placed, Unplaced> {
+fn place_for_student(
+    student: &crate::train::data::Encoder,
+    line: &Value,
+    targets: &store::logprobs::Targets,
+) -> Result<crate::export::kd::Placed, Unplaced> {
     let conv = crate::train::data::conversation(line)?;
     let (_, encoding, mask) = student.encode_text(&conv).map_err(Unplaced::Render)?;
-    let teacher = crate::export::kd::soft_targets(&student.tokenizer, content)?;
+    let teacher = match targets {
+        store::logprobs::Targets::Json(content) => crate::export::kd::soft_targets(&student.tokenizer, content)?,
+        store::logprobs::Targets::Packed { bytes, .. } => {
+            crate::export::kd::soft_targets_packed(bytes, student.tokenizer.get_vocab_size(true))?
+        }
+    };
     Ok(crate::export::kd::place(encoding.get_ids(), &mask, &teacher)?)
 }
 
@@ -716,6 +730,8 @@ struct SoftSummary {
     /// line's last row, holding the true next token).
     rows: u64,
     teacher_rows: u64,
+    /// Per source, whose log-probs its samples carry: "teacher k=K T=temperature" and how many.
+    by_source: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 /// Writes `value` as pretty JSON through a `.partial` file.
@@ -839,13 +855,13 @@ pub async fn export(
         match opts.container {
             Container::Jsonl => {
                 let mut files = JsonlShards::new(&dir, name, opts.shard_rows);
-                write_part(store, opts, part, student.as_ref(), &mut files, &mut written, &sink).await?;
+                write_part(store, opts, part, student.as_ref().map(|s| (s, &names)), &mut files, &mut written, &sink).await?;
                 report.parts.insert((*name).to_owned(), PartReport::of(name, opts.container, files.finish()?));
             }
             Container::Parquet => {
                 // A failure leaves the spools in the staging directory, which goes with them.
                 let mut spool = Spool::new(&dir, name, &mut shape)?;
-                write_part(store, opts, part, student.as_ref(), &mut spool, &mut written, &sink).await?;
+                write_part(store, opts, part, student.as_ref().map(|s| (s, &names)), &mut spool, &mut written, &sink).await?;
                 let (path, rows) = spool.finish()?;
                 spools.push((name, path, rows));
             }
@@ -860,6 +876,11 @@ pub async fn export(
         soft.rows += written.soft.rows;
         soft.teacher_rows += written.soft.teacher_rows;
         soft.temperatures.extend(written.soft.temperatures);
+        for (source, teachers) in written.soft.by_source {
+            for (teacher, n) in teachers {
+                *soft.by_source.entry(source.clone()).or_default().entry(teacher).or_default() += n;
+            }
+        }
         left_out_ids.extend(written.left_out_ids);
         done_before += part.len() as u64;
     }
@@ -915,6 +936,7 @@ pub async fn export(
             "temperatures": soft.temperatures,
             "rows": soft.rows,
             "teacher_rows": soft.teacher_rows,
+            "by_source": soft.by_source,
             "layout": "row t is the distribution over the student's token t+1; rows right-aligned to the tokenized conversation (axolotl's KD loader)",
         });
         manifest["train_with"]["axolotl"] = axolotl_entry(&parts, &report.parts, opts.container, &soft);

@@ -13,6 +13,7 @@ pub mod import;
 pub mod index;
 pub mod list;
 pub mod rules;
+pub mod score;
 pub mod stats;
 pub mod train;
 pub mod undo;

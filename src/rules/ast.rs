@@ -69,6 +69,12 @@ pub enum Field {
     Reasoning,
     Answer,
     Reference,
+    /// The mean log-prob the teacher gave the trace's own tokens (scored or imported log-probs).
+    MeanLogprob,
+    /// The least of them: the token the teacher found least likely.
+    MinLogprob,
+    /// exp(−mean_logprob).
+    Perplexity,
 }
 
 /// What values a field holds, which decides the operators it takes.
@@ -107,12 +113,21 @@ impl Field {
         ("reasoning", Field::Reasoning),
         ("answer", Field::Answer),
         ("reference", Field::Reference),
+        ("mean_logprob", Field::MeanLogprob),
+        ("min_logprob", Field::MinLogprob),
+        ("perplexity", Field::Perplexity),
     ];
 
     #[must_use]
     pub fn field_type(&self) -> FieldType {
         match self {
-            Field::Score(_) | Field::Tokens | Field::ReasoningTokens | Field::AnswerTokens => FieldType::Number,
+            Field::Score(_)
+            | Field::Tokens
+            | Field::ReasoningTokens
+            | Field::AnswerTokens
+            | Field::MeanLogprob
+            | Field::MinLogprob
+            | Field::Perplexity => FieldType::Number,
             Field::Pass(_) | Field::HasLogprobs | Field::HasReference | Field::HasTools | Field::ReasoningCutOff => FieldType::Bool,
             Field::Teacher | Field::Source | Field::FinishReason => FieldType::Name,
             Field::Prompt | Field::Reasoning | Field::Answer | Field::Reference => FieldType::Text,

@@ -62,6 +62,30 @@ static REASONING_CUT_OFF: std::sync::LazyLock<String> = std::sync::LazyLock::new
     format!("(EXISTS (SELECT 1 FROM sample_texts rt WHERE rt.sample_id = s.id AND {}))", reasoning_cut_off_on("rt"))
 });
 
+const MEAN_LOGPROB: &str = "(SELECT lp.mean_logprob FROM sample_logprobs lp WHERE lp.sample_id = s.id)";
+const NEG_MEAN_LOGPROB: &str = "(-(SELECT lp.mean_logprob FROM sample_logprobs lp WHERE lp.sample_id = s.id))";
+
+/// `perplexity OP x` as a comparison of the mean log-prob, perplexity being exp(−mean): for
+/// x > 0, `perplexity > x` is `mean_logprob < −ln x`; no perplexity is 0 or less.
+fn perplexity(op: CmpOp, x: f64, params: &mut Vec<Param>) -> String {
+    if x > 0.0 {
+        params.push(Param::Real(-x.ln()));
+        let flipped = match op {
+            CmpOp::Gt => "<",
+            CmpOp::Ge => "<=",
+            CmpOp::Lt => ">",
+            CmpOp::Le => ">=",
+            CmpOp::Eq => "=",
+            CmpOp::Ne => "!=",
+        };
+        return format!("coalesce({MEAN_LOGPROB} {flipped} ?, 0)");
+    }
+    match op {
+        CmpOp::Gt | CmpOp::Ge | CmpOp::Ne => format!("({MEAN_LOGPROB} IS NOT NULL)"),
+        CmpOp::Lt | CmpOp::Le | CmpOp::Eq => "0".to_owned(),
+    }
+}
+
 /// The SQL expression reading a field's value (with its verifier name as a parameter if any).
 fn value_sql(field: &Field, params: &mut Vec<Param>) -> &'static str {
     match field {
@@ -90,6 +114,10 @@ fn value_sql(field: &Field, params: &mut Vec<Param>) -> &'static str {
         Field::Reference => "(SELECT reference FROM prompt_texts WHERE prompt_id = s.prompt_id)",
         Field::Reasoning => "(SELECT reasoning FROM sample_texts WHERE sample_id = s.id)",
         Field::Answer => "(SELECT answer FROM sample_texts WHERE sample_id = s.id)",
+        Field::MeanLogprob => MEAN_LOGPROB,
+        Field::MinLogprob => "(SELECT lp.min_logprob FROM sample_logprobs lp WHERE lp.sample_id = s.id)",
+        // Ranks as exp(-mean) does; compared in `compare` through the mean.
+        Field::Perplexity => NEG_MEAN_LOGPROB,
         // Tags are a set, tested by membership in `compare`.
         Field::Tag => "NULL",
     }
@@ -113,6 +141,7 @@ fn compare(field: &Field, op: CmpOp, value: &Value, out: &mut Compiled) {
             params.push(Param::Text(name.clone()));
             format!("(s.source_id {} (SELECT id FROM sources WHERE name = ?))", is_sql(op))
         }
+        (Field::Perplexity, Value::Number(x)) => perplexity(op, *x, params),
         (Field::Pass(_) | Field::HasLogprobs | Field::HasReference | Field::HasTools | Field::ReasoningCutOff, Value::Bool(b)) => {
             let v = value_sql(field, params);
             let wanted = i64::from(*b == (op == CmpOp::Eq));

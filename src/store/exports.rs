@@ -119,32 +119,6 @@ impl TextReader {
     }
 }
 
-/// A sample's stored soft labels: the teacher's top-k per token.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SoftLabels {
-    pub content: Value,
-    pub k: i64,
-    pub temperature: Option<f64>,
-}
-
-/// The stored log-probs of `ids`, by sample id.
-pub async fn logprobs(store: &Store, ids: &[i64]) -> Result<HashMap<i64, SoftLabels>> {
-    let sql = format!("SELECT sample_id, content, k, temperature FROM sample_logprobs WHERE sample_id IN ({})", placeholders(ids.len()));
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for id in ids {
-        q = q.bind(id);
-    }
-    let mut out = HashMap::new();
-    for r in q.fetch_all(&store.pool).await? {
-        let content: String = r.try_get(1)?;
-        out.insert(
-            r.try_get(0)?,
-            SoftLabels { content: serde_json::from_str(&content).unwrap_or(Value::Null), k: r.try_get(2)?, temperature: r.try_get(3)? },
-        );
-    }
-    Ok(out)
-}
-
 /// An export as recorded in the history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewExport<'a> {

@@ -32,6 +32,9 @@ pub struct PreparedLogprobs {
     pub temperature: Option<f64>,
     pub positions: i64,
     pub content: String,
+    /// Of the sampled tokens' log-probs: what rules on confidence read.
+    pub mean_logprob: Option<f64>,
+    pub min_logprob: Option<f64>,
 }
 
 /// A sample as an import writes it.
@@ -308,6 +311,8 @@ impl Writer {
                 add_arg(&mut logprobs, lp.temperature)?;
                 add_arg(&mut logprobs, lp.positions)?;
                 add_arg(&mut logprobs, lp.content)?;
+                add_arg(&mut logprobs, lp.mean_logprob)?;
+                add_arg(&mut logprobs, lp.min_logprob)?;
                 n_logprobs += 1;
             }
         }
@@ -323,8 +328,8 @@ impl Writer {
         if n_logprobs > 0 {
             let sql = self.sql(
                 "sample_logprobs",
-                "INSERT INTO sample_logprobs (sample_id, k, temperature, positions, content)",
-                5,
+                "INSERT INTO sample_logprobs (sample_id, k, temperature, positions, content, mean_logprob, min_logprob)",
+                7,
                 n_logprobs,
                 "",
             );

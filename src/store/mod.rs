@@ -8,6 +8,7 @@ pub mod exports;
 pub mod fts;
 pub mod ids;
 pub mod imports;
+pub mod logprobs;
 pub mod prompts;
 pub mod rules;
 pub mod runs;

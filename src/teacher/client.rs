@@ -1,4 +1,4 @@
-//! An OpenAI-compatible chat-completions client: round-robin over endpoints, timeouts, retries
+//! An OpenAI-compatible client (chat completions, and completions for scoring): round-robin over endpoints, timeouts, retries
 //! with backoff on 429 and 5xx that honour `Retry-After`. The API key comes from an environment
 //! variable and is never stored or printed.
 
@@ -122,6 +122,16 @@ impl ChatClient {
 
     /// POSTs a chat completion request and returns the response body.
     pub async fn chat(&self, body: &Value) -> Result<Value, ClientError> {
+        self.post("chat/completions", body).await
+    }
+
+    /// POSTs a (legacy) completion request, as teacher-forced scoring sends them.
+    pub async fn completions(&self, body: &Value) -> Result<Value, ClientError> {
+        self.post("completions", body).await
+    }
+
+    /// POSTs `body` to `path` under an endpoint (the next, round-robin) and returns the answer.
+    async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
         let mut last = String::new();
         // Whether every attempt failed before reaching a server (refused, no route, DNS...).
         let mut never_reached = true;
@@ -130,7 +140,7 @@ impl ChatClient {
                 return Err(ClientError::Unreachable { last });
             }
             let base = &self.endpoints[self.next.fetch_add(1, Ordering::Relaxed) % self.endpoints.len()];
-            let url = format!("{base}/chat/completions");
+            let url = format!("{base}/{path}");
             let mut request = self.http.post(&url).json(body);
             if let Some(key) = &self.api_key {
                 request = request.bearer_auth(key);

@@ -1,4 +1,5 @@
 //! Talking to OpenAI-compatible servers (vLLM, SGLang, llama.cpp server, OpenAI, DeepSeek): the
-//! client the LLM judge uses now and teacher generation will use.
+//! client that generation, scoring and the LLM judge use, and vLLM's prompt log-probs.
 
 pub mod client;
+pub mod prompt_logprobs;

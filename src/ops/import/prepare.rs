@@ -145,11 +145,18 @@ pub fn prepare(record: Record, raw: &[u8], index: u64, defaults: &Defaults, toke
                 tool_calls: json_text(s.tool_calls.as_ref()),
                 params: json_text(s.params.as_ref()),
                 metadata: s.metadata.map(|m| Value::Object(m).to_string()),
-                logprobs: s.logprobs.map(|l| PreparedLogprobs {
-                    k: l.k as i64,
-                    temperature: l.temperature,
-                    positions: l.positions as i64,
-                    content: l.content.to_string(),
+                logprobs: s.logprobs.map(|l| {
+                    let confidence = crate::domain::soft::Confidence::of(
+                        l.content.as_array().into_iter().flatten().filter_map(|p| p.get("logprob").and_then(Value::as_f64)),
+                    );
+                    PreparedLogprobs {
+                        k: l.k as i64,
+                        temperature: l.temperature,
+                        positions: l.positions as i64,
+                        content: l.content.to_string(),
+                        mean_logprob: confidence.map(|c| c.mean_logprob),
+                        min_logprob: confidence.map(|c| c.min_logprob),
+                    }
                 }),
                 system: s.system,
                 reasoning: s.reasoning,

@@ -32,8 +32,14 @@ struct Server {
 /// the top-k at rank k+5, every ninth at −∞ (vLLM's −9999).
 fn position(i: usize, t: u64, k: u64, vocab: u64) -> Value {
     let mut entry = Map::new();
-    let outside = i % 4 == 0;
-    let own = if i % 9 == 0 { -9999.0 } else if outside { -6.0 } else { -0.05 };
+    let outside = i.is_multiple_of(4);
+    let own = if i.is_multiple_of(9) {
+        -9999.0
+    } else if outside {
+        -6.0
+    } else {
+        -0.05
+    };
     entry.insert(t.to_string(), json!({"logprob": own, "rank": if outside { k + 5 } else { 1 }, "decoded_token": "x"}));
     for j in 0..k {
         let id = if outside { (t + 1 + j) % vocab } else { (t + j) % vocab };
@@ -82,7 +88,8 @@ fn server(mode: Mode, vocab: u64, delay_ms: u64) -> Server {
                         ("200 OK", json!({"choices": [{"index": 0, "text": "!", "finish_reason": "length"}]}).to_string())
                     }
                 };
-                let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}", text.len());
+                let _ =
+                    write!(stream, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}", text.len());
             });
         }
     });
@@ -105,7 +112,8 @@ fn model(sb: &Sandbox, file: &std::path::Path) -> (std::path::PathBuf, u64) {
 }
 
 fn amc(sb: &Sandbox) -> std::path::PathBuf {
-    let lines: Vec<String> = std::fs::read_to_string(data("skythought/sky-t1-14b_amc23.jsonl")).unwrap().lines().take(12).map(str::to_owned).collect();
+    let lines: Vec<String> =
+        std::fs::read_to_string(data("skythought/sky-t1-14b_amc23.jsonl")).unwrap().lines().take(12).map(str::to_owned).collect();
     sb.write("amc.jsonl", lines.join("\n") + "\n")
 }
 
@@ -159,7 +167,8 @@ fn pseudo_traces_become_soft_through_a_vllm_shaped_server() {
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 samples to score"), "{}", String::from_utf8_lossy(&again.stdout));
 
     // Rules read the teacher's confidence: perplexity is exp(−mean log-prob).
-    let threshold: f64 = sb.query_string("SELECT CAST(-avg(mean_logprob) AS TEXT) FROM sample_logprobs").unwrap().parse::<f64>().unwrap().exp();
+    let threshold: f64 =
+        sb.query_string("SELECT CAST(-avg(mean_logprob) AS TEXT) FROM sample_logprobs").unwrap().parse::<f64>().unwrap().exp();
     let above = sb.query_i64(&format!("SELECT count(*) FROM sample_logprobs WHERE mean_logprob < {}", -threshold.ln()));
     assert!(above > 0 && above < 12, "{above}");
     let listed = sb.retort().args(["list", "--json", "--where", &format!("perplexity > {threshold}")]).output().unwrap();
@@ -173,7 +182,8 @@ fn pseudo_traces_become_soft_through_a_vllm_shaped_server() {
     let manifest: Value = serde_json::from_str(&std::fs::read_to_string(sb.path("kd/manifest.json")).unwrap()).unwrap();
     let soft = &manifest["soft_labels"];
     assert_eq!(soft["top_k"], 3);
-    let stored = sb.query_i64("SELECT sum(positions) FROM sample_logprobs l JOIN samples s ON s.id = l.sample_id WHERE s.status = 'accepted'");
+    let stored =
+        sb.query_i64("SELECT sum(positions) FROM sample_logprobs l JOIN samples s ON s.id = l.sample_id WHERE s.status = 'accepted'");
     assert_eq!(soft["teacher_rows"].as_i64().unwrap(), stored);
     let by_source = soft["by_source"].as_object().unwrap();
     assert_eq!(by_source.values().flat_map(|t| t.as_object().unwrap().keys().cloned()).collect::<Vec<_>>(), ["sky-teacher k=3 T=1"]);
@@ -181,7 +191,8 @@ fn pseudo_traces_become_soft_through_a_vllm_shaped_server() {
     assert_eq!(lines.len() as i64, 12 - above);
     let mut seen_own = 0;
     for line in &lines {
-        let (ids, targets, lps) = (line["token_ids"].as_array().unwrap(), line["target_token_ids"].as_array().unwrap(), line["logprobs"].as_array().unwrap());
+        let (ids, targets, lps) =
+            (line["token_ids"].as_array().unwrap(), line["target_token_ids"].as_array().unwrap(), line["logprobs"].as_array().unwrap());
         assert_eq!(ids.len(), targets.len());
         assert_eq!(line["temperature"], 1.0);
         for ((t, row), lp) in ids.iter().zip(targets).zip(lps) {
@@ -255,14 +266,31 @@ fn killed_beside_another_writer_a_rerun_completes_it() {
         std::thread::spawn(move || {
             for i in 0..12 {
                 let expr = if i % 2 == 0 { "accept where tokens > 0" } else { "reject where tokens > 0" };
-                let ok = std::process::Command::new(&bin).args(["rules", "apply", "--expr", expr]).env("RETORT_DB", &db).current_dir(&dir).output().unwrap();
+                let ok = std::process::Command::new(&bin)
+                    .args(["rules", "apply", "--expr", expr])
+                    .env("RETORT_DB", &db)
+                    .current_dir(&dir)
+                    .output()
+                    .unwrap();
                 assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
             }
         })
     };
     for wait_ms in [300, 700] {
         let mut child = std::process::Command::new(&bin)
-            .args(["score-logprobs", "--endpoint", &server.url, "--model", "t", "--top-k", "3", "--concurrency", "2", "--where", "tokens > 0"])
+            .args([
+                "score-logprobs",
+                "--endpoint",
+                &server.url,
+                "--model",
+                "t",
+                "--top-k",
+                "3",
+                "--concurrency",
+                "2",
+                "--where",
+                "tokens > 0",
+            ])
             .arg("--template")
             .arg(&model)
             .env("RETORT_DB", sb.db())
@@ -275,7 +303,9 @@ fn killed_beside_another_writer_a_rerun_completes_it() {
         child.wait().unwrap();
         // Whatever was stored is whole: a scored sample is marked and soft.
         assert_eq!(
-            sb.query_i64("SELECT count(*) FROM sample_logprobs l JOIN samples s ON s.id = l.sample_id WHERE s.has_logprobs = 0 OR s.label != 'soft'"),
+            sb.query_i64(
+                "SELECT count(*) FROM sample_logprobs l JOIN samples s ON s.id = l.sample_id WHERE s.has_logprobs = 0 OR s.label != 'soft'"
+            ),
             0
         );
     }

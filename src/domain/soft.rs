@@ -250,6 +250,7 @@ pub fn unpack_vocabulary(bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // values that are exact in binary: stored and read back unchanged
 mod tests {
     use super::*;
 

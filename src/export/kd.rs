@@ -57,7 +57,9 @@ pub enum KdError {
          differ, or the answer's text is not the teacher's"
     )]
     NotInAnswer,
-    #[error("position {position}: the teacher's token id {id} is past the student's vocabulary of {size}: teacher and student must share a tokenizer")]
+    #[error(
+        "position {position}: the teacher's token id {id} is past the student's vocabulary of {size}: teacher and student must share a tokenizer"
+    )]
     ForeignId { position: usize, id: u32, size: usize },
     #[error("the stored log-probs: {0}")]
     Packed(crate::domain::soft::PackError),

@@ -571,7 +571,8 @@ async fn write_part(
                 written.cut_off_reasoning.add(id);
             }
             if let (Some((student, names)), Some(soft)) = (student, soft_labels.get(&id)) {
-                let placed = place_for_student(student, &rec, &soft.targets).map_err(|e| ExportError::Usage(format!("sample #{id}: {e}")))?;
+                let placed =
+                    place_for_student(student, &rec, &soft.targets).map_err(|e| ExportError::Usage(format!("sample #{id}: {e}")))?;
                 rec["token_ids"] = json!(placed.token_ids);
                 rec["target_token_ids"] = json!(placed.target_token_ids);
                 rec["logprobs"] = json!(placed.logprobs);
@@ -585,7 +586,12 @@ async fn write_part(
                 }
                 let source = source_of.get(&id).map_or("", |s| names.name(*s));
                 let temperature = soft.temperature.map_or_else(|| "unknown".to_owned(), |t| t.to_string());
-                *summary.by_source.entry(source.to_owned()).or_default().entry(format!("{} k={} T={temperature}", soft.teacher, soft.k)).or_default() += 1;
+                *summary
+                    .by_source
+                    .entry(source.to_owned())
+                    .or_default()
+                    .entry(format!("{} k={} T={temperature}", soft.teacher, soft.k))
+                    .or_default() += 1;
             }
             sink.line(id, tokens_of.get(&id).copied().unwrap_or(0), &rec)?;
         }

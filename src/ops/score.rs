@@ -259,16 +259,16 @@ pub async fn score(
         for (sample, answer) in arrived {
             report.done += 1;
             match answer {
-                Ok(scored) => {
-                    let confidence = Confidence::of(scored.positions.iter().map(|p| f64::from(p.logprob.max(soft::FLOOR))));
-                    let packed = soft::pack(&scored);
-                    report.tokens += scored.positions.len() as u64;
+                Ok(answer) => {
+                    let confidence = Confidence::of(answer.positions.iter().map(|p| f64::from(p.logprob.max(soft::FLOOR))));
+                    let packed = soft::pack(&answer);
+                    report.tokens += answer.positions.len() as u64;
                     report.bytes += packed.len() as u64;
                     rows.push(NewScoring {
                         sample_id: sample,
                         k: k as i64,
                         temperature: Some(prompt_logprobs::TEMPERATURE),
-                        positions: scored.positions.len() as i64,
+                        positions: answer.positions.len() as i64,
                         packed,
                         mean_logprob: confidence.map(|c| c.mean_logprob),
                         min_logprob: confidence.map(|c| c.min_logprob),

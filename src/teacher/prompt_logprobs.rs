@@ -52,17 +52,15 @@ pub fn parse(response: &Value, ids: &[u32], range: Range<usize>, k: usize) -> Re
     let mut out = Vec::with_capacity(range.len());
     for index in range {
         let at = |what: String| ReplyError::At { index, what };
-        let entry = entries[index].as_object().ok_or_else(|| at(format!("expected an object of token ids, found {}", kind(&entries[index]))))?;
+        let entry =
+            entries[index].as_object().ok_or_else(|| at(format!("expected an object of token ids, found {}", kind(&entries[index]))))?;
         let token = ids[index];
         let mut logprob = None;
         // (rank, id, logprob)
         let mut ranked: Vec<(u64, u32, f32)> = Vec::with_capacity(entry.len());
         for (key, value) in entry {
             let id: u32 = key.parse().map_err(|_| at(format!("the key {key:?} is not a token id")))?;
-            let lp = value
-                .get("logprob")
-                .and_then(Value::as_f64)
-                .ok_or_else(|| at(format!("token {id} has no number `logprob`")))?;
+            let lp = value.get("logprob").and_then(Value::as_f64).ok_or_else(|| at(format!("token {id} has no number `logprob`")))?;
             if lp.is_nan() || lp > 1e-3 {
                 return Err(at(format!("token {id} has the log-prob {lp}, which no probability has")));
             }
@@ -75,9 +73,8 @@ pub fn parse(response: &Value, ids: &[u32], range: Range<usize>, k: usize) -> Re
             }
             ranked.push((rank.unwrap_or(u64::MAX), id, lp as f32));
         }
-        let logprob = logprob.ok_or_else(|| {
-            at(format!("no entry for the prompt's token {token}: the server scored other tokens than it was sent"))
-        })?;
+        let logprob = logprob
+            .ok_or_else(|| at(format!("no entry for the prompt's token {token}: the server scored other tokens than it was sent")))?;
         // By rank, else (no ranks) most likely first; ties by id, so the order is the same on every run.
         ranked.sort_by(|a, b| a.0.cmp(&b.0).then(b.2.total_cmp(&a.2)).then(a.1.cmp(&b.1)));
         if ranked.len() < k {
@@ -100,6 +97,7 @@ fn kind(v: &Value) -> &'static str {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // values that are exact in binary: stored and read back unchanged
 mod tests {
     use super::*;
 
@@ -112,7 +110,7 @@ mod tests {
                 {"7": {"logprob": -0.25, "rank": 1, "decoded_token": " the"}, "9": {"logprob": -1.75, "rank": 2, "decoded_token": " a"}},
                 {"5": {"logprob": -4.5, "rank": 3, "decoded_token": "x"}, "2": {"logprob": -0.5, "rank": 1, "decoded_token": "y"},
                  "3": {"logprob": -1.5, "rank": 2, "decoded_token": "z"}},
-                {"1": {"logprob": -9999.0, "rank": 150000, "decoded_token": "q"}, "4": {"logprob": -0.1, "rank": 1, "decoded_token": "w"},
+                {"1": {"logprob": -9999.0, "rank": 150_000, "decoded_token": "q"}, "4": {"logprob": -0.1, "rank": 1, "decoded_token": "w"},
                  "6": {"logprob": -3.0, "rank": 2, "decoded_token": "e"}}
             ]}], "usage": {"prompt_tokens": 4, "total_tokens": 5, "completion_tokens": 1}})
     }

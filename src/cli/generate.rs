@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use super::progress::ImportBar;
 use crate::ops::generate::{GenerateOptions, PromptSource, generate};
 use crate::store::Store;
+use crate::teacher::client::Servers;
 
 #[derive(Debug, clap::Args)]
 pub struct GenerateArgs {
@@ -77,7 +78,12 @@ pub async fn run(store: &Store, args: GenerateArgs) -> anyhow::Result<()> {
         (None, None, false) => anyhow::bail!("say which prompts: --prompts FILE, --where EXPR or --all"),
     };
     let opts = GenerateOptions {
-        endpoints: args.endpoints,
+        servers: Servers {
+            endpoints: args.endpoints,
+            api_key_env: Some(args.api_key_env),
+            timeout_s: args.timeout,
+            max_retries: args.retries,
+        },
         model: args.model,
         teacher: args.teacher,
         n: args.n,
@@ -87,9 +93,6 @@ pub async fn run(store: &Store, args: GenerateArgs) -> anyhow::Result<()> {
         system: args.system,
         logprobs: args.logprobs,
         concurrency: args.concurrency,
-        api_key_env: Some(args.api_key_env),
-        timeout_s: args.timeout,
-        max_retries: args.retries,
         batch_file: args.batch_file.clone(),
         regenerate_truncated: args.regenerate_truncated,
     };

@@ -6,6 +6,7 @@ use super::progress::ImportBar;
 use crate::export::ReasoningMode;
 use crate::ops::score::{ScoreOptions, score};
 use crate::store::Store;
+use crate::teacher::client::Servers;
 
 pub const SCORE_HELP: &str = "\
 Soft labels for traces that have none: a teacher served by vLLM reads each selected
@@ -76,7 +77,12 @@ pub struct ScoreArgs {
 pub async fn run(store: &Store, args: ScoreArgs) -> anyhow::Result<()> {
     let filter = crate::ops::rules::filter(store, &args.filter).await?;
     let opts = ScoreOptions {
-        endpoints: args.endpoints,
+        servers: Servers {
+            endpoints: args.endpoints,
+            api_key_env: Some(args.api_key_env),
+            timeout_s: args.timeout,
+            max_retries: args.retries,
+        },
         model: args.model,
         teacher: args.teacher,
         template: args.template,
@@ -84,9 +90,6 @@ pub async fn run(store: &Store, args: ScoreArgs) -> anyhow::Result<()> {
         top_k: args.top_k,
         reasoning: args.reasoning,
         concurrency: args.concurrency,
-        api_key_env: Some(args.api_key_env),
-        timeout_s: args.timeout,
-        max_retries: args.retries,
     };
     let bar = ImportBar::new();
     let report = score(store, Some(&filter), &opts, &|r| bar.update_score(r.done, r.selected, r.tokens, r.failures)).await;

@@ -116,10 +116,16 @@ pub fn soft_targets_packed(bytes: &[u8], student_vocabulary: usize) -> Result<So
     foreign.map_or(Ok(out), Err)
 }
 
-/// A token's bytes in a tokenizer: a byte-level vocabulary's spelling (`"ĠHow"`) undone, a
-/// SentencePiece byte (`<0x0A>`) read, `▁` as a space; special tokens as they are written.
+/// Every token of a tokenizer as bytes, in id order: a byte-level vocabulary's spelling
+/// (`"ĠHow"`) undone, a SentencePiece byte (`<0x0A>`) read, `▁` as a space; special tokens as
+/// they are written.
 #[must_use]
-pub fn token_bytes(tokenizer: &tokenizers::Tokenizer, id: u32) -> Vec<u8> {
+pub fn vocabulary_bytes(tokenizer: &tokenizers::Tokenizer) -> Vec<Vec<u8>> {
+    let byte_level = tokenizer.get_decoder().is_some_and(is_byte_level);
+    (0..tokenizer.get_vocab_size(true) as u32).map(|id| token_bytes(tokenizer, id, byte_level)).collect()
+}
+
+fn token_bytes(tokenizer: &tokenizers::Tokenizer, id: u32, byte_level: bool) -> Vec<u8> {
     let Some(token) = tokenizer.id_to_token(id) else { return Vec::new() };
     if let Some(hex) = token.strip_prefix("<0x").and_then(|t| t.strip_suffix('>'))
         && hex.len() == 2
@@ -127,9 +133,8 @@ pub fn token_bytes(tokenizer: &tokenizers::Tokenizer, id: u32) -> Vec<u8> {
     {
         return vec![b];
     }
-    let byte_level: Option<Vec<u8>> = token.chars().map(char_byte).collect();
-    match byte_level {
-        Some(bytes) if tokenizer.get_decoder().is_some_and(is_byte_level) => bytes,
+    match byte_level.then(|| token.chars().map(char_byte).collect::<Option<Vec<u8>>>()).flatten() {
+        Some(bytes) => bytes,
         _ => token.replace('\u{2581}', " ").into_bytes(),
     }
 }
@@ -180,6 +185,14 @@ fn filler(token: u32, k: usize) -> (Vec<u32>, Vec<f64>) {
     (ids, lps)
 }
 
+/// The answer's tokens in a rendering: the last run of trained tokens.
+#[must_use]
+pub fn answer_tokens(trained: &[bool]) -> Option<std::ops::Range<usize>> {
+    let end = trained.iter().rposition(|m| *m)? + 1;
+    let start = trained[..end].iter().rposition(|m| !*m).map_or(0, |i| i + 1);
+    Some(start..end)
+}
+
 /// Places a sample's teacher top-k on the student's rendering of it: `ids` are the rendering's
 /// tokens and `trained` says which carry the loss. The teacher's sampled tokens must appear, in
 /// order, in the answer (the last run of trained tokens): they do when teacher and student share
@@ -187,8 +200,7 @@ fn filler(token: u32, k: usize) -> (Vec<u32>, Vec<f64>) {
 /// predicted, so that every trained position has a row (earlier assistant turns get the true next
 /// token), whatever a trainer's own labels train of the assistant's turns.
 pub fn place(ids: &[u32], trained: &[bool], teacher: &SoftTargets) -> Result<Placed, KdError> {
-    let end = trained.iter().rposition(|m| *m).map(|i| i + 1).ok_or(KdError::NothingTrained)?;
-    let answer = trained[..end].iter().rposition(|m| !*m).map_or(0, |i| i + 1)..end;
+    let answer = answer_tokens(trained).ok_or(KdError::NothingTrained)?;
     let first_trained = trained.iter().position(|m| *m).unwrap_or(answer.start).max(1);
     let n = teacher.token_ids.len();
     if n == 0 {

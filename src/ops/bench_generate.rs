@@ -14,6 +14,7 @@ use anyhow::Context;
 use crate::ops::bench::{peak_rss_mib, reset_peak_rss};
 use crate::ops::bench_rules::fresh;
 use crate::ops::generate::{GenerateOptions, PromptSource, generate};
+use crate::teacher::client::Servers;
 
 #[derive(Debug, clap::Args)]
 pub struct GenerateBenchArgs {
@@ -83,7 +84,7 @@ pub async fn generate_bench(args: &GenerateBenchArgs) -> anyhow::Result<()> {
         }
     });
     let opts = GenerateOptions {
-        endpoints: vec![url],
+        servers: Servers { endpoints: vec![url], api_key_env: None, timeout_s: 30.0, max_retries: 2 },
         model: "bench-teacher".into(),
         teacher: None,
         n: 1,
@@ -93,9 +94,6 @@ pub async fn generate_bench(args: &GenerateBenchArgs) -> anyhow::Result<()> {
         system: None,
         logprobs: None,
         concurrency: args.concurrency,
-        api_key_env: None,
-        timeout_s: 30.0,
-        max_retries: 2,
         regenerate_truncated: false,
         batch_file: None,
     };

@@ -528,9 +528,8 @@ async fn write_part(
     written: &mut Written,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(), ExportError> {
-    let tokens_of: std::collections::HashMap<i64, u64> = part.iter().map(|c| (c.id, c.tokens as u64)).collect();
-    let source_of: std::collections::HashMap<i64, u32> =
-        if student.is_some() { part.iter().map(|c| (c.id, c.source)).collect() } else { std::collections::HashMap::new() };
+    let candidate: std::collections::HashMap<i64, &Candidate> = part.iter().map(|c| (c.id, c)).collect();
+    let tokens_of = |id: &i64| candidate.get(id).map_or(0, |c| c.tokens as u64);
     written.samples = part.len() as u64;
     written.tokens = part.iter().map(|c| c.tokens as u64).sum::<u64>();
     // The next chunk's texts are read while this one is written: the two cores share the work.
@@ -563,7 +562,7 @@ async fn write_part(
                     written.left_out.entry(unfit.to_string()).or_default().add(id);
                     written.left_out_ids.insert(id);
                     written.samples -= 1;
-                    written.tokens -= tokens_of.get(&id).copied().unwrap_or(0);
+                    written.tokens -= tokens_of(&id);
                     continue;
                 }
             };
@@ -584,7 +583,7 @@ async fn write_part(
                     rec["temperature"] = json!(t);
                     summary.temperatures.insert(t.to_string());
                 }
-                let source = source_of.get(&id).map_or("", |s| names.name(*s));
+                let source = candidate.get(&id).map_or("", |c| names.name(c.source));
                 let temperature = soft.temperature.map_or_else(|| "unknown".to_owned(), |t| t.to_string());
                 *summary
                     .by_source
@@ -593,7 +592,7 @@ async fn write_part(
                     .entry(format!("{} k={} T={temperature}", soft.teacher, soft.k))
                     .or_default() += 1;
             }
-            sink.line(id, tokens_of.get(&id).copied().unwrap_or(0), &rec)?;
+            sink.line(id, tokens_of(&id), &rec)?;
         }
     }
     let _ = reader.await;

@@ -20,7 +20,7 @@ use crate::ops::import::{ImportOptions, import};
 use crate::rules::Expr;
 use crate::store::imports::{self, NewImport, Writer};
 use crate::store::{self, Store, prompts};
-use crate::teacher::client::{ChatClient, ClientConfig, ClientError};
+use crate::teacher::client::{ChatClient, ClientError, Servers};
 
 /// Which prompts to sample.
 #[derive(Debug, Clone)]
@@ -35,7 +35,8 @@ pub enum PromptSource {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GenerateOptions {
-    pub endpoints: Vec<String>,
+    #[serde(flatten)]
+    pub servers: Servers,
     pub model: String,
     /// The teacher name samples are stored under (default: the model).
     pub teacher: Option<String>,
@@ -46,10 +47,6 @@ pub struct GenerateOptions {
     pub system: Option<String>,
     pub logprobs: Option<u32>,
     pub concurrency: usize,
-    #[serde(skip)]
-    pub api_key_env: Option<String>,
-    pub timeout_s: f64,
-    pub max_retries: u32,
     /// Ask again only for samples cut off by the token limit (`finish_reason = length`); each
     /// one replaced is tagged `regenerated`, so a rerun does not ask twice.
     pub regenerate_truncated: bool,
@@ -293,19 +290,11 @@ pub async fn generate(
     if let Some(path) = &opts.batch_file {
         return write_batch(store, path, &jobs, opts, report).await;
     }
-    let client = Arc::new(
-        ChatClient::new(&ClientConfig {
-            endpoints: opts.endpoints.clone(),
-            api_key_env: opts.api_key_env.clone(),
-            timeout: std::time::Duration::from_secs_f64(opts.timeout_s.max(0.1)),
-            max_retries: opts.max_retries,
-        })
-        .map_err(|e| GenerateError::Usage(e.to_string()))?,
-    );
+    let client = Arc::new(opts.servers.client().map_err(|e| GenerateError::Usage(e.to_string()))?);
     let import_id = imports::start(
         store,
         &NewImport {
-            path: &opts.endpoints.join(" "),
+            path: &opts.servers.endpoints.join(" "),
             sha256: "",
             format: "generate",
             options: &serde_json::to_string(opts).unwrap_or_default(),

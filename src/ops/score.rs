@@ -21,13 +21,14 @@ use crate::export::{ExportFormat, ExportSample, ReasoningMode};
 use crate::rules::Expr;
 use crate::store::logprobs::NewScoring;
 use crate::store::{self, Store};
-use crate::teacher::client::{ChatClient, ClientConfig, ClientError};
+use crate::teacher::client::{ClientError, Servers};
 use crate::teacher::prompt_logprobs::{self, ReplyError};
 use crate::train::data::Encoder;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ScoreOptions {
-    pub endpoints: Vec<String>,
+    #[serde(flatten)]
+    pub servers: Servers,
     /// The model name the server serves.
     pub model: String,
     /// The teacher the log-probs are stored under (default: the model).
@@ -40,10 +41,6 @@ pub struct ScoreOptions {
     /// How the reasoning is placed in the assistant's turn before rendering.
     pub reasoning: ReasoningMode,
     pub concurrency: usize,
-    #[serde(skip)]
-    pub api_key_env: Option<String>,
-    pub timeout_s: f64,
-    pub max_retries: u32,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -90,9 +87,8 @@ enum NoScore {
     Render(String),
 }
 
-/// A request ready to go: the sample, its tokens and which of them are the answer's.
+/// A request ready to go: a sample's tokens and which of them are the answer's.
 struct Job {
-    sample: i64,
     ids: Vec<u32>,
     answer: Range<usize>,
 }
@@ -100,16 +96,9 @@ struct Job {
 /// Samples whose texts are read in one query.
 const CHUNK: usize = 256;
 
-/// The tokens of the last run of trained tokens: the answer's.
-fn last_run(mask: &[bool]) -> Option<Range<usize>> {
-    let end = mask.iter().rposition(|m| *m)? + 1;
-    let start = mask[..end].iter().rposition(|m| !*m).map_or(0, |i| i + 1);
-    Some(start..end)
-}
-
 /// The conversation of a sample as the teacher saw it, rendered and tokenized; with a student,
 /// its answer's tokens checked to be the student's too.
-fn prepare(sample: i64, s: &ExportSample, teacher: &Encoder, student: Option<&Encoder>, reasoning: ReasoningMode) -> Result<Job, NoScore> {
+fn prepare(s: &ExportSample, teacher: &Encoder, student: Option<&Encoder>, reasoning: ReasoningMode) -> Result<Job, NoScore> {
     let line = crate::export::record(s, ExportFormat::Messages, reasoning, true).map_err(|e| NoScore::Render(e.to_string()))?;
     let conv = crate::train::data::conversation(&line).map_err(|e| NoScore::Render(e.to_string()))?;
     let (training, encoding, mask) = teacher.encode_text(&conv).map_err(|e| NoScore::Render(format!("the teacher's template: {e}")))?;
@@ -120,13 +109,13 @@ fn prepare(sample: i64, s: &ExportSample, teacher: &Encoder, student: Option<&En
                 .into(),
         ));
     }
-    let answer = last_run(&mask)
+    let answer = crate::export::kd::answer_tokens(&mask)
         .filter(|r| r.start > 0)
         .ok_or_else(|| NoScore::Render(format!("the teacher's template: {}", crate::train::data::untrained(&training))))?;
     let ids = encoding.get_ids().to_vec();
     if let Some(student) = student {
         let (_, theirs, their_mask) = student.encode_text(&conv).map_err(|e| NoScore::Render(format!("the student's template: {e}")))?;
-        let theirs_answer = last_run(&their_mask).map(|r| &theirs.get_ids()[r]).unwrap_or_default();
+        let theirs_answer = crate::export::kd::answer_tokens(&their_mask).map(|r| &theirs.get_ids()[r]).unwrap_or_default();
         let ours = &ids[answer.clone()];
         if theirs_answer != ours {
             let at = ours.iter().zip(theirs_answer).position(|(a, b)| a != b).unwrap_or(ours.len().min(theirs_answer.len()));
@@ -140,14 +129,13 @@ fn prepare(sample: i64, s: &ExportSample, teacher: &Encoder, student: Option<&En
             )));
         }
     }
-    Ok(Job { sample, ids, answer })
+    Ok(Job { ids, answer })
 }
 
 /// Every token of a tokenizer's vocabulary as bytes, packed for the store.
 fn vocabulary(tokenizer: &tokenizers::Tokenizer) -> (usize, Vec<u8>) {
-    let size = tokenizer.get_vocab_size(true);
-    let tokens: Vec<Vec<u8>> = (0..size as u32).map(|id| crate::export::kd::token_bytes(tokenizer, id)).collect();
-    (size, soft::pack_vocabulary(&tokens))
+    let tokens = crate::export::kd::vocabulary_bytes(tokenizer);
+    (tokens.len(), soft::pack_vocabulary(&tokens))
 }
 
 fn load(dir: &std::path::Path, what: &str) -> Result<Encoder, ScoreError> {
@@ -177,15 +165,7 @@ pub async fn score(
     if ids.is_empty() {
         return Ok(report);
     }
-    let client = Arc::new(
-        ChatClient::new(&ClientConfig {
-            endpoints: opts.endpoints.clone(),
-            api_key_env: opts.api_key_env.clone(),
-            timeout: std::time::Duration::from_secs_f64(opts.timeout_s.max(0.1)),
-            max_retries: opts.max_retries,
-        })
-        .map_err(|e| ScoreError::Usage(e.to_string()))?,
-    );
+    let client = Arc::new(opts.servers.client().map_err(|e| ScoreError::Usage(e.to_string()))?);
     let (size, tokens) = {
         let teacher = Arc::clone(&teacher);
         tokio::task::spawn_blocking(move || vocabulary(&teacher.tokenizer)).await.map_err(|e| ScoreError::Usage(e.to_string()))?
@@ -205,7 +185,7 @@ pub async fn score(
                 // Rendering and tokenizing long traces is CPU work: off the runtime's threads.
                 let (t, s, chunk_ids) = (Arc::clone(&teacher), student.clone(), chunk.to_vec());
                 let jobs = tokio::task::spawn_blocking(move || {
-                    chunk_ids.iter().zip(&samples).map(|(id, sample)| (*id, prepare(*id, sample, &t, s.as_deref(), reasoning))).collect()
+                    chunk_ids.iter().zip(&samples).map(|(id, sample)| (*id, prepare(sample, &t, s.as_deref(), reasoning))).collect()
                 })
                 .await
                 .unwrap_or_else(|e| {
@@ -230,7 +210,7 @@ pub async fn score(
                                         .map_err(NoScore::from),
                                     Err(e) => Err(NoScore::from(e)),
                                 };
-                                let _ = tx.send((job.sample, answer)).await;
+                                let _ = tx.send((sample, answer)).await;
                             });
                         }
                     }

@@ -105,10 +105,6 @@ pub struct NewScoring {
     pub min_logprob: Option<f64>,
 }
 
-/// Was the sample's label last set by a curator (and not undone)?
-const CURATOR_LABEL: &str = "EXISTS (SELECT 1 FROM decisions d JOIN actions a ON a.id = d.action_id \
-     WHERE d.sample_id = samples.id AND d.field = 'label' AND a.actor = 'curator' AND a.undone_at IS NULL)";
-
 /// Stores scorings (replacing what a sample held), marks the samples as having log-probs and
 /// labels the pseudo ones soft, unless a curator chose their label. Returns the samples relabelled.
 pub async fn write_scorings(tx: &mut Tx, scorer: &str, vocabulary: i64, rows: &[NewScoring]) -> Result<u64> {
@@ -146,22 +142,12 @@ pub async fn write_scorings(tx: &mut Tx, scorer: &str, vocabulary: i64, rows: &[
         .execute(tx.conn())
         .await?;
     let relabelled = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE samples SET label = 'soft' WHERE id IN (SELECT value FROM json_each(?)) AND label = 'pseudo' AND NOT {CURATOR_LABEL}"
+        "UPDATE samples AS s SET label = 'soft' WHERE s.id IN (SELECT value FROM json_each(?)) AND s.label = 'pseudo' AND NOT {}",
+        super::selection::CURATOR_LABEL
     )))
     .bind(&ids)
     .execute(tx.conn())
     .await?
     .rows_affected();
     Ok(relabelled)
-}
-
-/// A scored sample's confidence, for the detail view: (k, mean log-prob, least log-prob, scorer).
-pub async fn confidence(store: &Store, sample: i64) -> Result<Option<(i64, Option<f64>, Option<f64>, Option<String>)>> {
-    Ok(sqlx::query_as(
-        "SELECT l.k, l.mean_logprob, l.min_logprob, t.name FROM sample_logprobs l LEFT JOIN teachers t ON t.id = l.scorer_id \
-         WHERE l.sample_id = ?",
-    )
-    .bind(sample)
-    .fetch_optional(&store.pool)
-    .await?)
 }

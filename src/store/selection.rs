@@ -17,7 +17,7 @@ use crate::rules::{Action, Expr, Rule};
 /// Rules leave a curator's own decisions alone unless told to override them.
 const NOT_CURATOR: &str = "(? OR s.decided_by IS NOT 'curator')";
 /// Was the sample's label last set by a curator (and not undone)?
-const CURATOR_LABEL: &str = "EXISTS (SELECT 1 FROM decisions d JOIN actions a ON a.id = d.action_id \
+pub(super) const CURATOR_LABEL: &str = "EXISTS (SELECT 1 FROM decisions d JOIN actions a ON a.id = d.action_id \
      WHERE d.sample_id = s.id AND d.field = 'label' AND a.actor = 'curator' AND a.undone_at IS NULL)";
 const HAS_TAG: &str =
     "EXISTS (SELECT 1 FROM sample_tags st WHERE st.sample_id = s.id AND st.tag_id = (SELECT id FROM tags WHERE name = ?))";

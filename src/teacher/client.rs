@@ -19,6 +19,29 @@ pub struct ClientConfig {
     pub max_retries: u32,
 }
 
+/// How a command reaches its servers, as its flags say: what `generate` and `score-logprobs`
+/// share (and record with a run's options; the key's variable is not recorded).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Servers {
+    pub endpoints: Vec<String>,
+    #[serde(skip)]
+    pub api_key_env: Option<String>,
+    pub timeout_s: f64,
+    pub max_retries: u32,
+}
+
+impl Servers {
+    /// The client for these servers.
+    pub fn client(&self) -> Result<ChatClient, ClientError> {
+        ChatClient::new(&ClientConfig {
+            endpoints: self.endpoints.clone(),
+            api_key_env: self.api_key_env.clone(),
+            timeout: Duration::from_secs_f64(self.timeout_s.max(0.1)),
+            max_retries: self.max_retries,
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("{0}")]

@@ -81,7 +81,7 @@ async fn an_edited_answer_is_a_hard_label_that_list_export_search_and_stats_foll
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].old_text.as_deref(), Some(original.as_str()));
     assert_eq!(history[0].new_text, fixed);
-    let detail = retort::store::browse::detail(&store, id).await.unwrap().unwrap();
+    let detail = retort::store::browse::detail(&store, id, false).await.unwrap().unwrap();
     assert!(detail.history.iter().any(|h| h.change.starts_with("edit answer:") && h.actor == "curator"), "{:?}", detail.history);
     assert!(detail.history.iter().any(|h| h.change == format!("label {label} → hard")), "{:?}", detail.history);
 

@@ -504,3 +504,118 @@ async fn snapshots_of_the_review_screens_at_both_sizes() {
         insta::assert_snapshot!(format!("stats_end_{w}x{hh}"), h.render());
     }
 }
+
+/// Stores a scoring of `id` by "scorer-7b" over a small vocabulary: "Two plus two" sure,
+/// " is" at 40%, " four" at 5% (its likeliest alternative " 4"), "已" split over two tokens.
+async fn score_sample(h: &Headless, id: i64) {
+    use retort::domain::soft::{Position, Scored, pack, pack_vocabulary};
+    use retort::store::logprobs::{NewScoring, vocabulary_id, write_scorings};
+    let words: Vec<Vec<u8>> =
+        [&b"Two"[..], b" plus", b" two", b" is", b" four", b" 4", b"\n", &[0xE5, 0xB7], &[0xB2], b" five"].map(<[u8]>::to_vec).to_vec();
+    let p = |token: u32, lp: f32, top: &[(u32, f32)]| Position { token, logprob: lp, top: top.to_vec() };
+    let ln = |x: f32| x.ln();
+    let scored = Scored {
+        k: 3,
+        positions: vec![
+            p(0, ln(0.99), &[(0, ln(0.99)), (5, ln(0.005)), (9, ln(0.001))]),
+            p(1, ln(0.95), &[(1, ln(0.95)), (3, ln(0.03)), (2, ln(0.01))]),
+            p(2, ln(0.92), &[(2, ln(0.92)), (5, ln(0.05)), (9, ln(0.01))]),
+            p(3, ln(0.4), &[(3, ln(0.4)), (1, ln(0.35)), (6, ln(0.2))]),
+            p(4, ln(0.05), &[(5, ln(0.8)), (9, ln(0.1)), (4, ln(0.05))]),
+            p(6, ln(0.97), &[(6, ln(0.97)), (3, ln(0.02)), (1, ln(0.005))]),
+            p(7, ln(0.6), &[(7, ln(0.6)), (0, ln(0.2)), (1, ln(0.1))]),
+            p(8, ln(0.999), &[(8, ln(0.999)), (0, ln(0.0005)), (1, ln(0.0001))]),
+        ],
+    };
+    let packed = pack(&scored);
+    let lps: Vec<f64> = scored.positions.iter().map(|p| f64::from(p.logprob)).collect();
+    let confidence = retort::domain::soft::Confidence::of(lps).unwrap();
+    let mut tx = h.store.write().await.unwrap();
+    let vocabulary = vocabulary_id(&mut tx, "test vocabulary", words.len(), &pack_vocabulary(&words)).await.unwrap();
+    let row = NewScoring {
+        sample_id: id,
+        k: 3,
+        temperature: Some(1.0),
+        positions: 8,
+        packed,
+        mean_logprob: Some(confidence.mean_logprob),
+        min_logprob: Some(confidence.min_logprob),
+    };
+    write_scorings(&mut tx, "scorer-7b", vocabulary, &[row]).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_view_colours_each_token_and_shows_the_teachers_alternatives() {
+    use ratatui::style::{Color, Modifier};
+    use retort::tui::views::review::Part;
+    let sb = Sandbox::new();
+    let mut h = demo(&sb, (120, 34)).await;
+    let id = longest(&sb);
+    score_sample(&h, id).await;
+    go_to(&mut h, id).await;
+    // Off: the summary, and the key that turns it on.
+    let screen = h.render();
+    assert!(screen.contains("scorer-7b · top-3 at T=1 · 8 tokens") && screen.contains("T shows the completion token by token"), "{screen}");
+    assert!(h.app.pane.lines.iter().any(|(p, t)| *p == Part::Heading && t.starts_with("Reasoning")));
+    h.press(&[key('T')]).await;
+    let lines = &h.app.pane.lines;
+    let tokens: Vec<&str> = lines.iter().filter(|(p, _)| *p == Part::Tokens).map(|(_, t)| t.as_str()).collect();
+    assert_eq!(tokens, vec!["Two plus two is four↵", "已"], "{lines:?}");
+    // The scoring covers the whole reply, reasoning too: the reasoning and answer give way to it.
+    assert!(!lines.iter().any(|(p, t)| *p == Part::Heading && (t.starts_with("Reasoning") || t == "Answer")), "{lines:?}");
+    // Colours by probability, in the cells the tokens are drawn in.
+    let buffer = h.buffer(true);
+    let cell_of = |needle: &str| {
+        let area = buffer.area;
+        (0..area.height)
+            .find_map(|y| {
+                let row: String = (0..area.width).map(|x| buffer[(x, y)].symbol().to_owned()).collect();
+                row.find(needle).map(|at| (row[..at].chars().count() as u16, y))
+            })
+            .unwrap()
+    };
+    let style = |needle: &str| buffer[cell_of(needle)].style();
+    assert_eq!(style("Two plus").fg, Some(Color::Reset), "sure: plain");
+    assert_eq!(style(" is four").fg.map(|_| ()), Some(()));
+    let (x, y) = cell_of(" is four");
+    assert_eq!(buffer[(x + 1, y)].style().fg, Some(Color::Indexed(208)), " is at 40%: orange");
+    assert_eq!(buffer[(x + 4, y)].style().fg, Some(Color::Red), " four at 5%: red");
+    assert!(buffer[(x + 4, y)].style().add_modifier.contains(Modifier::BOLD));
+    // Without colour the unsure tokens are underlined.
+    let mono = h.buffer(false);
+    assert!(mono[(x + 1, y)].style().add_modifier.contains(Modifier::UNDERLINED));
+    // In the pane, ] stops at each token below even odds and the box names its alternatives.
+    h.press(&[key('l'), key(']')]).await;
+    assert_eq!(h.app.pane.token_cursor, 3);
+    let screen = h.render();
+    assert!(screen.contains("token 4 of 8") && screen.contains("\" is\" 40% (log-prob -0.916) · the teacher's choice 1 of 3"), "{screen}");
+    h.press(&[key(']')]).await;
+    let screen = h.render();
+    assert!(screen.contains("\" four\" 5.00% (log-prob -2.996) · the teacher's choice 3 of 3"), "{screen}");
+    assert!(screen.contains("  1     80% ") && screen.contains("\" 4\"") && screen.contains("◀ the trace's"), "{screen}");
+    insta::assert_snapshot!("review_tokens_120x34", screen);
+    // No token below 50% after " four" but the split "已" at 60%: ] says so and stays.
+    h.press(&[key(']'), key(']')]).await;
+    assert_eq!(h.app.pane.token_cursor, 4);
+    assert_eq!(h.app.message.as_deref(), Some("no token below 50% that way"));
+    h.press(&[key('w'), key('w')]).await;
+    assert_eq!(h.app.pane.token_cursor, 6);
+    assert!(h.render().contains("\"\\xE5\\xB7\" 60%"), "{}", h.render());
+    h.press(&[key('['), key(',')]).await;
+    assert_eq!(h.app.pane.token_cursor, 3);
+    // Off again: the reasoning and the answer are back.
+    h.press(&[key('T')]).await;
+    assert!(h.app.pane.lines.iter().any(|(p, t)| *p == Part::Heading && t == "Answer"));
+    assert!(h.app.pane.tokens.by_line.is_empty());
+    // An API's log-probs (the demo's OpenAI exchange) cover the answer only: the reasoning stays.
+    h.press(&[key('h'), key('T')]).await;
+    let json = sb.query_i64("SELECT sample_id FROM sample_logprobs WHERE content IS NOT NULL LIMIT 1");
+    go_to(&mut h, json).await;
+    let lines = &h.app.pane.lines;
+    assert!(lines.iter().any(|(p, t)| *p == Part::Heading && t.starts_with("Answer, token by token")), "{lines:?}");
+    assert!(lines.iter().any(|(p, _)| *p == Part::Tokens));
+    // A sample without log-probs shows its text, and says why there are no tokens.
+    go_to(&mut h, id + 1).await;
+    assert!(h.app.pane.lines.iter().any(|(p, t)| *p == Part::Heading && t == "Answer"));
+}

@@ -1,6 +1,7 @@
 //! The vocabulary of distillation data (DESIGN.md §Concepts): plain data, no IO.
 
 pub mod soft;
+pub mod trace;
 
 use std::fmt;
 use std::str::FromStr;

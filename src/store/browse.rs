@@ -295,9 +295,12 @@ pub struct Detail {
     pub scores: Vec<ScoreLine>,
     pub history: Vec<HistoryLine>,
     pub note: Option<String>,
+    /// The teacher's log-probs of the completion, when it has them (token by token when asked).
+    pub scoring: Option<super::logprobs::Scoring>,
 }
 
-pub async fn detail(store: &Store, id: i64) -> Result<Option<Detail>> {
+/// The sample `id` as the detail view shows it; `tokens` also reads its scored tokens.
+pub async fn detail(store: &Store, id: i64, tokens: bool) -> Result<Option<Detail>> {
     let pool = &store.pool;
     let Some(sample) = super::samples::one(store, id).await? else {
         return Ok(None);
@@ -356,7 +359,8 @@ pub async fn detail(store: &Store, id: i64) -> Result<Option<Detail>> {
         Ok(HistoryLine { at: r.try_get(0)?, actor: r.try_get(1)?, change, action: r.try_get(9)?, undone: r.try_get(6)? })
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(Some(Detail { sample, scores, history, note }))
+    let scoring = super::logprobs::scoring(store, id, tokens).await?;
+    Ok(Some(Detail { sample, scores, history, note, scoring }))
 }
 
 /// The counts on the status line.

@@ -151,3 +151,63 @@ pub async fn write_scorings(tx: &mut Tx, scorer: &str, vocabulary: i64, rows: &[
     .rows_affected();
     Ok(relabelled)
 }
+
+/// A sample's scoring as the sample pane shows it: who scored it, how, how sure the teacher was,
+/// and (when asked for) the completion token by token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scoring {
+    pub teacher: String,
+    pub k: i64,
+    pub temperature: Option<f64>,
+    pub positions: i64,
+    pub mean_logprob: Option<f64>,
+    pub min_logprob: Option<f64>,
+    /// The positions cover the whole reply as the teacher's template wrote it, reasoning too
+    /// (`retort score-logprobs`), not only the answer (an API's log-probs).
+    pub whole_turn: bool,
+    /// `None` when not asked for; an error when the stored bytes cannot be read.
+    pub tokens: Option<std::result::Result<crate::domain::trace::TokenTrace, crate::domain::trace::TraceError>>,
+}
+
+/// The scoring of sample `id`, if it has one; `tokens` also reads its positions (and the tokens
+/// of its vocabulary they name).
+pub async fn scoring(store: &Store, id: i64, tokens: bool) -> Result<Option<Scoring>> {
+    use crate::domain::trace::TokenTrace;
+    let Some(r) = sqlx::query(
+        "SELECT t.name, l.k, l.temperature, l.positions, l.mean_logprob, l.min_logprob, l.vocabulary_id, l.packed IS NOT NULL \
+         FROM sample_logprobs l JOIN samples s ON s.id = l.sample_id JOIN teachers t ON t.id = coalesce(l.scorer_id, s.teacher_id) \
+         WHERE l.sample_id = ?",
+    )
+    .bind(id)
+    .fetch_optional(&store.pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let trace = if !tokens {
+        None
+    } else if r.try_get::<bool, _>(7)? {
+        let (packed, vocabulary): (Vec<u8>, Option<Vec<u8>>) = sqlx::query_as(
+            "SELECT l.packed, v.tokens FROM sample_logprobs l LEFT JOIN vocabularies v ON v.id = l.vocabulary_id WHERE l.sample_id = ?",
+        )
+        .bind(id)
+        .fetch_one(&store.pool)
+        .await?;
+        Some(TokenTrace::from_packed(&packed, vocabulary.as_deref().unwrap_or_default()))
+    } else {
+        let content: Option<String> =
+            sqlx::query_scalar("SELECT content FROM sample_logprobs WHERE sample_id = ?").bind(id).fetch_one(&store.pool).await?;
+        let content = content.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or(Value::Null);
+        Some(TokenTrace::from_content(&content))
+    };
+    Ok(Some(Scoring {
+        teacher: r.try_get(0)?,
+        k: r.try_get(1)?,
+        temperature: r.try_get(2)?,
+        positions: r.try_get(3)?,
+        mean_logprob: r.try_get(4)?,
+        min_logprob: r.try_get(5)?,
+        whole_turn: r.try_get(7)?,
+        tokens: trace,
+    }))
+}

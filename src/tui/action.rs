@@ -49,6 +49,16 @@ pub enum Action {
     Redo,
     /// Fold or unfold the reasoning in the detail view.
     ToggleReasoning,
+    /// Show the completion token by token, coloured by the teacher's probability of each.
+    ToggleTokens,
+    /// Token view: the token cursor to the next token (its alternatives shown).
+    NextToken,
+    /// Token view: the token cursor to the previous token.
+    PreviousToken,
+    /// Token view: the next token the teacher gave less than even odds.
+    NextUnsure,
+    /// Token view: the previous token the teacher gave less than even odds.
+    PreviousUnsure,
     /// Scroll the detail view down.
     ScrollDetailDown,
     /// Scroll the detail view up.
@@ -154,6 +164,11 @@ impl Action {
             Action::Undo => "undo the last action",
             Action::Redo => "redo what was undone",
             Action::ToggleReasoning => "fold / unfold the reasoning",
+            Action::ToggleTokens => "per-token teacher odds",
+            Action::NextToken => "next token (token view)",
+            Action::PreviousToken => "previous token",
+            Action::NextUnsure => "next token below 50%",
+            Action::PreviousUnsure => "previous below 50%",
             Action::ScrollDetailDown => "scroll the sample down",
             Action::ScrollDetailUp => "scroll the sample up",
             Action::GroupView => "the prompt's samples side by side",

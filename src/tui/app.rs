@@ -156,6 +156,8 @@ pub enum Effect {
     LoadDetail {
         id: i64,
         generation: u64,
+        /// Read its scored tokens too (the token view is on).
+        tokens: bool,
     },
     LoadGroup {
         prompt_id: i64,
@@ -369,6 +371,8 @@ pub struct App {
     pub pane: super::pane::Pane,
     pub focus: Focus,
     pub show_reasoning: bool,
+    /// The token view: the completion token by token, coloured by the teacher's confidence.
+    pub show_tokens: bool,
     pub group: Option<super::group::Group>,
     /// The list position of `rows[0]`, when known.
     pub offset: Option<i64>,
@@ -435,6 +439,7 @@ impl App {
             pane: super::pane::Pane::default(),
             focus: Focus::List,
             show_reasoning: true,
+            show_tokens: false,
             group: None,
             offset: None,
             yanking: false,
@@ -479,10 +484,10 @@ impl App {
     }
 
     /// Reads the sample under the cursor again, and its group when open.
-    fn reload_current(&mut self) -> Vec<Effect> {
+    pub(super) fn reload_current(&mut self) -> Vec<Effect> {
         let Some((id, prompt_id)) = self.current().map(|r| (r.id, r.prompt_id)) else { return Vec::new() };
         self.detail_generation += 1;
-        let mut effects = vec![Effect::LoadDetail { id, generation: self.detail_generation }];
+        let mut effects = vec![Effect::LoadDetail { id, generation: self.detail_generation, tokens: self.show_tokens }];
         if self.group.is_some() {
             effects.push(Effect::LoadGroup { prompt_id });
         }
@@ -586,7 +591,7 @@ impl App {
             if self.detail.as_ref().is_none_or(|d| d.sample.id != id) {
                 self.pane.scroll = 0;
                 self.detail_generation += 1;
-                effects.push(Effect::LoadDetail { id, generation: self.detail_generation });
+                effects.push(Effect::LoadDetail { id, generation: self.detail_generation, tokens: self.show_tokens });
             }
             if let Some(g) = &self.group
                 && g.prompt_id != prompt_id
@@ -798,6 +803,7 @@ impl App {
                 self.relayout();
                 Vec::new()
             }
+            Action::ToggleTokens => self.toggle_tokens(),
             Action::ScrollDetailDown => {
                 self.scroll_pane(3);
                 Vec::new()
@@ -858,6 +864,14 @@ impl App {
                 }
                 Vec::new()
             }
+            // The token moves from the list (the palette): they move in the pane, focused.
+            Action::NextToken | Action::PreviousToken | Action::NextUnsure | Action::PreviousUnsure => {
+                if self.tab == Tab::Review && self.group.is_none() {
+                    self.focus = Focus::Detail;
+                    self.update_pane(action);
+                }
+                Vec::new()
+            }
             // Keys of the sample pane and the group view, where they are not open.
             Action::NextMatch
             | Action::PreviousMatch
@@ -898,6 +912,9 @@ impl App {
             }
             Msg::Detail { generation, detail } => {
                 if generation == self.detail_generation {
+                    if detail.as_ref().map(|d| d.sample.id) != self.detail.as_ref().map(|d| d.sample.id) {
+                        self.pane.token_cursor = 0;
+                    }
                     self.detail = detail.map(|d| *d);
                     self.pane.forget_layout();
                     self.relayout();
@@ -1461,6 +1478,7 @@ impl App {
             (Action::Reject, "reject"),
             (Action::Yank, "copy"),
             (Action::Pager, "pager"),
+            (Action::ToggleTokens, "tokens"),
         ];
         const GROUP: &[(Action, &str)] = &[
             (Action::GroupNext, "sample"),

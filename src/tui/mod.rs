@@ -39,8 +39,8 @@ pub async fn run_effect(store: &Store, engine: &search::SearchEngine, effect: Ef
             Effect::LoadPage { from, generation, filter, sort } => {
                 Msg::Page { from, generation, rows: data::page(store, from, app::PAGE, &filter, sort).await.map_err(e)? }
             }
-            Effect::LoadDetail { id, generation } => {
-                Msg::Detail { generation, detail: data::detail(store, id).await.map_err(e)?.map(Box::new) }
+            Effect::LoadDetail { id, generation, tokens } => {
+                Msg::Detail { generation, detail: data::detail(store, id, tokens).await.map_err(e)?.map(Box::new) }
             }
             Effect::LoadGroup { prompt_id } => Msg::Group { prompt_id, samples: data::group(store, prompt_id).await.map_err(e)? },
             Effect::LoadPosition { id, generation, filter, sort } => {
@@ -603,9 +603,7 @@ impl Headless {
     #[must_use]
     pub fn render(&self) -> String {
         let (w, h) = self.app.size;
-        let Ok(mut terminal) = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h));
-        let _ = terminal.draw(|f| views::draw(f, &self.app, views::Theme { color: false }));
-        let buffer = terminal.backend().buffer().clone();
+        let buffer = self.buffer(false);
         let mut out = String::new();
         for y in 0..h {
             let line: String = (0..w).map(|x| buffer[(x, y)].symbol().to_owned()).collect();
@@ -613,5 +611,14 @@ impl Headless {
             out.push('\n');
         }
         out
+    }
+
+    /// The screen drawn on a test backend, with its styles (in colour, or as `NO_COLOR` has it).
+    #[must_use]
+    pub fn buffer(&self, color: bool) -> ratatui::buffer::Buffer {
+        let (w, h) = self.app.size;
+        let Ok(mut terminal) = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h));
+        let _ = terminal.draw(|f| views::draw(f, &self.app, views::Theme { color }));
+        terminal.backend().buffer().clone()
     }
 }

@@ -36,6 +36,8 @@ const ACTIONS: &[Action] = &[
     Action::FocusDetail,
     Action::SearchTrace,
     Action::ToggleReasoning,
+    Action::ToggleTokens,
+    Action::NextUnsure,
     Action::Search,
     Action::FullText,
     Action::Filter,
@@ -103,7 +105,7 @@ pub fn label(app: &App, choice: &Choice) -> (String, String, String) {
         Choice::Run(a) => {
             let context = match a {
                 Action::Pick | Action::Diff | Action::LinkScroll => super::keymap::Context::Group,
-                Action::SearchTrace => super::keymap::Context::Detail,
+                Action::SearchTrace | Action::NextUnsure => super::keymap::Context::Detail,
                 _ => super::keymap::Context::Global,
             };
             (name(*a), app.keymap.keys_in(*a, context), a.describe().to_owned())

@@ -11,9 +11,24 @@ pub struct Pane {
     pub lines: Vec<(Part, String)>,
     pub scroll: usize,
     pub search: Option<TraceSearch>,
-    /// The sample, width and fold the lines were laid out for.
-    laid_out: Option<(i64, usize, bool)>,
+    /// Where the token view's tokens are on the lines.
+    pub tokens: TokenSpans,
+    /// The token view's cursor: a position of the scored completion.
+    pub token_cursor: usize,
+    /// The sample, width, fold and token view the lines were laid out for.
+    laid_out: Option<(i64, usize, bool, bool)>,
 }
+
+/// The token view laid out: on each line that holds tokens, every token's first character,
+/// length in characters and position; and the line each position starts on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenSpans {
+    pub by_line: std::collections::HashMap<usize, Vec<(usize, usize, usize)>>,
+    pub line_of: Vec<usize>,
+}
+
+/// The teacher gives a token below this probability less than even odds: `]` and `[` stop there.
+pub const UNSURE: f32 = -std::f32::consts::LN_2;
 
 /// A search inside the sample: every match, by line and character range.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,10 +109,10 @@ impl App {
         vec![truncate(&parts[0], width), truncate(&format!("{} · {}", parts[1], parts[2]), width)]
     }
 
-    /// The furthest the pane scrolls: its last line at the bottom.
+    /// The furthest the pane scrolls: its last line at the bottom, above the token view's box.
     #[must_use]
     pub fn pane_max_scroll(&self) -> usize {
-        self.pane.lines.len().saturating_sub(self.pane_height())
+        self.pane.lines.len().saturating_sub(self.pane_height().saturating_sub(self.token_box_height()).max(1))
     }
 
     /// Lays the sample (and the open group) out again when the sample, the width or the fold
@@ -107,17 +122,97 @@ impl App {
         if let Some(g) = &mut self.group {
             g.lay_out(width, show);
         }
-        let key = self.detail.as_ref().map(|d| (d.sample.id, self.detail_width(), self.show_reasoning));
+        let key = self.detail.as_ref().map(|d| (d.sample.id, self.detail_width(), self.show_reasoning, self.token_trace().is_some()));
         if key.is_some() && key == self.pane.laid_out {
             return;
         }
-        self.pane.lines = super::views::review::detail_lines(self);
+        (self.pane.lines, self.pane.tokens) = super::views::review::detail_lines(self);
         self.pane.laid_out = key;
+        self.pane.token_cursor = self.pane.token_cursor.min(self.token_trace().map_or(0, |t| t.len().saturating_sub(1)));
         if let Some(s) = &mut self.pane.search {
             s.hits = find(&self.pane.lines, &s.query);
             s.current = s.current.min(s.hits.len().saturating_sub(1));
         }
         self.pane.scroll = self.pane.scroll.min(self.pane_max_scroll());
+    }
+
+    /// The scored tokens the token view shows: when it is on and they are read.
+    #[must_use]
+    pub fn token_trace(&self) -> Option<&crate::domain::trace::TokenTrace> {
+        if !self.show_tokens {
+            return None;
+        }
+        match self.detail.as_ref()?.scoring.as_ref()?.tokens.as_ref()? {
+            Ok(trace) if !trace.is_empty() => Some(trace),
+            _ => None,
+        }
+    }
+
+    /// Rows the alternatives box takes at the pane's foot (none without a token cursor).
+    #[must_use]
+    pub fn token_box_height(&self) -> usize {
+        let Some(k) = self.detail.as_ref().and_then(|d| d.scoring.as_ref()).map(|s| s.k) else { return 0 };
+        if self.token_trace().is_none() || self.focus != super::app::Focus::Detail {
+            return 0;
+        }
+        let full = usize::try_from(k).unwrap_or(0) + 3;
+        let height = usize::from(self.size.1.saturating_sub(5)).saturating_sub(self.pane_header().len());
+        full.min(height / 2).max(3.min(height))
+    }
+
+    /// Turns the token view on or off; on, the sample is read again with its tokens.
+    pub fn toggle_tokens(&mut self) -> Vec<super::app::Effect> {
+        self.show_tokens = !self.show_tokens;
+        let keys = self.keymap.keys_of(Action::ToggleTokens);
+        let scored = self.detail.as_ref().map(|d| (d.sample.id, d.scoring.as_ref().map(|s| s.tokens.is_some())));
+        self.message = Some(match (self.show_tokens, scored) {
+            (false, _) => format!("token view off ({keys} turns it on)"),
+            (true, Some((id, None))) => {
+                format!("token view on: #{id} has no teacher log-probs (`retort score-logprobs` scores them)")
+            }
+            (true, _) => format!(
+                "token view on: {}/{} move over the tokens in the pane, {}/{} stop below 50%",
+                self.keymap.keys_in(Action::NextToken, super::keymap::Context::Detail),
+                self.keymap.keys_in(Action::PreviousToken, super::keymap::Context::Detail),
+                self.keymap.keys_in(Action::NextUnsure, super::keymap::Context::Detail),
+                self.keymap.keys_in(Action::PreviousUnsure, super::keymap::Context::Detail),
+            ),
+        });
+        if self.show_tokens
+            && let Some((_, Some(false))) = scored
+        {
+            return self.reload_current();
+        }
+        self.relayout();
+        Vec::new()
+    }
+
+    /// Moves the token cursor (`action` one of the token moves) and scrolls it into view.
+    fn move_token(&mut self, action: Action) {
+        let Some(trace) = self.token_trace() else {
+            self.message = Some(format!(
+                "the token cursor moves in the token view: {} shows it (on a scored sample)",
+                self.keymap.keys_of(Action::ToggleTokens)
+            ));
+            return;
+        };
+        let (n, at) = (trace.len(), self.pane.token_cursor);
+        let unsure = |i: &usize| trace.logprob(*i) < UNSURE;
+        let to = match action {
+            Action::NextToken => Some((at + 1).min(n - 1)),
+            Action::PreviousToken => Some(at.saturating_sub(1)),
+            Action::NextUnsure => (at + 1..n).find(unsure),
+            _ => (0..at).rev().find(unsure),
+        };
+        match to {
+            Some(to) => self.pane.token_cursor = to,
+            None => self.message = Some("no token below 50% that way".to_owned()),
+        }
+        let Some(&line) = self.pane.tokens.line_of.get(self.pane.token_cursor) else { return };
+        let room = self.pane_height().saturating_sub(self.token_box_height()).max(1);
+        if line < self.pane.scroll || line >= self.pane.scroll + room {
+            self.pane.scroll = line.saturating_sub(room / 3).min(self.pane_max_scroll());
+        }
     }
 
     /// Scrolls the pane by `delta` lines, within its text.
@@ -137,6 +232,7 @@ impl App {
             Action::SelectFirst => self.pane.scroll = 0,
             Action::SelectLast => self.pane.scroll = self.pane_max_scroll(),
             Action::NextMatch | Action::PreviousMatch => self.next_match(action == Action::NextMatch),
+            Action::NextToken | Action::PreviousToken | Action::NextUnsure | Action::PreviousUnsure => self.move_token(action),
             _ => return false,
         }
         true

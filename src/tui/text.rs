@@ -87,6 +87,61 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
+/// A token's place on a line: its first character, its length in characters, its position.
+pub type TokenPlace = (usize, usize, usize);
+
+/// Lays tokens' texts out as lines of at most `width` columns, as [`wrap`] does (an unfinished
+/// word carried to the next line), keeping where each token is: per line, its text and every
+/// token's first character, length in characters and position (an index into `texts`). A
+/// newline shows as `↵` at the end of its line, so a token of only newlines can be seen.
+#[must_use]
+pub fn wrap_tokens(texts: &[String], width: usize) -> Vec<(String, Vec<TokenPlace>)> {
+    let width = width.max(1);
+    let mut lines: Vec<Vec<(char, usize)>> = Vec::new();
+    let mut line: Vec<(char, usize)> = Vec::new();
+    let mut used = 0;
+    let columns = |l: &[(char, usize)]| l.iter().map(|(c, _)| c.width().unwrap_or(0)).sum::<usize>();
+    for (position, text) in texts.iter().enumerate() {
+        for c in sanitize(text).chars() {
+            let (shown, w) = if c == '\n' { ('↵', 1) } else { (c, c.width().unwrap_or(0)) };
+            // A space may hang past the edge: a token of spaces keeps a place on the line.
+            if used + w > width && !line.is_empty() && shown != ' ' {
+                if let Some(i) = line.iter().rposition(|&(c, _)| c == ' ').filter(|&i| i > 0 && c != '\n') {
+                    let tail = line.split_off(i + 1);
+                    lines.push(std::mem::replace(&mut line, tail));
+                    used = columns(&line);
+                } else {
+                    lines.push(std::mem::take(&mut line));
+                    used = 0;
+                }
+            }
+            line.push((shown, position));
+            used += w;
+            if c == '\n' {
+                lines.push(std::mem::take(&mut line));
+                used = 0;
+            }
+        }
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+        .into_iter()
+        .map(|l| {
+            let text: String = l.iter().map(|(c, _)| *c).collect();
+            let mut spans: Vec<TokenPlace> = Vec::new();
+            for (i, &(_, position)) in l.iter().enumerate() {
+                match spans.last_mut() {
+                    Some(last) if last.2 == position => last.1 += 1,
+                    _ => spans.push((i, 1, position)),
+                }
+            }
+            (text, spans)
+        })
+        .collect()
+}
+
 /// Cuts sanitized text to `width` columns on one line, with `…` when cut.
 #[must_use]
 pub fn truncate(text: &str, width: usize) -> String {
@@ -171,5 +226,26 @@ mod tests {
         assert_eq!(truncate("hello world", 6), "hello…");
         assert_eq!(truncate("hi", 6), "hi");
         assert_eq!(truncate("集合集合", 5), "集合…");
+    }
+
+    #[test]
+    fn tokens_wrap_and_keep_their_places() {
+        let texts: Vec<String> = ["The", " quick", " brown", "\n\n", "fox", "\u{1b}"].map(str::to_owned).to_vec();
+        let lines = wrap_tokens(&texts, 10);
+        let shown: Vec<&str> = lines.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(shown, vec!["The quick ", "brown↵", "↵", "fox␛"]);
+        assert_eq!(lines[0].1, vec![(0, 3, 0), (3, 6, 1), (9, 1, 2)]);
+        // A space past the edge hangs there, kept on its line.
+        let spaced = wrap_tokens(&["abcd".to_owned(), " ".to_owned(), "e".to_owned()], 4);
+        assert_eq!(spaced.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(), vec!["abcd ", "e"]);
+        assert_eq!(lines[1].1, vec![(0, 5, 2), (5, 1, 3)]);
+        assert_eq!(lines[2].1, vec![(0, 1, 3)]);
+        assert_eq!(lines[3].1, vec![(0, 3, 4), (3, 1, 5)]);
+        assert_eq!(wrap_tokens(&[], 10), vec![(String::new(), Vec::new())]);
+        // An unfinished word goes to the next line whole.
+        let words: Vec<String> = ["ab", " cd", "ef"].map(str::to_owned).to_vec();
+        let lines = wrap_tokens(&words, 6);
+        assert_eq!(lines.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(), vec!["ab ", "cdef"]);
+        assert_eq!(lines[1].1, vec![(0, 2, 1), (2, 2, 2)]);
     }
 }

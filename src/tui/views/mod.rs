@@ -47,6 +47,21 @@ impl Theme {
         self.fg(Color::Gray)
     }
 
+    /// A token by the teacher's probability of it: plain when sure, yellow, orange, then red
+    /// and bold as it falls (underlined, then bold, without colour).
+    #[must_use]
+    pub fn confidence(self, logprob: f32) -> Style {
+        let p = logprob.exp();
+        match (self.color, p) {
+            (_, p) if p >= 0.9 => Style::default(),
+            (true, p) if p >= 0.5 => Style::default().fg(Color::Yellow),
+            (true, p) if p >= 0.1 => Style::default().fg(Color::Indexed(208)),
+            (true, _) => Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+            (false, p) if p >= 0.1 => Style::default().add_modifier(Modifier::UNDERLINED),
+            (false, _) => Style::default().add_modifier(Modifier::UNDERLINED | Modifier::BOLD),
+        }
+    }
+
     #[must_use]
     pub fn dim(self, selected: bool) -> Style {
         if selected { Style::default().add_modifier(Modifier::REVERSED) } else { self.fg(Color::DarkGray) }
@@ -365,6 +380,7 @@ pub fn help_entries(app: &App) -> Vec<(Option<String>, String)> {
                 (A::RejectMarked, None),
                 (A::GroupView, None),
                 (A::ToggleReasoning, None),
+                (A::ToggleTokens, None),
                 (A::ScrollDetailDown, None),
                 (A::ScrollDetailUp, None),
                 (A::Search, None),
@@ -392,6 +408,10 @@ pub fn help_entries(app: &App) -> Vec<(Option<String>, String)> {
                 (A::SearchTrace, None),
                 (A::NextMatch, None),
                 (A::PreviousMatch, None),
+                (A::NextToken, None),
+                (A::PreviousToken, None),
+                (A::NextUnsure, None),
+                (A::PreviousUnsure, None),
                 (A::FocusList, None),
             ],
         ),

@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use super::Theme;
 use crate::tui::app::App;
 use crate::tui::data::ListRow;
+use crate::tui::pane::TokenSpans;
 use crate::tui::text::{sanitize, tool_call_lines, tool_lines, truncate, wrap};
 
 /// The list's width for a terminal width: at least 34 columns, 40% on wide terminals.
@@ -25,6 +26,8 @@ pub enum Part {
     Body,
     Reasoning,
     Dim,
+    /// A line of the token view (its tokens' places in [`TokenSpans`]).
+    Tokens,
 }
 
 fn status_mark(status: &str) -> &'static str {
@@ -61,17 +64,94 @@ fn list_line(app: &App, row: &ListRow, width: usize, theme: Theme, selected: boo
     ])
 }
 
-/// The detail as wrapped lines.
+/// A probability as a percentage to read: two digits where it is small.
 #[must_use]
-pub fn detail_lines(app: &App) -> Vec<(Part, String)> {
+pub fn percent(logprob: f32) -> String {
+    let p = f64::from(logprob).exp() * 100.0;
+    if p >= 9.95 {
+        format!("{p:.0}%")
+    } else if p >= 0.01 {
+        format!("{p:.2}%")
+    } else {
+        format!("{p:.0e}%")
+    }
+}
+
+/// The scoring's summary: who scored the completion, how, and how sure the teacher was.
+fn scoring_lines(app: &App, scoring: &crate::store::logprobs::Scoring) -> Vec<String> {
+    let temperature = scoring.temperature.map_or_else(String::new, |t| format!(" at T={t}"));
+    let mut out = vec![format!("{} · top-{}{temperature} · {} tokens", sanitize(&scoring.teacher), scoring.k, scoring.positions)];
+    if let (Some(mean), Some(min)) = (scoring.mean_logprob, scoring.min_logprob) {
+        out.push(format!(
+            "mean log-prob {mean:.3} (perplexity {:.2}) · least likely token {} (log-prob {min:.2})",
+            (-mean).exp(),
+            percent(min as f32)
+        ));
+    }
+    match (&scoring.tokens, app.show_tokens) {
+        (Some(Err(e)), _) => out.push(format!("the tokens cannot be read: {e}")),
+        (_, false) => {
+            let keys = app.keymap.keys_of(crate::tui::action::Action::ToggleTokens);
+            out.push(format!("{keys} shows the completion token by token"));
+        }
+        (None, true) => out.push("reading the tokens…".to_owned()),
+        (Some(Ok(_)), true) => {}
+    }
+    out
+}
+
+/// The token view's section: the scored completion token by token, with where each token is.
+fn token_section(app: &App, out: &mut Vec<(Part, String)>, spans: &mut TokenSpans, whole_turn: bool) {
+    use crate::tui::action::Action;
+    use crate::tui::keymap::Context;
+    let Some(trace) = app.token_trace() else { return };
+    let what = if whole_turn { "The reply as the teacher read it" } else { "Answer" };
+    let heading = format!("{what}, token by token ({} tokens · {} turns it off)", trace.len(), app.keymap.keys_of(Action::ToggleTokens));
+    out.extend(wrap(&heading, app.detail_width()).into_iter().map(|l| (Part::Heading, l)));
+    let keys = |a| app.keymap.first_key_in(a, Context::Detail);
+    let legend = format!(
+        "the teacher's probability of each: ≥ 90% plain · 50–90% yellow · 10–50% orange · < 10% red; in the pane {}/{} move, {}/{} stop below 50%",
+        keys(Action::NextToken),
+        keys(Action::PreviousToken),
+        keys(Action::NextUnsure),
+        keys(Action::PreviousUnsure)
+    );
+    out.extend(wrap(&legend, app.detail_width()).into_iter().map(|l| (Part::Dim, l)));
+    let texts = trace.texts();
+    spans.line_of = vec![usize::MAX; texts.len()];
+    for (text, on_line) in crate::tui::text::wrap_tokens(&texts, app.detail_width()) {
+        let line = out.len();
+        for &(_, _, position) in &on_line {
+            if spans.line_of[position] == usize::MAX {
+                spans.line_of[position] = line;
+            }
+        }
+        spans.by_line.insert(line, on_line);
+        out.push((Part::Tokens, text));
+    }
+    // A token with no character of its own (half of one) is where the token before it is.
+    let mut last = out.len().saturating_sub(1);
+    for line in &mut spans.line_of {
+        if *line == usize::MAX {
+            *line = last;
+        }
+        last = *line;
+    }
+    out.push((Part::Body, String::new()));
+}
+
+/// The detail as wrapped lines, and where the token view's tokens are on them.
+#[must_use]
+pub fn detail_lines(app: &App) -> (Vec<(Part, String)>, TokenSpans) {
     let width = app.detail_width();
     let mut out: Vec<(Part, String)> = Vec::new();
+    let mut spans = TokenSpans::default();
     let Some(d) = &app.detail else {
         out.push((
             Part::Dim,
             if app.rows.is_empty() { "The store holds no samples: `retort import FILE` adds some.".into() } else { "…".into() },
         ));
-        return out;
+        return (out, spans);
     };
     let section = |out: &mut Vec<(Part, String)>, title: &str, body: &str, part: Part| {
         out.push((Part::Heading, title.to_owned()));
@@ -115,7 +195,19 @@ pub fn detail_lines(app: &App) -> Vec<(Part, String)> {
     if let Some(reference) = &d.sample.text.reference {
         section(&mut out, "Reference", reference, Part::Body);
     }
+    if let Some(scoring) = &d.scoring {
+        out.push((Part::Heading, "Teacher log-probs".into()));
+        for line in scoring_lines(app, scoring) {
+            out.extend(wrap(&line, width).into_iter().map(|l| (Part::Dim, l)));
+        }
+        out.push((Part::Body, String::new()));
+    }
+    // A scoring of retort's covers the whole reply as the template wrote it, reasoning too; an
+    // API's log-probs the answer only.
+    let tokens = app.token_trace().is_some();
+    let whole_turn = d.scoring.as_ref().is_some_and(|s| s.whole_turn);
     match (&d.sample.text.reasoning, app.show_reasoning) {
+        _ if tokens && whole_turn => {}
         (Some(r), true) => section(&mut out, &format!("Reasoning ({} chars)", r.chars().count()), r, Part::Reasoning),
         (Some(r), false) => {
             out.push((Part::Heading, format!("Reasoning ({} chars, folded: t unfolds)", r.chars().count())));
@@ -123,7 +215,11 @@ pub fn detail_lines(app: &App) -> Vec<(Part, String)> {
         }
         (None, _) => {}
     }
-    section(&mut out, "Answer", &d.sample.text.answer, Part::Body);
+    if tokens {
+        token_section(app, &mut out, &mut spans, whole_turn);
+    } else {
+        section(&mut out, "Answer", &d.sample.text.answer, Part::Body);
+    }
     items(&mut out, "Tool calls", tool_call_lines(d.sample.text.tool_calls.as_ref()), Part::Body);
     if !d.scores.is_empty() {
         out.push((Part::Heading, "Scores".into()));
@@ -157,7 +253,7 @@ pub fn detail_lines(app: &App) -> Vec<(Part, String)> {
             out.extend(wrap(&line, width).into_iter().map(|l| (Part::Dim, l)));
         }
     }
-    out
+    (out, spans)
 }
 
 /// A time of the store's (seconds since the epoch) in the local time zone, to the minute.
@@ -277,6 +373,7 @@ fn draw_detail(frame: &mut Frame, detail_area: Rect, app: &App, theme: Theme) {
     let lines = &app.pane.lines;
     let visible = app.pane_height();
     let search = app.pane.search.as_ref();
+    let cursor = (app.focus == crate::tui::app::Focus::Detail).then_some(app.pane.token_cursor);
     let shown: Vec<Line> = lines
         .iter()
         .enumerate()
@@ -287,8 +384,11 @@ fn draw_detail(frame: &mut Frame, detail_area: Rect, app: &App, theme: Theme) {
                 Part::Heading => theme.heading(),
                 Part::Reasoning => theme.reasoning(),
                 Part::Dim => theme.dim(false),
-                Part::Body => Style::default(),
+                Part::Body | Part::Tokens => Style::default(),
             };
+            if let (Some(trace), Some(on_line)) = (app.token_trace(), app.pane.tokens.by_line.get(&i)) {
+                return token_line(text, on_line, trace, cursor, theme);
+            }
             let hits: Vec<(usize, usize, bool)> = search
                 .map(|s| s.hits.iter().enumerate().filter(|(_, h)| h.line == i).map(|(j, h)| (h.start, h.len, j == s.current)).collect())
                 .unwrap_or_default();
@@ -316,4 +416,63 @@ fn draw_detail(frame: &mut Frame, detail_area: Rect, app: &App, theme: Theme) {
     let about: Vec<Line> = about.iter().map(|l| Line::styled(truncate(l, usize::from(head.width)), theme.dim(false))).collect();
     frame.render_widget(Paragraph::new(about), head);
     frame.render_widget(Paragraph::new(shown), body);
+    let box_height = app.token_box_height() as u16;
+    if let (Some(trace), true) = (app.token_trace(), box_height > 0) {
+        let area = Rect { y: body.y + body.height.saturating_sub(box_height), height: box_height.min(body.height), ..body };
+        draw_alternatives(frame, area, app, trace, theme);
+    }
+}
+
+/// A token view line: each token in the style of the teacher's probability, the cursor's reversed.
+fn token_line(
+    text: &str,
+    on_line: &[(usize, usize, usize)],
+    trace: &crate::domain::trace::TokenTrace,
+    cursor: Option<usize>,
+    theme: Theme,
+) -> Line<'static> {
+    let chars: Vec<char> = text.chars().collect();
+    let spans: Vec<Span> = on_line
+        .iter()
+        .map(|&(start, len, position)| {
+            let mut style = theme.confidence(trace.logprob(position));
+            if cursor == Some(position) {
+                style = style.add_modifier(Modifier::REVERSED);
+            }
+            let end = (start + len).min(chars.len());
+            Span::styled(chars[start.min(end)..end].iter().collect::<String>(), style)
+        })
+        .collect();
+    Line::from(spans)
+}
+
+/// The box under the token cursor: the token, how likely the teacher found it, and the
+/// teacher's alternatives with their probabilities, the trace's own marked.
+fn draw_alternatives(frame: &mut Frame, area: Rect, app: &App, trace: &crate::domain::trace::TokenTrace, theme: Theme) {
+    use crate::domain::trace::token_label;
+    let at = app.pane.token_cursor.min(trace.len() - 1);
+    let lp = trace.logprob(at);
+    let k = app.detail.as_ref().and_then(|d| d.scoring.as_ref()).map_or(0, |s| s.k);
+    let rank = trace.rank(at).map_or_else(|| format!("not in the teacher's top {k}"), |r| format!("the teacher's choice {r} of {k}"));
+    let width = usize::from(area.width.saturating_sub(2));
+    let label = truncate(&format!("\"{}\"", sanitize(&token_label(trace.token(at)))), width / 2);
+    let rest = width.saturating_sub(unicode_width::UnicodeWidthStr::width(label.as_str()));
+    let mut lines = vec![Line::from(vec![
+        Span::styled(label, theme.confidence(lp).add_modifier(Modifier::REVERSED)),
+        Span::raw(truncate(&format!(" {} (log-prob {lp:.3}) · {rank}", percent(lp)), rest)),
+    ])];
+    let rows = usize::from(area.height.saturating_sub(3));
+    let bar_w = 20.min(width / 4);
+    for (i, (token, alt, own)) in trace.alternatives(at).take(rows).enumerate() {
+        let filled = ((f64::from(alt).exp() * bar_w as f64).round() as usize).min(bar_w);
+        let bar = format!("{}{}", "█".repeat(filled), "·".repeat(bar_w - filled));
+        let label = format!("\"{}\"", sanitize(&token_label(token)));
+        let mine = if own { "  ◀ the trace's" } else { "" };
+        let text = format!("{:>3} {:>7} {bar} {label}{mine}", i + 1, percent(alt));
+        let style = if own { theme.heading() } else { theme.confidence(alt) };
+        lines.push(Line::styled(truncate(&text, width), style));
+    }
+    let title = format!(" token {} of {} ", at + 1, trace.len());
+    frame.render_widget(ratatui::widgets::Clear, area);
+    frame.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title)), area);
 }

@@ -325,3 +325,18 @@ fn killed_beside_another_writer_a_rerun_completes_it() {
     assert_eq!(sb.query_i64("SELECT count(*) FROM samples WHERE status = 'rejected'"), 12);
     assert_eq!(sb.query_string("PRAGMA integrity_check").as_deref(), Some("ok"));
 }
+
+#[test]
+fn the_benchmark_scores_reads_back_and_exports_what_it_says() {
+    let sb = Sandbox::new();
+    let dir = sb.path("bench");
+    let out = sb.retort().args(["bench", "score-logprobs", "--samples", "40", "--phrases", "5", "--dir"]).arg(&dir).assert().success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    // Nine in ten synthetic samples are pseudo: 36 scored, each "step two then" ×5 plus the turn's tokens.
+    assert!(text.contains("36 of 40 samples scored (0 failed)"), "{text}");
+    // 18-bit ids at K = 20: 21 × 34 bits a token, and the header.
+    assert!(text.contains("B/token packed") && text.contains("89."), "{text}");
+    assert!(text.contains("read back as the kd export reads them") && text.contains("retort export --format kd: 40 samples"), "{text}");
+    let lines = std::fs::read_to_string(dir.join("kd").join("train.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 40);
+}

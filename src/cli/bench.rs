@@ -12,6 +12,8 @@ pub enum BenchCommand {
     Export(crate::ops::bench_export::ExportBenchArgs),
     /// Generate against an instant local server: retort's own requests/s and memory.
     Generate(crate::ops::bench_generate::GenerateBenchArgs),
+    /// Score stored samples against an instant vLLM-shaped server: samples/s, tokens/s, bytes a token stored, read-back MB/s, memory.
+    ScoreLogprobs(crate::ops::bench_score::ScoreBenchArgs),
     /// The TUI deciding while an import writes: each key's time to its commit, the import's speed beside it.
     Concurrent(crate::tui::bench_concurrent::ConcurrentBenchArgs),
     /// Tokens/s of a LoRA training step on a fixed random model, beside PyTorch+PEFT's when installed.
@@ -25,6 +27,7 @@ pub async fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Tui(args) => Box::pin(crate::tui::bench::tui_bench(&args)).await,
         BenchCommand::Export(args) => crate::ops::bench_export::export_bench(&args).await,
         BenchCommand::Generate(args) => crate::ops::bench_generate::generate_bench(&args).await,
+        BenchCommand::ScoreLogprobs(args) => crate::ops::bench_score::score_bench(&args).await,
         BenchCommand::Concurrent(args) => crate::tui::bench_concurrent::concurrent_bench(&args).await,
         BenchCommand::Train(args) => tokio::task::spawn_blocking(move || crate::train::bench::train_bench(&args)).await?,
     }

@@ -33,7 +33,7 @@ for again next run. The API key is read from --api-key-env, never stored.";
 #[derive(Debug, clap::Args)]
 pub struct ScoreArgs {
     /// The samples to score (default: pseudo samples without log-probs).
-    #[arg(long = "where", value_name = "EXPR", default_value = "label = pseudo and not has_logprobs")]
+    #[arg(long = "where", value_name = "EXPR", default_value = crate::ops::score::DEFAULT_SELECTION)]
     pub filter: String,
     /// A vLLM server's OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (repeat: requests round-robin).
     #[arg(long = "endpoint", required = true, value_name = "URL")]

@@ -154,6 +154,11 @@ impl BitReader<'_> {
     }
 }
 
+/// A packing's positions and alternatives per position, from its header.
+pub fn shape(bytes: &[u8]) -> Result<(usize, usize), PackError> {
+    header(bytes).map(|(_, k, n)| (n, k))
+}
+
 /// Calls `each(token, logprob, top_ids, top_logprobs)` for every position, reusing two buffers:
 /// the fast path of an export reading millions of tokens.
 pub fn for_each(bytes: &[u8], mut each: impl FnMut(u32, f32, &[u32], &[f32])) -> Result<usize, PackError> {

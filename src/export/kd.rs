@@ -65,18 +65,65 @@ pub enum KdError {
     Packed(crate::domain::soft::PackError),
 }
 
-/// Per completion position: the sampled token's id, and the top-k ids with their log-probs.
+/// Per completion position: the sampled token's id, and the top-k ids with their log-probs,
+/// held flat (one run after another) so reading millions of positions allocates a few vectors,
+/// not two per position.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SoftTargets {
     pub token_ids: Vec<u32>,
-    pub target_token_ids: Vec<Vec<u32>>,
-    pub logprobs: Vec<Vec<f64>>,
+    top_ids: Vec<u32>,
+    top_logprobs: Vec<f64>,
+    /// Where each position's run starts (one entry more than positions).
+    starts: Vec<usize>,
+}
+
+impl SoftTargets {
+    fn with_capacity(positions: usize, k: usize) -> Self {
+        let mut starts = Vec::with_capacity(positions + 1);
+        starts.push(0);
+        Self {
+            token_ids: Vec::with_capacity(positions),
+            top_ids: Vec::with_capacity(positions * k),
+            top_logprobs: Vec::with_capacity(positions * k),
+            starts,
+        }
+    }
+
+    /// From per-position rows (the token, its top ids, their log-probs).
+    #[must_use]
+    pub fn from_rows(token_ids: Vec<u32>, ids: &[Vec<u32>], logprobs: &[Vec<f64>]) -> Self {
+        let mut out = Self::with_capacity(token_ids.len(), 0);
+        out.token_ids = token_ids;
+        for (i, l) in ids.iter().zip(logprobs) {
+            out.push_top(i.iter().copied(), l.iter().copied());
+        }
+        out
+    }
+
+    fn push_top(&mut self, ids: impl IntoIterator<Item = u32>, logprobs: impl IntoIterator<Item = f64>) {
+        self.top_ids.extend(ids);
+        self.top_logprobs.extend(logprobs);
+        self.starts.push(self.top_ids.len());
+    }
+
+    /// Position `i`'s top ids and their log-probs, most likely first.
+    #[must_use]
+    pub fn top(&self, i: usize) -> (&[u32], &[f64]) {
+        let run = self.starts[i]..self.starts[i + 1];
+        (&self.top_ids[run.clone()], &self.top_logprobs[run])
+    }
+
+    /// The fewest alternatives any position has.
+    fn k(&self) -> usize {
+        self.starts.windows(2).map(|w| w[1] - w[0]).min().unwrap_or(0)
+    }
 }
 
 /// Maps a sample's `logprobs.content` to ids; an unknown token is an error naming it and its
 /// position: teacher and student must share a tokenizer.
 pub fn soft_targets(tokenizer: &tokenizers::Tokenizer, content: &Value) -> Result<SoftTargets, KdError> {
     let positions = content.as_array().ok_or(KdError::NotAList)?;
-    let mut out = SoftTargets { token_ids: Vec::new(), target_token_ids: Vec::new(), logprobs: Vec::new() };
+    let mut out = SoftTargets::with_capacity(positions.len(), 0);
     let unknown = |i: usize, t: &Value| KdError::UnknownToken {
         position: i,
         token: t.get("token").map_or_else(|| "?".to_owned(), ToString::to_string),
@@ -90,8 +137,7 @@ pub fn soft_targets(tokenizer: &tokenizers::Tokenizer, content: &Value) -> Resul
             ids.push(token_id(tokenizer, t).ok_or_else(|| unknown(i, t))?);
             lps.push(t.get("logprob").and_then(Value::as_f64).unwrap_or(f64::NEG_INFINITY));
         }
-        out.target_token_ids.push(ids);
-        out.logprobs.push(lps);
+        out.push_top(ids, lps);
     }
     Ok(out)
 }
@@ -99,7 +145,8 @@ pub fn soft_targets(tokenizer: &tokenizers::Tokenizer, content: &Value) -> Resul
 /// The soft targets of a packed scoring (`retort score-logprobs`): the teacher's own token ids,
 /// which must be the student's: an id past the student's vocabulary is an error naming its position.
 pub fn soft_targets_packed(bytes: &[u8], student_vocabulary: usize) -> Result<SoftTargets, KdError> {
-    let mut out = SoftTargets { token_ids: Vec::new(), target_token_ids: Vec::new(), logprobs: Vec::new() };
+    let (positions, k) = crate::domain::soft::shape(bytes).map_err(KdError::Packed)?;
+    let mut out = SoftTargets::with_capacity(positions, k);
     let mut foreign = None;
     crate::domain::soft::for_each(bytes, |token, _, ids, lps| {
         let position = out.token_ids.len();
@@ -109,8 +156,7 @@ pub fn soft_targets_packed(bytes: &[u8], student_vocabulary: usize) -> Result<So
             foreign = Some(KdError::ForeignId { position, id: *id, size: student_vocabulary });
         }
         out.token_ids.push(token);
-        out.target_token_ids.push(ids.to_vec());
-        out.logprobs.push(lps.iter().map(|lp| f64::from(*lp)).collect());
+        out.push_top(ids.iter().copied(), lps.iter().map(|lp| f64::from(*lp)));
     })
     .map_err(KdError::Packed)?;
     foreign.map_or(Ok(out), Err)
@@ -206,7 +252,7 @@ pub fn place(ids: &[u32], trained: &[bool], teacher: &SoftTargets) -> Result<Pla
     if n == 0 {
         return Err(KdError::NoPositions);
     }
-    let k = teacher.target_token_ids.iter().map(Vec::len).min().unwrap_or(0);
+    let k = teacher.k();
     if k == 0 {
         return Err(KdError::NoAlternatives);
     }
@@ -219,7 +265,10 @@ pub fn place(ids: &[u32], trained: &[bool], teacher: &SoftTargets) -> Result<Pla
     for t in first..=last {
         let next = ids.get(t + 1).copied().unwrap_or(ids[last]);
         let (row_ids, row_lps) = match (t + 1).checked_sub(start).filter(|j| *j < n) {
-            Some(j) => (teacher.target_token_ids[j][..k].to_vec(), teacher.logprobs[j][..k].to_vec()),
+            Some(j) => {
+                let (ids, lps) = teacher.top(j);
+                (ids[..k].to_vec(), lps[..k].to_vec())
+            }
             None => filler(next, k),
         };
         out.token_ids.push(next);
@@ -241,24 +290,14 @@ mod tests {
         assert_eq!(byte_level(&[0xE4, 0xB8, 0xAD]), "ä¸Ń");
     }
 
-    fn teacher_tail(t: &SoftTargets) -> SoftTargets {
-        SoftTargets {
-            token_ids: t.token_ids[1..].to_vec(),
-            target_token_ids: t.target_token_ids[1..].to_vec(),
-            logprobs: t.logprobs[1..].to_vec(),
-        }
-    }
-
     #[test]
     fn each_row_predicts_the_next_token_and_the_last_row_sits_at_the_last_position() {
         // prompt 10 11 | answer 20 21 22 | end of turn 99 7
         let ids = [10, 11, 20, 21, 22, 99, 7];
         let trained = [false, false, true, true, true, true, false];
-        let teacher = SoftTargets {
-            token_ids: vec![20, 21, 22],
-            target_token_ids: vec![vec![20, 5], vec![21, 6], vec![22, 8, 9]],
-            logprobs: vec![vec![-0.1, -2.0], vec![-0.2, -3.0], vec![-0.3, -4.0, -5.0]],
-        };
+        let top = [vec![20, 5], vec![21, 6], vec![22, 8, 9]];
+        let lps = [vec![-0.1, -2.0], vec![-0.2, -3.0], vec![-0.3, -4.0, -5.0]];
+        let teacher = SoftTargets::from_rows(vec![20, 21, 22], &top, &lps);
         let p = place(&ids, &trained, &teacher).unwrap();
         assert_eq!(p.k, 2);
         // Rows from position 1 (predicting 20) to position 6, right-aligned.
@@ -269,12 +308,12 @@ mod tests {
         // Where the teacher said nothing: the true next token, every value finite.
         assert_eq!(p.target_token_ids[3], [99, 0]);
         assert_eq!(p.logprobs[3], [0.0, FILLER_LOGPROB]);
-        let wrong = SoftTargets { token_ids: vec![21, 20], target_token_ids: vec![vec![1], vec![2]], logprobs: vec![vec![0.0], vec![0.0]] };
+        let wrong = SoftTargets::from_rows(vec![21, 20], &[vec![1], vec![2]], &[vec![0.0], vec![0.0]]);
         assert_eq!(place(&ids, &trained, &wrong), Err(KdError::NotInAnswer));
         assert!(KdError::NotInAnswer.to_string().contains("teacher and student tokenizers differ, or"));
         // An earlier assistant turn (token 11) gets a row too: the true next token.
         let multi = [false, true, false, true, true, true, false];
-        let p = place(&ids, &multi, &SoftTargets { token_ids: vec![21, 22], ..teacher_tail(&teacher) }).unwrap();
+        let p = place(&ids, &multi, &SoftTargets::from_rows(vec![21, 22], &top[1..], &lps[1..])).unwrap();
         assert_eq!(p.token_ids, [11, 20, 21, 22, 99, 7, 7]);
         assert_eq!(p.target_token_ids[0], [11, 0]);
         assert_eq!(p.target_token_ids[2], [21, 6]);

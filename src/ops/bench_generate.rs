@@ -29,8 +29,8 @@ pub struct GenerateBenchArgs {
     pub dir: Option<PathBuf>,
 }
 
-/// Serves one keep-alive connection: every request gets the same completion.
-fn serve(stream: std::net::TcpStream, reply: &str) {
+/// Serves one keep-alive connection, answering each request's body with `reply(body)` at once.
+pub(crate) fn serve(stream: std::net::TcpStream, reply: &dyn Fn(&[u8]) -> String) {
     let Ok(read_half) = stream.try_clone() else { return };
     let mut reader = BufReader::new(read_half);
     let _ = stream.set_nodelay(true);
@@ -54,6 +54,7 @@ fn serve(stream: std::net::TcpStream, reply: &str) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
+        let reply = reply(&body);
         // One write per response: head and body in separate segments would meet Nagle's
         // algorithm and the client's delayed ACK, and measure those 40 ms instead of retort.
         let response = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{reply}", reply.len());
@@ -80,7 +81,7 @@ pub async fn generate_bench(args: &GenerateBenchArgs) -> anyhow::Result<()> {
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let reply = reply.clone();
-            std::thread::spawn(move || serve(stream, &reply));
+            std::thread::spawn(move || serve(stream, &|_| reply.clone()));
         }
     });
     let opts = GenerateOptions {

@@ -517,6 +517,9 @@ fn parquet_part(
     Ok(shards)
 }
 
+/// A chunk of a part's samples, with their soft labels for kd lines.
+type Batch = (Vec<(i64, ExportSample)>, std::collections::HashMap<i64, store::logprobs::SoftLabels>);
+
 /// Makes one part's records and hands them to `sink`, the texts read a chunk at a time.
 async fn write_part(
     store: &Store,
@@ -532,13 +535,20 @@ async fn write_part(
     let tokens_of = |id: &i64| candidate.get(id).map_or(0, |c| c.tokens as u64);
     written.samples = part.len() as u64;
     written.tokens = part.iter().map(|c| c.tokens as u64).sum::<u64>();
-    // The next chunk's texts are read while this one is written: the two cores share the work.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<store::Result<Vec<(i64, ExportSample)>>>(2);
+    // The next chunk's texts (and soft labels, for kd lines) are read while this one is written:
+    // the two cores share the work.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<store::Result<Batch>>(2);
     let ids: Vec<Vec<i64>> = part.chunks(500).map(|c| c.iter().map(|c| c.id).collect()).collect();
     let mut texts = TextReader::new(store, true).await?;
+    let (labels_from, kd) = (store.clone(), student.is_some());
     let reader = tokio::spawn(async move {
         for chunk in ids {
-            let batch = texts.samples(&chunk).await.map(|s| chunk.into_iter().zip(s).collect::<Vec<_>>());
+            let batch = async {
+                let soft = if kd { store::logprobs::of(&labels_from, &chunk).await? } else { std::collections::HashMap::new() };
+                let samples = texts.samples(&chunk).await?;
+                Ok((chunk.into_iter().zip(samples).collect::<Vec<_>>(), soft))
+            }
+            .await;
             let failed = batch.is_err();
             if tx.send(batch).await.is_err() || failed {
                 break;
@@ -548,13 +558,9 @@ async fn write_part(
     });
     let mut done = 0u64;
     while let Some(batch) = rx.recv().await {
-        let batch = batch?;
+        let (batch, soft_labels) = batch?;
         done += batch.len() as u64;
         progress(done);
-        let soft_labels = match student {
-            Some(_) => store::logprobs::of(store, &batch.iter().map(|(id, _)| *id).collect::<Vec<_>>()).await?,
-            None => std::collections::HashMap::new(),
-        };
         for (id, s) in batch {
             let mut rec = match record(&s, opts.format, opts.reasoning, opts.system) {
                 Ok(rec) => rec,

@@ -5,6 +5,7 @@ pub mod bench_export;
 pub mod bench_generate;
 pub mod bench_parquet;
 pub mod bench_rules;
+pub mod bench_score;
 pub mod decide;
 pub mod edit;
 pub mod export;

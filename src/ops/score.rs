@@ -25,6 +25,9 @@ use crate::teacher::client::{ClientError, Servers};
 use crate::teacher::prompt_logprobs::{self, ReplyError};
 use crate::train::data::Encoder;
 
+/// The samples `score-logprobs` scores when not told: pseudo-labelled ones without log-probs.
+pub const DEFAULT_SELECTION: &str = "label = pseudo and not has_logprobs";
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ScoreOptions {
     #[serde(flatten)]

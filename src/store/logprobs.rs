@@ -211,3 +211,19 @@ pub async fn scoring(store: &Store, id: i64, tokens: bool) -> Result<Option<Scor
         tokens: trace,
     }))
 }
+
+/// What the packed scorings take: samples, positions and bytes of packed log-probs.
+pub async fn footprint(store: &Store) -> Result<(i64, i64, i64)> {
+    Ok(sqlx::query_as(
+        "SELECT count(*), coalesce(sum(positions), 0), coalesce(sum(length(packed)), 0) FROM sample_logprobs WHERE packed IS NOT NULL",
+    )
+    .fetch_one(&store.pool)
+    .await?)
+}
+
+/// The samples with a packed scoring, in id order.
+pub async fn scored(store: &Store) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar("SELECT sample_id FROM sample_logprobs WHERE packed IS NOT NULL ORDER BY sample_id")
+        .fetch_all(&store.pool)
+        .await?)
+}

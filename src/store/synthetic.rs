@@ -100,3 +100,13 @@ pub async fn prompts_only(store: &Store, n: u64) -> Result<()> {
     tx.commit().await?;
     Ok(())
 }
+
+/// Gives every sample a reasoning of `phrases` × "step two then " (three words each).
+pub async fn wordy_reasoning(store: &Store, phrases: u64) -> Result<()> {
+    sqlx::query("UPDATE sample_texts SET reasoning = replace(printf('%.*c', ?, 'x'), 'x', 'step two then ')")
+        .bind(phrases as i64)
+        .execute(&store.pool)
+        .await?;
+    store.checkpoint().await;
+    Ok(())
+}

@@ -8,6 +8,9 @@
 #                 (completion_only_loss) with tools
 #   OpenAI        the openai export passes FineTuneChatRequestInput from openai-openapi
 #   axolotl       its KD loader places every teacher row where the student predicts its token
+#   vLLM          score-logprobs soft-labels Sky-T1 traces through a server answering as vLLM does
+#                 (prompt_logprobs from a tiny Qwen2's forward pass); the kd export of them holds
+#                 that model's top-k where axolotl's loader reads them
 #   pyarrow       Parquet in the Hub's schemas and nested types imports as its JSONL twin does
 #
 #   bash tests/consumers/run.sh HF_PYTHON LLAMAFACTORY_PYTHON
@@ -77,6 +80,29 @@ for format in messages prompt-completion; do
   "$bin" export --format "$format" --where "$small" --max-samples 120 --container parquet --shard-rows 50 \
     --out "$work/small-$format-parquet" > /dev/null
 done
+
+# Issue 19: pseudo-labelled Sky-T1 traces soft-labelled by one command, against a server shaped as
+# vLLM's (vllm_prompt_logprobs_server.py: a tiny seeded Qwen2's forward pass over the prompt ids, on
+# a free loopback port, read from its first line; it exits on SIGTERM or when its stdin closes).
+echo "-- vLLM: score-logprobs soft-labels Sky-T1's pseudo traces with a teacher's prompt log-probs"
+coproc teacher { exec "$hf" "$here/vllm_prompt_logprobs_server.py" "$work/student" 2> "$work/vllm-server.log"; }
+teacher_pid=$teacher_PID teacher_out=${teacher[0]}   # bash unsets these once the server exits
+read -r -t 120 port <&"$teacher_out" || { tail -20 "$work/vllm-server.log"; exit 1; }
+short='teacher = "sky-t1-27b_math500" and tokens >= 200 and tokens < 400'
+score=("$bin" score-logprobs --endpoint "http://127.0.0.1:$port/v1" --model tiny-qwen2-teacher --template "$work/student"
+  --student "$work/student" --top-k 8 --json)
+for run in scored rescored; do   # the rerun asks for nothing
+  where="$short"; if [ "$run" = scored ]; then where="$short and label = pseudo"; fi
+  "${score[@]}" --where "$where" > "$work/$run.json" || { cat "$work/$run.json"; tail -5 "$work/vllm-server.log"; exit 1; }
+done
+kill "$teacher_pid" 2> /dev/null || true; wait "$teacher_pid" || true
+"$bin" list --where "$short and label = soft and has_logprobs" --json > "$work/scored-soft.jsonl"
+"$bin" list --where "$short and label = pseudo" --json > "$work/scored-pseudo.jsonl"
+"$bin" export --format kd --model "$work/student" --where "$short and has_logprobs" --status pending,accepted --out "$work/kd-scored" > /dev/null
+exports+=("$work/kd-scored")
+quiet scored "$hf" "$here/scored_kd_check.py" "$work/student" "$work/kd-scored" --report "$work/scored.json" \
+  --rerun "$work/rescored.json" --soft "$work/scored-soft.jsonl" --pseudo "$work/scored-pseudo.jsonl" --teacher tiny-qwen2-teacher --k 8 --retort "$bin"
+quiet axolotl-scored "$hf" "$here/axolotl_kd_check.py" "$work/student" "$work/kd-scored"
 
 echo "-- datasets: every part"
 quiet datasets "$hf" "$here/datasets_check.py" "${exports[@]}"

@@ -4,7 +4,7 @@
 //! loopback), so what is measured is retort: building requests, the client, parsing answers and
 //! writing samples.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -29,32 +29,33 @@ pub struct GenerateBenchArgs {
     pub dir: Option<PathBuf>,
 }
 
-/// Serves one keep-alive connection, answering each request's body with `reply(body)` at once.
-pub(crate) fn serve(stream: std::net::TcpStream, reply: &dyn Fn(&[u8]) -> String) {
+/// The next request's body on a keep-alive connection; `None` when it closes.
+pub(crate) fn read_request(reader: &mut impl BufRead) -> Option<Vec<u8>> {
+    let (mut length, mut line) = (0usize, String::new());
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) if line == "\r\n" => break,
+            Ok(_) => {
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+    }
+    let mut body = vec![0; length];
+    std::io::Read::read_exact(reader, &mut body).ok()?;
+    Some(body)
+}
+
+/// Serves one keep-alive connection: every request gets the same completion.
+fn serve(stream: std::net::TcpStream, reply: &str) {
     let Ok(read_half) = stream.try_clone() else { return };
     let mut reader = BufReader::new(read_half);
     let _ = stream.set_nodelay(true);
     let mut writer = stream;
-    loop {
-        let mut length = 0usize;
-        let mut line = String::new();
-        loop {
-            line.clear();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) if line == "\r\n" => break,
-                Ok(_) => {
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                }
-            }
-        }
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let reply = reply(&body);
+    while let Some(_body) = read_request(&mut reader) {
         // One write per response: head and body in separate segments would meet Nagle's
         // algorithm and the client's delayed ACK, and measure those 40 ms instead of retort.
         let response = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{reply}", reply.len());
@@ -81,7 +82,7 @@ pub async fn generate_bench(args: &GenerateBenchArgs) -> anyhow::Result<()> {
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let reply = reply.clone();
-            std::thread::spawn(move || serve(stream, &|_| reply.clone()));
+            std::thread::spawn(move || serve(stream, &reply));
         }
     });
     let opts = GenerateOptions {

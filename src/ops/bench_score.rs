@@ -79,10 +79,10 @@ fn teacher_dir(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// vLLM's answer to `prompt_logprobs = k` over `ids`: the first position null, then each
-/// position's own token with its rank and the top-k (the own token outside them at every
-/// fifth position, as a real teacher's sometimes is).
-fn reply(body: &[u8]) -> String {
+/// vLLM's answer to `prompt_logprobs = k` over `ids`, handed to `emit` piece by piece: the
+/// first position null, then each position's own token with its rank and the top-k (the own
+/// token outside them at every fifth position, as a real teacher's sometimes is).
+fn reply(body: &[u8], emit: &mut dyn FnMut(&str) -> std::io::Result<()>) -> std::io::Result<()> {
     use std::fmt::Write as _;
     let request: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let ids: Vec<u64> = request["prompt"].as_array().map(|a| a.iter().filter_map(Value::as_u64).collect()).unwrap_or_default();
@@ -92,7 +92,7 @@ fn reply(body: &[u8]) -> String {
     for r in 2..=k {
         let _ = write!(others, r#","{}":{{"logprob":-{}.5,"rank":{r},"decoded_token":"filler"}}"#, 20_000 + r, r);
     }
-    let mut out = String::with_capacity(64 + ids.len() * (others.len() + 80));
+    let mut out = String::with_capacity(1 << 16);
     out.push_str(r#"{"id":"cmpl-bench","object":"text_completion","created":0,"model":"bench-teacher","choices":[{"index":0,"text":"x","logprobs":null,"finish_reason":"length","stop_reason":null,"prompt_logprobs":[null"#);
     for (i, id) in ids.iter().enumerate().skip(1) {
         if i % 5 == 0 {
@@ -105,9 +105,33 @@ fn reply(body: &[u8]) -> String {
         } else {
             let _ = write!(out, r#",{{"{id}":{{"logprob":-0.0{},"rank":1,"decoded_token":"w"}}{others}}}"#, i % 10);
         }
+        if out.len() > 1 << 15 {
+            emit(&out)?;
+            out.clear();
+        }
     }
     let _ = write!(out, r#"]}}],"usage":{{"prompt_tokens":{},"completion_tokens":1,"total_tokens":{}}}}}"#, ids.len(), ids.len() + 1);
-    out
+    emit(&out)
+}
+
+/// Serves one keep-alive connection, each answer sent in chunks as it is made: the server's
+/// memory stays small beside retort's, whose peak is measured in this process.
+fn serve(stream: std::net::TcpStream) {
+    use std::io::{BufReader, Write};
+    let Ok(read_half) = stream.try_clone() else { return };
+    let mut reader = BufReader::new(read_half);
+    let mut writer = std::io::BufWriter::with_capacity(1 << 16, stream);
+    while let Some(body) = crate::ops::bench_generate::read_request(&mut reader) {
+        let sent =
+            writer.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n").and_then(|()| {
+                reply(&body, &mut |piece| write!(writer, "{:x}\r\n{piece}\r\n", piece.len()))?;
+                writer.write_all(b"0\r\n\r\n")?;
+                writer.flush()
+            });
+        if sent.is_err() {
+            return;
+        }
+    }
 }
 
 /// Reads every packed scoring back as the kd export does (a task reading chunks of soft labels
@@ -160,7 +184,7 @@ pub async fn score_bench(args: &ScoreBenchArgs) -> anyhow::Result<()> {
     let url = format!("http://{}/v1", listener.local_addr()?);
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || crate::ops::bench_generate::serve(stream, &reply));
+            std::thread::spawn(move || serve(stream));
         }
     });
     let opts = ScoreOptions {

@@ -145,16 +145,16 @@ impl ChatClient {
 
     /// POSTs a chat completion request and returns the response body.
     pub async fn chat(&self, body: &Value) -> Result<Value, ClientError> {
-        self.post("chat/completions", body).await
+        self.post("chat/completions", body, |bytes: &[u8]| serde_json::from_slice(bytes)).await
     }
 
     /// POSTs a (legacy) completion request, as teacher-forced scoring sends them.
-    pub async fn completions(&self, body: &Value) -> Result<Value, ClientError> {
-        self.post("completions", body).await
+    pub async fn completions(&self, body: &Value) -> Result<super::prompt_logprobs::Reply, ClientError> {
+        self.post("completions", body, super::prompt_logprobs::read).await
     }
 
     /// POSTs `body` to `path` under an endpoint (the next, round-robin) and returns the answer.
-    async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+    async fn post<T>(&self, path: &str, body: &Value, read: impl Fn(&[u8]) -> serde_json::Result<T>) -> Result<T, ClientError> {
         let mut last = String::new();
         // Whether every attempt failed before reaching a server (refused, no route, DNS...).
         let mut never_reached = true;
@@ -176,8 +176,9 @@ impl ChatClient {
                     let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
                     // A body cut off in transfer (a dropped connection, a proxy's limit) is the
                     // commonest cause of a malformed 200: asked again, like a 5xx.
-                    let text = match response.text().await {
-                        Ok(text) => text,
+                    // Bytes, read in place: a scoring's answer can be tens of MB, not copied into a String too.
+                    let body = match response.bytes().await {
+                        Ok(body) => body,
                         Err(e) => {
                             last = self.redact(format!("{url}: the answer was cut off: {}", cause_chain(&e)));
                             if attempt < self.max_retries {
@@ -186,11 +187,12 @@ impl ChatClient {
                             continue;
                         }
                     };
+                    let text = || String::from_utf8_lossy(&body);
                     if status.is_success() {
-                        match serde_json::from_str(&text) {
+                        match read(&body) {
                             Ok(value) => return Ok(value),
                             Err(e) => {
-                                last = self.redact(format!("{url} answered 200 with a body that is not JSON ({e}): {}", snippet(&text)));
+                                last = self.redact(format!("{url} answered 200 with a body that is not JSON ({e}): {}", snippet(&text())));
                                 if attempt < self.max_retries {
                                     tokio::time::sleep(backoff(attempt, None)).await;
                                 }
@@ -200,9 +202,9 @@ impl ChatClient {
                     }
                     let retryable = status.as_u16() == 429 || status.is_server_error();
                     if !retryable {
-                        return Err(ClientError::Status { status: status.as_u16(), url, body: self.redact(snippet(&text)) });
+                        return Err(ClientError::Status { status: status.as_u16(), url, body: self.redact(snippet(&text())) });
                     }
-                    last = self.redact(format!("HTTP {} from {url}: {}", status.as_u16(), snippet(&text)));
+                    last = self.redact(format!("HTTP {} from {url}: {}", status.as_u16(), snippet(&text())));
                     backoff(attempt, retry_after.as_deref())
                 }
                 Err(e) => {

@@ -149,6 +149,14 @@ fn pseudo_traces_become_soft_through_a_vllm_shaped_server() {
     assert!(first["prompt"].as_array().unwrap().len() > 100);
 
     assert_eq!(sb.query_i64("SELECT count(*) FROM samples WHERE label = 'soft' AND has_logprobs = 1"), 12);
+    // The run is recorded (for the TUI's status line while it runs), finished.
+    assert_eq!(
+        sb.query_string(
+            "SELECT json_extract(progress, '$.scoring') || ' ' || json_extract(progress, '$.total') || ' ' || (finished_at IS NOT NULL) \
+             FROM imports WHERE format = 'score-logprobs'"
+        ),
+        Some("1 12 1".to_owned())
+    );
     assert_eq!(
         sb.query_i64(
             "SELECT count(*) FROM sample_logprobs l JOIN teachers t ON t.id = l.scorer_id \

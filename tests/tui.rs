@@ -368,6 +368,20 @@ async fn status_line_shows_running_generations_but_not_killed_ones() {
     // At 80 columns the label counts give way to the run.
     assert!(!line.contains("hard"), "{line}");
     insta::assert_snapshot!("review_generating_80x24", h.render());
+    // A scoring (`retort score-logprobs`) running beside it says what it scores.
+    sqlx::query(
+        "INSERT INTO imports (path, file_sha256, format, options, token_counter, started_at, heartbeat_at, progress) \
+         VALUES ('http://x/v1', '', 'score-logprobs', '{}', 'estimate', ?1, ?1, ?2)",
+    )
+    .bind(now)
+    .bind(r#"{"scoring": true, "teacher": "qwq-32b", "requests": 40, "total": 100, "samples": 38, "failures": 2, "tokens": 9}"#)
+    .execute(h.store.pool())
+    .await
+    .unwrap();
+    h.settle(vec![retort::tui::app::Effect::LoadGenerations]).await;
+    assert!(h.app.status_line().contains("scoring qwq-32b: 40/100 samples, 38 scored, 2 failed"), "{}", h.app.status_line());
+    sqlx::query("DELETE FROM imports WHERE format = 'score-logprobs'").execute(h.store.pool()).await.unwrap();
+    h.settle(vec![retort::tui::app::Effect::LoadGenerations]).await;
     // The run ends: the line says so and goes back to the label counts.
     sqlx::query("UPDATE imports SET finished_at = heartbeat_at").execute(h.store.pool()).await.unwrap();
     h.settle(vec![retort::tui::app::Effect::LoadGenerations]).await;

@@ -235,8 +235,8 @@ async fn write_batch(
     Ok(report)
 }
 
-/// How often a running generation refreshes its progress row.
-const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How often a running generation (or scoring) refreshes its progress row.
+pub(crate) const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
 /// A run whose heartbeat is older than this was killed.
 const STALE_AFTER_S: i64 = 15;
 
@@ -253,9 +253,12 @@ async fn beat(store: &Store, import_id: i64, defaults: &Defaults, report: &Gener
     imports::beat(store, import_id, &progress).await
 }
 
-/// A generation running now (in this process or another), as its heartbeat last said.
+/// A generation running now (in this process or another), as its heartbeat last said; or a
+/// `score-logprobs` run, whose requests are samples and whose samples are the ones scored.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct Running {
+    #[serde(default)]
+    pub scoring: bool,
     pub teacher: String,
     pub requests: u64,
     pub total: u64,

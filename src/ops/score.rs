@@ -21,6 +21,8 @@ use crate::export::{ExportFormat, ExportSample, ReasoningMode};
 use crate::rules::Expr;
 use crate::store::logprobs::NewScoring;
 use crate::store::{self, Store};
+use serde_json::json;
+
 use crate::teacher::client::{ClientError, Servers};
 use crate::teacher::prompt_logprobs::{self, ReplyError};
 use crate::train::data::Encoder;
@@ -223,12 +225,26 @@ pub async fn score(
             Ok::<(), store::StoreError>(())
         })
     };
+    // The run is recorded with its first scorings, then says every few seconds how far it is,
+    // for the TUI's status line.
+    let mut run: Option<i64> = None;
+    let mut heartbeat = tokio::time::interval(crate::ops::generate::HEARTBEAT);
+    let beat = |report: &ScoreReport| {
+        json!({"scoring": true, "teacher": scorer, "requests": report.done, "total": report.selected, "samples": report.scored,
+               "failures": report.failures, "tokens": report.tokens})
+    };
     loop {
         let next = tokio::select! {
             answer = rx.recv() => answer,
             _ = tokio::signal::ctrl_c() => {
                 report.interrupted = true;
                 None
+            }
+            _ = heartbeat.tick() => {
+                if let Some(id) = run {
+                    store::imports::beat(store, id, &beat(&report)).await?;
+                }
+                continue;
             }
         };
         let Some(first) = next else { break };
@@ -272,11 +288,30 @@ pub async fn score(
                 Err(tokens) => store::logprobs::vocabulary_id(&mut tx, &vocabulary_name, size, tokens).await?,
             };
             report.relabelled += store::logprobs::write_scorings(&mut tx, &scorer, id, &rows).await?;
+            if run.is_none() {
+                let options = serde_json::to_string(opts).unwrap_or_default();
+                let endpoints = opts.servers.endpoints.join(" ");
+                let new = store::imports::NewImport {
+                    path: &endpoints,
+                    sha256: "",
+                    format: "score-logprobs",
+                    options: &options,
+                    token_counter: "estimate",
+                };
+                run = Some(store::imports::start_in(&mut tx, &new).await?);
+            }
             tx.commit().await?;
             vocabulary = Ok(id);
+            let first = report.scored == 0;
             report.scored += rows.len() as u64;
+            if let (true, Some(run)) = (first, run) {
+                store::imports::beat(store, run, &beat(&report)).await?;
+            }
         }
         progress(&report);
+    }
+    if let Some(id) = run {
+        store::imports::finish_generation(store, id, 0).await?;
     }
     if report.interrupted {
         feeder.abort();

@@ -418,8 +418,8 @@ pub async fn imported_before(store: &super::Store, sha256: &str) -> Result<bool>
     Ok(row.is_some())
 }
 
-/// Records an import as started; returns its id.
-pub async fn start(store: &super::Store, i: &NewImport<'_>) -> Result<i64> {
+/// Records a run as started in `tx` (a scoring records itself with its first scorings); returns its id.
+pub async fn start_in(tx: &mut Tx, i: &NewImport<'_>) -> Result<i64> {
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO imports (path, file_sha256, format, options, token_counter, started_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
     )
@@ -429,8 +429,16 @@ pub async fn start(store: &super::Store, i: &NewImport<'_>) -> Result<i64> {
     .bind(i.options)
     .bind(i.token_counter)
     .bind(super::now())
-    .fetch_one(&store.pool)
+    .fetch_one(tx.conn())
     .await?;
+    Ok(id)
+}
+
+/// Records an import as started; returns its id.
+pub async fn start(store: &super::Store, i: &NewImport<'_>) -> Result<i64> {
+    let mut tx = store.write().await?;
+    let id = start_in(&mut tx, i).await?;
+    tx.commit().await?;
     Ok(id)
 }
 
@@ -491,10 +499,11 @@ pub async fn beat(store: &super::Store, import_id: i64, progress: &serde_json::V
     Ok(())
 }
 
-/// The progress of the unfinished generations whose heartbeat is at most `stale_after_s` old.
+/// The progress of the unfinished generations and scorings whose heartbeat is at most
+/// `stale_after_s` old.
 pub async fn running_generations(store: &super::Store, stale_after_s: i64) -> Result<Vec<String>> {
     Ok(sqlx::query_scalar(
-        "SELECT progress FROM imports WHERE format = 'generate' AND finished_at IS NULL AND heartbeat_at >= ? \
+        "SELECT progress FROM imports WHERE format IN ('generate', 'score-logprobs') AND finished_at IS NULL AND heartbeat_at >= ? \
          AND progress IS NOT NULL ORDER BY id",
     )
     .bind(super::now() - stale_after_s)

@@ -1090,9 +1090,10 @@ impl App {
                 let stored = |runs: &[crate::ops::generate::Running]| runs.iter().map(|r| r.samples).sum::<u64>();
                 let (before, after) = (stored(&self.generating), stored(&now));
                 let finished = !self.generating.is_empty() && now.is_empty();
+                let scoring = self.generating.iter().all(|r| r.scoring);
                 self.generating = now;
                 if finished {
-                    self.message = Some("generation finished".into());
+                    self.message = Some(if scoring { "scoring finished" } else { "generation finished" }.into());
                 }
                 if after == before && !finished {
                     return Vec::new();
@@ -1431,7 +1432,12 @@ impl App {
         for g in &self.generating {
             use std::fmt::Write as _;
             let failed = if g.failures == 0 { String::new() } else { format!(", {} failed", g.failures) };
-            let _ = write!(generating, " │ generating {}: {}/{} requests, {} samples{failed}", g.teacher, g.requests, g.total, g.samples);
+            if g.scoring {
+                let _ = write!(generating, " │ scoring {}: {}/{} samples, {} scored{failed}", g.teacher, g.requests, g.total, g.samples);
+            } else {
+                let _ =
+                    write!(generating, " │ generating {}: {}/{} requests, {} samples{failed}", g.teacher, g.requests, g.total, g.samples);
+            }
         }
         let decisions = format!(" {pos} of {of}{id} │ pending {} accepted {} rejected {}", c.pending, c.accepted, c.rejected);
         let labels = format!(" │ hard {} soft {} pseudo {}", c.hard, c.soft, c.pseudo);

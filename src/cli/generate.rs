@@ -7,6 +7,43 @@ use crate::ops::generate::{GenerateOptions, PromptSource, generate};
 use crate::store::Store;
 use crate::teacher::client::Servers;
 
+/// How `generate` and `score-logprobs` reach their servers, besides the endpoints.
+#[derive(Debug, clap::Args)]
+pub struct ServerArgs {
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// The environment variable holding the API key (never stored or printed).
+    #[arg(long, default_value = "OPENAI_API_KEY", value_name = "VAR")]
+    pub api_key_env: String,
+    /// Seconds before a request is abandoned and retried.
+    #[arg(long, default_value_t = 600.0, value_name = "SECONDS")]
+    pub timeout: f64,
+    /// Retries of a request on 429, 5xx and connection errors before it is reported failed.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+}
+
+impl ServerArgs {
+    /// The servers at `endpoints`, reached as these flags say.
+    pub fn servers(&self, endpoints: Vec<String>) -> Servers {
+        Servers { endpoints, api_key_env: Some(self.api_key_env.clone()), timeout_s: self.timeout, max_retries: self.retries }
+    }
+}
+
+/// The end of a run's report: its first errors, an interruption, and that a rerun does the rest.
+pub fn say_unfinished(first_errors: &[String], interrupted: bool, failures: u64, rerun: &str) {
+    for e in first_errors {
+        super::say!("  {e}");
+    }
+    if interrupted {
+        super::say!("Interrupted: everything that had arrived is stored.");
+    }
+    if failures > 0 || interrupted {
+        super::say!("Running the same command again {rerun} only what is missing.");
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct GenerateArgs {
     /// Prompts from a file in any format retort imports (GSM8K, MATH, LIMO sets, messages...).
@@ -45,18 +82,8 @@ pub struct GenerateArgs {
     /// Keep the top K log-probs per token (soft labels).
     #[arg(long, value_name = "K")]
     pub logprobs: Option<u32>,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 16)]
-    pub concurrency: usize,
-    /// The environment variable holding the API key (never stored or printed).
-    #[arg(long, default_value = "OPENAI_API_KEY", value_name = "VAR")]
-    pub api_key_env: String,
-    /// Seconds before a request is abandoned and retried.
-    #[arg(long, default_value_t = 600.0, value_name = "SECONDS")]
-    pub timeout: f64,
-    /// Retries of a request on 429, 5xx and connection errors before it is recorded as failed.
-    #[arg(long, default_value_t = 5)]
-    pub retries: u32,
+    #[command(flatten)]
+    pub server: ServerArgs,
     /// Ask again only for samples cut off by the token limit (finish_reason = length); the ones
     /// replaced are tagged `regenerated` (filter them with `tag = "regenerated"`).
     #[arg(long)]
@@ -78,12 +105,7 @@ pub async fn run(store: &Store, args: GenerateArgs) -> anyhow::Result<()> {
         (None, None, false) => anyhow::bail!("say which prompts: --prompts FILE, --where EXPR or --all"),
     };
     let opts = GenerateOptions {
-        servers: Servers {
-            endpoints: args.endpoints,
-            api_key_env: Some(args.api_key_env),
-            timeout_s: args.timeout,
-            max_retries: args.retries,
-        },
+        servers: args.server.servers(args.endpoints),
         model: args.model,
         teacher: args.teacher,
         n: args.n,
@@ -92,7 +114,7 @@ pub async fn run(store: &Store, args: GenerateArgs) -> anyhow::Result<()> {
         max_tokens: args.max_tokens,
         system: args.system,
         logprobs: args.logprobs,
-        concurrency: args.concurrency,
+        concurrency: args.server.concurrency,
         batch_file: args.batch_file.clone(),
         regenerate_truncated: args.regenerate_truncated,
     };
@@ -119,15 +141,7 @@ pub async fn run(store: &Store, args: GenerateArgs) -> anyhow::Result<()> {
             report.tokens,
             report.failures
         );
-        for e in &report.first_errors {
-            super::say!("  {e}");
-        }
-        if report.interrupted {
-            super::say!("Interrupted: everything that had arrived is stored.");
-        }
-        if report.failures > 0 || report.interrupted {
-            super::say!("Running the same command again requests only what is missing.");
-        }
+        say_unfinished(&report.first_errors, report.interrupted, report.failures, "requests");
     }
     // What arrived is stored either way; a failed request still makes the run a failure for a
     // script (a Ctrl-C the user pressed does not).

@@ -111,28 +111,28 @@ impl ImportBar {
 
     /// A generation: requests answered of total, with samples, tokens/s and failures so far.
     pub fn update_generate(&self, requests: u64, total: u64, samples: u64, tokens: u64, failures: u64) {
-        let bar = self.enter(
-            5,
-            Path::new("generate"),
-            total,
-            "{msg:60} [{bar:25}] {human_pos}/{human_len} requests {rate} eta {eta}",
-            String::new(),
-        );
-        let secs = bar.elapsed().as_secs_f64().max(1e-3);
-        bar.set_message(format!("generate: {samples} samples, {:.0} tokens/s, {failures} failed", tokens as f64 / secs));
-        bar.set_position(requests);
+        self.update_requests(5, "generate", "requests", 60, &format!("{samples} samples, "), (requests, total, tokens, failures));
     }
 
+    /// A scoring: samples answered of total, with tokens/s and failures so far.
     pub fn update_score(&self, done: u64, total: u64, tokens: u64, failures: u64) {
-        let bar = self.enter(
-            6,
-            Path::new("score-logprobs"),
-            total,
-            "{msg:50} [{bar:25}] {human_pos}/{human_len} samples {rate} eta {eta}",
-            String::new(),
-        );
+        self.update_requests(6, "score-logprobs", "samples", 50, "", (done, total, tokens, failures));
+    }
+
+    /// A run of requests to a teacher: `done` of `total` `unit`, tokens/s and failures.
+    fn update_requests(
+        &self,
+        phase: u8,
+        name: &str,
+        unit: &str,
+        width: usize,
+        counts: &str,
+        (done, total, tokens, failures): (u64, u64, u64, u64),
+    ) {
+        let template = format!("{{msg:{width}}} [{{bar:25}}] {{human_pos}}/{{human_len}} {unit} {{rate}} eta {{eta}}");
+        let bar = self.enter(phase, Path::new(name), total, &template, String::new());
         let secs = bar.elapsed().as_secs_f64().max(1e-3);
-        bar.set_message(format!("score-logprobs: {:.0} tokens/s, {failures} failed", tokens as f64 / secs));
+        bar.set_message(format!("{name}: {counts}{:.0} tokens/s, {failures} failed", tokens as f64 / secs));
         bar.set_position(done);
     }
 

@@ -6,7 +6,6 @@ use super::progress::ImportBar;
 use crate::export::ReasoningMode;
 use crate::ops::score::{ScoreOptions, score};
 use crate::store::Store;
-use crate::teacher::client::Servers;
 
 pub const SCORE_HELP: &str = "\
 Soft labels for traces that have none: a teacher served by vLLM reads each selected
@@ -57,18 +56,8 @@ pub struct ScoreArgs {
     /// answer) or field (reasoning_content, for templates that place it themselves).
     #[arg(long, default_value = "inline", value_name = "MODE", value_parser = super::one_of::<ReasoningMode>(["inline", "field"]))]
     pub reasoning: ReasoningMode,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 16)]
-    pub concurrency: usize,
-    /// The environment variable holding the API key (never stored or printed).
-    #[arg(long, default_value = "OPENAI_API_KEY", value_name = "VAR")]
-    pub api_key_env: String,
-    /// Seconds before a request is abandoned and retried.
-    #[arg(long, default_value_t = 600.0, value_name = "SECONDS")]
-    pub timeout: f64,
-    /// Retries of a request on 429, 5xx and connection errors before the sample is reported failed.
-    #[arg(long, default_value_t = 5)]
-    pub retries: u32,
+    #[command(flatten)]
+    pub server: super::generate::ServerArgs,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -77,19 +66,14 @@ pub struct ScoreArgs {
 pub async fn run(store: &Store, args: ScoreArgs) -> anyhow::Result<()> {
     let filter = crate::ops::rules::filter(store, &args.filter).await?;
     let opts = ScoreOptions {
-        servers: Servers {
-            endpoints: args.endpoints,
-            api_key_env: Some(args.api_key_env),
-            timeout_s: args.timeout,
-            max_retries: args.retries,
-        },
+        servers: args.server.servers(args.endpoints),
         model: args.model,
         teacher: args.teacher,
         template: args.template,
         student: args.student,
         top_k: args.top_k,
         reasoning: args.reasoning,
-        concurrency: args.concurrency,
+        concurrency: args.server.concurrency,
     };
     let bar = ImportBar::new();
     let report = score(store, Some(&filter), &opts, &|r| bar.update_score(r.done, r.selected, r.tokens, r.failures)).await;
@@ -107,15 +91,7 @@ pub async fn run(store: &Store, args: ScoreArgs) -> anyhow::Result<()> {
             report.relabelled,
             report.failures
         );
-        for e in &report.first_errors {
-            super::say!("  {e}");
-        }
-        if report.interrupted {
-            super::say!("Interrupted: everything that had arrived is stored.");
-        }
-        if report.failures > 0 || report.interrupted {
-            super::say!("Running the same command again scores only what is missing.");
-        }
+        super::generate::say_unfinished(&report.first_errors, report.interrupted, report.failures, "scores");
     }
     if report.failures > 0 {
         anyhow::bail!("{} of {} samples failed; the same command asks for them again", report.failures, report.done);

@@ -232,26 +232,39 @@ pub fn pack_vocabulary(tokens: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
+/// A packed vocabulary's tokens in id order, without copying them; an item is `None` where the
+/// bytes stop being one (and nothing follows it).
+pub fn vocabulary_tokens(bytes: &[u8]) -> impl Iterator<Item = Option<&[u8]>> {
+    let mut at = 0usize;
+    let mut broken = false;
+    std::iter::from_fn(move || {
+        if broken || at >= bytes.len() {
+            return None;
+        }
+        let token = (|| {
+            let (mut n, mut shift) = (0usize, 0);
+            loop {
+                let b = *bytes.get(at)?;
+                at += 1;
+                n |= usize::from(b & 0x7f).checked_shl(shift)?;
+                shift += 7;
+                if b & 0x80 == 0 {
+                    break;
+                }
+            }
+            let token = bytes.get(at..at.checked_add(n)?)?;
+            at += n;
+            Some(token)
+        })();
+        broken = token.is_none();
+        Some(token)
+    })
+}
+
 /// The tokens of a packed vocabulary; `None` when the bytes are not one.
 #[must_use]
 pub fn unpack_vocabulary(bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at < bytes.len() {
-        let (mut n, mut shift) = (0usize, 0);
-        loop {
-            let b = *bytes.get(at)?;
-            at += 1;
-            n |= usize::from(b & 0x7f).checked_shl(shift)?;
-            shift += 7;
-            if b & 0x80 == 0 {
-                break;
-            }
-        }
-        out.push(bytes.get(at..at.checked_add(n)?)?.to_vec());
-        at += n;
-    }
-    Some(out)
+    vocabulary_tokens(bytes).map(|t| t.map(<[u8]>::to_vec)).collect()
 }
 
 #[cfg(test)]

@@ -205,28 +205,19 @@ fn pick_tokens(vocabulary: &[u8], ids: &[u32]) -> Result<Vec<Vec<u8>>, TraceErro
     let mut order: Vec<usize> = (0..ids.len()).collect();
     order.sort_unstable_by_key(|&i| ids[i]);
     let mut out = vec![Vec::new(); ids.len()];
-    let (mut at, mut index, mut next) = (0usize, 0u32, 0usize);
-    while next < order.len() {
-        let want = ids[order[next]];
-        let (mut n, mut shift) = (0usize, 0u32);
-        loop {
-            let b = *vocabulary.get(at).ok_or(TraceError::Vocabulary(want))?;
-            at += 1;
-            n |= usize::from(b & 0x7f).checked_shl(shift).ok_or(TraceError::Vocabulary(want))?;
-            shift += 7;
-            if b & 0x80 == 0 {
-                break;
-            }
+    let mut wanted = order.iter().peekable();
+    for (index, token) in super::soft::vocabulary_tokens(vocabulary).enumerate() {
+        let Some(&&next) = wanted.peek() else { break };
+        let Some(token) = token else { return Err(TraceError::Vocabulary(ids[next])) };
+        while let Some(&&i) = wanted.peek().filter(|&&&i| ids[i] as usize == index) {
+            out[i] = token.to_vec();
+            wanted.next();
         }
-        let end = at.checked_add(n).filter(|&e| e <= vocabulary.len()).ok_or(TraceError::Vocabulary(want))?;
-        while next < order.len() && ids[order[next]] == index {
-            out[order[next]] = vocabulary[at..end].to_vec();
-            next += 1;
-        }
-        at = end;
-        index += 1;
     }
-    Ok(out)
+    match wanted.next() {
+        Some(&i) => Err(TraceError::Vocabulary(ids[i])),
+        None => Ok(out),
+    }
 }
 
 #[cfg(test)]

@@ -242,20 +242,21 @@ const STALE_AFTER_S: i64 = 15;
 
 /// Writes how far a run is to its `imports` row, for whoever watches the store.
 async fn beat(store: &Store, import_id: i64, defaults: &Defaults, report: &GenerateReport, total: u64) -> store::Result<()> {
-    let progress = json!({
-        "teacher": defaults.teacher,
-        "requests": report.requests,
-        "total": total,
-        "samples": report.samples,
-        "failures": report.failures,
-        "tokens": report.tokens,
-    });
-    imports::beat(store, import_id, &progress).await
+    let running = Running {
+        scoring: false,
+        teacher: defaults.teacher.clone().unwrap_or_default(),
+        requests: report.requests,
+        total,
+        samples: report.samples,
+        failures: report.failures,
+        tokens: report.tokens,
+    };
+    running.beat(store, import_id).await
 }
 
 /// A generation running now (in this process or another), as its heartbeat last said; or a
 /// `score-logprobs` run, whose requests are samples and whose samples are the ones scored.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Running {
     #[serde(default)]
     pub scoring: bool,
@@ -265,6 +266,13 @@ pub struct Running {
     pub samples: u64,
     pub failures: u64,
     pub tokens: u64,
+}
+
+impl Running {
+    /// Writes it as run `import_id`'s progress, for whoever watches the store.
+    pub(crate) async fn beat(&self, store: &Store, import_id: i64) -> store::Result<()> {
+        imports::beat(store, import_id, &serde_json::to_value(self).unwrap_or_default()).await
+    }
 }
 
 /// The generations running now: unfinished runs whose heartbeat is recent (a killed run's row

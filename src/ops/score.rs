@@ -21,7 +21,6 @@ use crate::export::{ExportFormat, ExportSample, ReasoningMode};
 use crate::rules::Expr;
 use crate::store::logprobs::NewScoring;
 use crate::store::{self, Store};
-use serde_json::json;
 
 use crate::teacher::client::{ClientError, Servers};
 use crate::teacher::prompt_logprobs::{self, ReplyError};
@@ -137,6 +136,20 @@ fn prepare(s: &ExportSample, teacher: &Encoder, student: Option<&Encoder>, reaso
     Ok(Job { ids, answer })
 }
 
+/// A sample's answer as the store keeps it: packed, with how sure the teacher was of its tokens.
+fn scoring(sample_id: i64, answer: &Scored) -> NewScoring {
+    let confidence = Confidence::of(answer.positions.iter().map(|p| f64::from(p.logprob.max(soft::FLOOR))));
+    NewScoring {
+        sample_id,
+        k: answer.k as i64,
+        temperature: Some(prompt_logprobs::TEMPERATURE),
+        positions: answer.positions.len() as i64,
+        packed: soft::pack(answer),
+        mean_logprob: confidence.map(|c| c.mean_logprob),
+        min_logprob: confidence.map(|c| c.min_logprob),
+    }
+}
+
 /// Every token of a tokenizer's vocabulary as bytes, packed for the store.
 fn vocabulary(tokenizer: &tokenizers::Tokenizer) -> (usize, Vec<u8>) {
     let tokens = crate::export::kd::vocabulary_bytes(tokenizer);
@@ -180,7 +193,7 @@ pub async fn score(
     let mut vocabulary: Result<i64, Vec<u8>> = Err(tokens);
 
     let semaphore = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(i64, Result<Scored, NoScore>)>(64);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(i64, Result<NewScoring, NoScore>)>(64);
     let feeder = {
         let (store, model, reasoning) = (store.clone(), opts.model.clone(), opts.reasoning);
         tokio::spawn(async move {
@@ -209,9 +222,10 @@ pub async fn score(
                             tokio::spawn(async move {
                                 let _permit = permit;
                                 let body = prompt_logprobs::request(&model, &job.ids, k);
+                                // Parsed and packed here, beside the other requests, not in the loop that writes.
                                 let answer = match client.completions(&body).await {
-                                    Ok(response) => prompt_logprobs::parse(&response, &job.ids, job.answer.clone(), k)
-                                        .map(|positions| Scored { k, positions })
+                                    Ok(response) => prompt_logprobs::parse(&response, &job.ids, job.answer, k)
+                                        .map(|positions| scoring(sample, &Scored { k, positions }))
                                         .map_err(NoScore::from),
                                     Err(e) => Err(NoScore::from(e)),
                                 };
@@ -229,9 +243,14 @@ pub async fn score(
     // for the TUI's status line.
     let mut run: Option<i64> = None;
     let mut heartbeat = tokio::time::interval(crate::ops::generate::HEARTBEAT);
-    let beat = |report: &ScoreReport| {
-        json!({"scoring": true, "teacher": scorer, "requests": report.done, "total": report.selected, "samples": report.scored,
-               "failures": report.failures, "tokens": report.tokens})
+    let beat = |report: &ScoreReport| crate::ops::generate::Running {
+        scoring: true,
+        teacher: scorer.clone(),
+        requests: report.done,
+        total: report.selected,
+        samples: report.scored,
+        failures: report.failures,
+        tokens: report.tokens,
     };
     loop {
         let next = tokio::select! {
@@ -242,7 +261,7 @@ pub async fn score(
             }
             _ = heartbeat.tick() => {
                 if let Some(id) = run {
-                    store::imports::beat(store, id, &beat(&report)).await?;
+                    beat(&report).beat(store, id).await?;
                 }
                 continue;
             }
@@ -258,20 +277,10 @@ pub async fn score(
         for (sample, answer) in arrived {
             report.done += 1;
             match answer {
-                Ok(answer) => {
-                    let confidence = Confidence::of(answer.positions.iter().map(|p| f64::from(p.logprob.max(soft::FLOOR))));
-                    let packed = soft::pack(&answer);
-                    report.tokens += answer.positions.len() as u64;
-                    report.bytes += packed.len() as u64;
-                    rows.push(NewScoring {
-                        sample_id: sample,
-                        k: k as i64,
-                        temperature: Some(prompt_logprobs::TEMPERATURE),
-                        positions: answer.positions.len() as i64,
-                        packed,
-                        mean_logprob: confidence.map(|c| c.mean_logprob),
-                        min_logprob: confidence.map(|c| c.min_logprob),
-                    });
+                Ok(scoring) => {
+                    report.tokens += scoring.positions as u64;
+                    report.bytes += scoring.packed.len() as u64;
+                    rows.push(scoring);
                 }
                 Err(error) => {
                     report.failures += 1;
@@ -288,7 +297,8 @@ pub async fn score(
                 Err(tokens) => store::logprobs::vocabulary_id(&mut tx, &vocabulary_name, size, tokens).await?,
             };
             report.relabelled += store::logprobs::write_scorings(&mut tx, &scorer, id, &rows).await?;
-            if run.is_none() {
+            let first = run.is_none();
+            if first {
                 let options = serde_json::to_string(opts).unwrap_or_default();
                 let endpoints = opts.servers.endpoints.join(" ");
                 let new = store::imports::NewImport {
@@ -302,10 +312,9 @@ pub async fn score(
             }
             tx.commit().await?;
             vocabulary = Ok(id);
-            let first = report.scored == 0;
             report.scored += rows.len() as u64;
             if let (true, Some(run)) = (first, run) {
-                store::imports::beat(store, run, &beat(&report)).await?;
+                beat(&report).beat(store, run).await?;
             }
         }
         progress(&report);

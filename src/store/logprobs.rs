@@ -173,32 +173,32 @@ pub struct Scoring {
 /// of its vocabulary they name).
 pub async fn scoring(store: &Store, id: i64, tokens: bool) -> Result<Option<Scoring>> {
     use crate::domain::trace::TokenTrace;
+    // One read: the stored bytes come along only when the tokens are asked for.
     let Some(r) = sqlx::query(
-        "SELECT t.name, l.k, l.temperature, l.positions, l.mean_logprob, l.min_logprob, l.vocabulary_id, l.packed IS NOT NULL \
+        "SELECT t.name, l.k, l.temperature, l.positions, l.mean_logprob, l.min_logprob, l.packed IS NOT NULL, \
+           CASE WHEN ?2 THEN l.packed END, CASE WHEN ?2 THEN v.tokens END, CASE WHEN ?2 THEN l.content END \
          FROM sample_logprobs l JOIN samples s ON s.id = l.sample_id JOIN teachers t ON t.id = coalesce(l.scorer_id, s.teacher_id) \
-         WHERE l.sample_id = ?",
+         LEFT JOIN vocabularies v ON v.id = l.vocabulary_id WHERE l.sample_id = ?1",
     )
     .bind(id)
+    .bind(tokens)
     .fetch_optional(&store.pool)
     .await?
     else {
         return Ok(None);
     };
-    let trace = if !tokens {
-        None
-    } else if r.try_get::<bool, _>(7)? {
-        let (packed, vocabulary): (Vec<u8>, Option<Vec<u8>>) = sqlx::query_as(
-            "SELECT l.packed, v.tokens FROM sample_logprobs l LEFT JOIN vocabularies v ON v.id = l.vocabulary_id WHERE l.sample_id = ?",
-        )
-        .bind(id)
-        .fetch_one(&store.pool)
-        .await?;
-        Some(TokenTrace::from_packed(&packed, vocabulary.as_deref().unwrap_or_default()))
-    } else {
-        let content: Option<String> =
-            sqlx::query_scalar("SELECT content FROM sample_logprobs WHERE sample_id = ?").bind(id).fetch_one(&store.pool).await?;
-        let content = content.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or(Value::Null);
-        Some(TokenTrace::from_content(&content))
+    let whole_turn: bool = r.try_get(6)?;
+    let trace = match (tokens, whole_turn) {
+        (false, _) => None,
+        (true, true) => {
+            let (packed, vocabulary): (Option<Vec<u8>>, Option<Vec<u8>>) = (r.try_get(7)?, r.try_get(8)?);
+            Some(TokenTrace::from_packed(&packed.unwrap_or_default(), &vocabulary.unwrap_or_default()))
+        }
+        (true, false) => {
+            let content: Option<String> = r.try_get(9)?;
+            let content = content.and_then(|c| serde_json::from_str(&c).ok()).unwrap_or(Value::Null);
+            Some(TokenTrace::from_content(&content))
+        }
     };
     Ok(Some(Scoring {
         teacher: r.try_get(0)?,
@@ -207,7 +207,7 @@ pub async fn scoring(store: &Store, id: i64, tokens: bool) -> Result<Option<Scor
         positions: r.try_get(3)?,
         mean_logprob: r.try_get(4)?,
         min_logprob: r.try_get(5)?,
-        whole_turn: r.try_get(7)?,
+        whole_turn,
         tokens: trace,
     }))
 }
